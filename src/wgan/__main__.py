@@ -1,0 +1,5 @@
+"""``python -m wgan`` runs the command line (also what ``torchrun -m wgan`` uses)."""
+
+from wgan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,400 @@
+"""Typed run configuration: dataclasses with defaults, YAML presets and dotted overrides.
+
+A run is described by one :class:`Config`, composed of small sections that sit next to the
+components they configure. Values come from, in order: the dataclass defaults, a preset or a
+YAML file (which may ``extends:`` another preset), and ``key=value`` overrides on the command line
+(dotted keys such as ``critic.hidden=256``). Every key is checked: an unknown key is rejected with
+the closest valid names, and a value of the wrong type or out of range is rejected with the
+expected type or range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from wgan.errors import ConfigError
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataConfig:
+    """Which data to train on. Toy parameters are used by the datasets that take them."""
+
+    name: str = "8gaussians"
+    batch_size: int = 256
+    n_modes: int | None = None  # ring
+    n_per_side: int | None = None  # grid
+    radius: float | None = None  # ring
+    spacing: float | None = None  # grid
+    sigma: float | None = None  # ring, grid
+    theta: float | None = None  # parallel_lines
+    n_train: int | None = None  # a fixed finite training set of this size (None: fresh samples)
+
+    def dataset_params(self) -> dict[str, Any]:
+        """The dataset keyword arguments that were set (None means the dataset's default)."""
+        keys = ("n_modes", "n_per_side", "radius", "spacing", "sigma", "theta")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+@dataclass
+class NetConfig:
+    """An MLP: ``depth`` hidden layers of ``hidden`` units (WGAN-GP toy protocol: 3 x 512 ReLU)."""
+
+    arch: Literal["mlp"] = "mlp"
+    hidden: int = 512
+    depth: int = 3
+    activation: Literal["relu", "leaky_relu", "tanh", "softplus"] = "relu"
+    norm: Literal["none", "batch", "layer"] = "none"
+
+
+@dataclass
+class GeneratorConfig(NetConfig):
+    """The generator network and its noise. ``kind=fixed`` replaces G by real data + noise."""
+
+    latent_dim: int = 2
+    kind: Literal["learned", "fixed"] = "learned"
+    fixed_noise_std: float = 0.1  # std of the Gaussian noise added to real data when kind=fixed
+
+
+@dataclass
+class ObjectiveConfig:
+    """The GAN game's objective (see :mod:`wgan.objectives`)."""
+
+    name: Literal["minimax", "nonsaturating", "wasserstein", "least_squares", "hinge", "fgan"] = (
+        "wasserstein"
+    )
+    divergence: str = "kl"  # fgan only: a name from the f-divergence table
+    pi: float = 0.5  # fgan weighted_jensen_shannon only
+    generator_loss: Literal["saddle", "alternative"] = "saddle"  # fgan only
+
+
+@dataclass
+class ConstraintConfig:
+    """How the critic is kept (near) 1-Lipschitz; the pieces compose."""
+
+    clip: float = 0.0  # weight clipping to [-clip, clip] after every critic step (0: off)
+    penalty: Literal["none", "two_sided", "one_sided", "one_sided_squared"] = "none"
+    penalty_weight: float = 10.0  # lambda
+    penalty_target: float = 1.0  # the gradient norm the penalty pulls towards
+    penalty_every: int = 1  # lazy regularisation: apply every k critic steps, scaled by k
+    spectral_norm: bool = False
+
+
+@dataclass
+class OptimConfig:
+    """One optimiser. Defaults: Adam(1e-4, betas (0, 0.9)) as in the WGAN-GP paper."""
+
+    name: Literal["adam", "rmsprop", "sgd"] = "adam"
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """The loop: ``steps`` generator iterations, each after ``n_critic`` critic iterations."""
+
+    steps: int = 2000
+    n_critic: int = 5
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 50  # read statistics back to the host this often (no per-step sync)
+    eval_every: int = 500  # mode metrics and exact W1 (0: only at the end)
+    eval_samples: int = 2500
+    figure_every: int = 500  # 0: only at the end
+    checkpoint_every: int = 500  # 0: only at the end
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    """A whole run."""
+
+    name: str = "run"
+    out_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    critic: NetConfig = field(default_factory=NetConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
+    g_optim: OptimConfig = field(default_factory=OptimConfig)
+    d_optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain nested dict (tuples as lists), suitable for YAML and checkpoints."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# Validation of values (ranges); types are checked while setting
+# --------------------------------------------------------------------------------------------
+
+
+def validate(cfg: Config) -> Config:
+    """Check ranges and cross-field rules; raise :class:`ConfigError` naming the key."""
+    checks: list[tuple[bool, str]] = [
+        (cfg.data.batch_size >= 1, "data.batch_size must be >= 1"),
+        (cfg.generator.hidden >= 1 and cfg.critic.hidden >= 1, "hidden must be >= 1"),
+        (cfg.generator.depth >= 0 and cfg.critic.depth >= 0, "depth must be >= 0"),
+        (cfg.generator.latent_dim >= 1, "generator.latent_dim must be >= 1"),
+        (cfg.generator.fixed_noise_std >= 0, "generator.fixed_noise_std must be >= 0"),
+        (cfg.constraint.clip >= 0, "constraint.clip must be >= 0 (0 turns clipping off)"),
+        (cfg.constraint.penalty_weight >= 0, "constraint.penalty_weight (lambda) must be >= 0"),
+        (cfg.constraint.penalty_target > 0, "constraint.penalty_target must be > 0"),
+        (cfg.constraint.penalty_every >= 1, "constraint.penalty_every must be >= 1"),
+        (0.0 < cfg.objective.pi < 1.0, "objective.pi must be in (0, 1)"),
+        (cfg.train.steps >= 0, "train.steps must be >= 0"),
+        (cfg.train.n_critic >= 1, "train.n_critic must be >= 1"),
+        (cfg.train.log_every >= 1, "train.log_every must be >= 1"),
+        (cfg.train.eval_every >= 0, "train.eval_every must be >= 0"),
+        (cfg.train.eval_samples >= 1, "train.eval_samples must be >= 1"),
+        (cfg.train.figure_every >= 0, "train.figure_every must be >= 0"),
+        (cfg.train.checkpoint_every >= 0, "train.checkpoint_every must be >= 0"),
+        (cfg.data.n_train is None or cfg.data.n_train >= 1, "data.n_train must be >= 1"),
+    ]
+    for opt_key in ("g_optim", "d_optim"):
+        opt = getattr(cfg, opt_key)
+        checks.append((opt.lr > 0, f"{opt_key}.lr must be > 0"))
+        checks.append((all(0 <= b < 1 for b in opt.betas), f"{opt_key}.betas must be in [0, 1)"))
+        checks.append((opt.weight_decay >= 0, f"{opt_key}.weight_decay must be >= 0"))
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    if not cfg.train.device == "auto" and not cfg.train.device.startswith(("cpu", "cuda")):
+        raise ConfigError(
+            f"train.device must be auto, cpu, cuda or cuda:N, got {cfg.train.device!r}"
+        )
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Setting values by dotted key, with type checks
+# --------------------------------------------------------------------------------------------
+
+
+def _field_types(obj: Any) -> dict[str, Any]:
+    return typing.get_type_hints(type(obj))
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple:
+        return "a list of " + ", ".join(_type_name(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return ``value`` as type ``tp`` or raise ConfigError (ints are accepted for floats)."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+    elif origin is Literal:
+        if value in get_args(tp):
+            return value
+    elif origin is tuple:
+        args = get_args(tp)
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
+    elif tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
+
+
+def _unknown_key(key: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=3, cutoff=0.5)
+    prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    hint = f"; did you mean {', '.join(prefix + c for c in close)}?" if close else ""
+    return ConfigError(f"unknown config key '{key}'{hint} (valid here: {', '.join(valid)})")
+
+
+def set_value(cfg: Config, key: str, value: Any) -> None:
+    """Set the dotted ``key`` of ``cfg`` to ``value`` after checking the key and its type."""
+    parts = key.split(".")
+    obj: Any = cfg
+    for i, part in enumerate(parts):
+        hints = _field_types(obj)
+        if part not in hints:
+            raise _unknown_key(".".join(parts[: i + 1]), sorted(hints))
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(getattr(obj, part)):
+                raise ConfigError(f"{key} is a section; set one of its keys, e.g. {key}.<name>")
+            setattr(obj, part, _coerce(value, hints[part], key))
+        else:
+            obj = getattr(obj, part)
+            if not dataclasses.is_dataclass(obj):
+                raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a section")
+
+
+def apply_mapping(cfg: Config, mapping: dict[str, Any], prefix: str = "") -> None:
+    """Apply a nested mapping (from YAML) onto ``cfg``, checking every key."""
+    if not isinstance(mapping, dict):
+        where = prefix.rstrip(".") or "the config file"
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {mapping!r}")
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        target: Any = cfg
+        for part in dotted.split(".")[:-1]:
+            target = getattr(target, part)
+        hints = _field_types(target)
+        name = str(key)
+        if name in hints and dataclasses.is_dataclass(getattr(target, name)):
+            apply_mapping(cfg, value if value is not None else {}, prefix=f"{dotted}.")
+        else:
+            set_value(cfg, dotted, value)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key=value``; the value is read as YAML (``5`` -> int, ``[0, 0.9]`` -> list)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' is not of the form key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+# --------------------------------------------------------------------------------------------
+# Presets and files
+# --------------------------------------------------------------------------------------------
+
+
+def preset_names() -> list[str]:
+    """All presets shipped with the package, sorted."""
+    folder = resources.files("wgan") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML: {err}".splitlines()[0]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must hold a mapping of keys to values")
+    return data
+
+
+def load_preset_mapping(name: str) -> dict[str, Any]:
+    """The raw mapping of preset ``name``; raises ConfigError naming close matches."""
+    names = preset_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown preset '{name}'{hint} (run 'wgan presets' to list them)")
+    text = (resources.files("wgan") / "presets" / f"{name}.yaml").read_text()
+    return _read_yaml(text, f"preset '{name}'")
+
+
+def preset_description(name: str) -> str:
+    """The first comment line of a preset file (its one-line description)."""
+    text = (resources.files("wgan") / "presets" / f"{name}.yaml").read_text()
+    for line in text.splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def _resolve_mapping(mapping: dict[str, Any], cfg: Config, seen: tuple[str, ...]) -> None:
+    """Apply ``mapping`` after the presets it ``extends`` (recursively, cycles rejected)."""
+    mapping = dict(mapping)
+    parent = mapping.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ConfigError(f"'extends' must name a preset, got {parent!r}")
+        if parent in seen:
+            raise ConfigError(f"presets extend each other in a cycle: {' -> '.join(seen)}")
+        _resolve_mapping(load_preset_mapping(parent), cfg, (*seen, parent))
+    apply_mapping(cfg, mapping)
+
+
+def resolve(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Build a validated Config from a preset name or YAML path, then ``key=value`` overrides.
+
+    ``source`` is a preset name (see :func:`preset_names`), a path to a ``.yaml``/``.yml`` file,
+    or None for the default preset ``toy-wgan-gp``.
+    """
+    cfg = Config()
+    source = source or "toy-wgan-gp"
+    if source.endswith((".yaml", ".yml")) or "/" in source:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read config file {path}: {err}") from None
+        mapping = _read_yaml(text, f"config file {path}")
+        mapping.setdefault("name", path.stem)
+    else:
+        mapping = load_preset_mapping(source)
+        mapping.setdefault("name", source)
+    _resolve_mapping(mapping, cfg, (source,))
+    for text in overrides:
+        key, value = parse_override(text)
+        set_value(cfg, key, value)
+    return validate(cfg)
+
+
+def from_dict(mapping: dict[str, Any]) -> Config:
+    """Rebuild a Config from :meth:`Config.to_dict` output (e.g. a run's saved config)."""
+    cfg = Config()
+    apply_mapping(cfg, mapping)
+    return validate(cfg)
+
+
+def dump_yaml(cfg: Config) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None)

@@ -1,0 +1,89 @@
+"""A multilayer perceptron for generators and critics on vector data.
+
+The activation set is the one of the WGAN-GP paper's random-architecture study (Gulrajani et al.
+2017, Table 1; seed 003): ReLU, LeakyReLU, tanh and softplus(2x + 2)/2 - 1. Normalisation is none,
+batch norm, or layer norm; seed 001 notes that a gradient-penalised critic must not use batch norm
+(the penalty is per sample, batch norm couples samples), so layer norm is its drop-in.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wgan.errors import ConfigError
+
+
+class ShiftedSoftplus(nn.Module):
+    """softplus(2x + 2)/2 - 1: a smooth ReLU-like activation with f(0) ~ 0 (WGAN-GP, Table 1)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(2.0 * x + 2.0) / 2.0 - 1.0
+
+
+def make_activation(name: str) -> nn.Module:
+    """The activation module named ``name``: relu, leaky_relu (slope 0.2), tanh or softplus."""
+    table = {
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(0.2),
+        "tanh": nn.Tanh,
+        "softplus": ShiftedSoftplus,
+    }
+    if name not in table:
+        raise ConfigError(f"unknown activation '{name}' (choose from {', '.join(table)})")
+    return table[name]()
+
+
+def _make_norm(name: str, width: int) -> nn.Module:
+    if name == "none":
+        return nn.Identity()
+    if name == "batch":
+        return nn.BatchNorm1d(width)
+    if name == "layer":
+        return nn.LayerNorm(width)
+    raise ConfigError(f"unknown normalisation '{name}' (choose from none, batch, layer)")
+
+
+class MLP(nn.Module):
+    """``depth`` hidden blocks Linear -> norm -> activation, then a linear output layer.
+
+    ``forward(x)`` maps (B, in_dim) to (B, out_dim). ``features(x)`` returns the last hidden
+    activation (B, hidden), which feature matching (Salimans et al. 2016) uses.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: int = 512,
+        depth: int = 3,
+        activation: str = "relu",
+        norm: str = "none",
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        width = in_dim
+        for _ in range(depth):
+            blocks += [
+                nn.Linear(width, hidden),
+                _make_norm(norm, hidden),
+                make_activation(activation),
+            ]
+            width = hidden
+        self.body = nn.Sequential(*blocks)
+        self.head = nn.Linear(width, out_dim)
+        self.in_dim, self.out_dim = in_dim, out_dim
+
+    def features(self, x: Tensor) -> Tensor:
+        """The last hidden representation, (B, hidden) (or the input when depth is 0)."""
+        if x.ndim != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"expected input of shape (B, {self.in_dim}), got {tuple(x.shape)}")
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,67 @@
+"""Figures: for 2-D data, real against generated samples over the critic's contour map.
+
+This is the picture of the seeds' toy figures (and of the WGAN-GP reference ``gan_toy.py``): the
+critic's value surface as filled contours, real samples in one colour, generated in another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+@torch.no_grad()
+def critic_grid(
+    critic: nn.Module, bounds: tuple[float, float, float, float], resolution: int = 128
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Critic values on a regular grid: returns X, Y, Z each of shape (resolution, resolution)."""
+    xmin, xmax, ymin, ymax = bounds
+    xs = np.linspace(xmin, xmax, resolution)
+    ys = np.linspace(ymin, ymax, resolution)
+    X, Y = np.meshgrid(xs, ys)
+    device = next(critic.parameters()).device
+    points = torch.as_tensor(np.stack([X.ravel(), Y.ravel()], 1), dtype=torch.float32)
+    Z = critic(points.to(device)).reshape(resolution, resolution).float().cpu().numpy()
+    return X, Y, Z
+
+
+def plot_toy(
+    critic: nn.Module,
+    real: np.ndarray,
+    fake: np.ndarray,
+    bounds: tuple[float, float, float, float],
+    title: str = "",
+):
+    """A figure of the critic's contour map with real (N, 2) and generated (M, 2) samples."""
+    was_training = critic.training
+    critic.eval()
+    X, Y, Z = critic_grid(critic, bounds)
+    critic.train(was_training)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    cs = ax.contourf(X, Y, Z, levels=30, cmap="viridis", alpha=0.85)
+    fig.colorbar(cs, ax=ax, label="critic value D(x)")
+    ax.scatter(real[:, 0], real[:, 1], s=3, c="tab:orange", label="real", alpha=0.6)
+    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="white", edgecolors="none", label="generated")
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save ``fig`` as PNG (creating folders) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

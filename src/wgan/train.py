@@ -1,0 +1,404 @@
+"""The training loop: phases of optimiser steps, periodic tasks, and nothing else.
+
+The loop follows the algorithm boxes of the seeds (Goodfellow et al. 2014; Arjovsky et al. 2017,
+Alg. 1; Gulrajani et al. 2017, Alg. 1): per generator iteration, ``n_critic`` critic steps, then
+one generator step. That schedule is data (a list of :class:`Phase`), so a fixed generator is the
+same loop without its generator phase. The maths lives in the objective and the constraint; the
+loop only calls ``backward()`` on the ``'loss'`` term, steps the optimiser and applies the
+constraint's projection.
+
+Statistics stay on the device as running sums and are read back only every ``log_every`` steps,
+so there is no host synchronisation per step.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from wgan import runs
+from wgan.config import Config, OptimConfig, from_dict, set_value
+from wgan.constraints import input_gradient_norm, interpolates
+from wgan.data import make_dataset
+from wgan.data.batches import SampledBatches, TensorBatches
+from wgan.errors import ConfigError, TrainingDiverged, WganError
+from wgan.game import GANLoss, build_models, build_objective
+from wgan.metrics import toy_metrics
+from wgan.plotting import plot_toy, save_figure
+from wgan.tracking import Tracker
+
+# ----------------------------------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; an explicit CUDA request without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name} but no CUDA device is available (use cpu or auto)")
+    return torch.device(name)
+
+
+def build_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
+    """Adam(lr, betas), RMSProp(lr) or SGD(lr, momentum=betas[0]) as the config says."""
+    params = list(params)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.betas[0], weight_decay=cfg.weight_decay)
+
+
+@dataclass
+class Phase:
+    """One kind of optimiser step, repeated ``repeat`` times per generator iteration.
+
+    ``loss(i)`` returns the named terms of substep ``i``; ``frozen`` is a module whose weight
+    gradients this phase does not need (the critic during the generator step); ``after`` runs
+    after each optimiser step (the constraint's projection).
+    """
+
+    name: str
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    repeat: int
+    loss: Callable[[int], dict[str, Tensor]]
+    frozen: nn.Module | None = None
+    after: Callable[[], None] | None = None
+
+
+class RunningStats:
+    """Sums of named scalar tensors on the device; read back to the host only on ``flush``."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, prefix: str, terms: dict[str, Tensor]) -> None:
+        for key, value in terms.items():
+            name = f"{prefix}/{key}"
+            value = value.detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def flush(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        names = list(self.sums)
+        values = torch.stack([self.sums[n] for n in names]).tolist()  # the one host sync
+        out = {n: v / self.counts[n] for n, v in zip(names, values, strict=True)}
+        self.sums, self.counts = {}, {}
+        return out
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves behind."""
+
+    run_dir: Path
+    step: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    figure: Path | None = None
+    seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# The trainer
+# ----------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Trains one GAN described by a :class:`Config`, writing into ``run_dir``."""
+
+    def __init__(self, cfg: Config, run_dir: Path, state: dict[str, Any] | None = None) -> None:
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(cfg.train.device)
+        torch.manual_seed(cfg.train.seed)  # model initialisation
+        # All sampling (data, noise, interpolation weights) draws from this one generator.
+        self.rng = torch.Generator(device=self.device).manual_seed(cfg.train.seed)
+        self.dataset = make_dataset(cfg.data.name, **cfg.data.dataset_params())
+        self.gen, self.critic, self.constraints = build_models(cfg, self.dataset, self.device)
+        self.loss = GANLoss(build_objective(cfg), self.constraints)
+        self.learned_generator = any(p.requires_grad for p in self.gen.parameters())
+        self.opt_d = build_optimizer(cfg.d_optim, self.critic.parameters())
+        self.opt_g = (
+            build_optimizer(cfg.g_optim, self.gen.parameters()) if self.learned_generator else None
+        )
+        self.train_set: Tensor | None = None
+        if cfg.data.n_train is not None:
+            # A fixed finite training set, drawn from its own seed so it survives resumes.
+            g = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 7919)
+            self.train_set = self.dataset.sample(cfg.data.n_train, generator=g, device=self.device)
+        self.batches = (
+            TensorBatches(self.train_set, cfg.data.batch_size, self.rng, self.device)
+            if self.train_set is not None
+            else SampledBatches(self.dataset, cfg.data.batch_size, self.rng, self.device)
+        )
+        self.step = 0
+        if state is not None:
+            self._load_state(state)
+        self.schedule = self._build_schedule()
+        self.stats = RunningStats()
+
+    # -- the schedule as data ---------------------------------------------------------------
+
+    def _build_schedule(self) -> list[Phase]:
+        every = self.constraints.penalty_every
+
+        def critic_loss(i: int) -> dict[str, Tensor]:
+            real = self.batches.next_batch()  # (B, dim)
+            due = (i % every) == 0  # lazy regularisation: penalty on 1 step in `every`
+            return self.loss.critic_terms(self.gen, self.critic, real, self.rng, due)
+
+        def generator_loss(i: int) -> dict[str, Tensor]:
+            return self.loss.generator_terms(
+                self.gen, self.critic, self.cfg.data.batch_size, self.rng
+            )
+
+        phases = [
+            Phase(
+                "critic",
+                self.critic,
+                self.opt_d,
+                self.cfg.train.n_critic,
+                critic_loss,
+                after=lambda: self.constraints.project(self.critic),
+            )
+        ]
+        if self.opt_g is not None:
+            phases.append(Phase("generator", self.gen, self.opt_g, 1, generator_loss, self.critic))
+        return phases
+
+    def train_step(self) -> None:
+        """One generator iteration: every phase, each repeated as the schedule says."""
+        for phase in self.schedule:
+            if phase.frozen is not None:
+                phase.frozen.requires_grad_(False)  # no wasted weight gradients for D in G's step
+            for i in range(phase.repeat):
+                terms = phase.loss(i)
+                phase.optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                phase.optimizer.step()
+                if phase.after is not None:
+                    phase.after()
+                self.stats.add("d" if phase.name == "critic" else "g", terms)
+            if phase.frozen is not None:
+                phase.frozen.requires_grad_(True)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def fit(self, tracker: Tracker | None = None) -> TrainResult:
+        """Train up to ``train.steps`` generator iterations; evaluate, plot and checkpoint."""
+        cfg = self.cfg.train
+        start_time = time.time()
+        bar = None
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, desc=self.run_dir.name, leave=True)
+
+        def due(every: int) -> bool:
+            return every > 0 and self.step % every == 0
+
+        metrics: dict[str, Any] = {}
+        figure: Path | None = None
+        while self.step < cfg.steps:
+            # Train.
+            self.train_step()
+            self.step += 1
+            if bar is not None:
+                bar.update(1)
+            last = self.step == cfg.steps
+            # Log (the only host sync), and stop on non-finite values before any save.
+            if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
+                values = self._log(tracker)
+                if bar is not None and values:
+                    bar.set_postfix(_short(values), refresh=False)
+            # Evaluate, plot, checkpoint.
+            if due(cfg.eval_every) or last:
+                metrics = self.evaluate()
+                if tracker is not None:
+                    tracker.log(self.step, metrics, kind="eval")
+            if due(cfg.figure_every) or last:
+                figure = self.figure(tracker)
+            if due(cfg.checkpoint_every) or last:
+                self.save()
+        if bar is not None:
+            bar.close()
+        return TrainResult(self.run_dir, self.step, metrics, figure, time.time() - start_time)
+
+    def _log(self, tracker: Tracker | None) -> dict[str, float]:
+        values = self.stats.flush()
+        if not values:
+            return values
+        if "d/grad_norm" not in values:
+            values["d/grad_norm_interp"] = self.interpolate_grad_norm()
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            if tracker is not None:
+                tracker.log(self.step, {"event": "diverged", "non_finite": bad}, kind="error")
+            ckpt = self.run_dir / runs.CHECKPOINT
+            kept = (
+                f"the last checkpoint {ckpt} is kept"
+                if ckpt.exists()
+                else "no checkpoint was written"
+            )
+            raise TrainingDiverged(
+                f"training diverged: non-finite {', '.join(sorted(bad))} by step {self.step}; "
+                f"{kept}. Try a lower learning rate, a stronger constraint or another objective."
+            )
+        if tracker is not None:
+            tracker.log(self.step, values)
+        return values
+
+    # -- outside the optimisation: measuring, plotting, saving --------------------------------
+
+    def interpolate_grad_norm(self, n: int = 256) -> float:
+        """Mean ||grad_x D(x_hat)|| on interpolates, with its own RNG (training RNG untouched)."""
+        g = torch.Generator(device=self.device).manual_seed(self.step)
+        real = self.dataset.sample(n, generator=g, device=self.device)
+        with torch.no_grad():
+            fake = self.gen.sample(n, g)
+        return float(input_gradient_norm(self.critic, interpolates(real, fake, g)).mean())
+
+    @torch.no_grad()
+    def samples(self, n: int, seed: int = 12345) -> Tensor:
+        """``n`` generated samples from a fixed seed, (n, dim), on the CPU."""
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        out = [self.gen.sample(min(4096, n - i), g) for i in range(0, n, 4096)]
+        return torch.cat(out).float().cpu()
+
+    def evaluate(self, n: int | None = None) -> dict[str, Any]:
+        """Mode metrics and exact W1 on ``train.eval_samples`` samples (fixed seeds)."""
+        n = n or self.cfg.train.eval_samples
+        fake = self.samples(n)
+        return toy_metrics(fake, self.dataset, n_real=n, generator=torch.Generator().manual_seed(1))
+
+    def figure(self, tracker: Tracker | None = None) -> Path | None:
+        """Real vs generated samples over the critic's contours (2-D data only)."""
+        if self.dataset.dim != 2:
+            return None
+        g = torch.Generator().manual_seed(2)
+        real = self.dataset.sample(1000, generator=g).numpy()
+        fake = self.samples(1000).numpy()
+        title = f"{self.cfg.name}: step {self.step}"
+        fig = plot_toy(self.critic, real, fake, self.dataset.bounds(), title)
+        if tracker is not None:
+            tracker.figure("samples", fig, self.step)
+        path = save_figure(fig, self.run_dir / "figures" / f"step_{self.step:06d}.png")
+        shutil.copyfile(path, path.with_name("latest.png"))
+        return path
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: models, optimisers, step, RNG states."""
+        return {
+            "format": "wgan-checkpoint-1",
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "generator": self.gen.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "opt_g": self.opt_g.state_dict() if self.opt_g is not None else {},
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "train_set": self.train_set,
+        }
+
+    def save(self) -> Path:
+        path = self.run_dir / runs.CHECKPOINT
+        runs.save_checkpoint(path, self.state())
+        return path
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        try:
+            self.gen.load_state_dict(state["generator"])
+            self.critic.load_state_dict(state["critic"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            if self.opt_g is not None:
+                self.opt_g.load_state_dict(state["opt_g"])
+            self.rng.set_state(state["rng"])
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, RuntimeError, ValueError) as err:
+            first = str(err).splitlines()[0]
+            raise WganError(f"checkpoint does not match this run's config: {first}") from None
+        if state.get("train_set") is not None:
+            self.train_set = state["train_set"].to(self.device)
+            self.batches = TensorBatches(
+                self.train_set, self.cfg.data.batch_size, self.rng, self.device
+            )
+        self.step = int(state["step"])
+
+
+def _short(values: dict[str, float]) -> dict[str, str]:
+    keep = ("d/loss", "d/estimate", "g/loss", "d/penalty")
+    return {
+        k.split("/")[-1] if k != "d/loss" else "d_loss": f"{v:.3g}"
+        for k, v in values.items()
+        if k in keep
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry points
+# ----------------------------------------------------------------------------------------------
+
+
+def train(cfg: Config, run_dir: str | Path | None = None, tensorboard: bool = True) -> TrainResult:
+    """Train a new run of ``cfg`` in a new numbered run directory (or ``run_dir``)."""
+    if run_dir is None:
+        run_dir = runs.new_run_dir(cfg.out_dir, cfg.name)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_config(run_dir, cfg.to_dict())
+    trainer = Trainer(cfg, run_dir)
+    tracker = Tracker(run_dir, tensorboard=tensorboard)
+    try:
+        return trainer.fit(tracker)
+    finally:
+        tracker.close()
+
+
+def resume(
+    run_dir: str | Path, overrides: dict[str, Any] | None = None, tensorboard: bool = True
+) -> TrainResult:
+    """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise WganError(f"run directory not found: {run_dir}")
+    ckpt = run_dir / runs.CHECKPOINT
+    if not ckpt.is_file():
+        raise WganError(f"cannot resume {run_dir}: it has no checkpoint ({runs.CHECKPOINT})")
+    state = runs.load_checkpoint(ckpt)
+    cfg = from_dict(state["config"])
+    for key, value in (overrides or {}).items():
+        set_value(cfg, key, value)
+    runs.write_config(run_dir, cfg.to_dict())
+    trainer = Trainer(cfg, run_dir, state=state)
+    tracker = Tracker(run_dir, tensorboard=tensorboard, purge_step=trainer.step + 1)
+    tracker.jsonl.truncate_after(trainer.step)
+    try:
+        return trainer.fit(tracker)
+    finally:
+        tracker.close()
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Trainer:
+    """A :class:`Trainer` restored from a run's checkpoint, for sampling and evaluation."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise WganError(f"run directory not found: {run_dir}")
+    state = runs.load_checkpoint(run_dir / runs.CHECKPOINT)
+    cfg = from_dict(state["config"])
+    cfg.train.device = device
+    return Trainer(cfg, run_dir, state=state)

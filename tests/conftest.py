@@ -1,0 +1,27 @@
+"""Shared fixtures: small, fast configs for training tests."""
+
+import pytest
+
+from wgan.config import resolve
+
+FAST = [
+    "generator.hidden=64",
+    "critic.hidden=64",
+    "train.progress=false",
+    "train.eval_every=0",
+    "train.figure_every=0",
+    "train.checkpoint_every=0",
+    "train.eval_samples=500",
+]
+
+
+@pytest.fixture
+def fast_config(tmp_path):
+    """resolve(preset, overrides) at small width, writing runs under tmp_path."""
+
+    def make(preset=None, *overrides):
+        cfg = resolve(preset, [*FAST, *overrides])
+        cfg.out_dir = str(tmp_path / "runs")
+        return cfg
+
+    return make

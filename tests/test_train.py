@@ -1,0 +1,146 @@
+"""Training: every GAN variant trains on CPU, estimates have the right sign and size, resume."""
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from wgan.errors import TrainingDiverged
+from wgan.tracking import read_jsonl
+from wgan.train import Trainer, load_run, resume, train
+
+LOG2 = math.log(2.0)
+
+
+def last_train_record(run_dir):
+    return [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"][-1]
+
+
+# (preset, extra overrides, bounds on the logged estimate over the last 50 steps)
+VARIANTS = [
+    ("toy-wgan-clip", [], (0.0, 0.5)),  # clipped critic: small, positive critic gap
+    ("toy-wgan-gp", [], (0.0, 3.0)),  # W1 of two sets within the unit box ~ O(1)
+    ("toy-wgan-gp-onesided", [], (0.0, 3.0)),
+    ("toy-wgan-sn", [], (0.0, 3.0)),
+    ("toy-gan", [], (-0.05, LOG2)),  # a JS lower bound: at most log 2
+    ("toy-gan-ns", [], (-0.05, LOG2)),
+    ("toy-lsgan", [], (-0.1, 2.0)),  # triangular discrimination lies in [0, 2]
+    ("toy-hinge-sn", [], (-0.1, 1.0)),  # total variation lies in [0, 1]
+    ("toy-fgan-js", [], (-0.05, 2 * LOG2)),  # the table's f gives 2 JSD <= 2 log 2
+    ("toy-fgan-gan", [], (-math.log(4) - 0.05, 0.0)),  # 2 JSD - log 4 lies in [-log 4, 0]
+    ("toy-fgan-hellinger", [], (-0.05, 2.0)),  # squared Hellinger lies in [0, 2]
+    ("toy-fgan-tv", [], (-0.05, 1.0)),  # total variation
+    ("toy-fgan-kl", [], (-0.05, 50.0)),  # KL is unbounded above but finite here
+    ("toy-fgan-reverse-kl", [], (-0.05, 50.0)),
+]
+
+
+@pytest.mark.parametrize("preset,extra,bounds", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_variant_trains_200_steps_without_nan(fast_config, preset, extra, bounds):
+    cfg = fast_config(preset, "train.steps=200", "train.log_every=50", *extra)
+    result = train(cfg, tensorboard=False)
+    records = [r for r in read_jsonl(result.run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert [r["step"] for r in records] == [50, 100, 150, 200]
+    for r in records:
+        assert all(math.isfinite(v) for v in r.values() if isinstance(v, float)), r
+    lo, hi = bounds
+    assert lo <= records[-1]["d/estimate"] <= hi, records[-1]
+
+
+def test_the_gap_shrinks_as_wgan_gp_trains(fast_config):
+    cfg = fast_config(
+        None, "train.steps=300", "train.log_every=25", "g_optim.lr=5e-4", "d_optim.lr=5e-4"
+    )
+    result = train(cfg, tensorboard=False)
+    est = [
+        r["d/estimate"]
+        for r in read_jsonl(result.run_dir / "metrics.jsonl")
+        if r["kind"] == "train"
+    ]
+    assert max(est[:4]) > 2 * est[-1] > 0
+
+
+def test_fixed_generator_trains_only_the_critic(fast_config):
+    cfg = fast_config("toy-critic-gp", "train.steps=20", "train.log_every=10")
+    trainer = Trainer(cfg, Path(cfg.out_dir) / "fixed")
+    assert [p.name for p in trainer.schedule] == ["critic"] and trainer.opt_g is None
+    before = trainer.samples(100)
+    trainer.fit()
+    assert trainer.step == 20
+    assert torch.equal(before, trainer.samples(100))  # the "generator" did not change
+    # samples are real data plus N(0, 0.1^2) noise: about 0.1 from the nearest mode
+    dist = torch.cdist(trainer.samples(2000), trainer.dataset.modes).min(dim=1).values
+    assert 0.08 < dist.median().item() < 0.16
+
+
+def test_run_directory_contents(fast_config):
+    cfg = fast_config(
+        None,
+        "train.steps=20",
+        "train.log_every=10",
+        "train.eval_every=10",
+        "train.figure_every=10",
+        "train.checkpoint_every=10",
+        "train.eval_samples=200",
+    )
+    result = train(cfg)
+    d = result.run_dir
+    assert d.name == "00000-toy-wgan-gp"
+    assert (d / "config.yaml").is_file() and (d / "checkpoint.pt").is_file()
+    assert (d / "figures" / "step_000010.png").is_file() and (d / "figures" / "latest.png").exists()
+    assert any((d / "tb").iterdir())
+    kinds = [r["kind"] for r in read_jsonl(d / "metrics.jsonl")]
+    assert kinds.count("train") == 2 and kinds.count("eval") == 2
+    train_rec = last_train_record(d)
+    for key in ("d/loss", "d/estimate", "d/penalty", "d/grad_norm", "g/loss"):
+        assert key in train_rec
+    assert json.loads((d / "metrics.jsonl").read_text().splitlines()[-1])["modes_captured"] >= 0
+    assert train(cfg, tensorboard=False).run_dir.name == "00001-toy-wgan-gp"
+
+
+def _params(trainer):
+    return [
+        p.detach().clone() for m in (trainer.gen, trainer.critic) for p in m.state_dict().values()
+    ]
+
+
+@pytest.mark.parametrize("preset", ["toy-wgan-gp", "toy-wgan-clip"])
+def test_resume_reproduces_uninterrupted_run_exactly(fast_config, tmp_path, preset):
+    base = ["train.log_every=5", "train.checkpoint_every=10", "data.n_train=300"]
+    straight = train(fast_config(preset, "train.steps=20", *base), tensorboard=False)
+    half = train(fast_config(preset, "train.steps=10", *base), tensorboard=False)
+    resumed = resume(half.run_dir, {"train.steps": 20}, tensorboard=False)
+    assert resumed.step == 20
+    a, b = load_run(straight.run_dir), load_run(half.run_dir)
+    for x, y in zip(_params(a), _params(b), strict=True):
+        assert torch.equal(x, y)
+    assert a.opt_d.state_dict()["state"][0]["step"] == b.opt_d.state_dict()["state"][0]["step"]
+    # the metrics file holds each step once, as if never interrupted
+    steps = [r["step"] for r in read_jsonl(half.run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert steps == [5, 10, 15, 20]
+
+
+def test_non_finite_loss_stops_with_clear_error_and_keeps_checkpoint(fast_config):
+    cfg = fast_config(None, "train.steps=40", "train.log_every=5", "train.checkpoint_every=10")
+    tmp = Path(cfg.out_dir) / "nan"
+    trainer = Trainer(cfg, tmp)
+    cfg.train.steps = 10
+    trainer.fit()
+    saved = (tmp / "checkpoint.pt").read_bytes()
+    cfg.train.steps = 40
+    with torch.no_grad():
+        for p in trainer.critic.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="non-finite.*checkpoint.*kept"):
+        trainer.fit()
+    assert (tmp / "checkpoint.pt").read_bytes() == saved
+
+
+def test_copying_a_run_and_resuming_it(fast_config, tmp_path):
+    first = train(fast_config(None, "train.steps=5"), tensorboard=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(first.run_dir, copy)
+    assert resume(copy, {"train.steps": 8}, tensorboard=False).step == 8
