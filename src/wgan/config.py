@@ -108,6 +108,7 @@ class TrainConfig:
 
     steps: int = 2000
     n_critic: int = 5
+    lr_decay: Literal["none", "linear"] = "none"  # linear: to 0 over `steps` (WGAN-GP CIFAR)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 50  # read statistics back to the host this often (no per-step sync)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from wgan.errors import ConfigError
+from wgan.errors import ConfigError, WganError
 
 
 class Constraint:
@@ -52,14 +52,34 @@ class WeightClipping(Constraint):
 
 
 def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """x_hat = eps * x + (1 - eps) * x_tilde with eps ~ U[0, 1] drawn once per sample.
+    r"""Random points on segments between paired samples (WGAN-GP's :math:`\hat x`).
 
-    real, fake: (B, ...). eps: (B, 1, ..., 1) so each sample has its own mixing weight.
+    :math:`\hat x_i = \epsilon_i x_i + (1 - \epsilon_i) \tilde x_i` with
+    :math:`\epsilon_i \sim U[0, 1]` drawn once per sample (broadcast over the other
+    dimensions).  Gulrajani et al. (2017) observe that the optimal critic has gradient norm 1
+    on such segments between coupled real and generated points.
+
+    Args:
+        real: real batch ``(B, ...)``.
+        fake: generated batch with the same shape.
+        generator: optional ``torch.Generator`` for reproducible :math:`\epsilon`.
+
+    Returns:
+        Tensor of the same shape (not detached: detach it if no gradient to the inputs is
+        wanted).
+
+    Raises:
+        WganError: if the shapes differ or the batch is empty.
     """
     if real.shape != fake.shape:
-        raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} differ in shape")
-    shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+        raise WganError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and "
+            f"{tuple(fake.shape)}"
+        )
+    if real.ndim == 0 or real.shape[0] == 0:
+        raise WganError(f"interpolates needs a non-empty batch, got shape {tuple(real.shape)}")
+    eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+    eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
     return eps * real + (1.0 - eps) * fake
 
 

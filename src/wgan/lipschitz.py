@@ -37,6 +37,7 @@ from scipy.optimize import minimize_scalar
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from wgan.constraints import interpolates
 from wgan.errors import WganError
 
 __all__ = [
@@ -918,38 +919,6 @@ def network_lipschitz_bound(
 # --------------------------------------------------------------------------------------
 # Empirical lower bound
 # --------------------------------------------------------------------------------------
-
-
-def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    r"""Random points on segments between paired samples (WGAN-GP's :math:`\hat x`).
-
-    :math:`\hat x_i = \epsilon_i x_i + (1 - \epsilon_i) \tilde x_i` with
-    :math:`\epsilon_i \sim U[0, 1]` drawn once per sample (broadcast over the other
-    dimensions).  Gulrajani et al. (2017) observe that the optimal critic has gradient norm 1
-    on such segments between coupled real and generated points.
-
-    Args:
-        real: real batch ``(B, ...)``.
-        fake: generated batch with the same shape.
-        generator: optional ``torch.Generator`` for reproducible :math:`\epsilon`.
-
-    Returns:
-        Tensor of the same shape (not detached: detach it if no gradient to the inputs is
-        wanted).
-
-    Raises:
-        WganError: if the shapes differ or the batch is empty.
-    """
-    if real.shape != fake.shape:
-        raise WganError(
-            f"real and fake must have the same shape, got {tuple(real.shape)} and "
-            f"{tuple(fake.shape)}"
-        )
-    if real.ndim == 0 or real.shape[0] == 0:
-        raise WganError(f"interpolates needs a non-empty batch, got shape {tuple(real.shape)}")
-    eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
-    return eps * real + (1.0 - eps) * fake
 
 
 def empirical_lipschitz(

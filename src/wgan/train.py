@@ -135,6 +135,11 @@ class Trainer:
         self.opt_g = (
             build_optimizer(cfg.g_optim, self.gen.parameters()) if self.learned_generator else None
         )
+        self.schedulers = [
+            torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
+            for opt in (self.opt_d, self.opt_g)
+            if opt is not None
+        ]
         self.train_set: Tensor | None = None
         if cfg.data.n_train is not None:
             # A fixed finite training set, drawn from its own seed so it survives resumes.
@@ -150,6 +155,12 @@ class Trainer:
             self._load_state(state)
         self.schedule = self._build_schedule()
         self.stats = RunningStats()
+
+    def _lr_factor(self, step: int) -> float:
+        """Learning-rate multiplier after ``step`` generator iterations."""
+        if self.cfg.train.lr_decay == "linear":
+            return max(0.0, 1.0 - step / max(1, self.cfg.train.steps))
+        return 1.0
 
     # -- the schedule as data ---------------------------------------------------------------
 
@@ -195,6 +206,8 @@ class Trainer:
                 self.stats.add("d" if phase.name == "critic" else "g", terms)
             if phase.frozen is not None:
                 phase.frozen.requires_grad_(True)
+        for scheduler in self.schedulers:
+            scheduler.step()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -310,6 +323,7 @@ class Trainer:
             "critic": self.critic.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "opt_g": self.opt_g.state_dict() if self.opt_g is not None else {},
+            "schedulers": [s.state_dict() for s in self.schedulers],
             "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "train_set": self.train_set,
@@ -327,6 +341,8 @@ class Trainer:
             self.opt_d.load_state_dict(state["opt_d"])
             if self.opt_g is not None:
                 self.opt_g.load_state_dict(state["opt_g"])
+            for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+                scheduler.load_state_dict(saved)
             self.rng.set_state(state["rng"])
             torch.set_rng_state(state["torch_rng"])
         except (KeyError, RuntimeError, ValueError) as err:

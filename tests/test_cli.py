@@ -1,0 +1,119 @@
+"""The command line: every bad input is one clear line and exit code 2; the commands work."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from wgan.cli import main
+
+FAST = [
+    "generator.hidden=32",
+    "critic.hidden=32",
+    "train.steps=6",
+    "train.log_every=3",
+    "train.eval_samples=300",
+    "train.progress=false",
+]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "constraint.penalty_wieght=1"], "did you mean constraint.penalty_weight"),
+        (["train", "train.steps=many"], "train.steps must be int"),
+        (["train", "constraint.penalty_weight=-1"], "lambda"),
+        (["train", "train.n_critic=0"], "n_critic must be >= 1"),
+        (["train", "toy-wgan-pg"], "unknown preset 'toy-wgan-pg'; did you mean toy-wgan-gp"),
+        (["train", "missing/config.yaml"], "config file not found"),
+        (["train", "objective.name=fancy"], "objective.name must be one of"),
+        (["train", "objective.name=fgan", "objective.divergence=kll"], "kll"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, tmp_path, argv, needle):
+    code, out, err = run_cli(capsys, *argv, "--out-dir", str(tmp_path))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wgan: error: "), err
+    assert needle in lines[0]
+    assert "Traceback" not in err
+
+
+def test_resume_without_checkpoint(capsys, tmp_path):
+    empty = tmp_path / "00000-empty"
+    empty.mkdir()
+    code, _, err = run_cli(capsys, "train", "--resume", str(empty))
+    assert code == 2 and "has no checkpoint" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "train", "--resume", str(tmp_path / "nope"))
+    assert code == 2 and "not found" in err
+
+
+def test_corrupt_checkpoint_is_a_clear_error(capsys, tmp_path):
+    run = tmp_path / "00000-bad"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    for argv in (["train", "--resume", str(run)], ["eval", str(run)]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and "cannot load checkpoint" in err, err
+
+
+def test_usage_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("wgan: error:")
+
+
+def test_dry_run_prints_resolved_config(capsys):
+    code, out, _ = run_cli(capsys, "train", "toy-wgan-clip", "train.steps=17", "--dry-run")
+    assert code == 0
+    assert "steps: 17" in out and "clip: 0.01" in out and "name: rmsprop" in out
+
+
+def test_presets_one_line_each(capsys):
+    code, out, _ = run_cli(capsys, "presets")
+    lines = out.strip().splitlines()
+    names = [line.split()[0] for line in lines]
+    assert code == 0 and "toy-wgan-gp" in names and "toy-fgan-kl" in names
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # every preset described
+
+
+def test_train_sample_eval_resume(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "train", *FAST, "--out-dir", str(tmp_path))
+    assert code == 0
+    run = tmp_path / "00000-toy-wgan-gp"
+    assert f"run:     {run}" in out and "figures:" in out and "metrics:" in out
+    npy = tmp_path / "s.npy"
+    code, out, _ = run_cli(capsys, "sample", str(run), "--num", "123", "--out", str(npy))
+    assert code == 0 and np.load(npy).shape == (123, 2)
+    csv = tmp_path / "s.csv"
+    assert run_cli(capsys, "sample", str(run), "--num", "5", "--out", str(csv))[0] == 0
+    assert np.loadtxt(csv, delimiter=",").shape == (5, 2)
+    code, _, err = run_cli(capsys, "sample", str(run), "--out", str(tmp_path / "s.txt"))
+    assert code == 2 and ".npy or .csv" in err
+    code, out, _ = run_cli(capsys, "eval", str(run), "--num", "300", "--json")
+    metrics = json.loads(out)
+    assert code == 0 and metrics["step"] == 6 and metrics["n_modes"] == 8 and metrics["w1"] > 0
+    code, out, _ = run_cli(capsys, "train", "--resume", str(run), "train.steps=9")
+    assert code == 0 and "steps up to 9" in out
+
+
+def test_module_entry_point_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "wgan", "train", "data.nmae=x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("wgan: error: unknown config key 'data.nmae'; did you mean")
+    assert "data.name" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

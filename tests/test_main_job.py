@@ -1,0 +1,43 @@
+"""End to end: the main job (`wgan train`, no argument) reaches a measured quality in time."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from wgan.tracking import read_jsonl
+
+
+def run_main_job(tmp_path, *overrides):
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-m", "wgan", "train", *overrides, "train.progress=false",
+         "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.time() - start
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = next(tmp_path.iterdir())
+    evals = [r for r in read_jsonl(run / "metrics.jsonl") if r["kind"] == "eval"]
+    return proc.stdout, evals[-1], seconds
+
+
+def test_main_job_covers_8_of_8_modes_within_3_minutes(tmp_path):
+    out, final, seconds = run_main_job(tmp_path)
+    print(json.dumps({"seconds": round(seconds, 1), **final}))
+    assert "figures:" in out and "metrics:" in out
+    assert final["n_samples"] == 2500
+    assert final["modes_captured"] == 8
+    assert final["high_quality_fraction"] >= 0.5
+    assert final["w1"] <= 0.15  # two independent 2,500-sample sets of the data: ~0.04-0.06
+    assert seconds <= 180
+
+
+@pytest.mark.slow
+def test_25_gaussians_covers_25_of_25_modes(tmp_path):
+    out, final, seconds = run_main_job(tmp_path, "toy-wgan-gp-25")
+    print(json.dumps({"seconds": round(seconds, 1), **final}))
+    assert final["modes_captured"] == 25
