@@ -1,0 +1,76 @@
+"""Shared plumbing for experiments: typed settings with overrides, a run directory, a table.
+
+An experiment is a function ``run(settings, run_dir) -> ExperimentResult`` with a settings
+dataclass whose defaults are fast on a laptop CPU (a ``full`` flag or larger values give the
+full-size run). ``key=value`` overrides are type-checked by the same code as training configs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wgan.config import parse_override, set_value
+from wgan.runs import new_run_dir
+from wgan.tracking import _json_safe
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment leaves: its numbers (also in ``results.json``), a table and figures."""
+
+    name: str
+    run_dir: Path
+    numbers: dict[str, Any]
+    table: str
+    figures: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Experiment:
+    """A registered experiment: its settings class and its ``run`` function."""
+
+    name: str
+    description: str
+    settings: type
+    run: Callable[[Any, Path], ExperimentResult]
+
+
+def apply_overrides(settings: Any, overrides: Sequence[str]) -> Any:
+    """Apply ``key=value`` strings to a settings dataclass (unknown keys and bad types raise)."""
+    for text in overrides:
+        key, value = parse_override(text)
+        set_value(settings, key, value)
+    validate = getattr(settings, "validate", None)
+    if validate is not None:
+        validate()
+    return settings
+
+
+def write_results(run_dir: Path, name: str, settings: Any, numbers: dict[str, Any]) -> Path:
+    """``results.json`` with the settings and the numbers (NaN/inf written as strings)."""
+    path = Path(run_dir) / "results.json"
+    record = {"experiment": name, "settings": asdict(settings), "results": numbers}
+    path.write_text(json.dumps(_json_safe(record), indent=2) + "\n")
+    return path
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table; floats with 4 significant digits."""
+
+    def cell(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+def experiment_dir(out_dir: str | Path, name: str) -> Path:
+    """A new numbered run directory for experiment ``name``."""
+    return new_run_dir(out_dir, f"exp-{name}")
