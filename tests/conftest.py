@@ -1,8 +1,13 @@
 """Shared fixtures: small, fast configs for training tests."""
 
 import pytest
+import torch
 
 from wgan.config import resolve
+
+# The in-process tests train small models, for which one thread is faster than two (thread
+# start-up dominates tiny matmuls) and leaves the other core to subprocess tests.
+torch.set_num_threads(1)
 
 FAST = [
     "generator.hidden=64",

@@ -167,3 +167,22 @@ def test_copying_a_run_and_resuming_it(fast_config, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(first.run_dir, copy)
     assert resume(copy, {"train.steps": 8}, tensorboard=False).step == 8
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_request_without_gpu_is_a_clear_error(fast_config):
+    from wgan.errors import ConfigError
+
+    cfg = fast_config(None, "train.steps=1", "train.device=cuda")
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        train(cfg, tensorboard=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_matches_shapes_and_stays_finite(fast_config):
+    cfg = fast_config(None, "train.steps=20", "train.log_every=10", "train.device=cuda")
+    result = train(cfg, tensorboard=False)
+    assert all(
+        math.isfinite(v) for r in train_records(result.run_dir) for v in r.values()
+        if isinstance(v, float)
+    )

@@ -1,4 +1,4 @@
-"""The ``wgan`` command line: train, presets, sample, eval.
+"""The ``wgan`` command line: train, presets, sample, eval, experiment, lipschitz.
 
 Every user mistake (unknown key, wrong type, missing file, bad run directory, diverged training)
 is reported as one line ``wgan: error: ...`` with exit status 2, never a traceback.
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from wgan.errors import WganError
+from wgan.tracking import json_safe
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,6 +107,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from wgan.experiments import EXPERIMENTS, run_experiment
+
+    if args.list or args.name is None:
+        width = max(len(n) for n in EXPERIMENTS)
+        for name, exp in EXPERIMENTS.items():
+            print(f"{name:<{width}}  {exp.description}")
+        return 0
+    result = run_experiment(args.name, args.overrides, out_dir=args.out_dir or "runs")
+    print(result.table)
+    print(f"run:     {result.run_dir}")
+    print(f"results: {result.run_dir / 'results.json'}")
+    for fig in result.figures:
+        print(f"figure:  {fig}")
+    return 0
+
+
+def cmd_lipschitz(args: argparse.Namespace) -> int:
+    from wgan.analysis import format_lipschitz_report, lipschitz_report
+    from wgan.train import load_run
+
+    report = lipschitz_report(load_run(args.run), n=args.num)
+    if args.json:
+        print(json.dumps(json_safe(report)))
+    else:
+        print(format_lipschitz_report(report))
+    return 0
+
+
 def _format_metrics(metrics: dict[str, Any]) -> str:
     width = max(len(k) for k in metrics)
     lines = []
@@ -151,6 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=2500, help="number of samples (default 2500)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("experiment", help="reproduce a claim of the seeds (figures + numbers)")
+    p.add_argument("name", nargs="?", help="experiment name (omit, or --list, to list them)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="settings overrides")
+    p.add_argument("--list", action="store_true", help="list the experiments")
+    p.add_argument("--out-dir", help="parent folder of run directories (default: runs)")
+    p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("lipschitz", help="Lipschitz bounds of a run's critic (layer product, data)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--num", type=int, default=2048, help="samples per set (default 2048)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_lipschitz)
     return parser
 
 

@@ -39,6 +39,7 @@ from torch.nn.utils import parametrize
 
 from wgan.constraints import interpolates
 from wgan.errors import WganError
+from wgan.nets.mlp import ShiftedSoftplus
 
 __all__ = [
     "conv2d_lipschitz_bound",
@@ -431,6 +432,9 @@ def _activation(module: nn.Module) -> tuple[float | None, bool, str] | None:
         return one
     if isinstance(module, nn.Softplus | nn.CELU | nn.Tanhshrink | nn.Softshrink):
         return one
+    if isinstance(module, ShiftedSoftplus):
+        # d/dx [softplus(2x + 2)/2 - 1] = sigmoid(2x + 2) in (0, 1), with supremum 1.
+        return (1.0, True, "sigmoid(2x + 2) < 1, sup = 1")
     if isinstance(module, nn.LeakyReLU):
         return (max(1.0, abs(module.negative_slope)), True, "max(1, |negative_slope|)")
     if isinstance(module, nn.PReLU):

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN/inf are not JSON: write them as strings so every line stays parseable."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -31,7 +31,7 @@ class JsonlWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as fh:
-            fh.write(json.dumps(_json_safe(record)) + "\n")
+            fh.write(json.dumps(json_safe(record)) + "\n")
 
     def truncate_after(self, step: int) -> None:
         """Drop records logged after ``step`` (used when resuming from a checkpoint at ``step``)."""

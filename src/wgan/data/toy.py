@@ -24,6 +24,19 @@ Arjovsky, Chintala & Bottou 2017 ("Wasserstein GAN", arXiv 1701.07875): the real
 
 For the mixtures, ``modes`` and ``sigma`` are given in the *final* (scaled) coordinates, so
 ``modes`` are the centres after the division and ``sigma`` is the per-coordinate std after it.
+
+Densities
+---------
+The Gaussian mixtures (``eight_gaussians``, ``twentyfive_gaussians``, ``ring``, ``grid``) have a
+closed-form density (``has_density`` is True): an equal-weight mixture of isotropic Gaussians
+with the final modes ``μ_k`` and std ``σ``,
+
+    log p(x) = logsumexp_k( -‖x - μ_k‖² / (2σ²) ) - log M - log(2πσ²),
+
+and the exact probability of any axis-aligned box (:meth:`GaussianMixture.cell_masses`). The
+swiss roll (a noisy curve: a convolution integral over the curve parameter with no closed form)
+and the parallel lines (a measure on a segment, with no density w.r.t. area in the plane) have
+``has_density`` False and their ``log_density`` raises :class:`wgan.errors.WganError`.
 """
 
 from __future__ import annotations
@@ -35,7 +48,7 @@ from typing import Any
 
 import torch
 
-from wgan.errors import ConfigError
+from wgan.errors import ConfigError, WganError
 
 __all__ = [
     "ALIASES",
@@ -92,6 +105,46 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
+def _check_points(points: Any, dim: int = 2) -> torch.Tensor:
+    """``points`` as an ``(N, dim)`` tensor (any float dtype), or raise WganError."""
+    if not isinstance(points, torch.Tensor):
+        raise WganError(f"points must be a torch.Tensor of shape (N, {dim}), got {type(points)}")
+    if points.ndim != 2 or points.shape[1] != dim:
+        raise WganError(f"points must have shape (N, {dim}), got {tuple(points.shape)}")
+    if points.is_complex():
+        raise WganError("points must be real, got a complex tensor")
+    return points
+
+
+def _check_edges(edges: Any, name: str) -> torch.Tensor:
+    """Bin edges as a float64 CPU tensor ``(E,)``: 1-D, finite, strictly increasing, E >= 2."""
+    try:
+        e = torch.as_tensor(edges, dtype=torch.float64).cpu()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise WganError(f"{name} must be a 1-D sequence of numbers: {exc}") from exc
+    if e.ndim != 1 or e.shape[0] < 2:
+        raise WganError(f"{name} must be 1-D with at least 2 edges, got shape {tuple(e.shape)}")
+    if not torch.isfinite(e).all():
+        raise WganError(f"{name} must be finite")
+    if not (e[1:] > e[:-1]).all():
+        raise WganError(f"{name} must be strictly increasing")
+    return e
+
+
+def _interval_masses(edges: torch.Tensor, centres: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``P(a_i <= Y < a_{i+1})`` for ``Y ~ N(c_m, σ²)``: edges ``(E,)``, centres ``(M,)`` ->
+    ``(M, E-1)``, float64.
+
+    Φ(b) - Φ(a) loses every digit in the upper tail (both ≈ 1), so cells above the centre use
+    the mirrored form Φ(-a) - Φ(-b); both are exact identities.
+    """
+    z = (edges[None, :] - centres[:, None]) / sigma  # (M, E)
+    a, b = z[:, :-1], z[:, 1:]  # (M, E-1) lower and upper standardised edges
+    lower = torch.special.ndtr(b) - torch.special.ndtr(a)
+    upper = torch.special.ndtr(-a) - torch.special.ndtr(-b)
+    return torch.where(a > 0, upper, lower).clamp_min(0.0)
+
+
 # ----------------------------------------------------------------------------- base classes
 
 
@@ -144,6 +197,25 @@ class ToyDataset:
         """A plotting box ``(xmin, xmax, ymin, ymax)`` holding the data with a margin."""
         raise NotImplementedError
 
+    # Why there is no density (subclasses without one override this message).
+    _no_density_reason: str = "it has no closed-form density"
+
+    @property
+    def has_density(self) -> bool:
+        """Whether :meth:`log_density` is available (True for the Gaussian mixtures)."""
+        return False
+
+    def log_density(self, points: torch.Tensor) -> torch.Tensor:
+        """Log-density ``log p(x)`` w.r.t. area in the plane, ``(N, 2) -> (N,)``.
+
+        Raises WganError for a dataset without a closed-form density (see ``has_density``).
+        """
+        raise WganError(
+            f"dataset {self.name!r} has no log_density: {self._no_density_reason} "
+            "(has_density is False; only the Gaussian mixtures eight_gaussians, "
+            "twentyfive_gaussians, ring and grid have one)"
+        )
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
@@ -188,6 +260,73 @@ class GaussianMixture(ToyDataset):
         span = max(hi[0] - lo[0], hi[1] - lo[1])
         pad = 5.0 * float(self.sigma) + 0.15 * max(span, 1.0)
         return _square_box((lo[0], lo[1]), (hi[0], hi[1]), pad)
+
+    @property
+    def has_density(self) -> bool:
+        """True: an equal-weight mixture of isotropic Gaussians has a closed-form density."""
+        return True
+
+    def _final_modes(self) -> torch.Tensor:
+        """Final-coordinate modes in float64 ``(M, 2)`` (``modes`` is their float32 copy)."""
+        return self._raw_centres / self._divisor
+
+    def log_density(self, points: torch.Tensor) -> torch.Tensor:
+        r"""Exact log-density of the mixture at ``points`` ``(N, 2)`` -> ``(N,)``.
+
+        With the final modes :math:`\mu_1..\mu_M` and std :math:`\sigma` (``self.modes``,
+        ``self.sigma``), every component has weight :math:`1/M` and density
+        :math:`\mathcal N(x; \mu_k, \sigma^2 I_2)`, so
+
+        .. math::
+
+            \log p(x) = \operatorname{logsumexp}_k\Bigl(-\frac{\lVert x-\mu_k\rVert^2}
+            {2\sigma^2}\Bigr) - \log M - \log(2\pi\sigma^2).
+
+        The log-sum-exp keeps the value finite far from every mode (where the density itself
+        underflows). Computed in float64 and returned in the dtype of ``points`` when it is a
+        floating dtype (float64 otherwise), on its device.
+
+        Raises:
+            WganError: ``points`` is not a real tensor of shape ``(N, 2)``.
+        """
+        x = _check_points(points)
+        out_dtype = x.dtype if x.is_floating_point() else torch.float64
+        xd = x.to(torch.float64)
+        mu = self._final_modes().to(xd.device)  # (M, 2)
+        sigma = float(self.sigma)
+        sq = (xd[:, None, :] - mu[None, :, :]).square().sum(dim=-1)  # (N, M)
+        m = mu.shape[0]
+        logp = torch.logsumexp(-sq / (2.0 * sigma**2), dim=1)  # (N,)
+        logp = logp - math.log(m) - math.log(2.0 * math.pi * sigma**2)
+        return logp.to(out_dtype)
+
+    def cell_masses(self, x_edges: Any, y_edges: Any) -> torch.Tensor:
+        r"""Exact probability of every cell of a rectangular grid, ``(nx, ny)`` float64.
+
+        Cell ``(i, j)`` is ``[x_i, x_{i+1}) × [y_j, y_{j+1})`` for increasing ``x_edges``
+        ``(nx+1,)`` and ``y_edges`` ``(ny+1,)``. An isotropic Gaussian factorises over the
+        axes, so
+
+        .. math::
+
+            P(\text{cell}_{ij}) = \frac1M \sum_k
+            \bigl[\Phi(\tfrac{x_{i+1}-\mu_{k,1}}{\sigma})-\Phi(\tfrac{x_i-\mu_{k,1}}
+            {\sigma})\bigr]\bigl[\Phi(\tfrac{y_{j+1}-\mu_{k,2}}{\sigma})-
+            \Phi(\tfrac{y_j-\mu_{k,2}}{\sigma})\bigr]
+
+        with :math:`\Phi` the standard normal CDF; no quadrature error. The total over the
+        grid is the mass inside the box (``1 -`` the mass outside it).
+
+        Raises:
+            WganError: edges that are not 1-D, finite, strictly increasing, with >= 2 entries.
+        """
+        xs = _check_edges(x_edges, "x_edges")
+        ys = _check_edges(y_edges, "y_edges")
+        mu = self._final_modes()  # (M, 2)
+        sigma = float(self.sigma)
+        px = _interval_masses(xs, mu[:, 0], sigma)  # (M, nx)
+        py = _interval_masses(ys, mu[:, 1], sigma)  # (M, ny)
+        return torch.einsum("mi,mj->ij", px, py) / mu.shape[0]  # (nx, ny)
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -283,6 +422,10 @@ class SwissRoll(ToyDataset):
 
     name = "swiss_roll"
     _divisor = 7.5
+    _no_density_reason = (
+        "the swiss roll is a curve blurred by Gaussian noise; its density is an integral over "
+        "the curve parameter with no closed form"
+    )
 
     def __init__(self, noise: float = 0.25) -> None:
         super().__init__()
@@ -314,6 +457,10 @@ class ParallelLines(ToyDataset):
     """
 
     name = "parallel_lines"
+    _no_density_reason = (
+        "the parallel-lines distribution lives on a line segment, so it has no density "
+        "w.r.t. area in the plane"
+    )
 
     def __init__(self, theta: float = 0.0) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ from typing import Any
 
 from wgan.config import parse_override, set_value
 from wgan.runs import new_run_dir
-from wgan.tracking import _json_safe
+from wgan.tracking import json_safe
 
 
 @dataclass
@@ -54,7 +54,7 @@ def write_results(run_dir: Path, name: str, settings: Any, numbers: dict[str, An
     """``results.json`` with the settings and the numbers (NaN/inf written as strings)."""
     path = Path(run_dir) / "results.json"
     record = {"experiment": name, "settings": asdict(settings), "results": numbers}
-    path.write_text(json.dumps(_json_safe(record), indent=2) + "\n")
+    path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
     return path
 
 

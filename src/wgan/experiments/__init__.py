@@ -1,0 +1,1 @@
+"""Experiments (registry assembled in this file once all modules exist)."""
