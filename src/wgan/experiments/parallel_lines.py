@@ -47,8 +47,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +62,7 @@ from torch import Tensor, nn  # noqa: E402
 from wgan.constraints import make_constraints  # noqa: E402
 from wgan.data import make_dataset  # noqa: E402
 from wgan.errors import ConfigError  # noqa: E402
-from wgan.experiments.common import ExperimentResult, format_table, write_results  # noqa: E402
+from wgan.experiments.common import ExperimentResult, format_table, torch_threads, write_results  # noqa: E402
 from wgan.nets import MLP  # noqa: E402
 from wgan.objectives import (  # noqa: E402
     make_objective,
@@ -155,21 +153,6 @@ def theta_grid(settings: ParallelLinesSettings) -> list[float]:
 
 def _objective_name(method: str) -> str:
     return "minimax" if method == "minimax" else "wasserstein"
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch CPU threads (0: unchanged), restoring the setting afterwards.
-
-    Small MLPs are fastest on one thread; on a shared 2-core machine more threads mostly wait.
-    """
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_critic(
@@ -302,7 +285,7 @@ def _figure(
         label=f"clipped critic: estimate / K_hat (K_hat = {k_hat:.3g})",
     )
     ax.plot([], [], " ", label="KL = +inf for every theta != 0 (off the chart)")
-    top = 1.6 * max(float(np.max(np.abs(th))), LOG2)
+    top = 1.75 * max(float(np.max(np.abs(th))), LOG2)
     ax.set_ylim(-0.05, top)
     ax.set_xlabel("theta (model line at x1 = theta)")
     ax.set_ylabel("divergence / distance estimate")

@@ -1,0 +1,577 @@
+r"""Weight clipping vs gradient penalty on toy data (Gulrajani et al. 2017, Fig. 1; seed 003).
+
+The generator is held fixed at the real data plus Gaussian noise, :math:`\tilde x = x + \sigma
+\varepsilon` (``FIXED_GENERATOR`` of the authors' ``gan_toy.py``: :math:`\sigma = 1`), and only
+WGAN critics are trained, on 8 Gaussians, 25 Gaussians and the Swiss roll:
+
+* with **weight clipping** (Arjovsky et al. 2017, Algorithm 1): every parameter is clipped to
+  :math:`[-c, c]` after each step, :math:`c \in \{0.001, 0.01, 0.1\}`, optimiser RMSProp with
+  learning rate :math:`5\cdot10^{-5}` (WGAN's and ``gan_toy.py``'s setting);
+* with the **gradient penalty** (WGAN-GP): critic loss
+  :math:`E f(\tilde x) - E f(x) + \lambda E(\|\nabla f(\hat x)\|_2 - 1)^2` on interpolates
+  :math:`\hat x`, with the toy protocol's :math:`\lambda = 0.1` and Adam(:math:`10^{-4}`, betas
+  (0.5, 0.9)).
+
+Three views (Gulrajani et al. 2017, Section 3 and Fig. 1; seed 003 "weight clipping is a
+clearly terrible way to enforce a Lipschitz constraint"):
+
+(a) **Value surfaces** of 3-layer ReLU critics: clipping biases the critic towards very simple
+    functions (it is K-Lipschitz with a small K and cannot bend much), the penalised critic
+    follows the shape of the data.
+(b) **Gradient norms through a deep critic** (12 ReLU layers, no normalisation): for layer
+    :math:`l` with activation :math:`h_l` we record, averaged over a batch of real and fake
+    samples, :math:`\|\partial f(x) / \partial h_l(x)\|_2`, which is :math:`B\,\|\partial
+    L / \partial h_l(x)\|` for the Wasserstein loss :math:`L` (each sample enters :math:`L` with
+    weight :math:`\pm 1/B`). Backpropagation multiplies by :math:`W_l^\top` and the ReLU mask at
+    every layer; with entries in :math:`[-c, c]` and width :math:`n`,
+    :math:`\|W_l\|_2 \le n c`, so with :math:`nc < 1` the gradient vanishes geometrically
+    towards the input and with large :math:`c` it can explode. With the penalty it stays of the
+    same order through the layers.
+(c) **Weight histograms**: clipping pushes the weights to the two extremes :math:`\pm c`; the
+    penalised critic's weights are spread out.
+
+Initialisation: penalised critics start from He (Kaiming-normal, fan-in) weights and zero
+biases, the ``initialization='he'`` of ``gan_toy.py``'s ReLU layers, which keeps gradient norms
+of the same order through a deep unconstrained ReLU net. Clipped critics start *uniformly inside
+the box* :math:`U[-c, c]` (biases 0), so that any pile-up at :math:`\pm c` is the work of
+training, not of clipping a large initialisation.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+from wgan.constraints import input_gradient_norm, interpolates, make_constraints  # noqa: E402
+from wgan.data import make_dataset, resolve_dataset_name  # noqa: E402
+from wgan.errors import ConfigError  # noqa: E402
+from wgan.experiments.common import ExperimentResult, format_table, torch_threads, write_results  # noqa: E402
+from wgan.game import NoisyDataGenerator  # noqa: E402
+from wgan.nets import MLP  # noqa: E402
+from wgan.objectives import make_objective  # noqa: E402
+from wgan.plotting import critic_grid, save_figure  # noqa: E402
+
+NAME = "clipping-vs-penalty"
+DESCRIPTION = (
+    "Gulrajani et al. Fig. 1: critics with weight clipping (c = 0.001, 0.01, 0.1) vs gradient "
+    "penalty on toy data: value surfaces, per-layer gradient norms of a 12-layer critic, "
+    "weight histograms"
+)
+
+
+@dataclass
+class ClippingVsPenaltySettings:
+    """Settings of the clipping-vs-penalty experiment (defaults: ~2-3 minutes on 2 CPU cores)."""
+
+    datasets: str = "8gaussians,25gaussians,swissroll"  # comma-separated toy dataset names
+    clips: str = "0.001,0.01,0.1"  # comma-separated clipping bounds c
+    noise_std: float = 1.0  # fixed generator: real + N(0, noise_std^2) (gan_toy.py: 1.0)
+    hidden: int = 256  # value-surface critics: MLP width (gan_toy.py: 512)
+    depth: int = 3  # value-surface critics: hidden layers
+    steps: int = 1000  # critic steps for each value-surface critic
+    batch_size: int = 256
+    clip_lr: float = 5e-5  # RMSProp learning rate of the clipped critics (WGAN)
+    gp_lr: float = 1e-4  # Adam learning rate of the penalised critics, betas (0.5, 0.9)
+    gp_weight: float = 0.1  # lambda (toy protocol of gan_toy.py)
+    focus_dataset: str = "swissroll"  # deep-critic study; weight histograms (if in datasets)
+    deep_depth: int = 12  # hidden layers of the deep critic
+    deep_hidden: int = 128  # width of the deep critic
+    deep_steps: int = 500  # critic steps for each deep critic
+    eval_samples: int = 4096  # fresh samples for gaps and gradient norms
+    resolution: int = 96  # contour grid points per axis
+    plot_range: float = 3.0  # contour plots cover [-r, r]^2 (gan_toy.py: 3)
+    seed: int = 0
+    threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
+
+    def dataset_list(self) -> list[str]:
+        return [resolve_dataset_name(d.strip()) for d in self.datasets.split(",") if d.strip()]
+
+    def clip_list(self) -> list[float]:
+        try:
+            return [float(c) for c in self.clips.split(",") if c.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"clips must be comma-separated numbers, got {self.clips!r}"
+            ) from None
+
+    def validate(self) -> None:
+        datasets = self.dataset_list()  # raises ConfigError for unknown names
+        if not datasets:
+            raise ConfigError("datasets must name at least one toy dataset")
+        if "parallel_lines" in datasets or resolve_dataset_name(self.focus_dataset) == (
+            "parallel_lines"
+        ):
+            raise ConfigError("parallel_lines is not a dataset of this experiment")
+        clips = self.clip_list()
+        checks = [
+            (bool(clips), "clips must list at least one value"),
+            (all(c > 0 for c in clips), "every clipping bound in clips must be > 0"),
+            (self.noise_std > 0, "noise_std must be > 0"),
+            (self.hidden >= 1 and self.deep_hidden >= 1, "hidden, deep_hidden must be >= 1"),
+            (self.depth >= 1, "depth must be >= 1"),
+            (self.deep_depth >= 2, "deep_depth must be >= 2"),
+            (self.steps >= 1 and self.deep_steps >= 1, "steps, deep_steps must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.clip_lr > 0 and self.gp_lr > 0, "learning rates must be > 0"),
+            (self.gp_weight >= 0, "gp_weight must be >= 0"),
+            (self.eval_samples >= 2, "eval_samples must be >= 2"),
+            (self.resolution >= 8, "resolution must be >= 8"),
+            (self.plot_range > 0, "plot_range must be > 0"),
+            (self.threads >= 0, "threads must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+SETTINGS = ClippingVsPenaltySettings
+
+
+def method_name(clip: float | None) -> str:
+    """``"clip c=0.01"`` for a clipped critic, ``"GP"`` for the penalised one."""
+    return "GP" if clip is None else f"clip c={clip:g}"
+
+
+# ------------------------------------------------------------------------------------------
+# Training a critic against the fixed generator
+# ------------------------------------------------------------------------------------------
+
+
+def init_critic(critic: MLP, clip: float | None) -> None:
+    """He init (zero biases) for a penalised critic; U[-c, c] (zero biases) for a clipped one."""
+    with torch.no_grad():
+        for m in critic.modules():
+            if isinstance(m, nn.Linear):
+                if clip is None:
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                else:
+                    nn.init.uniform_(m.weight, -clip, clip)
+                nn.init.zeros_(m.bias)
+
+
+def train_critic(
+    dataset_name: str,
+    clip: float | None,
+    *,
+    hidden: int,
+    depth: int,
+    steps: int,
+    batch_size: int = 256,
+    noise_std: float = 1.0,
+    clip_lr: float = 5e-5,
+    gp_lr: float = 1e-4,
+    gp_weight: float = 0.1,
+    seed: int = 0,
+) -> MLP:
+    """Train a WGAN critic against real + N(0, noise_std^2) noise; ``clip=None`` means GP.
+
+    Clipped: RMSProp(clip_lr), parameters clipped to [-clip, clip] after every step.
+    Penalised: Adam(gp_lr, betas (0.5, 0.9)), two-sided penalty with weight ``gp_weight``.
+    """
+    torch.manual_seed(seed)
+    critic = MLP(2, 1, hidden, depth, "relu")
+    init_critic(critic, clip)
+    constraints = make_constraints(
+        clip=0.0 if clip is None else clip,
+        penalty="two_sided" if clip is None else "none",
+        penalty_weight=gp_weight,
+    )
+    if clip is None:
+        opt: torch.optim.Optimizer = torch.optim.Adam(
+            critic.parameters(), lr=gp_lr, betas=(0.5, 0.9)
+        )
+    else:
+        opt = torch.optim.RMSprop(critic.parameters(), lr=clip_lr)
+    objective = make_objective("wasserstein")
+    dataset = make_dataset(dataset_name)
+    gen = NoisyDataGenerator(dataset, noise_std, "cpu")
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        real = dataset.sample(batch_size, generator=g)  # (B, 2)
+        fake = gen.sample(batch_size, g)  # (B, 2)
+        loss = objective.critic_loss(critic(real), critic(fake))["loss"]
+        extra = constraints.penalty(critic, real, fake, g)
+        if "penalty" in extra:
+            loss = loss + extra["penalty"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        constraints.project(critic)
+    critic.eval()
+    return critic
+
+
+def eval_batch(dataset_name: str, n: int, noise_std: float, seed: int) -> tuple[Tensor, Tensor]:
+    """``n`` fresh real samples and ``n`` fixed-generator samples, each (n, 2)."""
+    dataset = make_dataset(dataset_name)
+    g = torch.Generator().manual_seed(seed)
+    real = dataset.sample(n, generator=g)  # (n, 2)
+    fake = NoisyDataGenerator(dataset, noise_std, "cpu").sample(n, g)  # (n, 2)
+    return real, fake
+
+
+# ------------------------------------------------------------------------------------------
+# Measurements
+# ------------------------------------------------------------------------------------------
+
+
+def layer_gradient_norms(critic: MLP, real: Tensor, fake: Tensor) -> dict[str, Any]:
+    """Per-layer gradient norms of the Wasserstein critic loss, computed in float64.
+
+    ``L = -(mean f(real) - mean f(fake))`` on ``B`` real (B, 2) and ``B`` fake (B, 2) samples.
+    For the activation ``h_l`` (2B, width) of hidden layer ``l = 1..depth`` (the output of its
+    ReLU) we return the mean over the 2B samples of ``B * ||dL/dh_l[i]||_2`` =
+    ``||df(x_i)/dh_l(x_i)||_2``. ``input`` is the same for the input layer (the input-gradient
+    norm the penalty pulls to 1). A float64 copy of the critic is used so that gradients that
+    vanish below float32's range (~1e-38) are still measured.
+
+    Returns ``{"layers": [norm of layer 1, ..., norm of layer depth], "input": float}``.
+    """
+    net = copy.deepcopy(critic).double()
+    acts: list[Tensor] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: acts.append(out))
+        for m in net.body
+        if not isinstance(m, (nn.Linear, nn.Identity, nn.LayerNorm, nn.BatchNorm1d))
+    ]
+    try:
+        x = torch.cat([real, fake]).double().requires_grad_(True)  # (2B, 2)
+        out = net(x).reshape(-1)  # (2B,)
+    finally:
+        for h in hooks:
+            h.remove()
+    b = real.shape[0]
+    loss = -(out[:b].mean() - out[b:].mean())
+    grads = torch.autograd.grad(loss, [x, *acts])  # (2B, 2), then (2B, width) per layer
+    norms = [float((g.flatten(1).norm(dim=1) * b).mean()) for g in grads]  # per sample, * B
+    return {"input": norms[0], "layers": norms[1:]}
+
+
+def weight_values(critic: nn.Module) -> np.ndarray:
+    """All entries of the critic's weight matrices (biases excluded), flattened."""
+    return np.concatenate(
+        [
+            m.weight.detach().reshape(-1).numpy()
+            for m in critic.modules()
+            if isinstance(m, nn.Linear)
+        ]
+    )
+
+
+def fraction_at_bound(weights: np.ndarray, clip: float, tol: float = 0.01) -> float:
+    """Fraction of weights within ``tol * c`` of +-c (i.e. ``|w| >= (1 - tol) c``)."""
+    return float(np.mean(np.abs(weights) >= (1.0 - tol) * clip))
+
+
+@torch.no_grad()
+def critic_gap(critic: nn.Module, real: Tensor, fake: Tensor) -> float:
+    """The critic's estimate ``mean f(real) - mean f(fake)`` (K * W1 for a K-Lipschitz f)."""
+    return float(critic(real).mean() - critic(fake).mean())
+
+
+def interpolate_grad_norm(critic: nn.Module, real: Tensor, fake: Tensor, seed: int) -> float:
+    """Mean ||grad_x f(x_hat)|| on interpolates: the critic's effective Lipschitz scale."""
+    g = torch.Generator().manual_seed(seed)
+    return float(input_gradient_norm(critic, interpolates(real, fake, g)).mean())
+
+
+# ------------------------------------------------------------------------------------------
+# Figures
+# ------------------------------------------------------------------------------------------
+
+
+def _surfaces_figure(
+    surfaces: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    samples: dict[str, tuple[np.ndarray, np.ndarray]],
+    datasets: list[str],
+    methods: list[str],
+    settings: ClippingVsPenaltySettings,
+    path: Path,
+) -> Path:
+    r = settings.plot_range
+    fig, axes = plt.subplots(
+        len(datasets),
+        len(methods),
+        figsize=(3.3 * len(methods), 3.3 * len(datasets)),
+        squeeze=False,
+    )
+    for i, ds in enumerate(datasets):
+        real, fake = samples[ds]
+        for j, method in enumerate(methods):
+            ax = axes[i][j]
+            X, Y, Z = surfaces[(ds, method)]
+            ax.contourf(X, Y, Z, levels=20, cmap="viridis")
+            ax.contour(X, Y, Z, levels=10, colors="k", linewidths=0.3)
+            ax.scatter(
+                fake[:, 0],
+                fake[:, 1],
+                s=2,
+                c="tab:green",
+                alpha=0.4,
+                label=f"fixed generator (real + N(0, {settings.noise_std:g}^2))",
+            )
+            ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:orange", label="real")
+            ax.set_xlim(-r, r)
+            ax.set_ylim(-r, r)
+            ax.set_aspect("equal")
+            ax.set_title(f"{ds}: {method}", fontsize=9)
+            ax.set_xlabel("x1", fontsize=8)
+            ax.set_ylabel("x2", fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, markerscale=5, fontsize=9)
+    fig.suptitle(
+        "Critic value surfaces (filled contours of f): weight clipping (RMSProp 5e-5) vs "
+        f"gradient penalty (lambda={settings.gp_weight:g}, Adam 1e-4)"
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    return save_figure(fig, path)
+
+
+def _gradients_figure(
+    deep: dict[str, dict[str, Any]], settings: ClippingVsPenaltySettings, path: Path
+) -> Path:
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (method, rec) in enumerate(deep.items()):
+        norms = np.array(rec["layers"], dtype=float)
+        norms = np.where(norms > 0, norms, np.nan)  # a dead layer has no point on a log scale
+        layers = np.arange(1, len(norms) + 1)
+        style = "-o" if method == "GP" else "--s"
+        ax.plot(layers, norms, style, color=colours[k % len(colours)], ms=4, label=method)
+    ax.set_yscale("log")
+    ax.set_xlabel("critic layer l (1 = next to the input)")
+    ax.set_ylabel("mean ||df/dh_l|| over a batch (log scale)")
+    ax.set_title(
+        f"Gradient norms through a {settings.deep_depth}-layer ReLU critic "
+        f"(width {settings.deep_hidden}, {settings.focus_dataset})",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _histogram_figure(
+    weights: dict[str, np.ndarray], clips: dict[str, float], where: str, path: Path
+) -> Path:
+    methods = list(weights)
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.4), squeeze=False)
+    for ax, method in zip(axes[0], methods, strict=True):
+        w = weights[method]
+        if method in clips:
+            c = clips[method]
+            ax.hist(
+                w / c,
+                bins=60,
+                range=(-1.05, 1.05),
+                color="tab:red",
+                label=f"weights / c ({fraction_at_bound(w, c):.0%} at +-c)",
+            )
+            ax.set_xlabel("weight / c")
+        else:
+            q = float(np.percentile(np.abs(w), 99.5))
+            ax.hist(
+                w,
+                bins=60,
+                range=(-q, q),
+                color="tab:blue",
+                label="weights (unconstrained; central 99.5%)",
+            )
+            ax.set_xlabel("weight")
+        ax.set_ylabel("count")
+        ax.set_title(method, fontsize=10)
+        ax.legend(fontsize=7, loc="upper center")
+    fig.suptitle(f"Critic weight histograms ({where}): clipping piles weights at +-c")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------------------------------
+# Run
+# ------------------------------------------------------------------------------------------
+
+
+def run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
+    """Train every (dataset, method) surface critic and the deep critics; plot; write results."""
+    settings.validate()
+    with torch_threads(settings.threads):
+        return _run(settings, run_dir)
+
+
+def _run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    datasets = settings.dataset_list()
+    clip_values: list[float | None] = [*settings.clip_list(), None]
+    methods = [method_name(c) for c in clip_values]
+    clips_by_method = {method_name(c): c for c in clip_values if c is not None}
+    common = {
+        "batch_size": settings.batch_size,
+        "noise_std": settings.noise_std,
+        "clip_lr": settings.clip_lr,
+        "gp_lr": settings.gp_lr,
+        "gp_weight": settings.gp_weight,
+    }
+    r = settings.plot_range
+    bounds = (-r, r, -r, r)
+
+    # (a) value surfaces: rows = datasets, columns = methods.
+    surfaces: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    surface_rows: list[dict[str, Any]] = []
+    focus = resolve_dataset_name(settings.focus_dataset)
+    hist_ds = focus if focus in datasets else datasets[0]
+    hist_weights: dict[str, np.ndarray] = {}
+    for i, ds in enumerate(datasets):
+        real, fake = eval_batch(ds, settings.eval_samples, settings.noise_std, 10_000 + i)
+        samples[ds] = (real[:500].numpy(), fake[:300].numpy())
+        for j, (clip, method) in enumerate(zip(clip_values, methods, strict=True)):
+            critic = train_critic(
+                ds,
+                clip,
+                hidden=settings.hidden,
+                depth=settings.depth,
+                steps=settings.steps,
+                seed=settings.seed + 100 * i + j,
+                **common,
+            )
+            surfaces[(ds, method)] = critic_grid(critic, bounds, settings.resolution)
+            w = weight_values(critic)
+            if ds == hist_ds:
+                hist_weights[method] = w
+            surface_rows.append(
+                {
+                    "dataset": ds,
+                    "method": method,
+                    "gap": critic_gap(critic, real, fake),
+                    "interp_grad_norm": interpolate_grad_norm(critic, real, fake, 20_000 + i),
+                    "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
+                }
+            )
+
+    # (b) deep critics on the focus dataset: per-layer gradient norms.
+    deep_ds = focus
+    real, fake = eval_batch(deep_ds, settings.eval_samples, settings.noise_std, 30_000)
+    n_grad = min(settings.eval_samples, 1024)
+    deep: dict[str, dict[str, Any]] = {}
+    for j, (clip, method) in enumerate(zip(clip_values, methods, strict=True)):
+        critic = train_critic(
+            deep_ds,
+            clip,
+            hidden=settings.deep_hidden,
+            depth=settings.deep_depth,
+            steps=settings.deep_steps,
+            seed=settings.seed + 5000 + j,
+            **common,
+        )
+        norms = layer_gradient_norms(critic, real[:n_grad], fake[:n_grad])
+        w = weight_values(critic)
+        layers = norms["layers"]
+        deep[method] = {
+            "layers": layers,
+            "input": norms["input"],
+            "last_over_first": layers[-1] / layers[0] if layers[0] > 0 else math.inf,
+            "max_over_min": max(layers) / min(layers) if min(layers) > 0 else math.inf,
+            "gap": critic_gap(critic, real, fake),
+            "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
+        }
+
+    figures = [
+        _surfaces_figure(
+            surfaces, samples, datasets, methods, settings, run_dir / "value_surfaces.png"
+        ),
+        _gradients_figure(deep, settings, run_dir / "gradient_norms.png"),
+        # (c) weights of the value-surface critics of one dataset.
+        _histogram_figure(
+            hist_weights,
+            clips_by_method,
+            f"{settings.depth}x{settings.hidden} critics on {hist_ds}, {settings.steps} steps",
+            run_dir / "weight_histograms.png",
+        ),
+    ]
+
+    numbers = {
+        "surfaces": surface_rows,
+        "histogram_dataset": hist_ds,
+        "deep": {
+            "dataset": deep_ds,
+            "depth": settings.deep_depth,
+            "width": settings.deep_hidden,
+            "methods": deep,
+            "definition": "layers[l-1] = mean over 2B samples of ||d f(x)/d h_l(x)||_2 "
+            "(= B ||dL/dh_l|| for the Wasserstein loss), h_l = output of ReLU l",
+        },
+        "protocol": "clip: RMSProp lr clip_lr, init U[-c, c]; GP: Adam lr gp_lr betas "
+        "(0.5, 0.9), He init; fixed generator real + N(0, noise_std^2)",
+        "seconds": time.time() - start,
+    }
+    write_results(run_dir, NAME, settings, numbers)
+
+    def frac(v: float | None) -> Any:
+        return "-" if v is None else v
+
+    table_a = format_table(
+        ["dataset", "method", "gap E f(real)-E f(fake)", "mean |grad f| interp", "frac at +-c"],
+        [
+            [
+                row["dataset"],
+                row["method"],
+                row["gap"],
+                row["interp_grad_norm"],
+                frac(row["frac_at_clip"]),
+            ]
+            for row in surface_rows
+        ],
+    )
+    table_b = format_table(
+        [
+            "method",
+            "|df/dh_1|",
+            "|df/dh_last|",
+            "last/first",
+            "max/min",
+            "|df/dx|",
+            "gap",
+            "frac at +-c",
+        ],
+        [
+            [
+                m,
+                rec["layers"][0],
+                rec["layers"][-1],
+                rec["last_over_first"],
+                rec["max_over_min"],
+                rec["input"],
+                rec["gap"],
+                frac(rec["frac_at_clip"]),
+            ]
+            for m, rec in deep.items()
+        ],
+    )
+    table = "\n".join(
+        [
+            f"(a) {settings.depth}x{settings.hidden} critics vs fixed generator "
+            f"(real + N(0, {settings.noise_std:g}^2)), {settings.steps} steps",
+            table_a,
+            "",
+            f"(b) {settings.deep_depth}-layer critics (width {settings.deep_hidden}) on "
+            f"{deep_ds}, {settings.deep_steps} steps: gradient norm per layer",
+            table_b,
+        ]
+    )
+    return ExperimentResult(NAME, run_dir, numbers, table, figures)
