@@ -13,8 +13,16 @@ from wgan.tracking import read_jsonl
 def run_main_job(tmp_path, *overrides):
     start = time.time()
     proc = subprocess.run(
-        [sys.executable, "-m", "wgan", "train", *overrides, "train.progress=false",
-         "--out-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "wgan",
+            "train",
+            *overrides,
+            "train.progress=false",
+            "--out-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
     )

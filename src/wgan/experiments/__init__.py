@@ -1,1 +1,58 @@
-"""Experiments (registry assembled in this file once all modules exist)."""
+"""Experiments that reproduce the seeds' claims, each writing figures and numbers to a run dir.
+
+Registered here, in one explicit place. ``run_experiment(name, overrides)`` builds the settings
+(fast laptop-CPU defaults; ``key=value`` overrides are type-checked), creates a numbered run
+directory ``<out_dir>/NNNNN-exp-<name>`` and runs it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+
+from wgan.errors import ConfigError
+from wgan.experiments import (
+    clipping_vs_penalty,
+    f_divergences,
+    loss_vs_quality,
+    mode_collapse,
+    overfitting,
+    parallel_lines,
+)
+from wgan.experiments.common import Experiment, ExperimentResult, apply_overrides, experiment_dir
+
+EXPERIMENTS: dict[str, Experiment] = {
+    name: Experiment(name, module.DESCRIPTION, module.SETTINGS, module.run)
+    for name, module in (
+        ("parallel-lines", parallel_lines),
+        ("clipping-vs-penalty", clipping_vs_penalty),
+        ("loss-vs-quality", loss_vs_quality),
+        ("mode-collapse", mode_collapse),
+        ("overfitting", overfitting),
+        ("f-divergences", f_divergences),
+    )
+}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name``; ConfigError with close matches otherwise."""
+    if name not in EXPERIMENTS:
+        close = difflib.get_close_matches(name, list(EXPERIMENTS), n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"unknown experiment '{name}'{hint} (choose from {', '.join(EXPERIMENTS)})"
+        )
+    return EXPERIMENTS[name]
+
+
+def run_experiment(
+    name: str, overrides: Sequence[str] = (), out_dir: str | Path = "runs"
+) -> ExperimentResult:
+    """Run experiment ``name`` with ``key=value`` overrides in a new run directory."""
+    experiment = get_experiment(name)
+    settings = apply_overrides(experiment.settings(), overrides)
+    return experiment.run(settings, experiment_dir(out_dir, name))
+
+
+__all__ = ["EXPERIMENTS", "ExperimentResult", "get_experiment", "run_experiment"]

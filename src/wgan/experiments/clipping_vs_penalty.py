@@ -57,7 +57,13 @@ from torch import Tensor, nn  # noqa: E402
 from wgan.constraints import input_gradient_norm, interpolates, make_constraints  # noqa: E402
 from wgan.data import make_dataset, resolve_dataset_name  # noqa: E402
 from wgan.errors import ConfigError  # noqa: E402
-from wgan.experiments.common import ExperimentResult, format_table, torch_threads, write_results  # noqa: E402
+from wgan.experiments.common import (  # noqa: E402
+    ExperimentResult,
+    format_table,
+    split_list,
+    torch_threads,
+    write_results,
+)
 from wgan.game import NoisyDataGenerator  # noqa: E402
 from wgan.nets import MLP  # noqa: E402
 from wgan.objectives import make_objective  # noqa: E402
@@ -96,11 +102,11 @@ class ClippingVsPenaltySettings:
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     def dataset_list(self) -> list[str]:
-        return [resolve_dataset_name(d.strip()) for d in self.datasets.split(",") if d.strip()]
+        return [resolve_dataset_name(d) for d in split_list(self.datasets)]
 
     def clip_list(self) -> list[float]:
         try:
-            return [float(c) for c in self.clips.split(",") if c.strip()]
+            return [float(c) for c in split_list(self.clips)]
         except ValueError:
             raise ConfigError(
                 f"clips must be comma-separated numbers, got {self.clips!r}"

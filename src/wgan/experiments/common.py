@@ -74,6 +74,11 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line, "  ".join("-" * w for w in widths), *body])
 
 
+def split_list(text: str) -> list[str]:
+    """Items of a comma-separated setting such as ``"8gaussians,25gaussians"`` (blanks dropped)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run with ``n`` torch CPU threads (0: unchanged), restoring the setting afterwards.

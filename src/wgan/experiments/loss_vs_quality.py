@@ -62,7 +62,13 @@ from wgan import runs
 from wgan.config import Config, resolve
 from wgan.data import make_dataset
 from wgan.errors import ConfigError
-from wgan.experiments.common import ExperimentResult, format_table, write_results
+from wgan.experiments.common import (
+    ExperimentResult,
+    format_table,
+    split_list,
+    torch_threads,
+    write_results,
+)
 from wgan.metrics import exact_w1
 from wgan.train import Trainer
 
@@ -158,10 +164,11 @@ class LossVsQualitySettings:
     eval_samples: int = 1000  # held real samples = generated samples per record (exact W1)
     seed: int = 0
     device: str = "cpu"
+    threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     def validate(self) -> None:
         """Raise ConfigError for out-of-range values."""
-        names = _split(self.methods)
+        names = split_list(self.methods)
         unknown = [m for m in names if m not in METHODS]
         checks = [
             (bool(names), "methods must name at least one method"),
@@ -176,6 +183,7 @@ class LossVsQualitySettings:
             (self.warmup_critic_steps >= 0, "warmup_critic_steps must be >= 0"),
             (self.n_records >= 3, "n_records must be >= 3 (a rank correlation needs points)"),
             (2 <= self.eval_samples <= 5000, "eval_samples must be in [2, 5000] (exact W1)"),
+            (self.threads >= 0, "threads must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -189,10 +197,6 @@ SETTINGS = LossVsQualitySettings
 # ----------------------------------------------------------------------------------------------
 # Pieces
 # ----------------------------------------------------------------------------------------------
-
-
-def _split(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def record_steps(steps: int, n_records: int) -> list[int]:
@@ -391,7 +395,7 @@ def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
         twin.set_ylabel("exact W1 to the data", color="tab:red")
         lines = ax.get_legend_handles_labels()
         lines2 = twin.get_legend_handles_labels()
-        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper right")
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="best")
         ax.set_title(
             f"{res['method']}: Spearman(estimate, W1) = {res['spearman_estimate_w1']:.2f}",
             fontsize=10,
@@ -419,7 +423,7 @@ def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     ax = axes[1][1]
     g = torch.Generator().manual_seed(3)
     data = dataset.sample(1000, generator=g).numpy()
-    ax.scatter(data[:, 0], data[:, 1], s=3, c="0.6", label="real")
+    ax.scatter(data[:, 0], data[:, 1], s=2, c="k", zorder=3, label="real")
     for res, colour in zip(
         results, ["tab:blue", "tab:orange", "tab:green", "tab:purple"], strict=False
     ):
@@ -482,9 +486,13 @@ def table(results: list[dict[str, Any]]) -> str:
 def run(settings: LossVsQualitySettings, run_dir: Path) -> ExperimentResult:
     """Train every method, record estimate / loss / exact W1, plot, and correlate."""
     settings.validate()
-    run_dir = Path(run_dir)
+    with torch_threads(settings.threads):
+        return _run(settings, Path(run_dir))
+
+
+def _run(settings: LossVsQualitySettings, run_dir: Path) -> ExperimentResult:
     run_dir.mkdir(parents=True, exist_ok=True)
-    results = [run_method(m, settings, run_dir) for m in _split(settings.methods)]
+    results = [run_method(m, settings, run_dir) for m in split_list(settings.methods)]
     dataset = make_dataset(settings.dataset)
     figure = plot(results, dataset, run_dir / "loss_vs_quality.png")
     text = table(results)

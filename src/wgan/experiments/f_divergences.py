@@ -1,0 +1,441 @@
+"""f-GAN with every divergence of the f-GAN table on one toy mixture (seed 004).
+
+Nowozin, Cseke & Tomioka 2016 ("f-GAN: Training Generative Neural Samplers using Variational
+Divergence Minimization", arXiv 1606.00709) train a generator ``Q_θ`` against a critic
+``T_ω = g_f(V_ω)`` on the variational lower bound (their eq. 6)
+
+    F(θ, ω) = E_{x~P}[g_f(V_ω(x))] - E_{x~Q_θ}[f*(g_f(V_ω(x)))]  ≤  D_f(P ‖ Q_θ),
+
+with ``f*`` the Fenchel conjugate of the convex generator ``f`` of the divergence and ``g_f`` an
+output activation into ``dom f*`` (their Tables 1-2; here :data:`wgan.objectives.DIVERGENCES`).
+The critic maximises ``F``; the generator minimises it (``generator_loss=saddle``, the preset
+default) or maximises ``E_Q[g_f(V(G(z)))]`` (``alternative``, their §3.2).
+
+For every divergence this experiment reports:
+
+* the final estimate: the trainer's running mean of ``F`` (``d/estimate``) over the last
+  ``final_window`` generator iterations, and ``F`` on a held set (2,500 real / 2,500 generated
+  samples) at the end. It is a *lower bound* of the divergence the critic implies; for
+  ``jensen_shannon`` it bounds 2 JSD and for ``gan`` it bounds ``2 JSD - log 4`` (see
+  :mod:`wgan.objectives.fdivergence` for the constants of each row);
+* modes captured, fraction of high-quality samples and KL to uniform
+  (:func:`wgan.metrics.mode_metrics`, VEEGAN / PacGAN protocol, 2,500 samples, 3σ) and the
+  exact W1 of 2,500 samples to 2,500 real ones (:func:`wgan.metrics.exact_w1`).
+
+Divergences whose statistics become non-finite stop with
+:class:`wgan.errors.TrainingDiverged`; the table says "diverged at step N" for them (N is the
+first logged step with a non-finite value, logged every ``log_every`` iterations) and the
+experiment goes on with the next divergence.
+
+A consistency check hides in the table: ``jensen_shannon`` and ``gan`` train *identically*.
+Their activations differ by a constant, ``T_JS = T_GAN + log 2``, and so do their conjugates,
+``f*_JS(T_JS) = f*_GAN(T_GAN) - log 2``, so ``F_JS = F_GAN + log 4`` with the same gradients:
+from the same seed both rows show the same samples and metrics, and estimates ``log 4`` apart.
+
+Every run uses the same networks, optimiser and budget (the ``toy-gan`` optimiser, Adam 2e-4,
+betas (0.5, 0.999), one critic step per generator step, pinned here), so the rows differ only
+in ``f``, ``f*`` and ``g_f``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from wgan import runs
+from wgan.config import Config, resolve
+from wgan.data import make_dataset
+from wgan.errors import ConfigError, TrainingDiverged, WganError
+from wgan.experiments.common import (
+    ExperimentResult,
+    format_table,
+    split_list,
+    torch_threads,
+    write_results,
+)
+from wgan.objectives import DIVERGENCES
+from wgan.tracking import Tracker, read_jsonl
+from wgan.train import Trainer
+
+NAME = "f-divergences"
+DESCRIPTION = (
+    "f-GAN with every divergence of the f-GAN table on 8 Gaussians: final variational estimate, "
+    "modes captured, high-quality samples and exact W1 per divergence (seed 004)."
+)
+
+#: The optimiser and schedule of every f-GAN run (the ``toy-gan`` preset's, pinned).
+PINNED = (
+    "objective.name=fgan",
+    "g_optim.name=adam",
+    "d_optim.name=adam",
+    "g_optim.lr=2e-4",
+    "d_optim.lr=2e-4",
+    "g_optim.betas=[0.5, 0.999]",
+    "d_optim.betas=[0.5, 0.999]",
+    "train.n_critic=1",
+    "train.lr_decay=none",
+    "constraint.clip=0",
+    "constraint.penalty=none",
+)
+
+
+@dataclass
+class FDivergencesSettings:
+    """Settings of ``wgan experiment f-divergences`` (fast laptop-CPU defaults).
+
+    Paper-size networks: ``hidden=512``; longer runs: ``steps=10000``.
+    """
+
+    dataset: str = "8gaussians"
+    divergences: str = "all"  # "all" or comma-separated names of wgan.objectives.DIVERGENCES
+    generator_loss: Literal["saddle", "alternative"] = "saddle"
+    pi: float = 0.5  # weight of weighted_jensen_shannon
+    steps: int = 2000  # generator iterations per divergence
+    hidden: int = 128  # MLP width of generator and critic
+    depth: int = 3
+    batch_size: int = 256
+    seed: int = 0
+    eval_samples: int = 2500  # protocol: 2,500 samples
+    log_every: int = 10  # statistics read back (and checked for NaN/inf) this often
+    final_window: int = 200  # the final estimate averages the last this many iterations
+    device: str = "cpu"
+    threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
+
+    def divergence_list(self) -> list[str]:
+        if self.divergences.strip() == "all":
+            return list(DIVERGENCES)
+        return split_list(self.divergences)
+
+    def validate(self) -> None:
+        """Raise ConfigError for out-of-range values."""
+        names = self.divergence_list()
+        unknown = [d for d in names if d not in DIVERGENCES]
+        checks = [
+            (bool(names), "divergences must name at least one divergence"),
+            (not unknown, f"unknown divergences {unknown}; valid: all, {', '.join(DIVERGENCES)}"),
+            (0.0 < self.pi < 1.0, "pi must be in (0, 1)"),
+            (self.steps >= 1, "steps must be >= 1"),
+            (self.hidden >= 1, "hidden must be >= 1"),
+            (self.depth >= 0, "depth must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (2 <= self.eval_samples <= 5000, "eval_samples must be in [2, 5000] (exact W1)"),
+            (self.log_every >= 1, "log_every must be >= 1"),
+            (self.final_window >= 1, "final_window must be >= 1"),
+            (self.threads >= 0, "threads must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"f-divergences: {message}")
+        if make_dataset(self.dataset).modes is None:
+            raise ConfigError(f"f-divergences: dataset {self.dataset!r} has no modes to count")
+
+
+SETTINGS = FDivergencesSettings
+
+
+# ----------------------------------------------------------------------------------------------
+# One divergence
+# ----------------------------------------------------------------------------------------------
+
+
+def run_config(divergence: str, s: FDivergencesSettings) -> Config:
+    """The f-GAN config of ``divergence`` under the experiment's settings."""
+    cfg = resolve(
+        "toy-gan",
+        [
+            *PINNED,
+            f"objective.divergence={divergence}",
+            f"objective.generator_loss={s.generator_loss}",
+            f"objective.pi={s.pi}",
+            f"data.name={s.dataset}",
+            f"data.batch_size={s.batch_size}",
+            f"generator.hidden={s.hidden}",
+            f"critic.hidden={s.hidden}",
+            f"generator.depth={s.depth}",
+            f"critic.depth={s.depth}",
+            f"train.steps={s.steps}",
+            f"train.seed={s.seed}",
+            f"train.device={s.device}",
+            f"train.eval_samples={s.eval_samples}",
+            f"train.log_every={s.log_every}",
+            "train.eval_every=0",  # evaluate once, at the end
+            "train.figure_every=0",
+            "train.checkpoint_every=0",
+            "train.progress=false",
+        ],
+    )
+    cfg.name = f"{NAME}-{divergence}"
+    return cfg
+
+
+@torch.no_grad()
+def held_out_estimate(trainer: Trainer, n: int, seed: int) -> float:
+    """``F = E_P[T] - E_Q[f*(T)]`` on ``n`` fresh real and ``n`` generated samples."""
+    g = torch.Generator().manual_seed(seed)
+    real = trainer.dataset.sample(n, generator=g).to(trainer.device)  # (n, dim)
+    fake = trainer.samples(n, seed=seed + 1).to(trainer.device)  # (n, dim)
+    terms = trainer.loss.objective.critic_loss(trainer.critic(real), trainer.critic(fake))
+    return float(terms["estimate"])
+
+
+def run_divergence(divergence: str, s: FDivergencesSettings, root: Path) -> dict[str, Any]:
+    """Train one f-GAN; return its history, final estimates and sample metrics.
+
+    Training goes through :meth:`Trainer.fit` with a JSONL tracker (no TensorBoard), so the run
+    directory is an ordinary run (``wgan`` can sample from or resume it); the history is read
+    back from its ``metrics.jsonl``.
+    """
+    cfg = run_config(divergence, s)
+    run_dir = Path(root) / divergence
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_config(run_dir, cfg.to_dict())
+    start = time.time()
+    trainer = Trainer(cfg, run_dir)
+    tracker = Tracker(run_dir, tensorboard=False)
+    out: dict[str, Any] = {"divergence": divergence, "diverged_at": None, "error": None}
+    try:
+        result = trainer.fit(tracker)
+        out["metrics"] = result.metrics
+        out["figure"] = str(result.figure) if result.figure is not None else None
+    except (TrainingDiverged, WganError) as err:  # WganError: e.g. non-finite samples
+        out.update(metrics=None, figure=None, diverged_at=trainer.step, error=str(err))
+    finally:
+        tracker.close()
+    records = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("kind") == "train"]
+    history = {
+        "step": [int(r["step"]) for r in records],
+        "estimate": [_num(r.get("d/estimate")) for r in records],
+        "d_loss": [_num(r.get("d/loss")) for r in records],
+        "g_loss": [_num(r.get("g/loss")) for r in records],
+    }
+    out["history"] = history
+    # Final estimate: mean of the running estimate over the last `final_window` iterations.
+    last = trainer.step
+    window = [
+        e
+        for st, e in zip(history["step"], history["estimate"], strict=True)
+        if st > last - s.final_window and math.isfinite(e)
+    ]
+    out["final_estimate"] = float(np.mean(window)) if window and out["metrics"] else float("nan")
+    out["held_out_estimate"] = (
+        held_out_estimate(trainer, s.eval_samples, s.seed + 404)
+        if out["metrics"] is not None
+        else float("nan")
+    )
+    out["samples"] = (
+        trainer.samples(1000, seed=s.seed + 505).numpy() if out["metrics"] is not None else None
+    )  # (1000, 2) for the figure
+    out["seconds"] = time.time() - start
+    out["run_dir"] = str(run_dir)
+    out["config"] = cfg.to_dict()
+    return out
+
+
+def _num(value: Any) -> float:
+    """A logged number (NaN/inf arrive as strings from the JSONL file)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+# ----------------------------------------------------------------------------------------------
+# Table and figures
+# ----------------------------------------------------------------------------------------------
+
+
+#: A finite estimate larger than this in magnitude is reported as exploded (no divergence of
+#: these toy distributions is anywhere near it; the critic has run off to huge outputs).
+EXPLODED = 1e6
+
+
+def status(r: dict[str, Any]) -> str:
+    """``ok``, ``diverged at step N`` (non-finite) or ``estimate exploded`` (finite but huge)."""
+    if r["metrics"] is None:
+        return f"diverged at step {r['diverged_at']}"
+    if not all(abs(r[k]) <= EXPLODED for k in ("final_estimate", "held_out_estimate")):
+        return f"finished; estimate exploded (|F| > {EXPLODED:g})"
+    return "ok"
+
+
+def table(results: list[dict[str, Any]], s: FDivergencesSettings) -> str:
+    headers = [
+        "divergence",
+        "estimate (train)",
+        "estimate (held)",
+        "modes",
+        "high quality %",
+        "KL to uniform",
+        "exact W1",
+        "seconds",
+        "status",
+    ]
+    rows = []
+    for r in results:
+        m = r["metrics"]
+        if m is None:
+            rows.append(
+                [r["divergence"], "-", "-", "-", "-", "-", "-", round(r["seconds"], 1),
+                 f"diverged at step {r['diverged_at']}"]
+            )  # fmt: skip
+            continue
+        kl = m.get("kl_to_uniform")
+        rows.append(
+            [
+                r["divergence"],
+                r["final_estimate"],
+                r["held_out_estimate"],
+                f"{m['modes_captured']}/{m['n_modes']}",
+                round(100 * m["high_quality_fraction"], 1),
+                "-" if kl is None else round(kl, 3),
+                round(m["w1"], 4),
+                round(r["seconds"], 1),
+                status(r),
+            ]
+        )
+    note = (
+        f"(dataset {s.dataset}; f-GAN generator loss '{s.generator_loss}'; MLPs "
+        f"{s.depth}x{s.hidden}; {s.steps} generator iterations, Adam 2e-4; estimate (train) = "
+        f"mean of d/estimate over the last {s.final_window} iterations; estimate (held) and "
+        f"metrics on {s.eval_samples} samples; each estimate is a lower bound of its divergence: "
+        "jensen_shannon bounds 2 JSD, gan bounds 2 JSD - log 4)"
+    )
+    return format_table(headers, rows) + "\n" + note
+
+
+def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
+    """A grid of generated samples over the data, one panel per divergence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wgan.plotting import save_figure
+
+    n = len(results)
+    ncol = min(5, n)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 3.9 * nrow), squeeze=False)
+    real = dataset.sample(1000, generator=torch.Generator().manual_seed(6)).numpy()
+    modes = dataset.modes.numpy()
+    xmin, xmax, ymin, ymax = dataset.bounds()
+    for ax, r in zip(axes.flat, results, strict=False):
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real")
+        if r["samples"] is not None:
+            x = r["samples"]
+            ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
+            m = r["metrics"]
+            title = (
+                f"{r['divergence']}\n{m['modes_captured']}/{m['n_modes']} modes, W1 {m['w1']:.3f}"
+            )
+        else:
+            title = f"{r['divergence']}\ndiverged at step {r['diverged_at']}"
+        ax.scatter(modes[:, 0], modes[:, 1], s=20, marker="x", c="tab:red", label="modes")
+        ax.set_xlim(xmin, xmax)
+        ax.set_ylim(ymin, ymax)
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        ax.legend(fontsize=6, markerscale=1.5, loc="lower right")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("f-GAN samples per divergence")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
+    """Bar charts per divergence: final estimate, modes captured, high quality %, exact W1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wgan.plotting import save_figure
+
+    names = [r["divergence"] for r in results]
+    finished = [r["metrics"] is not None for r in results]  # not diverged: samples measured
+    sane = [status(r) == "ok" for r in results]  # and an estimate that did not explode
+
+    def values(fn, ok: list[bool]) -> tuple[list[float], list[bool]]:
+        return [fn(r) if good else 0.0 for r, good in zip(results, ok, strict=True)], ok
+
+    panels = [
+        (
+            "final estimate (train)",
+            *values(lambda r: r["final_estimate"], sane),
+            "lower bound of D_f",
+        ),
+        ("modes captured", *values(lambda r: r["metrics"]["modes_captured"], finished), "modes"),
+        (
+            "high-quality samples",
+            *values(lambda r: 100 * r["metrics"]["high_quality_fraction"], finished),
+            "% within 3σ of a mode",
+        ),
+        ("exact W1 to the data", *values(lambda r: r["metrics"]["w1"], finished), "W1"),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.6))
+    x = np.arange(len(names))
+    for ax, (title, vals, ok, ylabel) in zip(axes, panels, strict=True):
+        ax.bar(x, vals, color="tab:blue", label="trained")
+        bad = [i for i, good in enumerate(ok) if not good]
+        if bad:
+            ax.bar(bad, [0.0] * len(bad), color="tab:gray", label="diverged / exploded")
+            for i in bad:
+                ax.annotate("x", (i, 0), ha="center", va="bottom", color="tab:red")
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("divergence (red x: diverged or exploded, no value)")
+        ax.legend(fontsize=7)
+    fig.suptitle("f-GAN: one bar per divergence")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------------
+
+
+def run(settings: FDivergencesSettings, run_dir: Path) -> ExperimentResult:
+    """Train one f-GAN per divergence, tabulate and plot."""
+    settings.validate()
+    with torch_threads(settings.threads):
+        return _run(settings, Path(run_dir))
+
+
+def _run(settings: FDivergencesSettings, run_dir: Path) -> ExperimentResult:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = [run_divergence(d, settings, run_dir) for d in settings.divergence_list()]
+    dataset = make_dataset(settings.dataset)
+    figures = [
+        plot_samples(results, dataset, run_dir / "f_divergences_samples.png"),
+        plot_bars(results, run_dir / "f_divergences_bars.png"),
+    ]
+    numbers = {
+        "divergences": {
+            r["divergence"]: {
+                "status": status(r),
+                **{k: v for k, v in r.items() if k not in ("samples", "divergence")},
+            }
+            for r in results
+        },
+        "sizes": {
+            "hidden": settings.hidden,
+            "depth": settings.depth,
+            "steps": settings.steps,
+            "eval_samples": settings.eval_samples,
+        },
+    }
+    write_results(run_dir, NAME, settings, numbers)
+    return ExperimentResult(NAME, run_dir, numbers, table(results, settings), figures)
