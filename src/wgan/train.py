@@ -191,18 +191,24 @@ class Trainer:
             phases.append(Phase("generator", self.gen, self.opt_g, 1, generator_loss, self.critic))
         return phases
 
+    @staticmethod
+    def optimise(phase: Phase, i: int) -> dict[str, Tensor]:
+        """One optimiser step of ``phase`` (substep ``i``); returns its terms."""
+        terms = phase.loss(i)
+        phase.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        phase.optimizer.step()
+        if phase.after is not None:
+            phase.after()
+        return terms
+
     def train_step(self) -> None:
         """One generator iteration: every phase, each repeated as the schedule says."""
         for phase in self.schedule:
             if phase.frozen is not None:
                 phase.frozen.requires_grad_(False)  # no wasted weight gradients for D in G's step
             for i in range(phase.repeat):
-                terms = phase.loss(i)
-                phase.optimizer.zero_grad(set_to_none=True)
-                terms["loss"].backward()
-                phase.optimizer.step()
-                if phase.after is not None:
-                    phase.after()
+                terms = self.optimise(phase, i)
                 self.stats.add("d" if phase.name == "critic" else "g", terms)
             if phase.frozen is not None:
                 phase.frozen.requires_grad_(True)

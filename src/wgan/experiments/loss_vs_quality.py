@@ -245,12 +245,7 @@ def warm_up_critic(trainer: Trainer, n_steps: int) -> None:
     """
     phase = trainer.schedule[0]  # the critic phase
     for i in range(n_steps):
-        terms = phase.loss(i)
-        phase.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        phase.optimizer.step()
-        if phase.after is not None:
-            phase.after()
+        trainer.optimise(phase, i)
 
 
 @torch.no_grad()
