@@ -59,9 +59,9 @@ from wgan.data import make_dataset, resolve_dataset_name  # noqa: E402
 from wgan.errors import ConfigError  # noqa: E402
 from wgan.experiments.common import (  # noqa: E402
     ExperimentResult,
+    experiment_entry,
     format_table,
     split_list,
-    torch_threads,
     write_results,
 )
 from wgan.game import NoisyDataGenerator  # noqa: E402
@@ -411,16 +411,9 @@ def _histogram_figure(
 # ------------------------------------------------------------------------------------------
 
 
+@experiment_entry
 def run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
     """Train every (dataset, method) surface critic and the deep critics; plot; write results."""
-    settings.validate()
-    with torch_threads(settings.threads):
-        return _run(settings, run_dir)
-
-
-def _run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     datasets = settings.dataset_list()
     clip_values: list[float | None] = [*settings.clip_list(), None]

@@ -7,6 +7,7 @@ full-size run). ``key=value`` overrides are type-checked by the same code as tra
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -92,6 +93,23 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def experiment_entry(
+    body: Callable[[Any, Path], ExperimentResult],
+) -> Callable[[Any, Path], ExperimentResult]:
+    """Make an experiment's ``run(settings, run_dir)``: validate the settings, create
+    ``run_dir``, and run ``body`` with ``settings.threads`` torch CPU threads."""
+
+    @functools.wraps(body)
+    def run(settings: Any, run_dir: str | Path) -> ExperimentResult:
+        settings.validate()
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with torch_threads(settings.threads):
+            return body(settings, run_dir)
+
+    return run
 
 
 def experiment_dir(out_dir: str | Path, name: str) -> Path:

@@ -54,9 +54,9 @@ from wgan.data import make_dataset
 from wgan.errors import ConfigError, TrainingDiverged, WganError
 from wgan.experiments.common import (
     ExperimentResult,
+    experiment_entry,
     format_table,
     split_list,
-    torch_threads,
     write_results,
 )
 from wgan.objectives import DIVERGENCES
@@ -407,15 +407,9 @@ def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
 # ----------------------------------------------------------------------------------------------
 
 
+@experiment_entry
 def run(settings: FDivergencesSettings, run_dir: Path) -> ExperimentResult:
     """Train one f-GAN per divergence, tabulate and plot."""
-    settings.validate()
-    with torch_threads(settings.threads):
-        return _run(settings, Path(run_dir))
-
-
-def _run(settings: FDivergencesSettings, run_dir: Path) -> ExperimentResult:
-    run_dir.mkdir(parents=True, exist_ok=True)
     results = [run_divergence(d, settings, run_dir) for d in settings.divergence_list()]
     dataset = make_dataset(settings.dataset)
     figures = [

@@ -64,9 +64,9 @@ from wgan.data import make_dataset
 from wgan.errors import ConfigError
 from wgan.experiments.common import (
     ExperimentResult,
+    experiment_entry,
     format_table,
     split_list,
-    torch_threads,
     write_results,
 )
 from wgan.metrics import exact_w1
@@ -478,15 +478,9 @@ def table(results: list[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+@experiment_entry
 def run(settings: LossVsQualitySettings, run_dir: Path) -> ExperimentResult:
     """Train every method, record estimate / loss / exact W1, plot, and correlate."""
-    settings.validate()
-    with torch_threads(settings.threads):
-        return _run(settings, Path(run_dir))
-
-
-def _run(settings: LossVsQualitySettings, run_dir: Path) -> ExperimentResult:
-    run_dir.mkdir(parents=True, exist_ok=True)
     results = [run_method(m, settings, run_dir) for m in split_list(settings.methods)]
     dataset = make_dataset(settings.dataset)
     figure = plot(results, dataset, run_dir / "loss_vs_quality.png")

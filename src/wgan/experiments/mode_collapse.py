@@ -43,9 +43,9 @@ from wgan.data import make_dataset
 from wgan.errors import ConfigError, TrainingDiverged, WganError
 from wgan.experiments.common import (
     ExperimentResult,
+    experiment_entry,
     format_table,
     split_list,
-    torch_threads,
     write_results,
 )
 from wgan.train import Trainer
@@ -403,15 +403,9 @@ def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], pat
 # ----------------------------------------------------------------------------------------------
 
 
+@experiment_entry
 def run(settings: ModeCollapseSettings, run_dir: Path) -> ExperimentResult:
     """Train every (dataset, method, seed), measure the modes, tabulate and plot."""
-    settings.validate()
-    with torch_threads(settings.threads):
-        return _run(settings, Path(run_dir))
-
-
-def _run(settings: ModeCollapseSettings, run_dir: Path) -> ExperimentResult:
-    run_dir.mkdir(parents=True, exist_ok=True)
     datasets, methods = split_list(settings.datasets), split_list(settings.methods)
     seeds = [settings.seed + k for k in range(settings.n_seeds)]
     all_runs = [

@@ -54,7 +54,12 @@ import torch  # noqa: E402
 from wgan.config import resolve  # noqa: E402
 from wgan.data import resolve_dataset_name  # noqa: E402
 from wgan.errors import ConfigError, TrainingDiverged  # noqa: E402
-from wgan.experiments.common import ExperimentResult, format_table, torch_threads, write_results  # noqa: E402
+from wgan.experiments.common import (  # noqa: E402
+    ExperimentResult,
+    experiment_entry,
+    format_table,
+    write_results,
+)
 from wgan.metrics import exact_w1  # noqa: E402
 from wgan.plotting import critic_grid, save_figure  # noqa: E402
 from wgan.train import Trainer  # noqa: E402
@@ -326,16 +331,9 @@ def _figure(
 # ------------------------------------------------------------------------------------------
 
 
+@experiment_entry
 def run(settings: OverfittingSettings, run_dir: Path) -> ExperimentResult:
     """Train the small-data run (and the control), plot the curves, write results.json."""
-    settings.validate()
-    with torch_threads(settings.threads):
-        return _run(settings, run_dir)
-
-
-def _run(settings: OverfittingSettings, run_dir: Path) -> ExperimentResult:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     plan = [("small", settings.n_train)]
     if settings.control_n_train > 0:

@@ -62,7 +62,12 @@ from torch import Tensor, nn  # noqa: E402
 from wgan.constraints import make_constraints  # noqa: E402
 from wgan.data import make_dataset  # noqa: E402
 from wgan.errors import ConfigError  # noqa: E402
-from wgan.experiments.common import ExperimentResult, format_table, torch_threads, write_results  # noqa: E402
+from wgan.experiments.common import (  # noqa: E402
+    ExperimentResult,
+    experiment_entry,
+    format_table,
+    write_results,
+)
 from wgan.nets import MLP  # noqa: E402
 from wgan.objectives import (  # noqa: E402
     make_objective,
@@ -358,16 +363,9 @@ def _figure(
 # ------------------------------------------------------------------------------------------
 
 
+@experiment_entry
 def run(settings: ParallelLinesSettings, run_dir: Path) -> ExperimentResult:
     """Train the three critics at every theta, measure, plot, write results.json."""
-    settings.validate()
-    with torch_threads(settings.threads):
-        return _run(settings, run_dir)
-
-
-def _run(settings: ParallelLinesSettings, run_dir: Path) -> ExperimentResult:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     thetas = theta_grid(settings)
     profile_theta = min((t for t in thetas if t > 0), key=lambda t: abs(t - 0.6))
