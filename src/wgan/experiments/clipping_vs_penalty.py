@@ -60,11 +60,12 @@ from wgan.errors import ConfigError  # noqa: E402
 from wgan.experiments.common import (  # noqa: E402
     ExperimentResult,
     experiment_entry,
+    fit_critic,
     format_table,
     split_list,
     write_results,
 )
-from wgan.game import NoisyDataGenerator  # noqa: E402
+from wgan.game import GANLoss, NoisyDataGenerator  # noqa: E402
 from wgan.nets import MLP  # noqa: E402
 from wgan.objectives import make_objective  # noqa: E402
 from wgan.plotting import critic_grid, save_figure  # noqa: E402
@@ -204,19 +205,8 @@ def train_critic(
     dataset = make_dataset(dataset_name)
     gen = NoisyDataGenerator(dataset, noise_std, "cpu")
     g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        real = dataset.sample(batch_size, generator=g)  # (B, 2)
-        fake = gen.sample(batch_size, g)  # (B, 2)
-        loss = objective.critic_loss(critic(real), critic(fake))["loss"]
-        extra = constraints.penalty(critic, real, fake, g)
-        if "penalty" in extra:
-            loss = loss + extra["penalty"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        constraints.project(critic)
-    critic.eval()
-    return critic
+    loss = GANLoss(objective, constraints)
+    return fit_critic(critic, loss, dataset, gen, steps, batch_size, opt, g)
 
 
 def eval_batch(dataset_name: str, n: int, noise_std: float, seed: int) -> tuple[Tensor, Tensor]:

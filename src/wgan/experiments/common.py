@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from wgan.config import parse_override, set_value
+from wgan.game import GANLoss
 from wgan.runs import new_run_dir
 from wgan.tracking import json_safe
 
@@ -93,6 +95,34 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def fit_critic(
+    critic: nn.Module,
+    loss: GANLoss,
+    real_source: Any,
+    fake_source: Any,
+    steps: int,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> nn.Module:
+    """Train a critic alone against a fixed sample source; returns it in eval mode.
+
+    ``real_source`` and ``fake_source`` have ``sample(n, generator)`` (a dataset, a fixed
+    generator). Each step draws real, then fake, then the penalty's interpolation weights from
+    ``generator``, minimises the objective's critic loss plus the constraint's penalty and
+    applies the constraint's projection (e.g. clipping).
+    """
+    for _ in range(steps):
+        real = real_source.sample(batch_size, generator)  # (B, dim)
+        terms = loss.critic_terms(fake_source, critic, real, generator)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        loss.constraints.project(critic)
+    critic.eval()
+    return critic
 
 
 def experiment_entry(

@@ -65,9 +65,11 @@ from wgan.errors import ConfigError  # noqa: E402
 from wgan.experiments.common import (  # noqa: E402
     ExperimentResult,
     experiment_entry,
+    fit_critic,
     format_table,
     write_results,
 )
+from wgan.game import GANLoss  # noqa: E402
 from wgan.nets import MLP  # noqa: E402
 from wgan.objectives import (  # noqa: E402
     make_objective,
@@ -187,19 +189,9 @@ def train_critic(
     real_ds = make_dataset("parallel_lines", theta=0.0)
     fake_ds = make_dataset("parallel_lines", theta=theta)
     g = torch.Generator().manual_seed(seed)
-    for _ in range(settings.steps):
-        real = real_ds.sample(settings.batch_size, generator=g)  # (B, 2): (0, z)
-        fake = fake_ds.sample(settings.batch_size, generator=g)  # (B, 2): (theta, z)
-        loss = objective.critic_loss(critic(real), critic(fake))["loss"]
-        extra = constraints.penalty(critic, real, fake, g)
-        if "penalty" in extra:
-            loss = loss + extra["penalty"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        constraints.project(critic)
-    critic.eval()
-    return critic
+    # real (0, z) and fake (theta, z), each (B, 2)
+    loss = GANLoss(objective, constraints)
+    return fit_critic(critic, loss, real_ds, fake_ds, settings.steps, settings.batch_size, opt, g)
 
 
 def fake_at(theta: Tensor, z: Tensor) -> Tensor:
