@@ -58,6 +58,28 @@ def plot_toy(
     return fig
 
 
+def scatter_panel(
+    ax,
+    real: np.ndarray,
+    fake: np.ndarray | None,
+    modes: np.ndarray | None,
+    bounds: tuple[float, float, float, float],
+    title: str,
+) -> None:
+    """One panel: real (N, 2) in grey, generated (M, 2) in blue (if any), modes (K, 2) as red x."""
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real")
+    if fake is not None:
+        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], s=20, marker="x", c="tab:red", label="modes")
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+
+
 def save_figure(fig, path: Path) -> Path:
     """Save ``fig`` as PNG (creating folders) and close it."""
     path = Path(path)

@@ -316,7 +316,7 @@ def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from wgan.plotting import save_figure
+    from wgan.plotting import save_figure, scatter_panel
 
     n = len(results)
     ncol = min(5, n)
@@ -324,25 +324,15 @@ def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 3.9 * nrow), squeeze=False)
     real = dataset.sample(1000, generator=torch.Generator().manual_seed(6)).numpy()
     modes = dataset.modes.numpy()
-    xmin, xmax, ymin, ymax = dataset.bounds()
     for ax, r in zip(axes.flat, results, strict=False):
-        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real")
         if r["samples"] is not None:
-            x = r["samples"]
-            ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
             m = r["metrics"]
             title = (
                 f"{r['divergence']}\n{m['modes_captured']}/{m['n_modes']} modes, W1 {m['w1']:.3f}"
             )
         else:
             title = f"{r['divergence']}\ndiverged at step {r['diverged_at']}"
-        ax.scatter(modes[:, 0], modes[:, 1], s=20, marker="x", c="tab:red", label="modes")
-        ax.set_xlim(xmin, xmax)
-        ax.set_ylim(ymin, ymax)
-        ax.set_aspect("equal")
-        ax.set_title(title, fontsize=8)
-        ax.set_xlabel("x1")
-        ax.set_ylabel("x2")
+        scatter_panel(ax, real, r["samples"], modes, dataset.bounds(), title)
         ax.legend(fontsize=6, markerscale=1.5, loc="lower right")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")

@@ -357,7 +357,7 @@ def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from wgan.plotting import save_figure
+    from wgan.plotting import save_figure, scatter_panel
 
     first = min(r["seed"] for r in runs_)
     nrow, ncol = len(datasets), len(methods)
@@ -366,7 +366,6 @@ def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], pat
         dataset = make_dataset(name)
         real = dataset.sample(1000, generator=torch.Generator().manual_seed(5)).numpy()
         modes = dataset.modes.numpy()
-        xmin, xmax, ymin, ymax = dataset.bounds()
         for j, method in enumerate(methods):
             ax = axes[i][j]
             run = next(
@@ -374,10 +373,7 @@ def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], pat
                 for r in runs_
                 if r["dataset"] == name and r["method"] == method and r["seed"] == first
             )
-            ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real")
             if run["samples"] is not None:
-                x = run["samples"]
-                ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
                 m = run["metrics"]
                 title = (
                     f"{METHODS[method][1]}\n{m['modes_captured']}/{m['n_modes']} modes, "
@@ -385,13 +381,7 @@ def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], pat
                 )
             else:
                 title = f"{METHODS[method][1]}\ndiverged at step {run['diverged_at']}"
-            ax.scatter(modes[:, 0], modes[:, 1], s=25, marker="x", c="tab:red", label="modes")
-            ax.set_xlim(xmin, xmax)
-            ax.set_ylim(ymin, ymax)
-            ax.set_aspect("equal")
-            ax.set_title(f"{name}: {title}", fontsize=8)
-            ax.set_xlabel("x1")
-            ax.set_ylabel("x2")
+            scatter_panel(ax, real, run["samples"], modes, dataset.bounds(), f"{name}: {title}")
             ax.legend(fontsize=6, markerscale=1.5, loc="lower right")
     fig.suptitle(f"Generated samples after training (seed {first})")
     fig.tight_layout()
