@@ -363,12 +363,14 @@ class Trainer:
 
 
 def _short(values: dict[str, float]) -> dict[str, str]:
-    keep = ("d/loss", "d/estimate", "g/loss", "d/penalty")
-    return {
-        k.split("/")[-1] if k != "d/loss" else "d_loss": f"{v:.3g}"
-        for k, v in values.items()
-        if k in keep
+    """The progress bar's postfix: critic loss, estimate, penalty and generator loss."""
+    labels = {
+        "d/loss": "d_loss",
+        "d/estimate": "estimate",
+        "d/penalty": "penalty",
+        "g/loss": "g_loss",
     }
+    return {labels[k]: f"{v:.3g}" for k, v in values.items() if k in labels}
 
 
 # ----------------------------------------------------------------------------------------------
