@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             sys.stdout.write(dump_yaml(cfg))
             return 0
         result = train(cfg)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 reports
     print(f"run:     {result.run_dir}")
     if result.figure is not None:
         print(f"figures: {result.figure.parent}  (latest: {result.figure})")
@@ -81,16 +84,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.num < 1:
         raise WganError("--num must be >= 1")
     out = Path(args.out)
-    if out.suffix not in (".npy", ".csv"):
-        raise WganError(f"--out must end in .npy or .csv, got '{out.name}'")
     trainer = load_run(args.run)
-    x = trainer.samples(args.num, seed=args.seed).numpy()  # (N, dim)
+    allowed = (".npy", ".png") if trainer.is_image else (".npy", ".csv")
+    if out.suffix not in allowed:
+        kind = "image" if trainer.is_image else "vector"
+        raise WganError(
+            f"--out must end in {' or '.join(allowed)} for {kind} data, got '{out.name}'"
+        )
+    x = trainer.samples(args.num, seed=args.seed, labels=args.label)  # (N, dim) or (N, C, H, W)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, x)
+    if out.suffix == ".png":
+        from wgan.imaging import save_image_grid
+
+        save_image_grid(x, out)
+    elif out.suffix == ".npy":
+        np.save(out, x.numpy())
     else:
-        np.savetxt(out, x, delimiter=",")
-    print(f"wrote {x.shape[0]} samples of dimension {x.shape[1]} to {out}")
+        np.savetxt(out, x.numpy(), delimiter=",")
+    what = f"of class {args.label} " if args.label is not None else ""
+    print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}")
     return 0
 
 
@@ -98,6 +110,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from wgan.train import load_run
 
     trainer = load_run(args.run)
+    if args.inception_weights:
+        trainer.cfg.train.inception_weights = args.inception_weights
     metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
     metrics.update(trainer.evaluate(args.num))
     if args.json:
@@ -172,13 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="write generated samples of a run to a file")
     p.add_argument("run", help="run directory")
     p.add_argument("--num", type=int, default=1000, help="number of samples (default 1000)")
-    p.add_argument("--out", required=True, help="output file: .npy or .csv")
+    p.add_argument(
+        "--out", required=True, help="output file: .npy or .csv (vectors), .npy or .png (images)"
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--label", type=int, help="class to generate (conditional GANs)")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="measure a run's generator (modes, high quality, W1)")
+    p = sub.add_parser("eval", help="measure a run's generator (modes, W1; classes, FD, FID)")
     p.add_argument("run", help="run directory")
-    p.add_argument("--num", type=int, default=2500, help="number of samples (default 2500)")
+    p.add_argument(
+        "--num", type=int, default=None, help="number of samples (default: the run's eval_samples)"
+    )
+    p.add_argument(
+        "--inception-weights",
+        metavar="PATH",
+        help="TorchScript Inception file for IS/FID/KID (or set WGAN_INCEPTION_WEIGHTS)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 

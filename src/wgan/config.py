@@ -41,6 +41,10 @@ class DataConfig:
     sigma: float | None = None  # ring, grid
     theta: float | None = None  # parallel_lines
     n_train: int | None = None  # a fixed finite training set of this size (None: fresh samples)
+    path: str | None = None  # image data read from the user's files (mnist, idx, cifar10, folder)
+    resolution: int | None = None  # images: side length (8..64, a power of two)
+    channels: int | None = None  # image folders: 1 (grayscale) or 3 (RGB)
+    split: Literal["train", "test"] = "train"  # which part of a standard image dataset
 
     def dataset_params(self) -> dict[str, Any]:
         """The dataset keyword arguments that were set (None means the dataset's default)."""
@@ -50,13 +54,20 @@ class DataConfig:
 
 @dataclass
 class NetConfig:
-    """An MLP: ``depth`` hidden layers of ``hidden`` units (WGAN-GP toy protocol: 3 x 512 ReLU)."""
+    """A network: an MLP on vectors, or a DCGAN / ResNet on images.
 
-    arch: Literal["mlp"] = "mlp"
+    MLP: ``depth`` hidden layers of ``hidden`` units (WGAN-GP toy protocol: 3 x 512 ReLU).
+    DCGAN / ResNet: ``width`` base channels (DCGAN 64, WGAN-GP CIFAR ResNet 128); the resolution
+    and the image channels come from the data. ``norm`` is none, batch or layer norm (a critic
+    trained with a gradient penalty must not use batch norm: the penalty is per sample).
+    """
+
+    arch: Literal["mlp", "dcgan", "resnet"] = "mlp"
     hidden: int = 512
     depth: int = 3
     activation: Literal["relu", "leaky_relu", "tanh", "softplus"] = "relu"
     norm: Literal["none", "batch", "layer"] = "none"
+    width: int = 64
 
 
 @dataclass
@@ -78,6 +89,25 @@ class ObjectiveConfig:
     divergence: str = "kl"  # fgan only: a name from the f-divergence table
     pi: float = 0.5  # fgan weighted_jensen_shannon only
     generator_loss: Literal["saddle", "alternative"] = "saddle"  # fgan only
+
+
+@dataclass
+class ConditionalConfig:
+    """Conditional GANs (seed 004; Mirza & Osindero 2014; Odena et al. 2017).
+
+    ``concat``: G(c, z) and D(c, x) with the label embedded and concatenated; the critic's loss
+    has the seed's three terms: real matched pairs as real, generated pairs as fake, and (when
+    ``wrong_label``) real images paired with a wrong label as fake. ``acgan``: G(c, z) and an
+    unconditional critic with an auxiliary classifier head (the WGAN-GP paper's supervised
+    CIFAR-10 model): cross-entropy on real labels for D (weight ``ac_weight``) and on the
+    requested labels for G (weight ``ac_weight_g``).
+    """
+
+    mode: Literal["none", "concat", "acgan"] = "none"
+    embed_dim: int = 16
+    wrong_label: bool = True
+    ac_weight: float = 1.0
+    ac_weight_g: float = 0.1
 
 
 @dataclass
@@ -117,6 +147,9 @@ class TrainConfig:
     figure_every: int = 500  # 0: only at the end
     checkpoint_every: int = 500  # 0: only at the end
     progress: bool = True
+    ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds loss scaling
+    inception_weights: str | None = None  # a local Inception file for IS/FID/KID (no download)
 
 
 @dataclass
@@ -129,6 +162,7 @@ class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     critic: NetConfig = field(default_factory=NetConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    conditional: ConditionalConfig = field(default_factory=ConditionalConfig)
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
@@ -173,6 +207,19 @@ def validate(cfg: Config) -> Config:
         (cfg.train.figure_every >= 0, "train.figure_every must be >= 0"),
         (cfg.train.checkpoint_every >= 0, "train.checkpoint_every must be >= 0"),
         (cfg.data.n_train is None or cfg.data.n_train >= 1, "data.n_train must be >= 1"),
+        (cfg.generator.width >= 1 and cfg.critic.width >= 1, "width must be >= 1"),
+        (cfg.conditional.embed_dim >= 1, "conditional.embed_dim must be >= 1"),
+        (cfg.conditional.ac_weight >= 0, "conditional.ac_weight must be >= 0"),
+        (cfg.conditional.ac_weight_g >= 0, "conditional.ac_weight_g must be >= 0"),
+        (0.0 <= cfg.train.ema < 1.0, "train.ema (the EMA decay) must be in [0, 1)"),
+        (
+            cfg.data.channels is None or cfg.data.channels in (1, 3),
+            "data.channels must be 1 or 3",
+        ),
+        (
+            cfg.data.resolution is None or cfg.data.resolution in (8, 16, 32, 64),
+            "data.resolution must be 8, 16, 32 or 64",
+        ),
     ]
     for opt_key in ("g_optim", "d_optim"):
         opt = getattr(cfg, opt_key)

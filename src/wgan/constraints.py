@@ -11,6 +11,7 @@ without knowing the maths:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +27,12 @@ class Constraint:
         return critic
 
     def penalty(
-        self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None
+        self,
+        critic: Callable[[Tensor], Tensor],
+        real: Tensor,
+        fake: Tensor,
+        generator: torch.Generator | None,
+        scale: Tensor | None = None,
     ) -> dict[str, Tensor]:
         return {}
 
@@ -83,15 +89,29 @@ def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None =
     return eps * real + (1.0 - eps) * fake
 
 
-def input_gradient_norm(critic: nn.Module, x: Tensor, create_graph: bool = False) -> Tensor:
-    """||grad_x D(x)||_2 per sample, shape (B,).
+def input_gradient_norm(
+    critic: Callable[[Tensor], Tensor],
+    x: Tensor,
+    create_graph: bool = False,
+    scale: Tensor | None = None,
+) -> Tensor:
+    """||grad_x D(x)||_2 per sample, shape (B,), in float32.
 
     Summing D over the batch gives each sample's own input gradient, because sample i's output
     depends only on sample i (true for critics without batch norm).
+
+    ``scale`` is the fp16 loss scale: the gradient is taken of ``scale * sum D`` (so small
+    gradients do not underflow in half precision) and divided by ``scale`` before the norm, so
+    the penalty always sees the *unscaled* gradient (PyTorch AMP's gradient-penalty recipe).
     """
     x = x.detach().requires_grad_(True)
-    out = critic(x)
-    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=create_graph)
+    out = critic(x).float().sum()
+    if scale is not None:
+        out = out * scale
+    (grad,) = torch.autograd.grad(out, x, create_graph=create_graph)
+    grad = grad.float()
+    if scale is not None:
+        grad = grad / scale
     return grad.flatten(1).norm(2, dim=1)
 
 
@@ -134,11 +154,16 @@ class GradientPenalty(Constraint):
         return self.weight * per_sample.mean()
 
     def penalty(
-        self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None
+        self,
+        critic: Callable[[Tensor], Tensor],
+        real: Tensor,
+        fake: Tensor,
+        generator: torch.Generator | None,
+        scale: Tensor | None = None,
     ) -> dict[str, Tensor]:
         x_hat = interpolates(real.detach(), fake.detach(), generator)
         # create_graph: the penalty's own gradient w.r.t. the critic's weights is needed.
-        norms = input_gradient_norm(critic, x_hat, create_graph=True)
+        norms = input_gradient_norm(critic, x_hat, create_graph=True, scale=scale)
         return {"penalty": self.value(norms) * self.every, "grad_norm": norms.detach().mean()}
 
 
@@ -170,11 +195,16 @@ class Constraints(Constraint):
         return critic
 
     def penalty(
-        self, critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None
+        self,
+        critic: Callable[[Tensor], Tensor],
+        real: Tensor,
+        fake: Tensor,
+        generator: torch.Generator | None,
+        scale: Tensor | None = None,
     ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
         for part in self.parts:
-            terms.update(part.penalty(critic, real, fake, generator))
+            terms.update(part.penalty(critic, real, fake, generator, scale))
         return terms
 
     def project(self, critic: nn.Module) -> None:

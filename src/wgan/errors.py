@@ -16,3 +16,11 @@ class ConfigError(WganError):
 
 class TrainingDiverged(WganError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
+
+
+class DataError(WganError):
+    """A data file that is missing, corrupt, truncated or of the wrong shape (names the file)."""
+
+
+class MissingWeightsError(WganError):
+    """A metric needs weights the user must provide (nothing is downloaded)."""

@@ -9,32 +9,59 @@ terms and the training loop calls ``backward()`` on ``terms['loss']``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wgan.config import Config, NetConfig
-from wgan.constraints import Constraints, make_constraints
-from wgan.nets import MLP
+from wgan.constraints import Constraints, GradientPenalty, make_constraints
+from wgan.errors import ConfigError, WganError
+from wgan.nets import (
+    MLP,
+    AuxClassifierCritic,
+    ConditionalCritic,
+    ConditionalGenerator,
+    DCGANCritic,
+    DCGANGenerator,
+    ResNetCritic,
+    ResNetGenerator,
+)
 from wgan.objectives import Objective, make_objective
 
 
 class LatentGenerator(nn.Module):
-    """G(z) with z ~ N(0, I_latent_dim). ``net`` maps (B, latent_dim) to (B, dim)."""
+    """G(z) with z ~ N(0, I_latent_dim), or G(c, z) when ``n_classes`` > 0.
 
-    def __init__(self, net: nn.Module, latent_dim: int) -> None:
+    ``net`` maps (B, latent_dim) to samples (B, dim) or images (B, C, H, W); a conditional
+    ``net`` (:class:`wgan.nets.ConditionalGenerator`) also takes the labels (B,).
+    """
+
+    def __init__(self, net: nn.Module, latent_dim: int, n_classes: int = 0) -> None:
         super().__init__()
-        self.net, self.latent_dim = net, latent_dim
+        self.net, self.latent_dim, self.n_classes = net, latent_dim, n_classes
 
     def noise(self, n: int, generator: torch.Generator | None, device) -> Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)  # (n, latent)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
+        """``n`` samples; a conditional G draws uniform labels when none are given."""
         device = next(self.parameters()).device
-        return self(self.noise(n, generator, device))
+        z = self.noise(n, generator, device)
+        if self.n_classes and labels is None:
+            labels = torch.randint(self.n_classes, (n,), generator=generator, device=device)
+        return self(z, labels)
 
-    def forward(self, z: Tensor) -> Tensor:
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.n_classes:
+            if labels is None:
+                raise WganError("this generator is conditional: give a label per sample")
+            return self.net(z, labels)
         return self.net(z)
 
 
@@ -49,15 +76,66 @@ class NoisyDataGenerator(nn.Module):
         super().__init__()
         self.dataset, self.std, self.device = dataset, std, torch.device(device)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
         x = self.dataset.sample(n, generator=generator, device=self.device)
         noise = torch.randn(x.shape, generator=generator, device=self.device)
         return x + self.std * noise
 
 
 def build_net(cfg: NetConfig, in_dim: int, out_dim: int) -> nn.Module:
-    """The network a :class:`NetConfig` describes."""
+    """The MLP a :class:`NetConfig` describes, from ``in_dim`` to ``out_dim`` features."""
+    if cfg.arch != "mlp":
+        raise ConfigError(f"arch '{cfg.arch}' is for images; vector data needs arch 'mlp'")
     return MLP(in_dim, out_dim, cfg.hidden, cfg.depth, cfg.activation, cfg.norm)
+
+
+def build_image_generator(cfg: NetConfig, in_dim: int, shape: tuple[int, int, int]) -> nn.Module:
+    """A DCGAN or ResNet generator from (B, in_dim) to images of ``shape`` = (C, H, W)."""
+    channels, resolution, _ = shape
+    if cfg.arch == "dcgan":
+        return DCGANGenerator(in_dim, channels, resolution, cfg.width, cfg.norm)
+    if cfg.arch == "resnet":
+        return ResNetGenerator(in_dim, channels, resolution, cfg.width, cfg.norm)
+    raise ConfigError(f"image data needs generator.arch dcgan or resnet, got '{cfg.arch}'")
+
+
+def build_image_critic(cfg: NetConfig, channels: int, resolution: int) -> nn.Module:
+    """A DCGAN or ResNet critic from images (B, channels, R, R) to scores (B, 1)."""
+    if cfg.arch == "dcgan":
+        return DCGANCritic(channels, resolution, cfg.width, cfg.norm)
+    if cfg.arch == "resnet":
+        return ResNetCritic(channels, resolution, cfg.width, cfg.norm)
+    raise ConfigError(f"image data needs critic.arch dcgan or resnet, got '{cfg.arch}'")
+
+
+def _players(cfg: Config, dataset) -> tuple[nn.Module, nn.Module]:
+    """Generator net and critic net (before any constraint), conditional as configured."""
+    cond = cfg.conditional
+    n_classes = int(getattr(dataset, "n_classes", 0) or 0)
+    if cond.mode != "none" and n_classes < 2:
+        raise ConfigError(
+            f"conditional.mode={cond.mode} needs labelled data; dataset '{cfg.data.name}' "
+            "has no labels"
+        )
+    extra = cond.embed_dim if cond.mode != "none" else 0  # label embedding width
+    latent = cfg.generator.latent_dim + extra
+    critic_extra = extra if cond.mode == "concat" else 0
+    if getattr(dataset, "is_image", False):
+        shape = tuple(dataset.shape)
+        g_net = build_image_generator(cfg.generator, latent, shape)
+        d_net = build_image_critic(cfg.critic, shape[0] + critic_extra, shape[1])
+    else:
+        g_net = build_net(cfg.generator, latent, dataset.dim)
+        d_net = build_net(cfg.critic, dataset.dim + critic_extra, 1)
+    if cond.mode != "none":
+        g_net = ConditionalGenerator(g_net, n_classes, cond.embed_dim)
+    if cond.mode == "concat":
+        d_net = ConditionalCritic(d_net, n_classes, cond.embed_dim)
+    elif cond.mode == "acgan":
+        d_net = AuxClassifierCritic(d_net, n_classes)
+    return g_net, d_net
 
 
 def build_objective(cfg: Config) -> Objective:
@@ -79,23 +157,41 @@ def build_constraints(cfg: Config) -> Constraints:
 
 def build_models(cfg: Config, dataset, device) -> tuple[nn.Module, nn.Module, Constraints]:
     """Generator, critic (with its constraint's parametrisation) and the constraints."""
-    dim = dataset.dim
+    g_net, d_net = _players(cfg, dataset)
     if cfg.generator.kind == "fixed":
         gen: nn.Module = NoisyDataGenerator(dataset, cfg.generator.fixed_noise_std, device)
     else:
-        net = build_net(cfg.generator, cfg.generator.latent_dim, dim)
-        gen = LatentGenerator(net, cfg.generator.latent_dim)
+        n_classes = int(getattr(dataset, "n_classes", 0) or 0)
+        gen = LatentGenerator(
+            g_net, cfg.generator.latent_dim, n_classes if cfg.conditional.mode != "none" else 0
+        )
     constraints = build_constraints(cfg)
-    critic = constraints.prepare(build_net(cfg.critic, dim, 1))
+    if getattr(dataset, "is_image", False) and cfg.critic.norm == "batch":
+        if any(isinstance(p, GradientPenalty) for p in constraints.parts):
+            raise ConfigError(
+                "critic.norm=batch with a gradient penalty: the penalty is per sample and batch "
+                "norm couples samples (WGAN-GP, sec. 4); use critic.norm=layer or none"
+            )
+    critic = constraints.prepare(d_net)
     return gen.to(device), critic.to(device), constraints
 
 
 @dataclass
 class GANLoss:
-    """Turns (G, D, a real batch) into named loss terms; the loop knows none of the maths."""
+    """Turns (G, D, a real batch) into named loss terms; the loop knows none of the maths.
+
+    ``conditioning`` is ``none``, ``concat`` (D(c, x) with the seed's wrong-label term when
+    ``wrong_label``) or ``acgan`` (an auxiliary classifier on an unconditional critic). See
+    :class:`wgan.config.ConditionalConfig`.
+    """
 
     objective: Objective
     constraints: Constraints
+    conditioning: str = "none"
+    wrong_label: bool = True
+    ac_weight: float = 1.0
+    ac_weight_g: float = 0.1
+    scale: Callable[[], Tensor | None] | None = None  # the fp16 loss scale, for the penalty
 
     def critic_terms(
         self,
@@ -104,20 +200,67 @@ class GANLoss:
         real: Tensor,
         generator: torch.Generator | None,
         with_penalty: bool = True,
+        labels: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """The critic's loss (objective + penalty) on a real batch (B, ...) and B fakes."""
+        b = real.shape[0]
+        if self.conditioning != "none" and labels is None:
+            raise WganError("a conditional GAN needs the labels of the real batch")
         with torch.no_grad():
-            fake = gen.sample(real.shape[0], generator)  # (B, ...), no graph into G
-        terms = dict(self.objective.critic_loss(critic(real), critic(fake)))
+            fake = gen.sample(b, generator, labels)  # (B, ...), G(c, z) on the real labels
+        score: Callable[[Tensor], Tensor] = critic
+        if self.conditioning == "concat":
+            score = functools.partial(critic, y=labels)  # the penalty's D(c, .) at fixed c
+            terms = dict(self.objective.critic_loss(critic(real, labels), critic(fake, labels)))
+            if self.wrong_label:
+                # Seed 004's third term: real images with a wrong condition are scored as fake.
+                k = gen.n_classes
+                shift = torch.randint(1, k, (b,), generator=generator, device=labels.device)
+                wrong = self.objective.fake_term(critic(real, (labels + shift) % k))
+                terms["loss"] = terms["loss"] + wrong
+                terms["wrong_label"] = wrong.detach()
+        elif self.conditioning == "acgan":
+            s_real, logits_real = critic.score_and_logits(real)  # (B, 1), (B, K)
+            terms = dict(self.objective.critic_loss(s_real, critic(fake)))
+            ac = F.cross_entropy(logits_real.float(), labels)
+            terms["loss"] = terms["loss"] + self.ac_weight * ac
+            terms["ac_loss"] = ac.detach()
+            terms["ac_accuracy"] = (logits_real.argmax(1) == labels).float().mean()
+        else:
+            terms = dict(self.objective.critic_loss(critic(real), critic(fake)))
         if with_penalty:
-            extra = self.constraints.penalty(critic, real, fake, generator)
+            scale = self.scale() if self.scale is not None else None
+            extra = self.constraints.penalty(score, real, fake, generator, scale)
             if "penalty" in extra:
                 terms["loss"] = terms["loss"] + extra["penalty"]
             terms.update(extra)
         return terms
 
     def generator_terms(
-        self, gen: nn.Module, critic: nn.Module, batch_size: int, generator: torch.Generator | None
+        self,
+        gen: nn.Module,
+        critic: nn.Module,
+        batch_size: int,
+        generator: torch.Generator | None,
+        labels: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """The generator's loss on B fresh samples."""
-        return dict(self.objective.generator_loss(critic(gen.sample(batch_size, generator))))
+        """The generator's loss on B fresh samples (G(c, z) on ``labels`` when conditional)."""
+        fake = gen.sample(batch_size, generator, labels)
+        if self.conditioning == "concat":
+            return dict(self.objective.generator_loss(critic(fake, labels)))
+        if self.conditioning == "acgan":
+            score, logits = critic.score_and_logits(fake)
+            terms = dict(self.objective.generator_loss(score))
+            ac = F.cross_entropy(logits.float(), labels)
+            terms["loss"] = terms["loss"] + self.ac_weight_g * ac
+            terms["ac_loss"] = ac.detach()
+            return terms
+        return dict(self.objective.generator_loss(critic(fake)))
+
+
+def build_loss(cfg: Config, constraints: Constraints) -> GANLoss:
+    """The :class:`GANLoss` a config describes."""
+    c = cfg.conditional
+    return GANLoss(
+        build_objective(cfg), constraints, c.mode, c.wrong_label, c.ac_weight, c.ac_weight_g
+    )

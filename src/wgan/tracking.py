@@ -84,6 +84,11 @@ class Tracker:
         if self.tb is not None:
             self.tb.add_figure(tag, fig, step, close=False)
 
+    def image(self, tag: str, grid, step: int) -> None:
+        """A (C, H, W) image in [0, 1], e.g. a grid of samples, to TensorBoard."""
+        if self.tb is not None:
+            self.tb.add_image(tag, grid, step, dataformats="CHW")
+
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()

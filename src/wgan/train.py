@@ -13,6 +13,7 @@ so there is no host synchronisation per step.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -27,12 +28,15 @@ from torch import Tensor, nn
 from wgan import runs
 from wgan.config import Config, OptimConfig, from_dict, set_value
 from wgan.constraints import input_gradient_norm, interpolates
-from wgan.data import make_dataset
 from wgan.data.batches import SampledBatches, TensorBatches
+from wgan.data.build import build_batches, build_dataset, is_image_dataset
+from wgan.distributed import DistContext
+from wgan.ema import EMA
 from wgan.errors import ConfigError, TrainingDiverged, WganError
-from wgan.game import GANLoss, build_models, build_objective
+from wgan.game import build_loss, build_models
 from wgan.metrics import toy_metrics
 from wgan.plotting import plot_toy, save_figure
+from wgan.precision import autocast, check_precision, make_scaler, scale_tensor
 from wgan.tracking import Tracker
 
 # ----------------------------------------------------------------------------------------------
@@ -65,7 +69,9 @@ class Phase:
 
     ``loss(i)`` returns the named terms of substep ``i``; ``frozen`` is a module whose weight
     gradients this phase does not need (the critic during the generator step); ``after`` runs
-    after each optimiser step (the constraint's projection).
+    after each optimiser step (the constraint's projection, the generator's EMA update).
+    ``autocast`` is the mixed-precision context the loss is computed in and ``scaler`` the fp16
+    loss scaler (see :mod:`wgan.precision`).
     """
 
     name: str
@@ -75,6 +81,9 @@ class Phase:
     loss: Callable[[int], dict[str, Tensor]]
     frozen: nn.Module | None = None
     after: Callable[[], None] | None = None
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    scaler: torch.amp.GradScaler | None = None
+    sync: Callable[[nn.Module], None] | None = None  # data parallel: average the gradients
 
 
 class RunningStats:
@@ -91,11 +100,15 @@ class RunningStats:
             self.sums[name] = self.sums[name] + value if name in self.sums else value
             self.counts[name] = self.counts.get(name, 0) + 1
 
-    def flush(self) -> dict[str, float]:
+    def flush(self, average: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
+        """Means since the last flush; ``average`` combines them over processes first."""
         if not self.sums:
             return {}
         names = list(self.sums)
-        values = torch.stack([self.sums[n] for n in names]).tolist()  # the one host sync
+        stacked = torch.stack([self.sums[n] for n in names])
+        if average is not None:
+            stacked = average(stacked)
+        values = stacked.tolist()  # the one host sync
         out = {n: v / self.counts[n] for n, v in zip(names, values, strict=True)}
         self.sums, self.counts = {}, {}
         return out
@@ -120,17 +133,38 @@ class TrainResult:
 class Trainer:
     """Trains one GAN described by a :class:`Config`, writing into ``run_dir``."""
 
-    def __init__(self, cfg: Config, run_dir: Path, state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: Path,
+        state: dict[str, Any] | None = None,
+        dist: DistContext | None = None,
+    ) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(cfg.train.device)
-        torch.manual_seed(cfg.train.seed)  # model initialisation
-        # All sampling (data, noise, interpolation weights) draws from this one generator.
-        self.rng = torch.Generator(device=self.device).manual_seed(cfg.train.seed)
-        self.dataset = make_dataset(cfg.data.name, **cfg.data.dataset_params())
+        self.dist = dist or DistContext()
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(self.dist.device(cfg.train.device))
+        self.batch_size = self.dist.shard(cfg.data.batch_size)  # this process's share
+        torch.manual_seed(cfg.train.seed)  # model initialisation (identical on every process)
+        # All sampling (data, noise, interpolation weights) draws from this one generator;
+        # under data parallelism each process has its own stream (rank 0 keeps the seed).
+        self.rng = torch.Generator(device=self.device).manual_seed(self.dist.seed(cfg.train.seed))
+        self.dataset = build_dataset(cfg.data)
+        self.is_image = is_image_dataset(self.dataset)
+        self.conditional = cfg.conditional.mode != "none"
+        check_precision(cfg.train.precision, self.device)
         self.gen, self.critic, self.constraints = build_models(cfg, self.dataset, self.device)
-        self.loss = GANLoss(build_objective(cfg), self.constraints)
+        self.dist.broadcast_module(self.gen)
+        self.dist.broadcast_module(self.critic)
         self.learned_generator = any(p.requires_grad for p in self.gen.parameters())
+        self.scaler_d = make_scaler(cfg.train.precision, self.device)
+        self.scaler_g = make_scaler(cfg.train.precision, self.device)
+        self.loss = build_loss(cfg, self.constraints)
+        self.loss.scale = lambda: scale_tensor(self.scaler_d)
+        self.ema = EMA(self.gen, cfg.train.ema) if cfg.train.ema > 0 else None
+        if self.ema is not None and not self.learned_generator:
+            raise ConfigError("train.ema needs a learned generator (generator.kind=learned)")
         self.opt_d = build_optimizer(cfg.d_optim, self.critic.parameters())
         self.opt_g = (
             build_optimizer(cfg.g_optim, self.gen.parameters()) if self.learned_generator else None
@@ -141,14 +175,16 @@ class Trainer:
             if opt is not None
         ]
         self.train_set: Tensor | None = None
+        if cfg.data.n_train is not None and self.is_image:
+            raise ConfigError("data.n_train is for toy data; image datasets are already finite")
         if cfg.data.n_train is not None:
             # A fixed finite training set, drawn from its own seed so it survives resumes.
             g = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 7919)
             self.train_set = self.dataset.sample(cfg.data.n_train, generator=g, device=self.device)
-        self.batches = (
-            TensorBatches(self.train_set, cfg.data.batch_size, self.rng, self.device)
+        self.batches: TensorBatches | SampledBatches = (
+            TensorBatches(self.train_set, self.batch_size, self.rng, self.device)
             if self.train_set is not None
-            else SampledBatches(self.dataset, cfg.data.batch_size, self.rng, self.device)
+            else build_batches(self.dataset, self.batch_size, self.rng, self.device)
         )
         self.step = 0
         if state is not None:
@@ -168,15 +204,23 @@ class Trainer:
         every = self.constraints.penalty_every
 
         def critic_loss(i: int) -> dict[str, Tensor]:
-            real = self.batches.next_batch()  # (B, dim)
+            labels = None
+            if self.conditional:
+                real, labels = self.batches.next_labelled()  # (B, ...), (B,)
+            else:
+                real = self.batches.next_batch()  # (B, dim) or (B, C, H, W)
             due = (i % every) == 0  # lazy regularisation: penalty on 1 step in `every`
-            return self.loss.critic_terms(self.gen, self.critic, real, self.rng, due)
+            return self.loss.critic_terms(self.gen, self.critic, real, self.rng, due, labels)
 
         def generator_loss(i: int) -> dict[str, Tensor]:
+            # Conditions are drawn from the data's labels ("sample m conditions", seed 004).
+            labels = self.batches.next_labelled()[1] if self.conditional else None
             return self.loss.generator_terms(
-                self.gen, self.critic, self.cfg.data.batch_size, self.rng
+                self.gen, self.critic, self.batch_size, self.rng, labels
             )
 
+        precision = self.cfg.train.precision
+        sync = self.dist.average_gradients if self.dist.enabled else None
         phases = [
             Phase(
                 "critic",
@@ -185,19 +229,45 @@ class Trainer:
                 self.cfg.train.n_critic,
                 critic_loss,
                 after=lambda: self.constraints.project(self.critic),
+                autocast=lambda: autocast(precision, self.device),
+                scaler=self.scaler_d,
+                sync=sync,
             )
         ]
         if self.opt_g is not None:
-            phases.append(Phase("generator", self.gen, self.opt_g, 1, generator_loss, self.critic))
+            phases.append(
+                Phase(
+                    "generator",
+                    self.gen,
+                    self.opt_g,
+                    1,
+                    generator_loss,
+                    self.critic,
+                    after=self.ema.update if self.ema is not None else None,
+                    autocast=lambda: autocast(precision, self.device),
+                    scaler=self.scaler_g,
+                    sync=sync,
+                )
+            )
         return phases
 
     @staticmethod
     def optimise(phase: Phase, i: int) -> dict[str, Tensor]:
         """One optimiser step of ``phase`` (substep ``i``); returns its terms."""
-        terms = phase.loss(i)
+        with phase.autocast():
+            terms = phase.loss(i)
         phase.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        phase.optimizer.step()
+        if phase.scaler is not None:  # fp16: scaled backward, unscale + inf check in step
+            phase.scaler.scale(terms["loss"]).backward()
+            if phase.sync is not None:
+                phase.sync(phase.module)
+            phase.scaler.step(phase.optimizer)
+            phase.scaler.update()
+        else:
+            terms["loss"].backward()
+            if phase.sync is not None:
+                phase.sync(phase.module)
+            phase.optimizer.step()
         if phase.after is not None:
             phase.after()
         return terms
@@ -221,8 +291,10 @@ class Trainer:
         """Train up to ``train.steps`` generator iterations; evaluate, plot and checkpoint."""
         cfg = self.cfg.train
         start_time = time.time()
+        main = self.dist.is_main
+        tracker = tracker if main else None
         bar = None
-        if cfg.progress:
+        if cfg.progress and main:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc=self.run_dir.name, leave=True)
@@ -245,6 +317,8 @@ class Trainer:
                 if bar is not None and values:
                     bar.set_postfix(_short(values), refresh=False)
             # Evaluate, plot, checkpoint.
+            if not main:
+                continue  # evaluation, figures and checkpoints happen on rank 0
             if due(cfg.eval_every) or last:
                 metrics = self.evaluate()
                 if tracker is not None:
@@ -258,10 +332,10 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, metrics, figure, time.time() - start_time)
 
     def _log(self, tracker: Tracker | None) -> dict[str, float]:
-        values = self.stats.flush()
+        values = self.stats.flush(self.dist.average if self.dist.enabled else None)
         if not values:
             return values
-        if "d/grad_norm" not in values:
+        if "d/grad_norm" not in values and self.dist.is_main:
             values["d/grad_norm_interp"] = self.interpolate_grad_norm()
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
@@ -286,26 +360,75 @@ class Trainer:
     def interpolate_grad_norm(self, n: int = 256) -> float:
         """Mean ||grad_x D(x_hat)|| on interpolates, with its own RNG (training RNG untouched)."""
         g = torch.Generator(device=self.device).manual_seed(self.step)
-        real = self.dataset.sample(n, generator=g, device=self.device)
+        labels = None
+        if self.conditional:
+            real, labels = self.dataset.sample_with_labels(n, generator=g, device=self.device)
+        else:
+            real = self.dataset.sample(n, generator=g, device=self.device)
         with torch.no_grad():
-            fake = self.gen.sample(n, g)
-        return float(input_gradient_norm(self.critic, interpolates(real, fake, g)).mean())
+            fake = self.gen.sample(n, g, labels)
+        x_hat = interpolates(real, fake, g)
+        if self.cfg.conditional.mode == "concat":
+            norms = input_gradient_norm(lambda x: self.critic(x, labels), x_hat)
+        else:
+            norms = input_gradient_norm(self.critic, x_hat)
+        return float(norms.mean())
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator used for samples and metrics: its EMA when ``train.ema`` > 0."""
+        return self.ema.module if self.ema is not None else self.gen
 
     @torch.no_grad()
-    def samples(self, n: int, seed: int = 12345) -> Tensor:
-        """``n`` generated samples from a fixed seed, (n, dim), on the CPU."""
+    def samples(self, n: int, seed: int = 12345, labels: Tensor | int | None = None) -> Tensor:
+        """``n`` generated samples from a fixed seed, on the CPU: (n, dim) or (n, C, H, W).
+
+        ``labels`` (a class index, or (n,) indices) conditions a conditional generator; without
+        it a conditional generator draws uniform labels. Batch norm uses its running statistics
+        (eval mode), so a sample does not depend on the others drawn with it.
+        """
+        gen = self.sampler
+        n_classes = getattr(gen, "n_classes", 0)
+        if labels is not None:
+            if not n_classes:
+                raise WganError("this run's generator is not conditional: it takes no label")
+            labels = torch.as_tensor(labels, dtype=torch.long).expand(n).to(self.device)
+            bad = labels[(labels < 0) | (labels >= n_classes)]
+            if bad.numel():
+                raise WganError(f"label {int(bad[0])} is out of range [0, {n_classes})")
         g = torch.Generator(device=self.device).manual_seed(seed)
-        out = [self.gen.sample(min(4096, n - i), g) for i in range(0, n, 4096)]
+        was_training = gen.training
+        gen.eval()
+        try:
+            out = [
+                gen.sample(min(4096, n - i), g, None if labels is None else labels[i : i + 4096])
+                for i in range(0, n, 4096)
+            ]
+        finally:
+            gen.train(was_training)
         return torch.cat(out).float().cpu()
 
     def evaluate(self, n: int | None = None) -> dict[str, Any]:
-        """Mode metrics and exact W1 on ``train.eval_samples`` samples (fixed seeds)."""
+        """Metrics on ``train.eval_samples`` samples (fixed seeds).
+
+        Toy data: mode coverage, high-quality fraction, KL and exact W1. Images: see
+        :func:`wgan.evaluation.evaluate_images` (classifier scores on digits, IS/FID/KID
+        with user-given Inception weights).
+        """
         n = n or self.cfg.train.eval_samples
+        if self.is_image:
+            from wgan.evaluation import evaluate_images
+
+            return evaluate_images(self, n)
         fake = self.samples(n)
         return toy_metrics(fake, self.dataset, n_real=n, generator=torch.Generator().manual_seed(1))
 
     def figure(self, tracker: Tracker | None = None) -> Path | None:
         """Real vs generated samples over the critic's contours (2-D data only)."""
+        if self.is_image:
+            from wgan.evaluation import sample_grid
+
+            return sample_grid(self, tracker)
         if self.dataset.dim != 2:
             return None
         g = torch.Generator().manual_seed(2)
@@ -333,7 +456,12 @@ class Trainer:
             "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "train_set": self.train_set,
+            "generator_ema": self.ema.state_dict() if self.ema is not None else None,
+            "scalers": [s.state_dict() if s is not None else None for s in self._scalers()],
         }
+
+    def _scalers(self) -> list[torch.amp.GradScaler | None]:
+        return [self.scaler_d, self.scaler_g]
 
     def save(self) -> Path:
         path = self.run_dir / runs.CHECKPOINT
@@ -349,8 +477,17 @@ class Trainer:
                 self.opt_g.load_state_dict(state["opt_g"])
             for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
                 scheduler.load_state_dict(saved)
-            self.rng.set_state(state["rng"])
+            if self.dist.is_main:
+                self.rng.set_state(state["rng"])
+            else:  # the saved stream is rank 0's; other ranks start a fresh one at this step
+                self.rng.manual_seed(self.dist.seed(self.cfg.train.seed) + int(state["step"]))
             torch.set_rng_state(state["torch_rng"])
+            if self.ema is not None:
+                saved = state.get("generator_ema")
+                self.ema.load_state_dict(saved if saved is not None else state["generator"])
+            for scaler, saved in zip(self._scalers(), state.get("scalers") or [], strict=False):
+                if scaler is not None and saved:
+                    scaler.load_state_dict(saved)
         except (KeyError, RuntimeError, ValueError) as err:
             first = str(err).splitlines()[0]
             raise WganError(f"checkpoint does not match this run's config: {first}") from None
@@ -378,25 +515,54 @@ def _short(values: dict[str, float]) -> dict[str, str]:
 # ----------------------------------------------------------------------------------------------
 
 
-def train(cfg: Config, run_dir: str | Path | None = None, tensorboard: bool = True) -> TrainResult:
-    """Train a new run of ``cfg`` in a new numbered run directory (or ``run_dir``)."""
-    if run_dir is None:
-        run_dir = runs.new_run_dir(cfg.out_dir, cfg.name)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_config(run_dir, cfg.to_dict())
-    trainer = Trainer(cfg, run_dir)
-    tracker = Tracker(run_dir, tensorboard=tensorboard)
+def _fit(trainer: Trainer, tensorboard: bool, purge_step: int | None = None) -> TrainResult:
+    """Run ``trainer.fit`` with a tracker on rank 0 (none elsewhere)."""
+    if not trainer.dist.is_main:
+        return trainer.fit(None)
+    tracker = Tracker(trainer.run_dir, tensorboard=tensorboard, purge_step=purge_step)
+    if purge_step is not None:
+        tracker.jsonl.truncate_after(trainer.step)
     try:
         return trainer.fit(tracker)
     finally:
         tracker.close()
 
 
-def resume(
-    run_dir: str | Path, overrides: dict[str, Any] | None = None, tensorboard: bool = True
+def train(
+    cfg: Config,
+    run_dir: str | Path | None = None,
+    tensorboard: bool = True,
+    dist: DistContext | None = None,
 ) -> TrainResult:
-    """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps)."""
+    """Train a new run of ``cfg`` in a new numbered run directory (or ``run_dir``).
+
+    Under ``torchrun`` (WORLD_SIZE > 1) this process joins a data-parallel job: see
+    :mod:`wgan.distributed`. Rank 0 chooses the run directory and writes everything in it.
+    """
+    dist = dist or DistContext.from_env()
+    if dist.is_main:
+        if run_dir is None:
+            run_dir = runs.new_run_dir(cfg.out_dir, cfg.name)
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        runs.write_config(run_dir, cfg.to_dict())
+    run_dir = Path(dist.broadcast_object(str(run_dir)))
+    return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard)
+
+
+def resume(
+    run_dir: str | Path,
+    overrides: dict[str, Any] | None = None,
+    tensorboard: bool = True,
+    dist: DistContext | None = None,
+) -> TrainResult:
+    """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps).
+
+    The number of processes may differ from the run's: the models, optimisers and step are
+    restored on every process; rank 0 continues the saved random stream, other ranks start
+    fresh ones (so a resume is bit-exact only for a single process).
+    """
+    dist = dist or DistContext.from_env()
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise WganError(f"run directory not found: {run_dir}")
@@ -407,14 +573,11 @@ def resume(
     cfg = from_dict(state["config"])
     for key, value in (overrides or {}).items():
         set_value(cfg, key, value)
-    runs.write_config(run_dir, cfg.to_dict())
-    trainer = Trainer(cfg, run_dir, state=state)
-    tracker = Tracker(run_dir, tensorboard=tensorboard, purge_step=trainer.step + 1)
-    tracker.jsonl.truncate_after(trainer.step)
-    try:
-        return trainer.fit(tracker)
-    finally:
-        tracker.close()
+    dist.barrier()  # every process has read the checkpoint before rank 0 rewrites anything
+    if dist.is_main:
+        runs.write_config(run_dir, cfg.to_dict())
+    trainer = Trainer(cfg, run_dir, state=state, dist=dist)
+    return _fit(trainer, tensorboard, purge_step=trainer.step + 1)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Trainer:

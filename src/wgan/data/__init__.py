@@ -1,8 +1,13 @@
-"""Embedded toy 2-D datasets (generated in code, sampled with a ``torch.Generator``).
+"""Embedded toy 2-D datasets (generated in code, sampled with a ``torch.Generator``) and image
+datasets read from local files or from scikit-learn (nothing is downloaded).
 
-See :mod:`wgan.data.toy` for the protocol of each dataset and its sources.
+See :mod:`wgan.data.toy` for the protocol of each toy dataset and its sources, and
+:mod:`wgan.data.images` for the image datasets (``is_image = True``).
 """
 
+from wgan.data.digits import StackedDigits, load_digits_dataset
+from wgan.data.image_files import load_cifar, load_idx, load_image_folder, load_mnist_dir
+from wgan.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
 from wgan.data.toy import (
     ALIASES,
     DATASETS,
@@ -21,14 +26,23 @@ from wgan.data.toy import (
 __all__ = [
     "ALIASES",
     "DATASETS",
+    "IMAGE_DATASETS",
     "EightGaussians",
     "GaussianMixture",
     "Grid",
+    "ImageDataset",
     "ParallelLines",
     "Ring",
+    "StackedDigits",
     "SwissRoll",
     "ToyDataset",
     "TwentyFiveGaussians",
+    "load_cifar",
+    "load_digits_dataset",
+    "load_idx",
+    "load_image_folder",
+    "load_mnist_dir",
     "make_dataset",
+    "make_image_dataset",
     "resolve_dataset_name",
 ]

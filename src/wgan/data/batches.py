@@ -27,6 +27,12 @@ class SampledBatches:
     def next_batch(self) -> Tensor:
         return self.dataset.sample(self.batch_size, generator=self.generator, device=self.device)
 
+    def next_labelled(self) -> tuple[Tensor, Tensor]:
+        """A batch and its labels, (B, ...) and (B,), for datasets that have labels."""
+        return self.dataset.sample_with_labels(
+            self.batch_size, generator=self.generator, device=self.device
+        )
+
 
 class TensorBatches:
     """Random batches (with replacement across batches) from a fixed tensor of examples (N, ...).
@@ -35,16 +41,33 @@ class TensorBatches:
     """
 
     def __init__(
-        self, examples: Tensor, batch_size: int, generator: torch.Generator, device
+        self,
+        examples: Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        device,
+        labels: Tensor | None = None,
     ) -> None:
         if examples.shape[0] == 0:
             raise WganError("the training set is empty")
+        if labels is not None and labels.shape[0] != examples.shape[0]:
+            raise WganError(f"{labels.shape[0]} labels for {examples.shape[0]} examples")
         self.examples = examples.to(device)
+        self.labels = labels.to(device) if labels is not None else None
         self.batch_size, self.generator = batch_size, generator
 
-    def next_batch(self) -> Tensor:
+    def _indices(self) -> Tensor:
         n = self.examples.shape[0]
-        idx = torch.randint(
+        return torch.randint(
             n, (self.batch_size,), generator=self.generator, device=self.examples.device
         )
-        return self.examples[idx]
+
+    def next_batch(self) -> Tensor:
+        return self.examples[self._indices()]
+
+    def next_labelled(self) -> tuple[Tensor, Tensor]:
+        """A batch and its labels, (B, ...) and (B,), drawn with the same indices."""
+        if self.labels is None:
+            raise WganError("this dataset has no labels (a conditional GAN needs them)")
+        idx = self._indices()
+        return self.examples[idx], self.labels[idx]

@@ -74,5 +74,14 @@ class Objective(abc.ABC):
             At least ``{'loss': scalar the generator MINIMISES}``; all values 0-d, on the graph.
         """
 
+    def fake_term(self, fake_out: Tensor) -> Tensor:
+        """The part of the critic's loss that scores ``fake_out`` as fake (a 0-d tensor).
+
+        Every critic loss here is separable, ``loss(real, fake) = A(real) + B(fake)``; this is
+        ``B``. A conditional critic adds ``B`` of real images paired with wrong labels: the
+        seed's third term ``(1/m) sum log(1 - D(c^i, x_hat^i))`` (seed 004).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define fake_term")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, estimate_name={self.estimate_name!r})"

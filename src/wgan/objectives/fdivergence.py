@@ -736,6 +736,9 @@ class FGAN(Objective):
         """See :func:`fgan_critic_loss`."""
         return fgan_critic_loss(real_out, fake_out, self.divergence)
 
+    def fake_term(self, fake_out: Tensor) -> Tensor:
+        return self.divergence.f_star_of_activation(as_batch(fake_out)).mean()  # E_Q f*(T)
+
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`fgan_generator_loss`."""
         return fgan_generator_loss(fake_out, self.divergence, self.generator_mode)

@@ -114,6 +114,9 @@ class MinimaxGAN(Objective):
         """See :func:`minimax_critic_loss`."""
         return minimax_critic_loss(real_out, fake_out)
 
+    def fake_term(self, fake_out: Tensor) -> Tensor:
+        return F.softplus(as_batch(fake_out)).mean()  # -E log(1 - sigmoid(l))
+
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`minimax_generator_loss`."""
         return minimax_generator_loss(fake_out)
@@ -174,6 +177,9 @@ class WassersteinGAN(Objective):
         """See :func:`wasserstein_critic_loss`."""
         return wasserstein_critic_loss(real_out, fake_out)
 
+    def fake_term(self, fake_out: Tensor) -> Tensor:
+        return as_batch(fake_out).mean()  # +E D(x_fake) in -(E D(real) - E D(fake))
+
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`wasserstein_generator_loss`."""
         return wasserstein_generator_loss(fake_out)
@@ -228,6 +234,9 @@ class LeastSquaresGAN(Objective):
         """See :func:`least_squares_critic_loss`."""
         return least_squares_critic_loss(real_out, fake_out)
 
+    def fake_term(self, fake_out: Tensor) -> Tensor:
+        return 0.5 * as_batch(fake_out).square().mean()  # 1/2 E D^2
+
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`least_squares_generator_loss`."""
         return least_squares_generator_loss(fake_out)
@@ -276,6 +285,9 @@ class HingeGAN(Objective):
     def critic_loss(self, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`hinge_critic_loss`."""
         return hinge_critic_loss(real_out, fake_out)
+
+    def fake_term(self, fake_out: Tensor) -> Tensor:
+        return F.relu(1.0 + as_batch(fake_out)).mean()  # E relu(1 + D)
 
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`hinge_generator_loss`."""

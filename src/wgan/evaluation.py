@@ -1,0 +1,84 @@
+"""Measuring an image GAN: which metrics apply to which data, and sample grids.
+
+Metrics are plain functions in :mod:`wgan.metrics`; this module only chooses them for a run:
+
+* ``digits`` (the embedded sklearn digits): a small digit classifier trained once and cached
+  (:func:`wgan.metrics.classifier.get_digit_classifier`) labels the samples: classes covered,
+  KL of the class histogram to uniform, a Fréchet distance on the classifier's features against
+  the real held-out digits, kNN precision/recall on the same features; for a conditional run,
+  the conditional accuracy (does asking for class k give a k?).
+* ``stacked_digits``: each channel is classified; modes covered out of 1,000 and their KL
+  (the Stacked-MNIST protocol of VEEGAN / PacGAN on the digits).
+* any image data, when the user gives Inception weights (``train.inception_weights`` or
+  ``WGAN_INCEPTION_WEIGHTS``): Inception Score, FID and KID against the training images.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from wgan.imaging import image_grid, save_image_grid
+
+if TYPE_CHECKING:
+    from wgan.tracking import Tracker
+    from wgan.train import Trainer
+
+
+def _digits_resolution(trainer: Trainer) -> int:
+    return int(trainer.dataset.resolution)
+
+
+def evaluate_images(trainer: Trainer, n: int) -> dict[str, Any]:
+    """The metrics that apply to ``trainer``'s data, on ``n`` samples from fixed seeds."""
+    from wgan.metrics.classifier import digits_split, get_digit_classifier
+    from wgan.metrics.images import conditional_accuracy, digits_metrics, stacked_digits_metrics
+
+    name = trainer.cfg.data.name
+    out: dict[str, Any] = {}
+    fake = trainer.samples(n)  # (n, C, H, W) on the CPU
+    if name == "digits":
+        clf = get_digit_classifier(_digits_resolution(trainer))
+        _, _, x_test, _ = digits_split(_digits_resolution(trainer))
+        out.update(digits_metrics(fake, clf, real=x_test))
+        n_classes = getattr(trainer.sampler, "n_classes", 0)
+        if n_classes:
+            per_class = max(1, n // n_classes)
+            labels = torch.arange(n_classes).repeat_interleave(per_class)
+            images = trainer.samples(labels.numel(), seed=54321, labels=labels)
+            out["conditional_accuracy"] = conditional_accuracy(clf, images, labels)
+    elif name == "stacked_digits":
+        clf = get_digit_classifier(_digits_resolution(trainer))
+        out.update(stacked_digits_metrics(fake, clf))
+    weights = trainer.cfg.train.inception_weights or os.environ.get("WGAN_INCEPTION_WEIGHTS")
+    if weights:
+        from wgan.metrics.images import inception_metrics
+        from wgan.metrics.inception import load_inception
+
+        extractor = load_inception(weights)
+        g = torch.Generator().manual_seed(1)
+        real = trainer.dataset.sample(min(n, 50_000), generator=g)
+        out.update(inception_metrics(fake, real, extractor))
+    return out
+
+
+def sample_grid(trainer: Trainer, tracker: Tracker | None = None) -> Path:
+    """A PNG grid of samples (one row per class for a conditional G), also sent to TensorBoard."""
+    n_classes = getattr(trainer.sampler, "n_classes", 0)
+    if n_classes and n_classes <= 20:
+        labels = torch.arange(n_classes).repeat_interleave(10)  # row k: ten samples of class k
+        images = trainer.samples(labels.numel(), seed=2, labels=labels)
+        nrow = 10
+    else:
+        images = trainer.samples(64, seed=2)
+        nrow = 8
+    path = trainer.run_dir / "figures" / f"step_{trainer.step:06d}.png"
+    save_image_grid(images, path, nrow=nrow)
+    shutil.copyfile(path, path.with_name("latest.png"))
+    if tracker is not None:
+        tracker.image("samples", image_grid(images, nrow=nrow), trainer.step)
+    return path

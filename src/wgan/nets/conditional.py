@@ -1,0 +1,198 @@
+"""Class-conditional wrappers around any generator or critic.
+
+* Conditional GAN (Mirza and Osindero 2014): both players see the label y. The generator
+  computes G(z, y) = net([z, e(y)]) and the critic D(x, y) = net([x, e(y)]), with e a learned
+  embedding; for images e(y) is broadcast over space and appended as extra input channels.
+* AC-GAN (Odena, Olah and Shlens 2017): the critic is unconditional but has a second head, a
+  classifier over the same features: D(x) = w^T phi(x) + b and logits(x) = W_c phi(x) + b_c,
+  trained with a cross-entropy term on real and generated samples.
+
+The wrapped ``net`` must follow the critic protocol of this package (``features`` and
+``head``, forward == head(features)) for the critics; generators only need ``forward``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from wgan.errors import ConfigError, WganError
+
+
+def check_labels(y: Tensor, n_classes: int, batch: int | None = None) -> None:
+    """WganError unless ``y`` is a (B,) integer tensor with values in [0, n_classes).
+
+    The range test needs a device sync, so it is skipped while torch.compile traces.
+    """
+    if y.ndim != 1 or y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+        raise WganError(
+            f"expected integer class labels of shape (B,), got {y.dtype} of shape {tuple(y.shape)}"
+        )
+    if batch is not None and y.shape[0] != batch:
+        raise WganError(f"got {y.shape[0]} labels for a batch of {batch} samples")
+    if torch.compiler.is_compiling() or y.numel() == 0:
+        return
+    bad = (y < 0) | (y >= n_classes)
+    if bool(bad.any()):
+        first = int(y[bad][0])
+        raise WganError(
+            f"class label {first} is out of range for n_classes={n_classes} "
+            f"(labels must be in [0, {n_classes}))"
+        )
+
+
+def _check_sizes(owner: str, **values: int) -> None:
+    for key, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{owner}: {key} must be a positive integer, got {value!r}")
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, y) = net(cat([z, e(y)], dim=1)) with a learned embedding e: labels -> R^embed_dim.
+
+    ``net`` was built with in_dim = latent_dim + embed_dim; ``in_dim`` of this wrapper is
+    latent_dim (when ``net`` exposes ``in_dim``).
+
+    Args:
+        net: generator on (B, latent_dim + embed_dim) inputs.
+        n_classes: number of classes; labels are integers in [0, n_classes).
+        embed_dim: label embedding size.
+    """
+
+    def __init__(self, net: nn.Module, n_classes: int, embed_dim: int) -> None:
+        super().__init__()
+        _check_sizes("ConditionalGenerator", n_classes=n_classes, embed_dim=embed_dim)
+        self.net = net
+        self.embedding = nn.Embedding(n_classes, embed_dim)
+        self.n_classes, self.embed_dim = n_classes, embed_dim
+        net_in = getattr(net, "in_dim", None)
+        if net_in is not None and net_in <= embed_dim:
+            raise ConfigError(
+                f"ConditionalGenerator: the inner net takes {net_in} inputs, which leaves no "
+                f"room for noise next to a {embed_dim}-dimensional label embedding"
+            )
+        self.in_dim = None if net_in is None else net_in - embed_dim
+        if hasattr(net, "out_shape"):
+            self.out_shape = net.out_shape
+
+    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        if self.in_dim is not None and (z.ndim != 2 or z.shape[1] != self.in_dim):
+            raise WganError(f"expected noise of shape (B, {self.in_dim}), got {tuple(z.shape)}")
+        check_labels(y, self.n_classes, z.shape[0])
+        return self.net(torch.cat([z, self.embedding(y)], dim=1))  # (B, latent + E) in
+
+
+class ConditionalCritic(nn.Module):
+    """D(x, y) = net([x, e(y)]) for images (extra channels) or vectors (extra features).
+
+    For images x (B, C, H, W), e(y) (B, E) is broadcast to (B, E, H, W) and concatenated as
+    channels, so ``net`` was built with C + E input channels; for vectors x (B, D) the input
+    is (B, D + E). ``in_shape`` (images) or ``in_dim`` (vectors) describe x without the label.
+
+    Args:
+        net: critic with ``features`` and ``head`` on the concatenated input.
+        n_classes: number of classes.
+        embed_dim: label embedding size E.
+    """
+
+    def __init__(self, net: nn.Module, n_classes: int, embed_dim: int) -> None:
+        super().__init__()
+        _check_sizes("ConditionalCritic", n_classes=n_classes, embed_dim=embed_dim)
+        self.net = net
+        self.embedding = nn.Embedding(n_classes, embed_dim)
+        self.n_classes, self.embed_dim = n_classes, embed_dim
+        self.in_shape: tuple[int, int, int] | None = None
+        self.in_dim: int | None = None
+        if hasattr(net, "in_shape"):
+            c, h, w = net.in_shape
+            if c <= embed_dim:
+                raise ConfigError(
+                    f"ConditionalCritic: the inner net takes {c} channels, which leaves no room "
+                    f"for image channels next to a {embed_dim}-channel label embedding"
+                )
+            self.in_shape = (c - embed_dim, h, w)
+        elif hasattr(net, "in_dim"):
+            if net.in_dim <= embed_dim:
+                raise ConfigError(
+                    f"ConditionalCritic: the inner net takes {net.in_dim} inputs, which leaves "
+                    f"no room for data next to a {embed_dim}-dimensional label embedding"
+                )
+            self.in_dim = net.in_dim - embed_dim
+
+    @property
+    def head(self) -> nn.Module:
+        """The inner net's score layer (a property, so the state dict holds it only once)."""
+        return self.net.head
+
+    def _joint(self, x: Tensor, y: Tensor) -> Tensor:
+        if x.ndim == 4:
+            if self.in_shape is not None and tuple(x.shape[1:]) != self.in_shape:
+                c, h, w = self.in_shape
+                raise WganError(
+                    f"expected images of shape (B, {c}, {h}, {w}), got {tuple(x.shape)}"
+                )
+            check_labels(y, self.n_classes, x.shape[0])
+            e = self.embedding(y)  # (B, E)
+            e = e[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])  # (B, E, H, W)
+            return torch.cat([x, e], dim=1)  # (B, C + E, H, W)
+        if x.ndim == 2:
+            if self.in_dim is not None and x.shape[1] != self.in_dim:
+                raise WganError(f"expected input of shape (B, {self.in_dim}), got {tuple(x.shape)}")
+            check_labels(y, self.n_classes, x.shape[0])
+            return torch.cat([x, self.embedding(y)], dim=1)  # (B, D + E)
+        raise WganError(f"expected images (B, C, H, W) or vectors (B, D), got {tuple(x.shape)}")
+
+    def features(self, x: Tensor, y: Tensor) -> Tensor:
+        """The inner net's features of the labelled input, (B, F)."""
+        return self.net.features(self._joint(x, y))
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.net.head(self.features(x, y))  # (B, 1)
+
+
+class AuxClassifierCritic(nn.Module):
+    """AC-GAN critic: a score and class logits from one shared feature map phi(x).
+
+    ``forward(x) = net.head(phi(x))`` (B, 1), ``logits(x) = classifier(phi(x))`` (B, n_classes)
+    with ``classifier = Linear(F, n_classes)``, and ``score_and_logits`` returns both from one
+    evaluation of phi. Note that under a gradient penalty only the score is penalised.
+
+    Args:
+        net: critic with ``features`` (B, F) and ``head = Linear(F, 1)``.
+        n_classes: number of classes.
+    """
+
+    def __init__(self, net: nn.Module, n_classes: int) -> None:
+        super().__init__()
+        _check_sizes("AuxClassifierCritic", n_classes=n_classes)
+        if not isinstance(getattr(net, "head", None), nn.Linear):
+            raise ConfigError(
+                "AuxClassifierCritic: the inner critic needs a 'head' nn.Linear on its features"
+            )
+        self.net = net
+        self.n_classes = n_classes
+        self.classifier = nn.Linear(net.head.in_features, n_classes)
+        for attr in ("in_shape", "in_dim"):
+            if hasattr(net, attr):
+                setattr(self, attr, getattr(net, attr))
+
+    @property
+    def head(self) -> nn.Module:
+        """The inner net's score layer (a property, so the state dict holds it only once)."""
+        return self.net.head
+
+    def features(self, x: Tensor) -> Tensor:
+        """The shared features phi(x), (B, F)."""
+        return self.net.features(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net.head(self.features(x))  # (B, 1)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Class logits, (B, n_classes)."""
+        return self.classifier(self.features(x))
+
+    def score_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(score (B, 1), logits (B, n_classes)) from one feature evaluation."""
+        phi = self.features(x)  # (B, F)
+        return self.net.head(phi), self.classifier(phi)

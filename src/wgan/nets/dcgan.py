@@ -1,0 +1,205 @@
+"""DCGAN generator and critic for square images (Radford, Metz and Chintala 2015).
+
+The generator projects z to a 4x4 map with ``width * 2**(n-1)`` channels and then applies
+``n = log2(resolution / 4)`` stride-2 transposed convolutions (kernel 4, stride 2, padding 1),
+each doubling the side and halving the channels, the last one to the image channels with tanh.
+The critic mirrors it with stride-2 convolutions and LeakyReLU(0.2) down to a 4x4 map, whose
+flattened activations are the features and a linear layer the score. (The DCGAN paper ends the
+discriminator with a 4x4 valid convolution to one unit, which is the same linear map.)
+
+Normalisation follows the paper (batch norm everywhere except the generator output and the
+critic input layer) with two alternatives. A gradient-penalised critic must not use batch norm,
+because the penalty E[(||grad_x D(x_hat)||_2 - 1)^2] is defined per sample while batch norm makes
+D(x_i) depend on the other samples (Gulrajani et al. 2017, section 4): "none" drops it and
+"layer" replaces it by layer norm over (C, H, W), i.e. GroupNorm with one group.
+
+Initialisation is the DCGAN paper's: every conv, transposed-conv and linear weight
+~ N(0, 0.02), biases 0, batch/group-norm scale ~ N(1, 0.02) and shift 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from wgan.errors import ConfigError, WganError
+
+NORMS = ("batch", "none", "layer")
+MIN_RESOLUTION, MAX_RESOLUTION = 8, 64
+
+
+def resolution_levels(resolution: int, owner: str) -> int:
+    """log2(resolution / 4): the number of 2x resampling steps between 4x4 and ``resolution``.
+
+    Raises:
+        ConfigError: unless ``resolution`` is a power of two in [8, 64].
+    """
+    ok = (
+        isinstance(resolution, int)
+        and MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
+        and resolution & (resolution - 1) == 0
+    )
+    if not ok:
+        raise ConfigError(
+            f"{owner}: unsupported image resolution {resolution!r} "
+            f"(choose a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}: 8, 16, 32, 64)"
+        )
+    return int(math.log2(resolution)) - 2
+
+
+def check_positive(owner: str, **values: int) -> None:
+    """ConfigError unless every named value is an int >= 1."""
+    for key, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{owner}: {key} must be a positive integer, got {value!r}")
+
+
+def check_norm(owner: str, norm: str, choices: tuple[str, ...] = NORMS) -> None:
+    """ConfigError unless ``norm`` is one of ``choices``."""
+    if norm not in choices:
+        raise ConfigError(
+            f"{owner}: unknown normalisation {norm!r} (choose from {', '.join(choices)})"
+        )
+
+
+def conv_norm(norm: str, channels: int) -> nn.Module:
+    """Normalisation of a (B, C, H, W) map: BatchNorm2d, layer norm over (C, H, W), or identity.
+
+    "layer" is GroupNorm(1, C): mean and variance over all of (C, H, W) of one sample, with a
+    per-channel scale and shift, so each sample is normalised on its own.
+    """
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "layer":
+        return nn.GroupNorm(1, channels)
+    if norm == "none":
+        return nn.Identity()
+    raise ConfigError(f"unknown normalisation {norm!r} (choose from {', '.join(NORMS)})")
+
+
+def check_images(x: Tensor, in_shape: tuple[int, int, int]) -> None:
+    """WganError unless ``x`` has shape (B, *in_shape)."""
+    if x.ndim != 4 or tuple(x.shape[1:]) != in_shape:
+        c, h, w = in_shape
+        raise WganError(f"expected images of shape (B, {c}, {h}, {w}), got {tuple(x.shape)}")
+
+
+def check_latent(z: Tensor, in_dim: int) -> None:
+    """WganError unless ``z`` has shape (B, in_dim)."""
+    if z.ndim != 2 or z.shape[1] != in_dim:
+        raise WganError(f"expected noise of shape (B, {in_dim}), got {tuple(z.shape)}")
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN paper's initialisation: weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator: z (B, in_dim) -> images (B, channels, resolution, resolution) in [-1, 1].
+
+    Layers (n = log2(resolution / 4), c_k = width * 2**(n - 1 - k)):
+
+    * Linear(in_dim, c_0 * 16), reshaped to (B, c_0, 4, 4), norm, ReLU;
+    * for k = 1 .. n-1: ConvTranspose2d(c_{k-1}, c_k, 4, 2, 1), norm, ReLU (side doubles);
+    * ConvTranspose2d(c_{n-1}, channels, 4, 2, 1), tanh.
+
+    At 64x64 with width 64 this is the paper's 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 ->
+    64x64x3 network. Layers followed by a normalisation have no bias (the norm's shift replaces
+    it). Weights ~ N(0, 0.02) as in the DCGAN paper.
+
+    Args:
+        in_dim: noise dimension.
+        channels: image channels (1 or 3 typically).
+        resolution: image side, a power of two in [8, 64].
+        width: channels of the last hidden map; earlier maps have 2x, 4x, ... as many.
+        norm: "batch" (the paper), "layer" (GroupNorm(1, C)) or "none".
+    """
+
+    def __init__(
+        self, in_dim: int, channels: int, resolution: int, width: int = 64, norm: str = "batch"
+    ) -> None:
+        super().__init__()
+        owner = "DCGANGenerator"
+        check_positive(owner, in_dim=in_dim, channels=channels, width=width)
+        check_norm(owner, norm)
+        n = resolution_levels(resolution, owner)
+        bias = norm == "none"
+        widths = [width * 2 ** (n - 1 - k) for k in range(n)]  # c_0 > c_1 > ... > c_{n-1}
+        self.project = nn.Linear(in_dim, widths[0] * 16, bias=bias)
+        self.project_act = nn.Sequential(conv_norm(norm, widths[0]), nn.ReLU())
+        blocks: list[nn.Module] = []
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+            blocks += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias),
+                conv_norm(norm, c_out),
+                nn.ReLU(),
+            ]
+        blocks += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.body = nn.Sequential(*blocks)
+        self.in_dim, self.channels, self.resolution = in_dim, channels, resolution
+        self.out_shape = (channels, resolution, resolution)
+        dcgan_init(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        check_latent(z, self.in_dim)
+        h = self.project(z).view(z.shape[0], -1, 4, 4)  # (B, c_0, 4, 4)
+        return self.body(self.project_act(h))  # (B, channels, res, res)
+
+
+class DCGANCritic(nn.Module):
+    """DCGAN discriminator used as a critic: images (B, C, res, res) -> scores (B, 1).
+
+    Layers (n = log2(resolution / 4)): for k = 0 .. n-1, Conv2d(c_{k-1}, width * 2**k, 4, 2, 1),
+    norm (not after the first conv: no normalisation at the critic's input, as in the paper),
+    LeakyReLU(0.2). The last map is (B, width * 2**(n-1), 4, 4); ``features`` flattens it to
+    (B, F) with F = 16 * width * 2**(n-1) and ``head = Linear(F, 1)`` gives the score, so
+    ``forward(x) == head(features(x))``. Weights ~ N(0, 0.02) as in the DCGAN paper.
+
+    Args:
+        channels: image channels.
+        resolution: image side, a power of two in [8, 64].
+        width: channels of the first conv; each later conv doubles them.
+        norm: "batch" (the paper; invalid with a gradient penalty), "layer" or "none".
+    """
+
+    def __init__(
+        self, channels: int, resolution: int, width: int = 64, norm: str = "batch"
+    ) -> None:
+        super().__init__()
+        owner = "DCGANCritic"
+        check_positive(owner, channels=channels, width=width)
+        check_norm(owner, norm)
+        n = resolution_levels(resolution, owner)
+        layers: list[nn.Module] = []
+        c_in = channels
+        for k in range(n):
+            c_out = width * 2**k
+            normed = k > 0 and norm != "none"
+            layers += [
+                nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not normed),
+                conv_norm(norm if k > 0 else "none", c_out),
+                nn.LeakyReLU(0.2),
+            ]
+            c_in = c_out
+        self.body = nn.Sequential(*layers)
+        self.feature_dim = c_in * 16
+        self.head = nn.Linear(self.feature_dim, 1)
+        self.in_shape = (channels, resolution, resolution)
+        dcgan_init(self)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The flattened last 4x4 map, (B, 16 * width * 2**(n-1))."""
+        check_images(x, self.in_shape)
+        return self.body(x).flatten(1)  # (B, C_last * 4 * 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))  # (B, 1)
