@@ -1,5 +1,8 @@
 """Shared fixtures: small, fast configs for training tests."""
 
+import os
+import tempfile
+
 import pytest
 import torch
 
@@ -8,6 +11,10 @@ from wgan.config import resolve
 # The in-process tests train small models, for which one thread is faster than two (thread
 # start-up dominates tiny matmuls) and leaves the other core to subprocess tests.
 torch.set_num_threads(1)
+
+# The digit classifier the image metrics use is trained once per test session into a private
+# cache, so tests neither read nor write the user's ~/.cache.
+os.environ.setdefault("WGAN_CACHE_DIR", tempfile.mkdtemp(prefix="wgan-test-cache-"))
 
 FAST = [
     "generator.hidden=64",

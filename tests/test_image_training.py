@@ -243,3 +243,16 @@ def test_mixed_precision_on_gpu_changes_the_first_20_losses_by_little(precision,
     for r, lo in zip(ref, low, strict=True):
         for key in ("d/loss", "d/estimate", "g/loss"):
             assert abs(r[key] - lo[key]) <= 0.1 + 0.1 * abs(r[key]), (key, r[key], lo[key])
+
+
+def test_channels_last_gives_the_same_losses(tmp_path):
+    """NHWC layout changes only the memory order: losses equal to fp32 rounding."""
+    ref = _losses(resolve("digits-wgan-gp", TINY), tmp_path / "a", steps=3)
+    nhwc = _losses(
+        resolve("digits-wgan-gp", [*TINY, "train.channels_last=true"]), tmp_path / "b", steps=3
+    )
+    for r, c in zip(ref, nhwc, strict=True):
+        for key in ("d/loss", "d/penalty", "g/loss"):
+            assert abs(r[key] - c[key]) <= 1e-4 * (1 + abs(r[key])), (key, r[key], c[key])
+    with pytest.raises(ConfigError, match="channels_last is for image data"):
+        Trainer(resolve("toy-wgan-gp", ["train.channels_last=true"]), tmp_path / "c")

@@ -213,9 +213,20 @@ def test_toy_metrics_without_modes_and_fallback():
 
 
 def test_registry():
-    assert METRICS == {
-        "mode_metrics": mode_metrics,
-        "exact_w1": exact_w1,
-        "sliced_w1": sliced_w1,
-        "toy_metrics": toy_metrics,
-    }
+    import wgan.metrics as m
+
+    names = [
+        "mode_metrics",
+        "exact_w1",
+        "sliced_w1",
+        "toy_metrics",
+        "class_metrics",
+        "digits_metrics",
+        "stacked_digits_metrics",
+        "inception_metrics",
+        "precision_recall",
+        "kernel_inception_distance",
+        "inception_score",
+    ]
+    assert METRICS == {name: getattr(m, name) for name in names}
+    assert METRICS["toy_metrics"] is toy_metrics

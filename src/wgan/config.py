@@ -150,6 +150,7 @@ class TrainConfig:
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds loss scaling
     inception_weights: str | None = None  # a local Inception file for IS/FID/KID (no download)
+    channels_last: bool = False  # image nets: NHWC memory layout (faster convs on tensor cores)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import torch
 
 from wgan.config import DataConfig
 from wgan.data.batches import SampledBatches, TensorBatches
-from wgan.data.images import IMAGE_DATASETS, make_image_dataset
+from wgan.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
 from wgan.data.toy import make_dataset
 
 
@@ -17,6 +17,13 @@ def is_image_dataset(dataset) -> bool:
 
 def build_dataset(cfg: DataConfig):
     """Toy datasets are generated in code; image datasets load from the package or files."""
+    if cfg.name == "digits" and cfg.path is None and cfg.split == "train":
+        # Train on the 1,500 digits the metrics' classifier also trains on, so the 297 held-out
+        # digits it compares against were never seen by the GAN.
+        from wgan.metrics.classifier import digits_split
+
+        x_train, y_train, _, _ = digits_split(cfg.resolution or 16)
+        return ImageDataset(x_train, y_train, n_classes=10, name="digits", source="sklearn")
     if cfg.name in IMAGE_DATASETS:
         return make_image_dataset(
             cfg.name,

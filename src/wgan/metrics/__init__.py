@@ -11,15 +11,56 @@ from typing import Any
 
 import torch
 
+from wgan.metrics.classifier import (
+    DIGITS_HOLDOUT_SEED,
+    DigitClassifier,
+    classifier_accuracy,
+    digits_split,
+    get_digit_classifier,
+)
+from wgan.metrics.frechet import (
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_features,
+    inception_score,
+    kernel_inception_distance,
+)
+from wgan.metrics.images import (
+    class_metrics,
+    conditional_accuracy,
+    digits_metrics,
+    inception_metrics,
+    stacked_digits_metrics,
+)
+from wgan.metrics.inception import InceptionExtractor, load_inception
 from wgan.metrics.modes import mode_metrics
+from wgan.metrics.precision_recall import precision_recall
 from wgan.metrics.wasserstein import as_points, exact_w1, sliced_w1, wasserstein_1d
 
 __all__ = [
+    "DIGITS_HOLDOUT_SEED",
     "METRICS",
+    "DigitClassifier",
+    "InceptionExtractor",
     "as_points",
+    "class_metrics",
+    "classifier_accuracy",
+    "conditional_accuracy",
+    "digits_metrics",
+    "digits_split",
     "exact_w1",
+    "feature_statistics",
+    "frechet_distance",
+    "frechet_distance_features",
+    "get_digit_classifier",
+    "inception_metrics",
+    "inception_score",
+    "kernel_inception_distance",
+    "load_inception",
     "mode_metrics",
+    "precision_recall",
     "sliced_w1",
+    "stacked_digits_metrics",
     "toy_metrics",
     "wasserstein_1d",
 ]
@@ -79,5 +120,12 @@ METRICS: dict[str, Callable[..., dict]] = {
     "exact_w1": exact_w1,
     "sliced_w1": sliced_w1,
     "toy_metrics": toy_metrics,
+    "class_metrics": class_metrics,
+    "digits_metrics": digits_metrics,
+    "stacked_digits_metrics": stacked_digits_metrics,
+    "inception_metrics": inception_metrics,
+    "precision_recall": precision_recall,
+    "kernel_inception_distance": kernel_inception_distance,
+    "inception_score": inception_score,
 }
 """The registry of metrics: name -> function returning a JSON-serialisable dict."""

@@ -109,14 +109,34 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
 
 
 def frechet_distance_features(features1: Any, features2: Any) -> float:
-    """Fréchet distance between the Gaussians fitted to two ``(N, d)`` feature sets."""
-    mu1, s1 = feature_statistics(features1)
-    mu2, s2 = feature_statistics(features2)
-    if mu1.shape != mu2.shape:
-        raise WganError(
-            f"feature sets differ in dimension: {mu1.shape[0]} vs {mu2.shape[0]}"
-        )
-    return frechet_distance(mu1, s1, mu2, s2)
+    """Fréchet distance between the Gaussians fitted to two feature sets ``(N₁, d)``, ``(N₂, d)``.
+
+    Equal to ``frechet_distance(*feature_statistics(features1), *feature_statistics(features2))``.
+    When the sets are small relative to d (N₁ N₂ min(N₁, N₂) < d³, e.g. a few hundred
+    2048-d Inception features) it avoids the d×d eigen-decompositions: with centred features
+    A_i (N_i × d), Σ_i = A_iᵀ A_i / (N_i − 1) and the non-zero eigenvalues of Σ₁ Σ₂ are the
+    squared singular values s_j of A₁ A₂ᵀ / √((N₁−1)(N₂−1)) (N₁ × N₂), so
+    tr (Σ₁ Σ₂)^{1/2} = Σ_j s_j and tr Σ_i = ‖A_i‖²_F / (N_i − 1).
+    """
+    f1 = _as_2d(features1, "features1")
+    f2 = _as_2d(features2, "features2")
+    if f1.shape[1] != f2.shape[1]:
+        raise WganError(f"feature sets differ in dimension: {f1.shape[1]} vs {f2.shape[1]}")
+    (n1, d), n2 = f1.shape, f2.shape[0]
+    if n1 * n2 * min(n1, n2) >= d**3:
+        mu1, s1 = feature_statistics(f1)
+        mu2, s2 = feature_statistics(f2)
+        return frechet_distance(mu1, s1, mu2, s2)
+    if min(n1, n2) < 2:
+        raise WganError(f"feature statistics need at least 2 samples, got {n1} and {n2}")
+    mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)  # (d,)
+    a1, a2 = f1 - mu1, f2 - mu2  # (N₁, d), (N₂, d)
+    c1, c2 = n1 - 1.0, n2 - 1.0
+    sv = np.linalg.svd(a1 @ a2.T, compute_uv=False)  # (min(N₁, N₂),)
+    tr_covmean = float(sv.sum()) / np.sqrt(c1 * c2)
+    diff = mu1 - mu2
+    fd = float(diff @ diff + (a1 * a1).sum() / c1 + (a2 * a2).sum() / c2 - 2.0 * tr_covmean)
+    return max(fd, 0.0)
 
 
 def _poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -151,7 +171,9 @@ def kernel_inception_distance(
     if x.shape[1] != y.shape[1]:
         raise WganError(f"feature sets differ in dimension: {x.shape[1]} vs {y.shape[1]}")
     if int(subsets) < 1 or int(subset_size) < 2:
-        raise WganError(f"KID needs subsets >= 1 and subset_size >= 2, got {subsets}, {subset_size}")
+        raise WganError(
+            f"KID needs subsets >= 1 and subset_size >= 2, got {subsets}, {subset_size}"
+        )
     m = min(int(subset_size), x.shape[0], y.shape[0])
     if m < 2:
         raise WganError(f"KID needs at least 2 samples per set, got {x.shape[0]} and {y.shape[0]}")

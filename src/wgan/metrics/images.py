@@ -188,9 +188,7 @@ def conditional_accuracy(
     return float((p.argmax(1) == y).double().mean())
 
 
-def stacked_digits_metrics(
-    fake: Any, classifier: torch.nn.Module, batch_size: int = 2048
-) -> dict:
+def stacked_digits_metrics(fake: Any, classifier: torch.nn.Module, batch_size: int = 2048) -> dict:
     """Modes covered (of 1,000) and KL to uniform of stacked digits (stacked-MNIST protocol).
 
     Each channel c of a ``(N, 3, R, R)`` sample is classified as a digit d_c; its mode is

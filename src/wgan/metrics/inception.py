@@ -17,6 +17,7 @@ Loading TorchScript runs code stored in the file: only load a file you trust.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,11 @@ class InceptionExtractor:
                         f"{tuple(xb.shape)} with {kwargs}: does it follow the call convention "
                         f"of {INCEPTION_FILE_NAME}? ({type(e).__name__}: {e})"
                     ) from e
-                if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != xb.shape[0]:
+                if (
+                    not isinstance(out, torch.Tensor)
+                    or out.ndim != 2
+                    or out.shape[0] != xb.shape[0]
+                ):
                     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                     raise WganError(
                         f"Inception model {self.source} returned {got} for a batch of "
@@ -170,7 +175,10 @@ def load_inception(
     if not p.is_file():
         raise MissingWeightsError(f"Inception weights file {p} does not exist: {_HOW_TO}")
     try:
-        model = torch.jit.load(str(p), map_location="cpu")
+        with warnings.catch_warnings():
+            # torch.jit is deprecated in torch >= 2.10, but the reference file is TorchScript.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model = torch.jit.load(str(p), map_location="cpu")
     except Exception as e:  # noqa: BLE001 - torch.jit.load raises various types on bad files
         raise WganError(
             f"{p} is not a TorchScript Inception-v3 ({INCEPTION_FILE_NAME}) file: "
