@@ -26,10 +26,10 @@ would own, and draws from it, in the Trainer's order (per critic step: the real 
 of the fakes, the interpolation weights; then the generator's noise), in a short Python loop over
 runs; only the arithmetic is vectorised. Model initialisation is the Trainer's own (each run
 builds a :class:`~wgan.train.Trainer`, which seeds torch and builds the models). A sweep run
-therefore equals the separate run of its config up to float rounding (in practice bit for bit on
-CPU with the fused engine, see ``tests/test_sweep.py``), and its run directory (``config.yaml``,
-``metrics.jsonl``, ``checkpoint.pt`` in the Trainer's format) works with ``wgan eval``,
-``wgan sample`` and ``wgan train --resume``.
+therefore equals the separate run of its config up to float rounding (on CPU, bit for bit in
+``tests/test_sweep.py`` for MLPs without layer norm, with either engine; ~1e-7 with layer norm),
+and its run directory (``config.yaml``, ``metrics.jsonl``, ``checkpoint.pt`` in the Trainer's
+format) works with ``wgan eval``, ``wgan sample`` and ``wgan train --resume``.
 
 Divergence: a run whose logged statistics are not finite gets the Trainer's error record in its
 ``metrics.jsonl``, keeps its last checkpoint, and is frozen (learning rate 0, weights replaced by
@@ -76,6 +76,8 @@ __all__ = [
     "benchmark_sweep",
     "cmd_sweep",
     "expand_variants",
+    "parse_seeds",
+    "parse_vary",
     "run_sweep",
     "sweep_configs",
 ]
@@ -191,8 +193,9 @@ def expand_variants(
 class _Stack:
     """The parameters of K copies of one network as one flat ``(K, P)`` buffer with views.
 
-    ``views(grad=True)`` are leaf tensors (K, *shape) sharing the buffer's storage, so autograd
-    returns per-layer gradients while the optimiser updates the whole buffer in a few operations.
+    ``leaves`` are leaf tensors (K, *shape) that require grad and share the buffer's storage, so
+    autograd returns per-layer gradients while the optimiser updates the whole buffer in a few
+    operations; ``plain`` are the same views without grad (frozen critic, no-grad fakes).
     """
 
     def __init__(self, modules: list[nn.Module]) -> None:
@@ -283,14 +286,16 @@ class _BatchedMLP:
         return x
 
 
-def _batched(fn: Callable[..., dict[str, Tensor]], k: int) -> Callable[..., dict[str, Tensor]]:
+def _batched(
+    fn: Callable[..., dict[str, Tensor]], n_args: int, k: int
+) -> Callable[..., dict[str, Tensor]]:
     """``fn`` (an objective's loss: tensors -> dict of 0-d tensors) over a leading run dim.
 
     :func:`torch.vmap` when ``fn`` supports it; otherwise (an autograd.Function without a vmap
     rule, e.g. the Lambert-W of the Jeffrey f-GAN) a Python loop over runs, then a stack.
     """
     mapped = torch.vmap(fn)
-    probe = [torch.zeros(k, 2, 1)] * (2 if fn.__name__ == "critic_loss" else 1)
+    probe = [torch.zeros(k, 2, 1)] * n_args  # (K, B, 1) critic outputs
     try:
         mapped(*probe)
         return mapped
@@ -323,8 +328,9 @@ def _f32(x: Hyper) -> Hyper:
 class _Optim:
     """Adam, RMSProp or SGD (momentum = betas[0]) on (K, P) tensors, as :mod:`torch.optim`.
 
-    Each line mirrors ``torch.optim``'s single-tensor update (the CPU default) in the same
-    floating-point order. Adam (Kingma & Ba 2015) with torch's L2 weight decay:
+    Each line mirrors ``torch.optim``'s single-tensor update (its CPU default; on CUDA torch
+    uses the foreach variant, same maths, rounding may differ) in the same floating-point order.
+    Adam (Kingma & Ba 2015) with torch's L2 weight decay:
     g += wd p; m = lerp(m, g, 1 - b1); v = b2 v + (1 - b2) g^2;
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
     RMSProp (alpha 0.99, eps 1e-8): v = a v + (1 - a) g^2; p -= lr g / (sqrt(v) + eps).
@@ -514,11 +520,13 @@ class SweepTrainer:
         self._decay_mask = torch.tensor(self.linear_decay, device=self.device).view(-1, 1)
         self._ones64 = torch.ones(self.k, 1, dtype=torch.float64, device=self.device)
         # The batched computation.
+        self.D: _BatchedMLP | None = None
+        self.G: _BatchedMLP | None = None
         if engine == "fused":
             self.D = _BatchedMLP(first.critic)
             self.G = _BatchedMLP(first.gen) if self.learned else None
-            self.critic_loss = _batched(self.objective.critic_loss, self.k)
-            self.generator_loss = _batched(self.objective.generator_loss, self.k)
+            self.critic_loss = _batched(self.objective.critic_loss, 2, self.k)
+            self.generator_loss = _batched(self.objective.generator_loss, 1, self.k)
         else:
             self._build_func(first)
         self.step = 0  # generator iterations done (fit's counter, as Trainer.step)
@@ -576,6 +584,8 @@ class SweepTrainer:
 
         self._func_gen = vmap(grad(generator_loss, has_aux=True))
         self._func_sample = vmap(lambda p, z: functional_call(gen, p, (z,)))
+        self._func_weight = self._per_run_tensor(self.pen_weight)  # (K,)
+        self._func_target = self._per_run_tensor(self.pen_target)  # (K,)
         # A probe, so that an objective without vmap/grad support fails here, clearly.
         try:
             probe = torch.zeros(self.k, 2, first.dataset.dim, device=self.device)
@@ -600,12 +610,12 @@ class SweepTrainer:
         """One critic step of every run: real, fake (K, B, dim), eps (K, B, 1) or None."""
         due = eps is not None and self.penalty != "none"
         if self.engine == "func":
-            w = self._per_run_tensor(self.pen_weight)
-            t = self._per_run_tensor(self.pen_target)
-            e = eps if eps is not None else real[..., :1]
+            e = eps if eps is not None else real[..., :1]  # unused without the penalty
+            w, t = self._func_weight, self._func_target
             grads, terms = self._func_critic[due](self.d.plain, real, fake, e, w, t)
             flat_grad = self.d.cat(grads[n] for n in self.d.names)
         else:
+            assert self.D is not None
             p = self.d.leaves
             terms = dict(self.critic_loss(self.D(p, real), self.D(p, fake)))  # each (K,)
             if due:
@@ -634,7 +644,7 @@ class SweepTrainer:
             grads, terms = self._func_gen(self.g.plain, self.d.plain, z)
             flat_grad = self.g.cat(grads[n] for n in self.g.names)
         else:
-            assert self.G is not None
+            assert self.D is not None and self.G is not None
             terms = dict(self.generator_loss(self.D(self.d.plain, self.G(self.g.leaves, z))))
             grads = torch.autograd.grad(terms["loss"].sum(), list(self.g.leaves.values()))
             flat_grad = self.g.cat(grads)
@@ -1005,12 +1015,22 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; a sweep value means the number."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def parse_vary(text: str) -> tuple[str, list[Any]]:
     """``key=v1,v2,...`` (each value read as YAML, like an override) as (key, values)."""
     if "=" not in text:
         raise ConfigError(f"--vary '{text}' is not of the form key=v1,v2,...")
     key, raw = text.split("=", 1)
-    values = [parse_override(f"{key}={v}")[1] for v in _split_values(raw)]
+    values = [_number(parse_override(f"{key}={v}")[1]) for v in _split_values(raw)]
     if not values:
         raise ConfigError(f"--vary {key.strip()} has no values")
     return key.strip(), values
@@ -1070,17 +1090,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     done = sum(r.step for r in results)
     rate = done / seconds if seconds > 0 else float("nan")
     if args.json:
-        print(
-            json.dumps(
-                json_safe(
-                    {
-                        "runs": [_result_record(r) for r in results],
-                        "seconds": seconds,
-                        "run_iters_per_s": rate,
-                    }
-                )
-            )
-        )
+        record = {"runs": [_result_record(r) for r in results], "seconds": seconds}
+        record["run_iters_per_s"] = rate
+        print(json.dumps(json_safe(record)))
     else:
         keys = [k for k, _ in vary]
         header = ["run", "seed", *keys, "modes", "hq", "w1", "seconds"]

@@ -1,0 +1,624 @@
+"""Training throughput: iterations per second, FLOPs, memory and, on the CPU, a matmul roofline.
+
+``wgan bench [PRESET|CONFIG.yaml] [key=value ...]`` builds the :class:`~wgan.train.Trainer` of a
+config in a temporary directory (no evaluation, figures or checkpoints), runs ``warmup`` generator
+iterations (:meth:`~wgan.train.Trainer.train_step`: ``n_critic`` critic steps, then one generator
+step), then ``repeats`` timed blocks of ``steps`` iterations each and reports medians:
+
+* **time**: device-side. On CUDA, a pair of CUDA events around each block (the host synchronises
+  only at the block's end, like training, which reads statistics back every ``log_every`` steps);
+  on the CPU, ``time.perf_counter``. ``ms_per_iter`` is the median block time / ``steps``;
+  ``ms_per_critic_step`` comes from one extra block that runs only the critic phase.
+* **FLOPs**: ``torch.utils.flop_counter.FlopCounterMode`` over one whole ``train_step``. That
+  includes the gradient penalty's double backward (Gulrajani et al. 2017, Alg. 1): the input
+  gradient ``grad_x D(x_hat)`` with ``create_graph=True`` and the backward through it. Only
+  matrix products and convolutions are counted (2 FLOPs per multiply-add); elementwise work is
+  not, so ``achieved_gflops`` is the rate of useful dense algebra.
+* **memory**: ``torch.cuda.max_memory_allocated`` over the timed blocks on CUDA; on the CPU the
+  peak resident set size of the whole process (``resource.getrusage``: the interpreter, torch
+  and the data included, and never reset, so it is an upper bound).
+* **roofline** (CPU): the best sustained rate of ``torch.mm`` at the toy model's hidden-layer
+  shape, ``(B x H) @ (H x H)`` in fp32 with every thread, measured in short windows interleaved
+  with the timed blocks, so that both see the same machine load. It turns into an iteration
+  rate ``roofline_iters_per_s = roofline_flops_per_s / flops_per_iter``, the rate the step would
+  reach if all its counted FLOPs ran as fast as that one large matmul and nothing else took
+  time; ``fraction_of_roofline`` is ``iters_per_s / roofline_iters_per_s``.
+
+Image datasets read from the user's files (MNIST, CIFAR, folders) are replaced, when no
+``data.path`` is set (or with ``random_data=True``), by 1,024 random images of the right shape in
+``[-1, 1]`` (with labels when the dataset has classes): throughput does not depend on the pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from wgan.config import Config
+from wgan.errors import ConfigError, WganError
+
+__all__ = [
+    "RANDOM_IMAGES",
+    "add_bench_parser",
+    "bench",
+    "cmd_bench",
+    "count_flops",
+    "format_bench",
+    "matmul_roofline",
+    "record_result",
+]
+
+#: Image datasets read from user files -> (channels, classes, default resolution). With no
+#: ``data.path`` the benchmark replaces them by random images of this shape.
+RANDOM_IMAGES: dict[str, tuple[int, int, int]] = {
+    "mnist": (1, 10, 32),
+    "fashion_mnist": (1, 10, 32),
+    "stacked_mnist": (3, 1000, 32),
+    "idx": (1, 0, 32),
+    "cifar10": (3, 10, 32),
+    "cifar100": (3, 100, 32),
+    "folder": (3, 0, 64),
+}
+
+#: Number of random images that stand in for a file-based dataset.
+RANDOM_N = 1024
+
+_ROOFLINE_IMAGE_SHAPE = (256, 512, 512)  # a CPU reference for the image presets
+
+
+# ----------------------------------------------------------------------------------------------
+# Clocks, FLOPs, roofline
+# ----------------------------------------------------------------------------------------------
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_ms(fn: Callable[[], None], device: torch.device) -> float:
+    """Milliseconds ``fn`` takes on ``device``: CUDA events on a GPU, perf_counter on the CPU.
+
+    The host waits for the device only once, after ``fn`` (on CUDA the end event is
+    synchronised), so queued kernels overlap with Python as they do in training.
+    """
+    if device.type == "cuda":
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        _synchronize(device)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return float(start.elapsed_time(end))
+    _synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    _synchronize(device)
+    return (time.perf_counter() - t0) * 1e3
+
+
+class _GlobalOnly:
+    """Stand-in for FlopCounterMode's module tracker: every FLOP is counted as 'Global'.
+
+    The tracker's backward hooks break ``torch.autograd.grad`` (PyTorch issue #131753: "A leaf
+    node was passed to _will_engine_execute_node"), which the gradient penalty calls; the
+    per-module breakdown is not needed here.
+    """
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _GlobalOnly:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of the matrix products and convolutions ``fn`` runs (forward and backward).
+
+    Uses :class:`torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per multiply-add: an
+    ``(m x k) @ (k x n)`` product counts ``2 m k n``); double backward (``create_graph=True``)
+    is counted like any other op it runs.
+    """
+    counter = FlopCounterMode(display=False)
+    if hasattr(counter, "mod_tracker"):
+        counter.mod_tracker = _GlobalOnly()  # see _GlobalOnly
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_roofline(
+    m: int,
+    k: int,
+    n: int,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    seconds: float = 1.0,
+    windows: int = 5,
+) -> float:
+    """Best sustained GFLOP/s of ``torch.mm`` on ``(m x k) @ (k x n)`` (``2 m k n`` FLOPs each).
+
+    The time budget is split into ``windows`` windows; in each, products are run back to back
+    into a preallocated output for about ``seconds / windows`` seconds and the window's mean
+    rate is taken; the result is the best window (sustained, not a single lucky call). Uses all
+    the threads torch is set to (``torch.get_num_threads()``).
+    """
+    if min(m, k, n) < 1:
+        raise WganError(f"matmul_roofline needs positive sizes, got {m}x{k} @ {k}x{n}")
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(m, k, generator=g, device=device).to(dtype)  # (m, k)
+    b = torch.randn(k, n, generator=g, device=device).to(dtype)  # (k, n)
+    out = torch.empty(m, n, device=device, dtype=dtype)  # (m, n)
+    flops = 2.0 * m * k * n
+    torch.mm(a, b, out=out)  # warm-up: library init, caches
+    _synchronize(device)
+    window = max(seconds, 1e-3) / max(1, windows)
+    best = 0.0
+    for _ in range(max(1, windows)):
+        calls, elapsed_ms = 0, 0.0
+        batch = 1
+        while elapsed_ms < window * 1e3:
+
+            def run(batch: int = batch) -> None:
+                for _ in range(batch):
+                    torch.mm(a, b, out=out)
+
+            elapsed_ms += _time_ms(run, device)
+            calls += batch
+            batch = min(batch * 2, 64)  # amortise the clock and the sync over more calls
+        best = max(best, flops * calls / (elapsed_ms * 1e-3))
+    return best / 1e9
+
+
+# ----------------------------------------------------------------------------------------------
+# Random stand-in data
+# ----------------------------------------------------------------------------------------------
+
+
+def _needs_random_data(cfg: Config, random_data: bool | None) -> bool:
+    """Whether to replace the dataset: ``None`` = only when it needs files and has no path."""
+    if random_data is None:
+        return cfg.data.name in RANDOM_IMAGES and not cfg.data.path
+    return bool(random_data)
+
+
+def _random_images(cfg: Config, n: int = RANDOM_N):
+    """An ImageDataset of ``n`` uniform images in [-1, 1] shaped like ``cfg.data``'s dataset."""
+    from wgan.data.images import ImageDataset
+
+    name = cfg.data.name
+    if name in RANDOM_IMAGES:
+        channels, n_classes, resolution = RANDOM_IMAGES[name]
+    elif name in ("digits", "stacked_digits"):
+        channels, n_classes, resolution = (1, 10, 16) if name == "digits" else (3, 1000, 16)
+    else:
+        raise ConfigError(
+            f"random data stands in for image datasets; data.name={name!r} is toy data that "
+            "is generated anyway (drop --random-data)"
+        )
+    if cfg.data.channels is not None:
+        channels = cfg.data.channels
+    if cfg.data.resolution is not None:
+        resolution = cfg.data.resolution
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(n, channels, resolution, resolution, generator=g) * 2 - 1  # (N, C, R, R)
+    labels = torch.randint(n_classes, (n,), generator=g) if n_classes else None  # (N,)
+    return ImageDataset(images, labels, n_classes, name=f"random-{name}", source="random")
+
+
+@contextlib.contextmanager
+def _dataset_override(dataset) -> Iterator[None]:
+    """Make :class:`~wgan.train.Trainer` build ``dataset`` instead of reading files.
+
+    Temporarily swaps ``wgan.train.build_dataset`` (the Trainer has no dataset argument).
+    """
+    import wgan.train as train_module
+
+    original = train_module.build_dataset
+    train_module.build_dataset = lambda _cfg: dataset
+    try:
+        yield
+    finally:
+        train_module.build_dataset = original
+
+
+# ----------------------------------------------------------------------------------------------
+# Machine description
+# ----------------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def git_commit(where: Path | None = None) -> str:
+    """``git rev-parse --short HEAD`` of the source tree (read-only), or ``'unknown'``."""
+    where = where or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB (ru_maxrss: KB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _roofline_shape(cfg: Config) -> tuple[int, int, int]:
+    """(m, k, n) of the roofline matmul: the critic's hidden layer (B x H) @ (H x H) for MLPs."""
+    if cfg.critic.arch == "mlp":
+        return (cfg.data.batch_size, cfg.critic.hidden, cfg.critic.hidden)
+    return _ROOFLINE_IMAGE_SHAPE
+
+
+# ----------------------------------------------------------------------------------------------
+# The benchmark
+# ----------------------------------------------------------------------------------------------
+
+
+def bench(
+    cfg: Config,
+    steps: int = 20,
+    warmup: int = 3,
+    repeats: int = 5,
+    random_data: bool | None = None,
+    roofline_seconds: float = 1.0,
+) -> dict[str, Any]:
+    """Measure the training throughput of ``cfg`` (see the module docstring for the method).
+
+    Args:
+        cfg: the run's config (not modified).
+        steps: generator iterations per timed block.
+        warmup: untimed generator iterations first (allocator, kernels, caches).
+        repeats: timed blocks; times are their median.
+        random_data: replace the dataset by random images of its shape: ``None`` does so only
+            for file-based image datasets without ``data.path`` (MNIST, CIFAR, folders).
+        roofline_seconds: CPU time budget of the matmul roofline, spread over the blocks.
+
+    Returns:
+        A flat dict: ``preset``, ``device``, ``device_name``, ``torch``, ``threads``,
+        ``precision``, ``batch_size``, ``n_critic``, ``params_g``, ``params_d``,
+        ``flops_per_iter``, ``ms_per_iter``, ``ms_per_iter_min``, ``ms_per_critic_step``,
+        ``ms_per_generator_step``, ``iters_per_s``, ``achieved_gflops``, ``peak_mem_mb``,
+        ``peak_mem_kind`` and, on the CPU, ``roofline_gflops``, ``roofline_shape``,
+        ``roofline_iters_per_s`` and ``fraction_of_roofline``.
+    """
+    from wgan.train import Trainer
+
+    if steps < 1 or repeats < 1 or warmup < 0:
+        raise WganError(
+            f"bench needs steps >= 1, repeats >= 1 and warmup >= 0 "
+            f"(got steps={steps}, repeats={repeats}, warmup={warmup})"
+        )
+    cfg = copy.deepcopy(cfg)
+    cfg.train.progress = False
+    cfg.train.eval_every = cfg.train.figure_every = cfg.train.checkpoint_every = 0
+    use_random = _needs_random_data(cfg, random_data)
+    dataset = _random_images(cfg) if use_random else None
+    data_label = cfg.data.name if dataset is None else f"random {tuple(dataset.images.shape)}"
+
+    with tempfile.TemporaryDirectory(prefix="wgan-bench-") as tmp:
+        override = _dataset_override(dataset) if dataset is not None else contextlib.nullcontext()
+        with override:
+            trainer = Trainer(cfg, Path(tmp) / "run")
+        device = trainer.device
+        is_cpu = device.type == "cpu"
+
+        for _ in range(warmup):
+            trainer.train_step()
+        flops = count_flops(trainer.train_step)  # one full generator iteration
+
+        def block() -> None:
+            for _ in range(steps):
+                trainer.train_step()
+
+        critic = next(p for p in trainer.schedule if p.name == "critic")
+
+        def critic_block() -> None:
+            for _ in range(steps):
+                for i in range(critic.repeat):
+                    trainer.optimise(critic, i)
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        m, k, n = _roofline_shape(cfg)
+        roofline = 0.0
+        block_ms: list[float] = []
+        for _ in range(repeats):
+            if is_cpu:  # interleaved, so that the roofline sees the same load as the blocks
+                window = roofline_seconds / repeats
+                roofline = max(roofline, matmul_roofline(m, k, n, seconds=window, windows=1))
+            block_ms.append(_time_ms(block, device))
+        critic_ms = _time_ms(critic_block, device)
+        if device.type == "cuda":
+            peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+            peak_kind = "cuda max_memory_allocated"
+            device_name = torch.cuda.get_device_name(device)
+        else:
+            peak_mb = _peak_rss_mb()
+            peak_kind = "cpu peak RSS of the process"
+            device_name = cpu_model()
+        params_g, params_d = _count_params(trainer.gen), _count_params(trainer.critic)
+
+    ms_per_iter = statistics.median(block_ms) / steps
+    n_critic = cfg.train.n_critic
+    ms_per_critic = critic_ms / (steps * n_critic)
+    result: dict[str, Any] = {
+        "preset": cfg.name,
+        "data": data_label,
+        "device": device.type,
+        "device_name": device_name,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "precision": cfg.train.precision,
+        "batch_size": cfg.data.batch_size,
+        "n_critic": n_critic,
+        "params_g": params_g,
+        "params_d": params_d,
+        "steps": steps,
+        "repeats": repeats,
+        "flops_per_iter": flops,
+        "ms_per_iter": ms_per_iter,
+        "ms_per_iter_min": min(block_ms) / steps,
+        "ms_per_critic_step": ms_per_critic,
+        "ms_per_generator_step": max(0.0, ms_per_iter - n_critic * ms_per_critic),
+        "iters_per_s": 1e3 / ms_per_iter,
+        "achieved_gflops": flops / (ms_per_iter * 1e-3) / 1e9,
+        "peak_mem_mb": peak_mb,
+        "peak_mem_kind": peak_kind,
+    }
+    if is_cpu:
+        roofline_iters = roofline * 1e9 / flops if flops else float("nan")
+        result.update(
+            roofline_gflops=roofline,
+            roofline_shape=f"({m}x{k})@({k}x{n}) fp32",
+            roofline_iters_per_s=roofline_iters,
+            fraction_of_roofline=result["iters_per_s"] / roofline_iters if flops else 0.0,
+        )
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------------------------------
+
+
+def format_bench(result: dict[str, Any]) -> str:
+    """A two-column table of a :func:`bench` result (TFLOP/s on a GPU, GFLOP/s on the CPU)."""
+    gpu = result["device"] == "cuda"
+    rate = (
+        f"{result['achieved_gflops'] / 1e3:.3f} TFLOP/s"
+        if gpu
+        else f"{result['achieved_gflops']:.1f} GFLOP/s"
+    )
+    rows = [
+        ("preset", f"{result['preset']}  (data: {result['data']})"),
+        (
+            "device",
+            f"{result['device']}: {result['device_name']}, {result['threads']} threads, "
+            f"torch {result['torch']}, {result['precision']}",
+        ),
+        ("batch / n_critic", f"{result['batch_size']} / {result['n_critic']}"),
+        ("params G / D", f"{result['params_g']:,} / {result['params_d']:,}"),
+        ("generator iterations/s", f"{result['iters_per_s']:.3f}"),
+        (
+            "ms / iteration",
+            f"{result['ms_per_iter']:.2f} (median of {result['repeats']} blocks of "
+            f"{result['steps']}; best {result['ms_per_iter_min']:.2f})",
+        ),
+        ("ms / critic step", f"{result['ms_per_critic_step']:.2f}"),
+        ("ms / generator step", f"{result['ms_per_generator_step']:.2f} (iteration - critic)"),
+        ("GFLOP / iteration", f"{result['flops_per_iter'] / 1e9:.3f}"),
+        ("achieved", rate),
+        ("peak memory", f"{result['peak_mem_mb']:.0f} MB ({result['peak_mem_kind']})"),
+    ]
+    if "roofline_gflops" in result:
+        rows += [
+            (
+                "matmul roofline",
+                f"{result['roofline_gflops']:.1f} GFLOP/s (torch.mm {result['roofline_shape']})",
+            ),
+            ("roofline iterations/s", f"{result['roofline_iters_per_s']:.3f}"),
+            ("fraction of roofline", f"{100 * result['fraction_of_roofline']:.1f} %"),
+        ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+_RECORD_COLUMNS = (
+    "date",
+    "machine",
+    "commit",
+    "preset",
+    "device",
+    "threads",
+    "precision",
+    "it/s",
+    "ms/iter",
+    "ms/critic step",
+    "GFLOP/iter",
+    "achieved GFLOP/s",
+    "roofline GFLOP/s",
+    "fraction",
+    "peak MB",
+    "load avg",
+)
+
+
+def _machine() -> str:
+    return f"{platform.system()} {platform.machine()}, {cpu_model()}"
+
+
+def record_result(result: dict[str, Any], path: str | Path, commit: str | None = None) -> str:
+    """Append ``result`` as one row of a markdown table to ``path`` (header if none yet)."""
+    path = Path(path)
+    commit = commit if commit is not None else git_commit()
+    try:
+        load = f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        load = "n/a"
+    roof = result.get("roofline_gflops")
+    frac = result.get("fraction_of_roofline")
+    device = result["device"] if result["device"] == "cpu" else result["device_name"]
+    cells = [
+        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        _machine(),
+        commit,
+        result["preset"],
+        device,
+        str(result["threads"]),
+        result["precision"],
+        f"{result['iters_per_s']:.3f}",
+        f"{result['ms_per_iter']:.1f}",
+        f"{result['ms_per_critic_step']:.2f}",
+        f"{result['flops_per_iter'] / 1e9:.3f}",
+        f"{result['achieved_gflops']:.1f}",
+        f"{roof:.1f}" if roof is not None else "-",
+        f"{100 * frac:.1f} %" if frac is not None else "-",
+        f"{result['peak_mem_mb']:.0f}",
+        load,
+    ]
+    row = "| " + " | ".join(cells) + " |"
+    text = path.read_text() if path.exists() else ""
+    last = [line for line in text.splitlines() if line.strip()]
+    lines = []
+    if not last or not last[-1].lstrip().startswith("|"):
+        if text and not text.endswith("\n"):
+            lines.append("")
+        lines += [
+            "",
+            "| " + " | ".join(_RECORD_COLUMNS) + " |",
+            "|" + "|".join("---" for _ in _RECORD_COLUMNS) + "|",
+        ]
+    lines.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return row
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``wgan bench``: run :func:`bench` and print a table (or JSON); optionally record it."""
+    from wgan.config import resolve
+
+    items = list(args.items)
+    source = items.pop(0) if items and "=" not in items[0] else None
+    if args.threads is not None:
+        if args.threads < 1:
+            raise WganError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    cfg = resolve(source, items)
+    result = bench(
+        cfg,
+        steps=args.steps,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        random_data=args.random_data,
+        roofline_seconds=args.roofline_seconds,
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_bench(result))
+    if args.record:
+        record_result(result, args.record)
+        if not args.json:
+            print(f"  recorded in {args.record}")
+    return 0
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``bench`` command to ``subparsers`` (from ``parser.add_subparsers()``)."""
+    p = subparsers.add_parser(
+        "bench", help="measure training throughput: it/s, FLOPs, memory, CPU matmul roofline"
+    )
+    p.add_argument(
+        "items",
+        nargs="*",
+        metavar="[PRESET|CONFIG.yaml] [key=value ...]",
+        help="a preset or config file (default: toy-wgan-gp), then dotted overrides",
+    )
+    p.add_argument("--steps", type=int, default=20, help="iterations per timed block (20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (3)")
+    p.add_argument("--repeats", type=int, default=5, help="timed blocks; median reported (5)")
+    p.add_argument(
+        "--random-data",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random images of the dataset's shape (default: only for file-based datasets "
+        "without data.path)",
+    )
+    p.add_argument("--threads", type=int, help="torch.set_num_threads first (default: torch's)")
+    p.add_argument(
+        "--roofline-seconds", type=float, default=1.0, help="CPU matmul roofline budget (1.0)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--record", metavar="FILE.md", help="append a row to this markdown table")
+    p.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m wgan.bench ...`` until the command is wired into ``wgan``."""
+    from wgan.cli import _Parser
+
+    parser = _Parser(prog="wgan", description=__doc__.splitlines()[0])
+    add_bench_parser(parser.add_subparsers(dest="command", parser_class=_Parser))
+    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return cmd_bench(args)
+    except WganError as err:
+        sys.stderr.write(f"wgan: error: {err}\n")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

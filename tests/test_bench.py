@@ -1,0 +1,213 @@
+"""`wgan bench`: throughput, FLOP count, roofline, random stand-in data, JSON and records."""
+
+import json
+
+import pytest
+import torch
+
+import wgan.bench as bench_module
+from wgan.bench import bench, format_bench, matmul_roofline, record_result
+from wgan.config import resolve
+from wgan.errors import ConfigError, WganError
+
+# A tiny WGAN-GP on 8 Gaussians: 2 hidden layers of 16, batch 32, 5 critic steps.
+TINY = [
+    "generator.hidden=16",
+    "critic.hidden=16",
+    "generator.depth=2",
+    "critic.depth=2",
+    "data.batch_size=32",
+    "train.device=cpu",
+]
+FAST = {"steps": 2, "warmup": 1, "repeats": 2, "roofline_seconds": 0.05}
+
+KEYS = [
+    "flops_per_iter",
+    "ms_per_iter",
+    "ms_per_critic_step",
+    "iters_per_s",
+    "achieved_gflops",
+    "peak_mem_mb",
+    "params_g",
+    "params_d",
+    "threads",
+    "roofline_gflops",
+    "roofline_iters_per_s",
+    "fraction_of_roofline",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return bench(resolve("toy-wgan-gp", TINY), **FAST)
+
+
+def test_result_keys_present_and_positive(tiny_result):
+    r = tiny_result
+    for key in KEYS:
+        assert key in r, key
+        assert r[key] > 0, (key, r[key])
+    assert r["device"] == "cpu" and r["precision"] == "fp32"
+    assert r["batch_size"] == 32 and r["n_critic"] == 5
+    assert r["iters_per_s"] == pytest.approx(1e3 / r["ms_per_iter"])
+    # achieved rate and fraction are consistent with the flop count and the time
+    assert r["achieved_gflops"] == pytest.approx(r["flops_per_iter"] / r["ms_per_iter"] / 1e6)
+    assert r["fraction_of_roofline"] == pytest.approx(r["achieved_gflops"] / r["roofline_gflops"])
+    # a critic step is a part of an iteration (5 of them plus the generator step)
+    assert r["ms_per_critic_step"] < r["ms_per_iter"]
+    # parameters: MLP 2 -> 16 -> 16 -> 1 (critic), 2 -> 16 -> 16 -> 2 (generator)
+    assert r["params_d"] == (2 * 16 + 16) + (16 * 16 + 16) + (16 + 1)
+    assert r["params_g"] == (2 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2)
+
+
+def _mlp_forward_flops(batch, sizes):
+    """Forward FLOPs of the Linear layers of an MLP with these widths: sum 2 B in out."""
+    return [2 * batch * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
+
+
+def test_flops_match_hand_count(tiny_result):
+    """FlopCounterMode's count equals a hand count of the matmuls of one generator iteration.
+
+    Per layer, a forward product is 2 B in out FLOPs; its backward is the same again for the
+    weight gradient and again for the input gradient. With F = sum of a net's forward FLOPs,
+    f0 / fL its first / last layer, and F_hid = F - fL (the layers below a ReLU):
+
+    critic step (WGAN-GP):
+      G(z) without grad                                   F_G
+      D on real and fake (one pass of 2B or two of B)     2 F_D
+      D on x_hat, then grad_x D with create_graph         F_D + F_D
+      backward of the real/fake scores: weight grads      2 F_D
+        and input grads (none into the data: -f0 each)    2 (F_D - f0)
+      penalty's double backward through grad_x D: for each product dX = dY W a weight
+        grad and a grad for dY (not for the constant seed of the last layer: -fL)   2 F_D - fL
+      ReLU's backward has a zero derivative w.r.t. its saved activation; autograd still sends
+        those zeros back through the x_hat forward: weight + input grads of the hidden layers
+                                                          2 F_hid
+      => F_G + 12 F_D - 2 f0 - 3 fL
+    generator step (D frozen): G forward F_G, D forward F_D, D input grads F_D, G weight
+      grads F_G and input grads F_G - g0 (none into z)    => 3 F_G + 2 F_D - g0
+    """
+    b, h = 32, 16
+    d = _mlp_forward_flops(b, [2, h, h, 1])  # critic
+    g = _mlp_forward_flops(b, [2, h, h, 2])  # generator (latent 2 -> data 2)
+    f_d, f_g = sum(d), sum(g)
+    critic_step = f_g + 12 * f_d - 2 * d[0] - 3 * d[-1]
+    generator_step = 3 * f_g + 2 * f_d - g[0]
+    expected = 5 * critic_step + generator_step
+    assert tiny_result["flops_per_iter"] == pytest.approx(expected, rel=0.10)
+
+
+def test_flops_of_reference_toy_setting_without_training():
+    """The paper's toy setting (3 x 512, batch 256) is about 19 GFLOP per iteration."""
+    b, h = 256, 512
+    d = _mlp_forward_flops(b, [2, h, h, h, 1])
+    g = _mlp_forward_flops(b, [2, h, h, h, 2])
+    f_d, f_g = sum(d), sum(g)
+    total = 5 * (f_g + 12 * f_d - 2 * d[0] - 3 * d[-1]) + 3 * f_g + 2 * f_d - g[0]
+    assert 18.5e9 < total < 19.2e9
+
+
+def test_count_flops_counts_the_double_backward():
+    """grad_x with create_graph, then backward: the second backward is counted too."""
+    net = torch.nn.Linear(8, 4, bias=False)
+    x = torch.randn(5, 8, requires_grad=True)
+
+    def step():
+        (grad,) = torch.autograd.grad(net(x).square().sum(), x, create_graph=True)
+        grad.square().sum().backward()
+
+    flops = bench_module.count_flops(step)
+    # forward 2*5*8*4 plus at least the input gradient and two products in the double backward
+    assert flops >= 4 * (2 * 5 * 8 * 4)
+
+
+def test_format_bench_table(tiny_result):
+    text = format_bench(tiny_result)
+    for label in ("generator iterations/s", "GFLOP / iteration", "fraction of roofline"):
+        assert label in text
+    assert f"{tiny_result['flops_per_iter'] / 1e9:.3f}" in text
+
+
+def test_json_output_is_parseable(capsys):
+    code = bench_module.main(
+        ["toy-wgan-gp", *TINY, "--steps", "1", "--warmup", "0", "--repeats", "1"]
+        + ["--roofline-seconds", "0.02", "--json"]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["preset"] == "toy-wgan-gp" and data["flops_per_iter"] > 0
+    assert data["ms_per_iter"] > 0
+
+
+def test_cli_errors_are_one_line(capsys):
+    code = bench_module.main(["toy-wgan-gp", *TINY, "--steps", "0"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wgan: error:") and "steps" in err and len(err.splitlines()) == 1
+
+
+def test_random_data_for_cifar10_resnet():
+    """CIFAR-10 needs the user's files; bench stands in random (N, 3, 32, 32) images."""
+    cfg = resolve(
+        "cifar10-resnet-wgan-gp",
+        ["generator.width=8", "critic.width=8", "data.batch_size=4", "train.device=cpu"],
+    )
+    assert cfg.data.path is None
+    r = bench(cfg, steps=1, warmup=0, repeats=1, roofline_seconds=0.02)
+    assert r["data"] == "random (1024, 3, 32, 32)"
+    assert r["flops_per_iter"] > 0 and r["ms_per_iter"] > 0
+    assert r["params_d"] > 0 and r["params_g"] > 0
+    # without random data the same config is a clear config error (data.path unset)
+    with pytest.raises(ConfigError, match="data.path"):
+        bench(cfg, steps=1, warmup=0, repeats=1, random_data=False)
+
+
+def test_random_data_restores_the_dataset_builder():
+    import wgan.train as train_module
+
+    before = train_module.build_dataset
+    cfg = resolve(
+        "cifar10-resnet-wgan-gp",
+        ["generator.width=4", "critic.width=4", "data.batch_size=2", "train.device=cpu"],
+    )
+    bench(cfg, steps=1, warmup=0, repeats=1, roofline_seconds=0.01)
+    assert train_module.build_dataset is before
+
+
+def test_random_data_rejected_for_toy_data():
+    with pytest.raises(ConfigError, match="toy data"):
+        bench(resolve("toy-wgan-gp", TINY), random_data=True, **FAST)
+
+
+def test_bad_block_sizes():
+    with pytest.raises(WganError, match="steps"):
+        bench(resolve("toy-wgan-gp", TINY), steps=0)
+
+
+def test_matmul_roofline_positive():
+    rate = matmul_roofline(64, 64, 64, seconds=0.02, windows=2)
+    assert 0.01 < rate < 1e6  # GFLOP/s
+    with pytest.raises(WganError):
+        matmul_roofline(0, 4, 4)
+
+
+def test_record_appends_rows_under_one_header(tmp_path, tiny_result):
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Results\n\nSome prose.\n")
+    record_result(tiny_result, path, commit="abc1234")
+    record_result(tiny_result, path, commit="abc1234")
+    text = path.read_text()
+    assert text.startswith("# Results\n\nSome prose.\n")
+    assert text.count("| date | machine | commit |") == 1
+    rows = [line for line in text.splitlines() if "| abc1234 |" in line]
+    assert len(rows) == 2
+    assert "toy-wgan-gp" in rows[0] and f"{tiny_result['iters_per_s']:.3f}" in rows[0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bench_on_cuda():
+    cfg = resolve("toy-wgan-gp", [*TINY[:-1], "train.device=cuda"])
+    r = bench(cfg, **FAST)
+    assert r["device"] == "cuda" and r["peak_mem_kind"] == "cuda max_memory_allocated"
+    assert r["peak_mem_mb"] > 0 and r["ms_per_iter"] > 0 and r["flops_per_iter"] > 0
+    assert "roofline_gflops" not in r
