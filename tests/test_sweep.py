@@ -6,8 +6,8 @@ batched kernels (baddbmm per run vs addmm, a vmapped objective's reductions, lay
 step). On CPU the fused engine is in practice bit for bit equal for plain MLPs; we assert
 ATOL = 1e-6 after 10 iterations, 100x below one Adam step (lr 1e-4 per weight and step), so any
 real mistake (a wrong draw, a wrong hyperparameter, a missed or extra step) fails, while a
-different BLAS kernel choice does not. Layer norm (not fused bitwise with torch's kernel) and the
-one-sided penalty's kink get ATOL_LN = 1e-4, still below one Adam step.
+different BLAS kernel choice does not. Layer norm (whose fused kernel we match only to ~1e-7: we
+see ~1.2e-7 after 10 iterations) gets ATOL_LN = 1e-5, ten times below one Adam step.
 """
 
 import argparse
@@ -35,7 +35,7 @@ from wgan.tracking import read_jsonl
 from wgan.train import Trainer, load_run, resume, train
 
 ATOL = 1e-6
-ATOL_LN = 1e-4
+ATOL_LN = 1e-5
 
 TINY = [
     "generator.hidden=32",

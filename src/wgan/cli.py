@@ -1,4 +1,4 @@
-"""The ``wgan`` command line: train, presets, sample, eval, experiment, lipschitz.
+"""The ``wgan`` command line: train, presets, sample, eval, experiment, lipschitz, sweep, bench.
 
 Every user mistake (unknown key, wrong type, missing file, bad run directory, diverged training)
 is reported as one line ``wgan: error: ...`` with exit status 2, never a traceback.
@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=2048, help="samples per set (default 2048)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_lipschitz)
+
+    from wgan.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 

@@ -176,27 +176,6 @@ def build_models(cfg: Config, dataset, device) -> tuple[nn.Module, nn.Module, Co
     return gen.to(device), critic.to(device), constraints
 
 
-_BATCH_COUPLED = (
-    nn.modules.batchnorm._BatchNorm,  # batch statistics (and running-stat updates per call)
-    nn.modules.instancenorm._InstanceNorm,  # running-stat updates per call
-    nn.modules.dropout._DropoutNd,  # random masks: one call per batch keeps the RNG order
-)
-
-
-def _batch_independent(critic: nn.Module) -> bool:
-    """Whether ``critic(cat([a, b]))`` equals ``cat([critic(a), critic(b)])`` with equal effects.
-
-    False for modules that couple samples or act per call: batch/instance norm, dropout, and
-    parametrized weights (spectral norm runs one power iteration per forward call).
-    """
-    modules = getattr(critic, "modules", None)
-    if modules is None:
-        return False
-    return not any(
-        isinstance(m, _BATCH_COUPLED) or nn.utils.parametrize.is_parametrized(m) for m in modules()
-    )
-
-
 @dataclass
 class GANLoss:
     """Turns (G, D, a real batch) into named loss terms; the loop knows none of the maths.
@@ -248,15 +227,7 @@ class GANLoss:
             terms["ac_loss"] = ac.detach()
             terms["ac_accuracy"] = (logits_real.argmax(1) == labels).float().mean()
         else:
-            if _batch_independent(critic):
-                # One pass over the 2B samples instead of two over B: the same per-sample
-                # scores (nothing in the critic couples samples), half the kernel launches,
-                # and each weight gradient comes out of one larger product (no extra add).
-                scores = critic(torch.cat([real, fake]))  # (2B, 1)
-                s_real, s_fake = scores[:b], scores[b:]
-            else:  # batch norm, dropout or spectral norm's per-call power iteration
-                s_real, s_fake = critic(real), critic(fake)
-            terms = dict(self.objective.critic_loss(s_real, s_fake))
+            terms = dict(self.objective.critic_loss(critic(real), critic(fake)))
         if with_penalty:
             scale = self.scale() if self.scale is not None else None
             extra = self.constraints.penalty(score, real, fake, generator, scale)

@@ -466,12 +466,15 @@ class _SweepStats(RunningStats):
 class SweepRunResult(TrainResult):
     """A finished sweep run: the Trainer's result plus its overrides and divergence.
 
-    ``seconds`` is the wall-clock time of the whole sweep (the runs trained together).
+    ``seconds`` is the wall-clock time of the whole sweep (the runs trained together);
+    ``train_seconds`` the part of it spent training and logging (without evaluation, figures and
+    checkpoints).
     """
 
     overrides: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     diverged: str | None = None
+    train_seconds: float = 0.0
 
 
 class SweepTrainer:
@@ -535,6 +538,7 @@ class SweepTrainer:
         self.active = [True] * self.k
         self.diverged: list[str | None] = [None] * self.k
         self.stopped_at: list[int | None] = [None] * self.k  # step at which a run diverged
+        self.outside_seconds = 0.0  # time fit spent evaluating, plotting, checkpointing
 
     # -- the batched maths -------------------------------------------------------------------
 
@@ -737,6 +741,7 @@ class SweepTrainer:
             if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
                 self._log(trackers)
             live = [k for k in range(self.k) if self.active[k]]
+            outside = time.perf_counter()  # evaluation, figures and checkpoints: not training
             if due(cfg.eval_every) or last:
                 for k in live:
                     self.sync(k)
@@ -750,9 +755,11 @@ class SweepTrainer:
             if due(cfg.checkpoint_every) or last:
                 for k in live:
                     self.save(k)
+            self.outside_seconds += time.perf_counter() - outside
         if bar is not None:
             bar.close()
         seconds = time.time() - start
+        train_seconds = max(0.0, seconds - self.outside_seconds)
         return [
             SweepRunResult(
                 self.shells[k].run_dir,
@@ -762,6 +769,7 @@ class SweepTrainer:
                 seconds,
                 seed=self.cfgs[k].train.seed,
                 diverged=self.diverged[k],
+                train_seconds=train_seconds,
             )
             for k in range(self.k)
         ]
@@ -898,6 +906,7 @@ def run_sweep(
     for result, variant in zip(results, variants, strict=True):
         result.overrides = dict(variant)
     summary["seconds"] = results[0].seconds if results else 0.0
+    summary["train_seconds"] = results[0].train_seconds if results else 0.0
     summary["steps"] = trainer.step
     summary["runs"] = [_result_record(r) for r in results]
     (sweep_dir / "sweep.json").write_text(json.dumps(json_safe(summary), indent=1))
@@ -911,6 +920,7 @@ def _result_record(r: SweepRunResult) -> dict[str, Any]:
         "overrides": r.overrides,
         "step": r.step,
         "seconds": r.seconds,
+        "train_seconds": r.train_seconds,
         "diverged": r.diverged,
         "metrics": r.metrics,
     }
@@ -926,12 +936,14 @@ def benchmark_sweep(
 ) -> dict[str, Any]:
     """Seconds per generator iteration of K vmapped runs vs one plain Trainer run of ``cfg``.
 
-    Both are built in this process (runs k = seeds ``cfg.train.seed + i``), warmed up with two
-    iterations, then timed alternately ``repeats`` times over ``steps`` iterations each
-    (``time.perf_counter``; ``torch.cuda.synchronize`` around each block on CUDA); the medians
-    of the per-iteration times are compared. ``ratio`` = sweep / single (K runs cost ``ratio``
-    single runs; K/ratio is the speed-up over training them one after another), and
-    ``run_iters_per_s`` = K / sweep seconds per iteration.
+    Both are built in this process (run i has seed ``cfg.train.seed + i``), warmed up with two
+    iterations, then timed in alternating blocks of ``steps`` iterations, ``repeats`` blocks each
+    (``time.perf_counter``; ``torch.cuda.synchronize`` around each block on CUDA). Returns the
+    medians ``sweep_s_per_iter`` and ``single_s_per_iter``; ``ratio`` is the median over repeats
+    of (sweep block / the single block timed just before it), which is robust to a machine whose
+    load drifts during the measurement (K runs cost ``ratio`` single runs: the sweep is K/ratio
+    times faster than training them one after another); ``run_iters_per_s`` = K / sweep seconds
+    per iteration. Nothing is written outside a temporary directory.
     """
     if k < 1 or steps < 1 or repeats < 1:
         raise ConfigError("benchmark_sweep needs k, steps and repeats >= 1")
@@ -960,16 +972,16 @@ def benchmark_sweep(
             single_times.append(timed(single.train_step))
             sweep_times.append(timed(sweep.train_step))
     sweep_s = statistics.median(sweep_times)
-    single_s = statistics.median(single_times)
     return {
         "k": k,
         "steps": steps,
         "repeats": repeats,
         "engine": engine,
         "device": str(device),
+        "threads": torch.get_num_threads(),
         "sweep_s_per_iter": sweep_s,
-        "single_s_per_iter": single_s,
-        "ratio": sweep_s / single_s,
+        "single_s_per_iter": statistics.median(single_times),
+        "ratio": statistics.median(a / b for a, b in zip(sweep_times, single_times, strict=True)),
         "run_iters_per_s": k / sweep_s,
     }
 
@@ -1087,11 +1099,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     variants = expand_variants(seeds, vary)
     results = run_sweep(base, variants, out_dir=args.out_dir, engine=args.engine)
     seconds = results[0].seconds if results else 0.0
+    train_seconds = results[0].train_seconds if results else 0.0
     done = sum(r.step for r in results)
-    rate = done / seconds if seconds > 0 else float("nan")
+    rate = done / train_seconds if train_seconds > 0 else float("nan")
     if args.json:
         record = {"runs": [_result_record(r) for r in results], "seconds": seconds}
-        record["run_iters_per_s"] = rate
+        record.update(train_seconds=train_seconds, run_iters_per_s=rate)
         print(json.dumps(json_safe(record)))
     else:
         keys = [k for k, _ in vary]
@@ -1116,8 +1129,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for line in [header, *rows]:
             print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
         print(
-            f"{len(results)} runs x {base.train.steps} iterations in {seconds:.1f} s: "
-            f"{rate:.1f} run-iterations/s"
+            f"{len(results)} runs x {base.train.steps} iterations in {seconds:.1f} s "
+            f"({train_seconds:.1f} s training: {rate:.1f} run-iterations/s)"
         )
     failed = [r for r in results if r.diverged]
     if failed:

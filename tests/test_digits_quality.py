@@ -1,0 +1,150 @@
+"""End to end on the embedded digits: the GANs reach a measured quality.
+
+The default suite runs shortened versions with looser bounds; the full presets are marked slow:
+``python -m pytest -q -m slow tests/test_digits_quality.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wgan.cli import main
+from wgan.config import resolve
+from wgan.metrics.classifier import digits_split, get_digit_classifier
+from wgan.metrics.images import digits_metrics
+from wgan.train import train
+
+QUIET = ["train.progress=false", "train.figure_every=0", "train.checkpoint_every=0"]
+
+
+def _run(preset, tmp_path, *overrides):
+    cfg = resolve(preset, [*QUIET, *overrides])
+    cfg.out_dir = str(tmp_path)
+    start = time.time()
+    result = train(cfg, tensorboard=False)
+    return result, time.time() - start
+
+
+def _reference_fd() -> float:
+    """Fréchet distance of the 297 held-out real digits to the 1,500 training digits."""
+    x_train, _, x_test, _ = digits_split(16)
+    return digits_metrics(x_test, get_digit_classifier(16), real=x_train)["fd_classifier"]
+
+
+def test_digits_wgan_gp_short_run_covers_the_classes(tmp_path):
+    result, seconds = _run("digits-wgan-gp", tmp_path, "train.steps=400", "train.eval_every=0")
+    m = result.metrics
+    noise = torch.rand(2000, 1, 16, 16) * 2 - 1
+    fd_noise = digits_metrics(noise, get_digit_classifier(16), real=digits_split(16)[2])
+    print(f"\n400 steps in {seconds:.0f} s: {m}; real held-out FD {_reference_fd():.2f}")
+    assert m["classes_covered"] >= 9
+    assert m["fd_classifier"] < 60.0  # noise: ~600; full run: ~10; real held-out: ~6
+    assert m["fd_classifier"] < 0.2 * fd_noise["fd_classifier"]
+    assert m["recall"] > 0.5
+
+
+@pytest.mark.slow
+def test_digits_wgan_gp_full_preset(tmp_path):
+    result, seconds = _run("digits-wgan-gp", tmp_path)
+    m = result.metrics
+    print(f"\ndigits-wgan-gp: {seconds:.0f} s, {m}; real held-out FD {_reference_fd():.2f}")
+    assert seconds < 600
+    assert m["classes_covered"] == 10
+    assert m["fd_classifier"] < 20.0
+
+
+def test_digits_cgan_generates_the_requested_class(tmp_path):
+    result, seconds = _run("digits-cgan", tmp_path, "train.steps=1500", "train.eval_every=0")
+    print(f"\ndigits-cgan 1500 steps in {seconds:.0f} s: {result.metrics}")
+    assert result.metrics["conditional_accuracy"] >= 0.8
+    assert result.metrics["classes_covered"] == 10
+
+
+@pytest.mark.slow
+def test_digits_cgan_full_preset(tmp_path):
+    result, seconds = _run("digits-cgan", tmp_path)
+    print(f"\ndigits-cgan: {seconds:.0f} s, {result.metrics}")
+    assert result.metrics["conditional_accuracy"] >= 0.9
+
+
+def test_cli_sample_by_label_and_eval_on_an_image_run(tmp_path, capsys):
+    out = tmp_path / "runs"
+    args = [
+        "train",
+        "digits-cgan",
+        "train.steps=2",
+        "generator.width=8",
+        "critic.width=8",
+        "train.eval_samples=100",
+        *QUIET,
+        "--out-dir",
+        str(out),
+    ]
+    assert main(args) == 0
+    run = next(out.iterdir())
+    assert (run / "figures" / "latest.png").is_file()
+    assert (
+        main(
+            [
+                "sample",
+                str(run),
+                "--label",
+                "3",
+                "--num",
+                "16",
+                "--out",
+                str(tmp_path / "three.png"),
+            ]
+        )
+        == 0
+    )
+    grid = np.asarray(Image.open(tmp_path / "three.png"))
+    assert grid.ndim == 2 and grid.shape[0] > 16  # a grayscale grid of 16 digits
+    assert (
+        main(
+            ["sample", str(run), "--label", "3", "--num", "5", "--out", str(tmp_path / "three.npy")]
+        )
+        == 0
+    )
+    assert np.load(tmp_path / "three.npy").shape == (5, 1, 16, 16)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--num", "100", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"classes_covered", "class_kl", "fd_classifier", "conditional_accuracy"} <= set(metrics)
+    assert (
+        main(["sample", str(run), "--label", "12", "--num", "2", "--out", str(tmp_path / "x.png")])
+        == 2
+    )
+    assert "out of range" in capsys.readouterr().err
+    assert main(["sample", str(run), "--num", "2", "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_cli_eval_without_inception_weights_says_how(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert (
+        main(
+            [
+                "train",
+                "digits-wgan-gp",
+                "train.steps=1",
+                "generator.width=8",
+                "critic.width=8",
+                "train.eval_samples=50",
+                *QUIET,
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    run = next(out.iterdir())
+    capsys.readouterr()
+    missing = tmp_path / "nope.pt"
+    assert main(["eval", str(run), "--num", "50", "--inception-weights", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err
