@@ -60,8 +60,8 @@ def test_digits_wgan_gp_full_preset(tmp_path):
 
 
 def test_digits_cgan_generates_the_requested_class(tmp_path):
-    result, seconds = _run("digits-cgan", tmp_path, "train.steps=1500", "train.eval_every=0")
-    print(f"\ndigits-cgan 1500 steps in {seconds:.0f} s: {result.metrics}")
+    result, seconds = _run("digits-cgan", tmp_path, "train.steps=600", "train.eval_every=0")
+    print(f"\ndigits-cgan 600 steps in {seconds:.0f} s: {result.metrics}")
     assert result.metrics["conditional_accuracy"] >= 0.8
     assert result.metrics["classes_covered"] == 10
 

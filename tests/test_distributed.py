@@ -78,7 +78,6 @@ def test_two_processes_of_half_batch_equal_one_process_of_full_batch(tmp_path):
             torch.testing.assert_close(b[part][key], a[part][key], rtol=1e-5, atol=1e-6)
 
 
-
 def test_shard_must_divide_the_batch():
     ctx = DistContext(rank=1, world_size=3)
     assert ctx.shard(9) == 3

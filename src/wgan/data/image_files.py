@@ -58,14 +58,19 @@ def _bytes_to_unit(pixels: np.ndarray) -> torch.Tensor:
 # ----------------------------------------------------------------------------- IDX
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    """The file's bytes, decompressed when it starts with the gzip magic ``1f 8b``."""
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a DataError naming the file when it is missing or unreadable."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    """The file's bytes, decompressed when it starts with the gzip magic ``1f 8b``."""
+    raw = _read_bytes(path)
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
@@ -234,12 +239,7 @@ def safe_unpickle(path: str | Path) -> Any:
     outside the whitelist is imported or called.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    raw = _read_bytes(path)
     try:
         return _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except pickle.UnpicklingError as exc:
