@@ -13,7 +13,10 @@ step), then ``repeats`` timed blocks of ``steps`` iterations each and reports me
   includes the gradient penalty's double backward (Gulrajani et al. 2017, Alg. 1): the input
   gradient ``grad_x D(x_hat)`` with ``create_graph=True`` and the backward through it. Only
   matrix products and convolutions are counted (2 FLOPs per multiply-add); elementwise work is
-  not, so ``achieved_gflops`` is the rate of useful dense algebra.
+  not, so ``achieved_gflops`` is the rate of dense algebra. The count is of what actually runs:
+  :func:`wgan.constraints.input_gradient_norm` skips the all-zero branch that plain autograd
+  sends back through the forward pass of a ReLU critic (see there), so the paper's toy setting
+  counts 16.1 GFLOP per iteration, where plain autograd counts 18.8 (the issue's "about 19").
 * **memory**: ``torch.cuda.max_memory_allocated`` over the timed blocks on CUDA; on the CPU the
   peak resident set size of the whole process (``resource.getrusage``: the interpreter, torch
   and the data included, and never reset, so it is an upper bound).
@@ -260,20 +263,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def git_commit(where: Path | None = None) -> str:
-    """``git rev-parse --short HEAD`` of the source tree (read-only), or ``'unknown'``."""
-    where = where or Path(__file__).resolve().parent
+def _git(where: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(where), *args],
             capture_output=True,
             text=True,
             timeout=10,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit(where: Path | None = None) -> str:
+    """``git rev-parse --short HEAD`` of the source tree, ``+dirty`` with uncommitted changes to
+    tracked files, or ``'unknown'`` outside a git checkout (read-only git commands)."""
+    where = where or Path(__file__).resolve().parent
+    commit = _git(where, "rev-parse", "--short", "HEAD")
+    if not commit:
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    dirty = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return f"{commit}+dirty" if dirty else commit
 
 
 def _peak_rss_mb() -> float:
@@ -366,10 +378,14 @@ def bench(
         m, k, n = _roofline_shape(cfg)
         roofline = 0.0
         block_ms: list[float] = []
+        # The roofline is measured in windows interleaved with the blocks, so that both see
+        # the same machine load; at least 5 windows in all, so one preempted window is no loss.
+        windows = max(1, -(-5 // repeats))  # per block
         for _ in range(repeats):
-            if is_cpu:  # interleaved, so that the roofline sees the same load as the blocks
-                window = roofline_seconds / repeats
-                roofline = max(roofline, matmul_roofline(m, k, n, seconds=window, windows=1))
+            if is_cpu:
+                budget = roofline_seconds / repeats
+                rate = matmul_roofline(m, k, n, seconds=budget, windows=windows)
+                roofline = max(roofline, rate)
             block_ms.append(_time_ms(block, device))
         critic_ms = _time_ms(critic_block, device)
         if device.type == "cuda":
