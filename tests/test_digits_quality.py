@@ -148,3 +148,40 @@ def test_cli_eval_without_inception_weights_says_how(tmp_path, capsys):
     missing = tmp_path / "nope.pt"
     assert main(["eval", str(run), "--num", "50", "--inception-weights", str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_cli_eval_with_inception_weights_gives_is_fid_kid(tmp_path, capsys):
+    import warnings
+
+    from test_image_metrics import FakeInception
+
+    weights = tmp_path / "inception-2015-12-05.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in 2.13
+        torch.jit.save(torch.jit.script(FakeInception()), str(weights))
+    out = tmp_path / "runs"
+    assert (
+        main(
+            [
+                "train",
+                "digits-wgan-gp",
+                "train.steps=1",
+                "generator.width=8",
+                "critic.width=8",
+                "train.eval_samples=50",
+                *QUIET,
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    run = next(out.iterdir())
+    capsys.readouterr()
+    assert (
+        main(["eval", str(run), "--num", "60", "--json", "--inception-weights", str(weights)]) == 0
+    )
+    metrics = json.loads(capsys.readouterr().out)
+    for key in ("fid", "kid_mean", "kid_std", "is_mean", "is_std", "fd_classifier"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["fid"] > 0 and metrics["is_mean"] >= 1.0
