@@ -34,6 +34,9 @@ KEYS = [
     "roofline_gflops",
     "roofline_iters_per_s",
     "fraction_of_roofline",
+    "dense_ms_per_iter",
+    "dense_gflops",
+    "fraction_of_dense_bound",
 ]
 
 
@@ -53,6 +56,8 @@ def test_result_keys_present_and_positive(tiny_result):
     # achieved rate and fraction are consistent with the flop count and the time
     assert r["achieved_gflops"] == pytest.approx(r["flops_per_iter"] / r["ms_per_iter"] / 1e6)
     assert r["fraction_of_roofline"] == pytest.approx(r["achieved_gflops"] / r["roofline_gflops"])
+    # the dense ops alone take less time than the whole iteration (at least on the CPU)
+    assert r["dense_ms_per_iter"] < r["ms_per_iter"]
     # a critic step is a part of an iteration (5 of them plus the generator step)
     assert r["ms_per_critic_step"] < r["ms_per_iter"]
     # parameters: MLP 2 -> 16 -> 16 -> 1 (critic), 2 -> 16 -> 16 -> 2 (generator)
@@ -134,6 +139,21 @@ def test_count_flops_counts_the_double_backward():
     flops = bench_module.count_flops(step)
     # forward 2*5*8*4 plus at least the input gradient and two products in the double backward
     assert flops >= 4 * (2 * 5 * 8 * 4)
+
+
+def test_record_and_replay_dense_ops():
+    """The counted ops are recorded with their layouts and replayed alone on random data."""
+    a = torch.randn(64, 32)
+    w = torch.randn(16, 32)
+    calls = []
+    flops = bench_module.count_flops(lambda: a @ w.t(), calls)  # (64x32) @ (32x16), transposed
+    assert flops == 2 * 64 * 32 * 16
+    assert len(calls) == 1
+    func, args, _ = calls[0]
+    assert "mm" in str(func) and args[1].stride == (1, 32)  # the transposed view's layout
+    ms = bench_module.replay_dense_ops(calls, passes=2)
+    assert 0 < ms < 1e3
+    assert bench_module.replay_dense_ops([]) == 0.0
 
 
 def test_format_bench_table(tiny_result):
@@ -226,3 +246,26 @@ def test_bench_on_cuda():
     assert r["device"] == "cuda" and r["peak_mem_kind"] == "cuda max_memory_allocated"
     assert r["peak_mem_mb"] > 0 and r["ms_per_iter"] > 0 and r["flops_per_iter"] > 0
     assert "roofline_gflops" not in r
+
+
+def test_cli_bench_sweep_reports_the_cost_ratio(capsys):
+    from wgan.cli import main
+
+    args = [
+        "bench",
+        "toy-wgan-gp",
+        "generator.hidden=16",
+        "critic.hidden=16",
+        "data.batch_size=16",
+        "--sweep",
+        "2",
+        "--steps",
+        "2",
+        "--repeats",
+        "1",
+        "--json",
+    ]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["k"] == 2 and result["ratio"] > 0 and result["run_iters_per_s"] > 0
+    assert main(["bench", "--sweep", "0"]) == 2

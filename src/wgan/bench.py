@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import datetime
 import json
 import os
@@ -47,13 +48,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from wgan.config import Config
 from wgan.errors import ConfigError, WganError
@@ -67,6 +70,7 @@ __all__ = [
     "format_bench",
     "matmul_roofline",
     "record_result",
+    "replay_dense_ops",
 ]
 
 #: Image datasets read from user files -> (channels, classes, default resolution). With no
@@ -136,19 +140,87 @@ class _GlobalOnly:
         return None
 
 
-def count_flops(fn: Callable[[], Any]) -> int:
+@dataclasses.dataclass(frozen=True)
+class _TensorSpec:
+    """Shape, strides, dtype and device of a tensor argument (a pytree leaf, hashable)."""
+
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+
+
+def _spec(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return _TensorSpec(tuple(x.shape), tuple(x.stride()), x.dtype, x.device)
+    return x
+
+
+class _DenseOpRecorder(TorchDispatchMode):
+    """Records every op FlopCounterMode counts (mm, addmm, convolution, ...) with the shapes,
+    strides and dtypes of its tensor arguments, for :func:`replay_dense_ops`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[Any, Any, Any]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func.overloadpacket in flop_registry:
+            self.calls.append((func, tree_map(_spec, args), tree_map(_spec, kwargs)))
+        return func(*args, **kwargs)
+
+
+def count_flops(fn: Callable[[], Any], record: list | None = None) -> int:
     """FLOPs of the matrix products and convolutions ``fn`` runs (forward and backward).
 
     Uses :class:`torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per multiply-add: an
     ``(m x k) @ (k x n)`` product counts ``2 m k n``); double backward (``create_graph=True``)
-    is counted like any other op it runs.
+    is counted like any other op it runs. With ``record`` (a list), the counted calls are
+    appended to it for :func:`replay_dense_ops`.
     """
     counter = FlopCounterMode(display=False)
     if hasattr(counter, "mod_tracker"):
         counter.mod_tracker = _GlobalOnly()  # see _GlobalOnly
-    with counter:
+    recorder = _DenseOpRecorder() if record is not None else contextlib.nullcontext()
+    with counter, recorder:
         fn()
+    if record is not None:
+        record.extend(recorder.calls)
     return int(counter.get_total_flops())
+
+
+def replay_dense_ops(calls: list, passes: int = 3) -> float:
+    """Milliseconds the recorded dense ops take alone: the best of ``passes`` back-to-back runs.
+
+    Every call is re-run on random tensors with the recorded shapes, strides and dtypes
+    (operands with equal specs share one tensor); nothing else runs in between. This is the
+    time a step would take if only its matrix products and convolutions cost anything, with
+    caches as warm as back-to-back calls make them: an optimistic bound.
+    """
+    if not calls:
+        return 0.0
+    g = torch.Generator().manual_seed(0)
+    cache: dict[_TensorSpec, torch.Tensor] = {}
+
+    def materialise(x: Any) -> Any:
+        if not isinstance(x, _TensorSpec):
+            return x
+        if x not in cache:
+            size = 1 + sum((n - 1) * st for n, st in zip(x.shape, x.stride, strict=True))
+            base = torch.randn(max(size, 1), generator=g).to(device=x.device, dtype=x.dtype)
+            cache[x] = base.as_strided(x.shape, x.stride)
+        return cache[x]
+
+    runs = [(f, tree_map(materialise, a), tree_map(materialise, k)) for f, a, k in calls]
+    device = next(iter(cache.values())).device if cache else torch.device("cpu")
+
+    def run() -> None:
+        for func, args, kwargs in runs:
+            func(*args, **kwargs)
+
+    run()  # warm-up
+    return min(_time_ms(run, device) for _ in range(max(1, passes)))
 
 
 def matmul_roofline(
@@ -231,22 +303,6 @@ def _random_images(cfg: Config, n: int = RANDOM_N):
     return ImageDataset(images, labels, n_classes, name=f"random-{name}", source="random")
 
 
-@contextlib.contextmanager
-def _dataset_override(dataset) -> Iterator[None]:
-    """Make :class:`~wgan.train.Trainer` build ``dataset`` instead of reading files.
-
-    Temporarily swaps ``wgan.train.build_dataset`` (the Trainer has no dataset argument).
-    """
-    import wgan.train as train_module
-
-    original = train_module.build_dataset
-    train_module.build_dataset = lambda _cfg: dataset
-    try:
-        yield
-    finally:
-        train_module.build_dataset = original
-
-
 # ----------------------------------------------------------------------------------------------
 # Machine description
 # ----------------------------------------------------------------------------------------------
@@ -317,6 +373,7 @@ def bench(
     repeats: int = 5,
     random_data: bool | None = None,
     roofline_seconds: float = 1.0,
+    dense_replay: bool = True,
 ) -> dict[str, Any]:
     """Measure the training throughput of ``cfg`` (see the module docstring for the method).
 
@@ -328,14 +385,18 @@ def bench(
         random_data: replace the dataset by random images of its shape: ``None`` does so only
             for file-based image datasets without ``data.path`` (MNIST, CIFAR, folders).
         roofline_seconds: CPU time budget of the matmul roofline, spread over the blocks.
+        dense_replay: also time the iteration's matrix products and convolutions alone
+            (:func:`replay_dense_ops`), to split the iteration into dense work and the rest.
 
     Returns:
         A flat dict: ``preset``, ``device``, ``device_name``, ``torch``, ``threads``,
         ``precision``, ``batch_size``, ``n_critic``, ``params_g``, ``params_d``,
         ``flops_per_iter``, ``ms_per_iter``, ``ms_per_iter_min``, ``ms_per_critic_step``,
         ``ms_per_generator_step``, ``iters_per_s``, ``achieved_gflops``, ``peak_mem_mb``,
-        ``peak_mem_kind`` and, on the CPU, ``roofline_gflops``, ``roofline_shape``,
-        ``roofline_iters_per_s`` and ``fraction_of_roofline``.
+        ``peak_mem_kind``; with ``dense_replay`` ``dense_ms_per_iter`` (the dense ops alone),
+        ``dense_gflops`` and ``fraction_of_dense_bound`` (= dense time / iteration time);
+        on the CPU ``roofline_gflops``, ``roofline_shape``, ``roofline_iters_per_s`` and
+        ``fraction_of_roofline``.
     """
     from wgan.train import Trainer
 
@@ -352,15 +413,14 @@ def bench(
     data_label = cfg.data.name if dataset is None else f"random {tuple(dataset.images.shape)}"
 
     with tempfile.TemporaryDirectory(prefix="wgan-bench-") as tmp:
-        override = _dataset_override(dataset) if dataset is not None else contextlib.nullcontext()
-        with override:
-            trainer = Trainer(cfg, Path(tmp) / "run")
+        trainer = Trainer(cfg, Path(tmp) / "run", dataset=dataset)
         device = trainer.device
         is_cpu = device.type == "cpu"
 
         for _ in range(warmup):
             trainer.train_step()
-        flops = count_flops(trainer.train_step)  # one full generator iteration
+        calls: list = []
+        flops = count_flops(trainer.train_step, calls)  # one full generator iteration
 
         def block() -> None:
             for _ in range(steps):
@@ -388,7 +448,7 @@ def bench(
                 roofline = max(roofline, rate)
             block_ms.append(_time_ms(block, device))
         critic_ms = _time_ms(critic_block, device)
-        if device.type == "cuda":
+        if device.type == "cuda":  # read before the replay allocates its operands
             peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
             peak_kind = "cuda max_memory_allocated"
             device_name = torch.cuda.get_device_name(device)
@@ -396,6 +456,8 @@ def bench(
             peak_mb = _peak_rss_mb()
             peak_kind = "cpu peak RSS of the process"
             device_name = cpu_model()
+        dense_ms = replay_dense_ops(calls, passes=min(repeats, 3)) if dense_replay else None
+        del calls
         params_g, params_d = _count_params(trainer.gen), _count_params(trainer.critic)
 
     ms_per_iter = statistics.median(block_ms) / steps
@@ -426,6 +488,12 @@ def bench(
         "peak_mem_mb": peak_mb,
         "peak_mem_kind": peak_kind,
     }
+    if dense_ms is not None and dense_ms > 0:
+        result.update(
+            dense_ms_per_iter=dense_ms,
+            dense_gflops=flops / (dense_ms * 1e-3) / 1e9,
+            fraction_of_dense_bound=dense_ms / ms_per_iter,
+        )
     if is_cpu:
         roofline_iters = roofline * 1e9 / flops if flops else float("nan")
         result.update(
@@ -471,6 +539,19 @@ def format_bench(result: dict[str, Any]) -> str:
         ("achieved", rate),
         ("peak memory", f"{result['peak_mem_mb']:.0f} MB ({result['peak_mem_kind']})"),
     ]
+    if "dense_ms_per_iter" in result:
+        rows.append(
+            (
+                "dense ops alone",
+                f"{result['dense_ms_per_iter']:.2f} ms/iteration at "
+                + (
+                    f"{result['dense_gflops'] / 1e3:.3f} TFLOP/s"
+                    if gpu
+                    else f"{result['dense_gflops']:.1f} GFLOP/s"
+                )
+                + f" ({100 * result['fraction_of_dense_bound']:.1f} % of the iteration)",
+            )
+        )
     if "roofline_gflops" in result:
         rows += [
             (
@@ -499,6 +580,7 @@ _RECORD_COLUMNS = (
     "achieved GFLOP/s",
     "roofline GFLOP/s",
     "fraction",
+    "dense ms",
     "peak MB",
     "load avg",
 )
@@ -534,6 +616,7 @@ def record_result(result: dict[str, Any], path: str | Path, commit: str | None =
         f"{result['achieved_gflops']:.1f}",
         f"{roof:.1f}" if roof is not None else "-",
         f"{100 * frac:.1f} %" if frac is not None else "-",
+        f"{result['dense_ms_per_iter']:.1f}" if "dense_ms_per_iter" in result else "-",
         f"{result['peak_mem_mb']:.0f}",
         load,
     ]
@@ -572,6 +655,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise WganError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     cfg = resolve(source, items)
+    if args.sweep is not None:
+        return _cmd_bench_sweep(cfg, args)
     result = bench(
         cfg,
         steps=args.steps,
@@ -579,6 +664,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         random_data=args.random_data,
         roofline_seconds=args.roofline_seconds,
+        dense_replay=args.dense_replay,
     )
     if args.json:
         print(json.dumps(result))
@@ -588,6 +674,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
         record_result(result, args.record)
         if not args.json:
             print(f"  recorded in {args.record}")
+    return 0
+
+
+def _cmd_bench_sweep(cfg, args: argparse.Namespace) -> int:
+    """``wgan bench --sweep K``: K runs in one process vs one plain run (wgan.sweep)."""
+    from wgan.sweep import benchmark_sweep
+
+    if args.sweep < 1:
+        raise WganError(f"--sweep must be >= 1, got {args.sweep}")
+    result = benchmark_sweep(cfg, args.sweep, args.steps, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"  sweep of {result['k']} runs ({cfg.name}, {result['engine']} engine)")
+    print(f"  one run               {1000 * result['single_s_per_iter']:.2f} ms / iteration")
+    print(
+        f"  {result['k']} runs together      {1000 * result['sweep_s_per_iter']:.2f} ms / iteration"
+    )
+    print(f"  cost ratio            {result['ratio']:.2f} x one run")
+    print(f"  run-iterations / s    {result['run_iters_per_s']:.1f}")
     return 0
 
 
@@ -602,6 +708,12 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         metavar="[PRESET|CONFIG.yaml] [key=value ...]",
         help="a preset or config file (default: toy-wgan-gp), then dotted overrides",
     )
+    p.add_argument(
+        "--sweep",
+        type=int,
+        metavar="K",
+        help="instead: time K runs trained together by wgan sweep against one plain run",
+    )
     p.add_argument("--steps", type=int, default=20, help="iterations per timed block (20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (3)")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks; median reported (5)")
@@ -615,6 +727,12 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch.set_num_threads first (default: torch's)")
     p.add_argument(
         "--roofline-seconds", type=float, default=1.0, help="CPU matmul roofline budget (1.0)"
+    )
+    p.add_argument(
+        "--no-dense-replay",
+        dest="dense_replay",
+        action="store_false",
+        help="skip timing the matmuls/convolutions of an iteration alone",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--record", metavar="FILE.md", help="append a row to this markdown table")

@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     from wgan.sweep import add_sweep_parser
 
     add_sweep_parser(sub)
+
+    from wgan.bench import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 

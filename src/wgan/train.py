@@ -146,7 +146,9 @@ class Trainer:
         run_dir: Path,
         state: dict[str, Any] | None = None,
         dist: DistContext | None = None,
+        dataset=None,
     ) -> None:
+        """``dataset`` replaces the one ``cfg.data`` names (e.g. random images for a benchmark)."""
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.dist = dist or DistContext()
         if self.dist.is_main:
@@ -157,7 +159,7 @@ class Trainer:
         # All sampling (data, noise, interpolation weights) draws from this one generator;
         # under data parallelism each process has its own stream (rank 0 keeps the seed).
         self.rng = torch.Generator(device=self.device).manual_seed(self.dist.seed(cfg.train.seed))
-        self.dataset = build_dataset(cfg.data)
+        self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
         self.is_image = is_image_dataset(self.dataset)
         self.conditional = cfg.conditional.mode != "none"
         check_precision(cfg.train.precision, self.device)
