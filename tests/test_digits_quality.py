@@ -125,25 +125,26 @@ def test_cli_sample_by_label_and_eval_on_an_image_run(tmp_path, capsys):
     assert main(["sample", str(run), "--num", "2", "--out", str(tmp_path / "x.csv")]) == 2
 
 
-def test_cli_eval_without_inception_weights_says_how(tmp_path, capsys):
+def _tiny_digits_run(tmp_path):
+    """A one-step digits-wgan-gp run at width 8 trained through the CLI; its directory."""
     out = tmp_path / "runs"
-    assert (
-        main(
-            [
-                "train",
-                "digits-wgan-gp",
-                "train.steps=1",
-                "generator.width=8",
-                "critic.width=8",
-                "train.eval_samples=50",
-                *QUIET,
-                "--out-dir",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    run = next(out.iterdir())
+    args = [
+        "train",
+        "digits-wgan-gp",
+        "train.steps=1",
+        "generator.width=8",
+        "critic.width=8",
+        "train.eval_samples=50",
+        *QUIET,
+        "--out-dir",
+        str(out),
+    ]
+    assert main(args) == 0
+    return next(out.iterdir())
+
+
+def test_cli_eval_without_inception_weights_says_how(tmp_path, capsys):
+    run = _tiny_digits_run(tmp_path)
     capsys.readouterr()
     missing = tmp_path / "nope.pt"
     assert main(["eval", str(run), "--num", "50", "--inception-weights", str(missing)]) == 2
@@ -159,24 +160,7 @@ def test_cli_eval_with_inception_weights_gives_is_fid_kid(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in 2.13
         torch.jit.save(torch.jit.script(FakeInception()), str(weights))
-    out = tmp_path / "runs"
-    assert (
-        main(
-            [
-                "train",
-                "digits-wgan-gp",
-                "train.steps=1",
-                "generator.width=8",
-                "critic.width=8",
-                "train.eval_samples=50",
-                *QUIET,
-                "--out-dir",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    run = next(out.iterdir())
+    run = _tiny_digits_run(tmp_path)
     capsys.readouterr()
     assert (
         main(["eval", str(run), "--num", "60", "--json", "--inception-weights", str(weights)]) == 0

@@ -259,3 +259,8 @@ def test_channels_last_gives_the_same_losses(tmp_path):
             assert abs(r[key] - c[key]) <= 1e-4 * (1 + abs(r[key])), (key, r[key], c[key])
     with pytest.raises(ConfigError, match="channels_last is for image data"):
         Trainer(resolve("toy-wgan-gp", ["train.channels_last=true"]), tmp_path / "c")
+
+
+def test_unknown_dataset_names_image_and_toy_choices(tmp_path):
+    with pytest.raises(ConfigError, match="did you mean digits.*images: digits"):
+        Trainer(resolve("digits-wgan-gp", [*TINY, "data.name=digitz"]), tmp_path / "run")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+
 import torch
 
 from wgan.config import DataConfig
 from wgan.data.batches import SampledBatches, TensorBatches
 from wgan.data.images import IMAGE_DATASETS, ImageDataset, make_image_dataset
-from wgan.data.toy import make_dataset
+from wgan.data.toy import ALIASES, DATASETS, make_dataset, resolve_dataset_name
+from wgan.errors import ConfigError
 
 
 def is_image_dataset(dataset) -> bool:
@@ -24,6 +27,17 @@ def build_dataset(cfg: DataConfig):
 
         x_train, y_train, _, _ = digits_split(cfg.resolution or 16)
         return ImageDataset(x_train, y_train, n_classes=10, name="digits", source="sklearn")
+    if cfg.name not in IMAGE_DATASETS:
+        try:
+            resolve_dataset_name(cfg.name)
+        except ConfigError:
+            known = sorted(IMAGE_DATASETS) + sorted(DATASETS) + sorted(ALIASES)
+            close = difflib.get_close_matches(cfg.name.lower(), known, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(
+                f"unknown dataset '{cfg.name}'{hint} (images: {', '.join(IMAGE_DATASETS)}; "
+                f"toy: {', '.join(sorted(DATASETS))})"
+            ) from None
     if cfg.name in IMAGE_DATASETS:
         return make_image_dataset(
             cfg.name,
