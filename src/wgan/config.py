@@ -119,6 +119,7 @@ class ConstraintConfig:
     penalty_weight: float = 10.0  # lambda
     penalty_target: float = 1.0  # the gradient norm the penalty pulls towards
     penalty_every: int = 1  # lazy regularisation: apply every k critic steps, scaled by k
+    penalty_impl: Literal["autograd", "func"] = "autograd"  # how grad_x D is taken
     spectral_norm: bool = False
 
 

@@ -151,7 +151,13 @@ def build_objective(cfg: Config) -> Objective:
 def build_constraints(cfg: Config) -> Constraints:
     c = cfg.constraint
     return make_constraints(
-        c.clip, c.penalty, c.penalty_weight, c.penalty_target, c.penalty_every, c.spectral_norm
+        c.clip,
+        c.penalty,
+        c.penalty_weight,
+        c.penalty_target,
+        c.penalty_every,
+        c.spectral_norm,
+        c.penalty_impl,
     )
 
 
