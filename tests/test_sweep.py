@@ -277,6 +277,9 @@ def test_a_diverged_run_is_frozen_and_the_others_finish(tmp_path):
         ([{}], ["constraint.spectral_norm=true"], "spectral norm"),
         ([{"critic.hiden": 3}], [], "did you mean critic.hidden"),
         ([], [], "at least one run"),
+        ([{}], ["train.ema=0.9"], "sweep does not support train.ema"),
+        ([{}], ["train.precision=bf16"], "sweep does not support train.precision"),
+        ([{}], ["data.name=digits", "generator.norm=none"], "sweep does not support data.name"),
     ],
 )
 def test_bad_sweeps_are_config_errors(variants, overrides, needle):

@@ -61,6 +61,7 @@ from torch import Tensor, nn
 
 from wgan import runs
 from wgan.config import Config, OptimConfig, parse_override, set_value, validate
+from wgan.data.images import IMAGE_DATASETS
 from wgan.errors import ConfigError, WganError
 from wgan.game import LatentGenerator
 from wgan.nets import MLP
@@ -160,6 +161,16 @@ def sweep_configs(base: Config, variants: list[dict[str, Any]]) -> list[Config]:
             "sweep does not support spectral norm (constraint.spectral_norm=true); use the "
             "gradient penalty or clipping, or train the runs separately"
         )
+    unsupported = [
+        (cfg.data.name in IMAGE_DATASETS, f"data.name={cfg.data.name} (sweep trains toy data)"),
+        (cfg.conditional.mode != "none", f"conditional.mode={cfg.conditional.mode}"),
+        (cfg.train.ema > 0, f"train.ema={cfg.train.ema}"),
+        (cfg.train.precision != "fp32", f"train.precision={cfg.train.precision}"),
+        (cfg.train.channels_last, "train.channels_last=true"),
+    ]
+    for bad, what in unsupported:
+        if bad:
+            raise ConfigError(f"sweep does not support {what}; train such runs separately")
     return cfgs
 
 
