@@ -275,3 +275,17 @@ def test_torch_func_penalty_equals_the_autograd_penalty(preset, tmp_path):
     for r, f in zip(ref, fun, strict=True):
         for key in ("d/loss", "d/penalty", "d/grad_norm", "g/loss"):
             assert abs(r[key] - f[key]) <= 1e-5 * (1 + abs(r[key])), (key, r[key], f[key])
+
+
+def test_lipschitz_report_of_a_conv_critic(tmp_path):
+    from wgan.analysis import lipschitz_report
+
+    trainer = Trainer(resolve("digits-wgan-gp", [*TINY, "critic.norm=none"]), tmp_path / "a")
+    trainer.train_step()
+    report = lipschitz_report(trainer, n=32)
+    assert report["input_shape"] == [1, 16, 16]
+    assert report["bound"] is not None and report["bound_holds"] is True  # conv FFT bounds
+    assert report["empirical_max"] > 0
+    cgan = Trainer(resolve("digits-cgan", TINY), tmp_path / "b")
+    with pytest.raises(WganError, match="takes a label"):
+        lipschitz_report(cgan, n=8)

@@ -97,6 +97,8 @@ def _layer_walk(critic: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]
     bound: float | None = 1.0
     with torch.no_grad():
         for name, mod in seq:
+            if isinstance(mod, nn.Linear) and x.ndim > 2:
+                x = x.flatten(1)  # a conv critic's features() flattens (B, C, H, W) for its head
             shape = tuple(x.shape)
             try:
                 res = layer_lipschitz(mod, shape)
@@ -131,7 +133,7 @@ def _layer_walk(critic: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]
     return {"bound": bound, "reason": reason, "layers": layers}
 
 
-def critic_lipschitz_bound(critic: nn.Module, input_dim: int) -> dict[str, Any]:
+def critic_lipschitz_bound(critic: nn.Module, input_dim: int | tuple[int, ...]) -> dict[str, Any]:
     """Layer-product upper bound on the critic's Lipschitz constant, never raising for a layer.
 
     First :func:`wgan.lipschitz.network_lipschitz_bound` on input shape ``(1, input_dim)``
@@ -146,7 +148,8 @@ def critic_lipschitz_bound(critic: nn.Module, input_dim: int) -> dict[str, Any]:
         "layers": [{"name", "type", "lipschitz" (float | None), "exact", "input_shape",
         "note"}], "warnings": [str]}``.
     """
-    shape = (1, int(input_dim))
+    dims = (input_dim,) if isinstance(input_dim, int) else tuple(input_dim)
+    shape = (1, *(int(d) for d in dims))  # (1, dim) or (1, C, H, W)
     try:
         res = network_lipschitz_bound(critic, shape)
     except WganError as exc:
@@ -208,10 +211,16 @@ def lipschitz_report(trainer: Any, n: int = 2048, seed: int = 0) -> dict[str, An
     critic: nn.Module = trainer.critic
     device = getattr(trainer, "device", None) or torch.device("cpu")
     dim = int(trainer.dataset.dim)
+    in_shape = tuple(trainer.dataset.shape) if getattr(trainer, "is_image", False) else dim
+    if getattr(trainer.cfg.conditional, "mode", "none") == "concat":
+        raise WganError(
+            "the Lipschitz report needs a critic of x alone; this run's critic D(c, x) also "
+            "takes a label (conditional.mode=concat)"
+        )
     flags = [(m, m.training) for m in critic.modules()]
     critic.eval()
     try:
-        bound_info = critic_lipschitz_bound(critic, dim)
+        bound_info = critic_lipschitz_bound(critic, in_shape)
         g = torch.Generator(device=device).manual_seed(int(seed))
         real = trainer.dataset.sample(n, generator=g, device=device)  # (n, dim)
         with torch.no_grad():
@@ -237,6 +246,7 @@ def lipschitz_report(trainer: Any, n: int = 2048, seed: int = 0) -> dict[str, An
         "n": n,
         "seed": int(seed),
         "input_dim": dim,
+        "input_shape": list(in_shape) if isinstance(in_shape, tuple) else [in_shape],
         "bound": bound,
         "bound_reason": bound_info["bound_reason"],
         "bound_method": bound_info["method"],
