@@ -39,6 +39,7 @@ KEYS = {
     "n",
     "seed",
     "input_dim",
+    "input_shape",
     "bound",
     "bound_reason",
     "bound_method",

@@ -192,7 +192,7 @@ def lipschitz_report(trainer: Any, n: int = 2048, seed: int = 0) -> dict[str, An
     Returns:
         A JSON-serialisable dict:
 
-        * ``step``, ``n``, ``seed``, ``input_dim``;
+        * ``step``, ``n``, ``seed``, ``input_dim``, ``input_shape`` ([dim] or [C, H, W]);
         * ``bound`` (float, or ``None`` when no finite layer-product bound exists),
           ``bound_reason`` (``None`` or why there is no bound), ``bound_method``,
           ``layers`` (per-layer ``name``, ``type``, ``lipschitz``, ``exact``, ``input_shape``,
