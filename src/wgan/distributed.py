@@ -64,13 +64,6 @@ class DistContext:
             dist.init_process_group(backend=backend)
         return cls(rank, world, local)
 
-    @classmethod
-    def from_group(cls) -> DistContext:
-        """The context of an already initialised default process group."""
-        if not dist.is_available() or not dist.is_initialized():
-            return cls()
-        return cls(dist.get_rank(), dist.get_world_size(), dist.get_rank())
-
     def device(self, name: str) -> str:
         """``cuda`` becomes this process's GPU (``cuda:LOCAL_RANK``) in a multi-process job."""
         if self.enabled and name in ("auto", "cuda") and torch.cuda.is_available():
@@ -130,7 +123,3 @@ class DistContext:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
-
-    def close(self) -> None:
-        if self.enabled and dist.is_initialized():
-            dist.destroy_process_group()

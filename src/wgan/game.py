@@ -199,6 +199,12 @@ class GANLoss:
     ac_weight_g: float = 0.1
     scale: Callable[[], Tensor | None] | None = None  # the fp16 loss scale, for the penalty
 
+    def score_fn(self, critic: nn.Module, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+        """The critic as a function of x alone: D(c, .) at the fixed labels when conditioned."""
+        if self.conditioning == "concat":
+            return functools.partial(critic, y=labels)
+        return critic
+
     def critic_terms(
         self,
         gen: nn.Module,
@@ -214,9 +220,8 @@ class GANLoss:
             raise WganError("a conditional GAN needs the labels of the real batch")
         with torch.no_grad():
             fake = gen.sample(b, generator, labels)  # (B, ...), G(c, z) on the real labels
-        score: Callable[[Tensor], Tensor] = critic
+        score = self.score_fn(critic, labels)
         if self.conditioning == "concat":
-            score = functools.partial(critic, y=labels)  # the penalty's D(c, .) at fixed c
             terms = dict(self.objective.critic_loss(critic(real, labels), critic(fake, labels)))
             if self.wrong_label:
                 # Seed 004's third term: real images with a wrong condition are scored as fake.

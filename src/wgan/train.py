@@ -275,16 +275,15 @@ class Trainer:
         with phase.autocast():
             terms = phase.loss(i)
         phase.optimizer.zero_grad(set_to_none=True)
-        if phase.scaler is not None:  # fp16: scaled backward, unscale + inf check in step
-            phase.scaler.scale(terms["loss"]).backward()
-            if phase.sync is not None:
-                phase.sync(phase.module)
+        loss = terms["loss"]
+        # fp16: a scaled backward; the scaler's step unscales and skips steps with inf/NaN.
+        (phase.scaler.scale(loss) if phase.scaler is not None else loss).backward()
+        if phase.sync is not None:
+            phase.sync(phase.module)
+        if phase.scaler is not None:
             phase.scaler.step(phase.optimizer)
             phase.scaler.update()
         else:
-            terms["loss"].backward()
-            if phase.sync is not None:
-                phase.sync(phase.module)
             phase.optimizer.step()
         if phase.after is not None:
             phase.after()
@@ -385,12 +384,8 @@ class Trainer:
             real = self.dataset.sample(n, generator=g, device=self.device)
         with torch.no_grad():
             fake = self.gen.sample(n, g, labels)
-        x_hat = interpolates(real, fake, g)
-        if self.cfg.conditional.mode == "concat":
-            norms = input_gradient_norm(lambda x: self.critic(x, labels), x_hat)
-        else:
-            norms = input_gradient_norm(self.critic, x_hat)
-        return float(norms.mean())
+        score = self.loss.score_fn(self.critic, labels)
+        return float(input_gradient_norm(score, interpolates(real, fake, g)).mean())
 
     @property
     def sampler(self) -> nn.Module:
