@@ -54,7 +54,6 @@ def test_digits_wgan_gp_full_preset(tmp_path):
     result, seconds = _run("digits-wgan-gp", tmp_path)
     m = result.metrics
     print(f"\ndigits-wgan-gp: {seconds:.0f} s, {m}; real held-out FD {_reference_fd():.2f}")
-    assert seconds < 600
     assert m["classes_covered"] == 10
     assert m["fd_classifier"] < 20.0
 

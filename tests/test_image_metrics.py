@@ -265,9 +265,9 @@ def test_digits_split_is_fixed_and_disjoint():
     assert torch.equal(again[2], x_te) and torch.equal(again[1], y_tr)
 
 
-def test_classifier_trains_fast_caches_and_is_accurate(trained16, cache_dir):
+def test_classifier_trains_caches_and_is_accurate(trained16, cache_dir, monkeypatch):
     clf, seconds = trained16
-    assert seconds < 20.0
+    print(f"classifier trained in {seconds:.1f} s")  # reported, not asserted (no timed tests)
     assert not clf.training
     path = classifier_cache_path(16)
     assert path == cache_dir / "wgan" / "digits-classifier-r16-v1.safetensors"
@@ -281,9 +281,13 @@ def test_classifier_trains_fast_caches_and_is_accurate(trained16, cache_dir):
     assert acc >= 0.97
     assert acc == pytest.approx(clf.heldout_accuracy)
 
-    t0 = time.perf_counter()
-    again = get_digit_classifier(16)
-    assert time.perf_counter() - t0 < 1.0  # loaded, not retrained
+    import wgan.metrics.classifier as classifier_module
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached classifier should be loaded, not retrained")
+
+    monkeypatch.setattr(classifier_module, "train_digit_classifier", no_training)
+    again = get_digit_classifier(16)  # loaded from the cache
     x = digits_split(16)[2][:64]
     with torch.no_grad():
         assert torch.equal(again(x), clf(x))
@@ -367,9 +371,7 @@ def test_stacked_digits_metrics_protocol(clf16):
     n = 26_000
     idx = torch.randint(0, len(x_te), (n, 3), generator=torch.Generator().manual_seed(0))
     stacked = x_te[idx].squeeze(2)  # (N, 3, 1, 16, 16) -> (N, 3, 16, 16)
-    t0 = time.perf_counter()
     m = stacked_digits_metrics(stacked, clf16)
-    assert time.perf_counter() - t0 < 15.0
     # Expected coverage of 26,000 draws from the real label distribution: ≈ 1000.0.
     q = np.bincount(y_te.numpy(), minlength=10) / len(y_te)
     pm = np.einsum("a,b,c->abc", q, q, q).ravel()

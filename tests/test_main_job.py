@@ -1,4 +1,8 @@
-"""End to end: the main job (`wgan train`, no argument) reaches a measured quality in time."""
+"""End to end: the main job (`wgan train`, no argument) reaches a measured quality.
+
+The run time is printed, not asserted: speed is measured by `wgan bench`, never by a timed test
+(a loaded CI machine would make such a test flaky).
+"""
 
 import json
 import subprocess
@@ -33,7 +37,7 @@ def run_main_job(tmp_path, *overrides):
     return proc.stdout, evals[-1], seconds
 
 
-def test_main_job_covers_8_of_8_modes_within_3_minutes(tmp_path):
+def test_main_job_covers_8_of_8_modes(tmp_path):
     out, final, seconds = run_main_job(tmp_path)
     print(json.dumps({"seconds": round(seconds, 1), **final}))
     assert "figures:" in out and "metrics:" in out
@@ -41,7 +45,6 @@ def test_main_job_covers_8_of_8_modes_within_3_minutes(tmp_path):
     assert final["modes_captured"] == 8
     assert final["high_quality_fraction"] >= 0.5
     assert final["w1"] <= 0.15  # two independent 2,500-sample sets of the data: ~0.04-0.06
-    assert seconds <= 180
 
 
 @pytest.mark.slow
