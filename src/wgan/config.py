@@ -93,14 +93,16 @@ class ObjectiveConfig:
 
 @dataclass
 class ConditionalConfig:
-    """Conditional GANs (seed 004; Mirza & Osindero 2014; Odena et al. 2017).
+    """Conditional GANs (Mirza & Osindero 2014; Reed et al. 2016; Odena et al. 2017).
 
-    ``concat``: G(c, z) and D(c, x) with the label embedded and concatenated; the critic's loss
-    has the seed's three terms: real matched pairs as real, generated pairs as fake, and (when
-    ``wrong_label``) real images paired with a wrong label as fake. ``acgan``: G(c, z) and an
-    unconditional critic with an auxiliary classifier head (the WGAN-GP paper's supervised
-    CIFAR-10 model): cross-entropy on real labels for D (weight ``ac_weight``) and on the
-    requested labels for G (weight ``ac_weight_g``).
+    ``concat``: G(c, z) and D(c, x) with the label embedded and concatenated (Mirza & Osindero
+    2014); the critic's loss has the three terms of the matching-aware discriminator of Reed et
+    al. 2016 (GAN-CLS): real matched pairs as real, generated pairs as fake, and (when
+    ``wrong_label``) real images paired with a wrong label as fake (Reed et al. average the two
+    fake terms; here each has weight 1). ``acgan``: G(c, z) and an unconditional critic with an
+    auxiliary classifier head (the WGAN-GP paper's supervised CIFAR-10 model): cross-entropy on
+    real labels for D (weight ``ac_weight``) and on the requested labels for G (weight
+    ``ac_weight_g``).
     """
 
     mode: Literal["none", "concat", "acgan"] = "none"
@@ -152,6 +154,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds loss scaling
     inception_weights: str | None = None  # a local Inception file for IS/FID/KID (no download)
     channels_last: bool = False  # image nets: NHWC memory layout (faster convs on tensor cores)
+    compile: bool = False  # the whole generator iteration as one torch.compile graph (+ CUDA graph)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -32,12 +33,17 @@ class Constraint:
         critic: Callable[[Tensor], Tensor],
         real: Tensor,
         fake: Tensor,
-        generator: torch.Generator | None,
+        eps: Tensor | torch.Generator | None,
         scale: Tensor | None = None,
+        **overrides: Any,
     ) -> dict[str, Tensor]:
         return {}
 
     def project(self, critic: nn.Module) -> None:
+        self.project_(list(critic.parameters()))
+
+    def project_(self, params: list[Tensor], clip: float | Tensor | None = None) -> None:
+        """The projection on a list of parameter tensors (in place); ``clip`` overrides c."""
         return None
 
 
@@ -46,19 +52,25 @@ class WeightClipping(Constraint):
     """Clip every critic parameter to [-c, c] after each critic step (WGAN, Arjovsky et al. 2017).
 
     This keeps the weights in a compact set so that the critic family is K-Lipschitz for some K
-    (seeds 000, 003, 004). Seed 003 shows why it is a poor constraint: the weights pile up at
-    +/-c and the gradients vanish or explode through deep critics.
+    (Arjovsky et al. 2017). Gulrajani et al. (2017, sec. 3) show why it is a poor constraint: the
+    weights pile up at +/-c and the gradients vanish or explode through deep critics.
     """
 
     c: float = 0.01
 
-    def project(self, critic: nn.Module) -> None:
-        with torch.no_grad():
-            for p in critic.parameters():
-                p.clamp_(-self.c, self.c)
+    @torch.no_grad()
+    def project_(self, params: list[Tensor], clip: float | Tensor | None = None) -> None:
+        c = self.c if clip is None else clip
+        for p in params:
+            if isinstance(c, Tensor):
+                p.copy_(torch.minimum(torch.maximum(p, -c), c))  # c per run under vmap
+            else:
+                p.clamp_(-c, c)
 
 
-def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def interpolates(
+    real: Tensor, fake: Tensor, generator: torch.Generator | Tensor | None = None
+) -> Tensor:
     r"""Random points on segments between paired samples (WGAN-GP's :math:`\hat x`).
 
     :math:`\hat x_i = \epsilon_i x_i + (1 - \epsilon_i) \tilde x_i` with
@@ -69,7 +81,9 @@ def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None =
     Args:
         real: real batch ``(B, ...)``.
         fake: generated batch with the same shape.
-        generator: optional ``torch.Generator`` for reproducible :math:`\epsilon`.
+        generator: optional ``torch.Generator`` for reproducible :math:`\epsilon`, or the
+            weights themselves, a tensor of shape (B,) drawn beforehand (the training step
+            draws them with its other random numbers).
 
     Returns:
         Tensor of the same shape (not detached: detach it if no gradient to the inputs is
@@ -86,7 +100,10 @@ def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None =
     if real.ndim == 0 or real.shape[0] == 0:
         raise WganError(f"interpolates needs a non-empty batch, got shape {tuple(real.shape)}")
     eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
+    if isinstance(generator, Tensor):
+        eps = generator.to(real.dtype).reshape(eps_shape)
+    else:
+        eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
     return eps * real + (1.0 - eps) * fake
 
 
@@ -275,16 +292,18 @@ def input_gradient_norm_func(
 class GradientPenalty(Constraint):
     """The gradient penalty on interpolates between real and generated samples.
 
-    * two-sided (WGAN-GP, Gulrajani et al. 2017; seeds 001, 003):
+    * two-sided (WGAN-GP, Gulrajani et al. 2017):
       lambda * E[(||grad D(x_hat)||_2 - t)^2];
-    * one-sided (seed 004): lambda * E[max(0, ||grad D(x_hat)||_2 - t)];
+    * one-sided (Petzka et al. 2018, "On the regularization of Wasserstein GANs"): lambda * E[max(0, ||grad D(x_hat)||_2 - t)];
     * one-sided squared: lambda * E[max(0, ||grad D(x_hat)||_2 - t)^2].
 
     with x_hat = eps x + (1 - eps) x_tilde, eps ~ U[0, 1] per sample, and target t = 1 by default.
-    ``every`` > 1 is lazy regularisation (StyleGAN2): the penalty is applied on one critic step in
-    ``every`` and scaled by ``every`` so that its average strength is unchanged. ``impl`` picks
-    how grad_x D is taken: ``autograd`` (double backward, with constant activation masks) or
-    ``func`` (``torch.func.grad``, for compiled steps).
+    ``every`` > 1 is lazy regularisation (Karras et al. 2020, StyleGAN2): the penalty is applied
+    on one critic step in ``every``, counted over all critic steps of the run, and multiplied by
+    ``every`` so that its average strength is lambda (the factor is applied by
+    :meth:`wgan.game.GANLoss.critic_terms`). ``impl`` picks how grad_x D is taken: ``autograd``
+    (double backward, with constant activation masks) or ``func`` (``torch.func.grad``, for
+    compiled and vmapped steps).
     """
 
     weight: float = 10.0
@@ -303,40 +322,60 @@ class GradientPenalty(Constraint):
         if self.impl not in ("autograd", "func"):
             raise ConfigError(f"unknown penalty implementation '{self.impl}' (autograd or func)")
 
-    def value(self, grad_norm: Tensor) -> Tensor:
-        """lambda * E[phi(||grad||)] for per-sample gradient norms (B,)."""
-        excess = grad_norm - self.target
+    def value(
+        self,
+        grad_norm: Tensor,
+        weight: float | Tensor | None = None,
+        target: float | Tensor | None = None,
+    ) -> Tensor:
+        """lambda * E[phi(||grad|| - t)] for per-sample gradient norms (B,).
+
+        ``weight`` and ``target`` override lambda and t (a sweep passes one value per run).
+        """
+        weight = self.weight if weight is None else weight
+        excess = grad_norm - (self.target if target is None else target)
         if self.mode == "two_sided":
             per_sample = excess.square()
         elif self.mode == "one_sided":
             per_sample = excess.clamp_min(0.0)
         else:
             per_sample = excess.clamp_min(0.0).square()
-        return self.weight * per_sample.mean()
+        return weight * per_sample.mean()
 
     def penalty(
         self,
         critic: Callable[[Tensor], Tensor],
         real: Tensor,
         fake: Tensor,
-        generator: torch.Generator | None,
+        eps: Tensor | torch.Generator | None,
         scale: Tensor | None = None,
+        weight: float | Tensor | None = None,
+        target: float | Tensor | None = None,
+        impl: str | None = None,
     ) -> dict[str, Tensor]:
-        x_hat = interpolates(real.detach(), fake.detach(), generator)
+        """``{'penalty', 'grad_norm'}`` on interpolates with weights ``eps`` (B,) (or drawn from
+        a generator); ``impl`` overrides :attr:`impl` (a functional step always uses func)."""
+        x_hat = interpolates(real.detach(), fake.detach(), eps)
         # create_graph: the penalty's own gradient w.r.t. the critic's weights is needed.
-        if self.impl == "func":
+        if (impl or self.impl) == "func":
             norms = input_gradient_norm_func(critic, x_hat, scale=scale)
         else:
             norms = input_gradient_norm(critic, x_hat, create_graph=True, scale=scale)
-        return {"penalty": self.value(norms) * self.every, "grad_norm": norms.detach().mean()}
+        return {"penalty": self.value(norms, weight, target), "grad_norm": norms.detach().mean()}
 
 
 @dataclass
 class SpectralNorm(Constraint):
     """Spectral normalisation (Miyato et al. 2018): W / sigma_max(W) for every linear/conv layer.
 
-    sigma_max is tracked by one power iteration per forward pass (PyTorch's parametrisation),
-    so each layer, and with 1-Lipschitz activations the whole critic, is (about) 1-Lipschitz.
+    sigma_max is tracked by one power iteration per forward pass (PyTorch's parametrisation).
+    What this bounds: the spectral norm of each weight *reshaped to a matrix* (out, in * k * k).
+    For a linear layer that is exactly its Lipschitz constant, so an MLP critic with
+    1-Lipschitz activations is (about) 1-Lipschitz. For a convolution it is not the operator
+    norm: the reshaped kernel's norm can be smaller than the convolution's by up to a factor
+    sqrt(k * k) (an all-ones 3x3 kernel has reshaped norm 3 but stretches inputs by 9, so after
+    normalisation it still stretches them 3x; with zero padding on a small image, about 2.81x).
+    :mod:`wgan.lipschitz` computes the true operator norms of convolutions.
     """
 
     def prepare(self, critic: nn.Module) -> nn.Module:
@@ -363,17 +402,26 @@ class Constraints(Constraint):
         critic: Callable[[Tensor], Tensor],
         real: Tensor,
         fake: Tensor,
-        generator: torch.Generator | None,
+        eps: Tensor | torch.Generator | None,
         scale: Tensor | None = None,
+        **overrides: Any,
     ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
         for part in self.parts:
-            terms.update(part.penalty(critic, real, fake, generator, scale))
+            terms.update(part.penalty(critic, real, fake, eps, scale, **overrides))
         return terms
 
-    def project(self, critic: nn.Module) -> None:
+    def project_(self, params: list[Tensor], clip: float | Tensor | None = None) -> None:
         for part in self.parts:
-            part.project(critic)
+            part.project_(params, clip)
+
+    @property
+    def has_penalty(self) -> bool:
+        return any(isinstance(p, GradientPenalty) for p in self.parts)
+
+    @property
+    def has_projection(self) -> bool:
+        return any(isinstance(p, WeightClipping) for p in self.parts)
 
     @property
     def penalty_every(self) -> int:

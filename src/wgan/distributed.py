@@ -84,18 +84,14 @@ class DistContext:
 
     # -- collectives (no-ops for a single process) -------------------------------------------
 
-    def average_gradients(self, module: nn.Module) -> None:
-        """Replace each parameter's gradient by its mean over processes (one all-reduce)."""
-        if not self.enabled:
-            return
-        grads = [p.grad for p in module.parameters() if p.grad is not None]
-        if not grads:
-            return
-        flat = _flatten_dense_tensors(grads)
+    def average_tensors(self, tensors: list[Tensor]) -> list[Tensor]:
+        """Each tensor's mean over processes, with one all-reduce of a flat buffer (gradients)."""
+        if not self.enabled or not tensors:
+            return tensors
+        flat = _flatten_dense_tensors(tensors)
         dist.all_reduce(flat)
         flat /= self.world_size
-        for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
-            grad.copy_(synced)
+        return list(_unflatten_dense_tensors(flat, tensors))
 
     def average(self, values: Tensor) -> Tensor:
         """The mean over processes of a tensor (used for logged statistics)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 
 class EMA:
@@ -34,16 +34,17 @@ class EMA:
 
     def current_decay(self) -> float:
         """beta_t = min(beta, (1 + t) / (10 + t)) for the next update."""
-        t = self.updates
-        return min(self.decay, (1.0 + t) / (10.0 + t))
+        return ema_decay(self.decay, self.updates)
 
-    @torch.no_grad()
     def update(self) -> None:
-        """theta_ema <- theta_ema + (1 - beta_t) (theta - theta_ema), in one fused call."""
-        torch._foreach_lerp_(self._avg, self._live, 1.0 - self.current_decay())
+        """theta_ema <- theta_ema + (1 - beta_t) (theta - theta_ema) (:func:`ema_update_`)."""
+        state = {
+            "ema": dict(zip(range(len(self._avg)), self._avg, strict=True)),
+            "ema_buf": dict(zip(range(len(self._avg_buffers)), self._avg_buffers, strict=True)),
+            "g_buf": dict(zip(range(len(self._live_buffers)), self._live_buffers, strict=True)),
+        }
+        ema_update_(state, self._live, self.current_decay(), functional=False)
         self.updates += 1
-        for avg, live in zip(self._avg_buffers, self._live_buffers, strict=True):
-            avg.copy_(live)
 
     def state_dict(self) -> dict:
         return {"module": self.module.state_dict(), "updates": self.updates}
@@ -54,3 +55,28 @@ class EMA:
             self.updates = int(state["updates"])
         else:  # a plain generator state dict (a checkpoint written without EMA)
             self.module.load_state_dict(state)
+
+
+@torch.no_grad()
+def ema_update_(state: dict, live: list[Tensor], decay: float | Tensor, functional: bool) -> None:
+    """theta_ema <- theta_ema + (1 - beta_t)(theta - theta_ema) in place; buffers are copied.
+
+    ``state['ema']`` / ``state['ema_buf']`` hold the average's parameters and buffers,
+    ``state['g_buf']`` the live buffers, ``live`` the live parameters; ``decay`` is beta_t (a
+    float, or a tensor in a compiled or vmapped step, where the update avoids foreach ops).
+    """
+    avg = list(state["ema"].values())
+    if functional:
+        for a, p in zip(avg, live, strict=True):
+            a.copy_(a + (1.0 - decay) * (p - a))
+    else:
+        torch._foreach_lerp_(avg, live, 1.0 - decay)
+    for a, b in zip(state["ema_buf"].values(), state["g_buf"].values(), strict=True):
+        a.copy_(b)
+
+
+def ema_decay(decay: float, updates: int | Tensor) -> float | Tensor:
+    """beta_t = min(beta, (1 + t) / (10 + t)) after t updates (warm-up, see :mod:`wgan.ema`)."""
+    if isinstance(updates, Tensor):
+        return torch.clamp((1.0 + updates) / (10.0 + updates), max=decay)
+    return min(decay, (1.0 + updates) / (10.0 + updates))

@@ -26,7 +26,8 @@ from wgan.imaging import image_grid, save_image_grid
 
 if TYPE_CHECKING:
     from wgan.tracking import Tracker
-    from wgan.train import Trainer
+
+Trainer = Any  # a wgan.run.Run (not imported: the run handle imports this module)
 
 
 def _digits_resolution(trainer: Trainer) -> int:

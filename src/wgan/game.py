@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -68,20 +69,29 @@ class LatentGenerator(nn.Module):
 class NoisyDataGenerator(nn.Module):
     """A fixed "generator": real samples plus N(0, std^2) noise; it has nothing to learn.
 
-    Used to study critics alone (seed 003's clipping-vs-penalty figure, after Gulrajani et al.
-    2017, Fig. 1: "the generator is held fixed at the real data plus Gaussian noise").
+    Used to study critics alone (the clipping-vs-penalty figure of Gulrajani et al. 2017, Fig. 1:
+    the generator is held fixed at the real data plus Gaussian noise). Its "noise" is the noisy
+    sample itself, so :meth:`forward` is the identity.
     """
+
+    n_classes = 0
 
     def __init__(self, dataset, std: float, device) -> None:
         super().__init__()
         self.dataset, self.std, self.device = dataset, std, torch.device(device)
 
+    def noise(self, n: int, generator: torch.Generator | None, device=None) -> Tensor:
+        x = self.dataset.sample(n, generator=generator, device=device or self.device)
+        noise = torch.randn(x.shape, generator=generator, device=x.device)
+        return x + self.std * noise  # (n, dim)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return x
+
     def sample(
         self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
     ) -> Tensor:
-        x = self.dataset.sample(n, generator=generator, device=self.device)
-        noise = torch.randn(x.shape, generator=generator, device=self.device)
-        return x + self.std * noise
+        return self.noise(n, generator)
 
 
 def build_net(cfg: NetConfig, in_dim: int, out_dim: int) -> nn.Module:
@@ -182,13 +192,34 @@ def build_models(cfg: Config, dataset, device) -> tuple[nn.Module, nn.Module, Co
     return gen.to(device), critic.to(device), constraints
 
 
+class Critic(Protocol):
+    """The critic as a function: scores (B, 1) of x given labels, and (score, logits) for AC-GAN."""
+
+    def __call__(self, x: Tensor, labels: Tensor | None = None) -> Tensor: ...
+
+    def score_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
 @dataclass
 class GANLoss:
-    """Turns (G, D, a real batch) into named loss terms; the loop knows none of the maths.
+    """The named loss terms of both players, from critic outputs on tensors drawn beforehand.
 
-    ``conditioning`` is ``none``, ``concat`` (D(c, x) with the seed's wrong-label term when
-    ``wrong_label``) or ``acgan`` (an auxiliary classifier on an unconditional critic). See
+    Nothing here draws random numbers or takes optimiser steps: :mod:`wgan.step` draws the real
+    batch, the noise, the labels, the wrong-label shifts and the interpolation weights once per
+    generator iteration, calls these methods, and differentiates ``terms['loss']``.
+
+    ``conditioning`` is ``none``, ``concat`` (D(c, x); with ``wrong_label`` real images paired
+    with a wrong label are a third, "fake" term, Reed et al. 2016) or ``acgan`` (an auxiliary
+    classifier on an unconditional critic, Odena et al. 2017). See
     :class:`wgan.config.ConditionalConfig`.
+
+    The three-term conditional critic loss is, for the minimax family, exactly the sum
+    -E log D(c, x) - E log(1 - D(c, G(c, z))) - E log(1 - D(c', x)) (every term is bounded
+    below). For the Wasserstein objective that sum, -E D(c, x) + E D(c, x~) + E D(c', x), has
+    derivative +1 in the critic's output bias, which no Lipschitz constraint bounds, so the loss
+    falls without limit; there the two "fake" terms are averaged,
+    -E D(c, x) + (E D(c, x~) + E D(c', x)) / 2, which is bias-free and bounded for a Lipschitz
+    critic.
     """
 
     objective: Objective
@@ -197,39 +228,50 @@ class GANLoss:
     wrong_label: bool = True
     ac_weight: float = 1.0
     ac_weight_g: float = 0.1
-    scale: Callable[[], Tensor | None] | None = None  # the fp16 loss scale, for the penalty
 
-    def score_fn(self, critic: nn.Module, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
-        """The critic as a function of x alone: D(c, .) at the fixed labels when conditioned."""
-        if self.conditioning == "concat":
-            return functools.partial(critic, y=labels)
-        return critic
+    @property
+    def averages_fake_terms(self) -> bool:
+        """Whether the wrong-label term is averaged with the generated one (see the class doc)."""
+        return self.objective.name == "wasserstein"
 
     def critic_terms(
         self,
-        gen: nn.Module,
-        critic: nn.Module,
+        critic: Critic,
         real: Tensor,
-        generator: torch.Generator | None,
-        with_penalty: bool = True,
+        fake: Tensor,
         labels: Tensor | None = None,
+        wrong: Tensor | None = None,
+        eps: Tensor | None = None,
+        penalty_factor: float | Tensor = 1.0,
+        penalty_args: dict[str, Any] | None = None,
     ) -> dict[str, Tensor]:
-        """The critic's loss (objective + penalty) on a real batch (B, ...) and B fakes."""
-        b = real.shape[0]
+        """The critic's loss (objective + penalty) on a real batch (B, ...) and fakes (B, ...).
+
+        Args:
+            critic: D as a function (see :class:`Critic`).
+            real, fake: the batches; ``labels`` (B,) their condition when conditional.
+            wrong: (B,) wrong labels for the third conditional term (``concat`` with
+                ``wrong_label``).
+            eps: (B,) interpolation weights for the gradient penalty.
+            penalty_factor: multiplies the penalty (lazy regularisation: ``every`` on the steps
+                where it is due, 0 elsewhere; a Python 0 skips computing it).
+            penalty_args: keyword arguments of :meth:`Constraints.penalty` (``scale``,
+                ``weight``, ``target``, ``impl``).
+        """
         if self.conditioning != "none" and labels is None:
             raise WganError("a conditional GAN needs the labels of the real batch")
-        with torch.no_grad():
-            fake = gen.sample(b, generator, labels)  # (B, ...), G(c, z) on the real labels
-        score = self.score_fn(critic, labels)
         if self.conditioning == "concat":
             terms = dict(self.objective.critic_loss(critic(real, labels), critic(fake, labels)))
             if self.wrong_label:
-                # Seed 004's third term: real images with a wrong condition are scored as fake.
-                k = gen.n_classes
-                shift = torch.randint(1, k, (b,), generator=generator, device=labels.device)
-                wrong = self.objective.fake_term(critic(real, (labels + shift) % k))
-                terms["loss"] = terms["loss"] + wrong
-                terms["wrong_label"] = wrong.detach()
+                if wrong is None:
+                    raise WganError("the wrong-label term needs wrong labels")
+                term = self.objective.fake_term(critic(real, wrong))
+                if self.averages_fake_terms:
+                    fake_part = self.objective.fake_term(critic(fake, labels))
+                    terms["loss"] = terms["loss"] - fake_part + 0.5 * (fake_part + term)
+                else:
+                    terms["loss"] = terms["loss"] + term
+                terms["wrong_label"] = term.detach()
         elif self.conditioning == "acgan":
             s_real, logits_real = critic.score_and_logits(real)  # (B, 1), (B, K)
             terms = dict(self.objective.critic_loss(s_real, critic(fake)))
@@ -239,24 +281,25 @@ class GANLoss:
             terms["ac_accuracy"] = (logits_real.argmax(1) == labels).float().mean()
         else:
             terms = dict(self.objective.critic_loss(critic(real), critic(fake)))
-        if with_penalty:
-            scale = self.scale() if self.scale is not None else None
-            extra = self.constraints.penalty(score, real, fake, generator, scale)
+        if isinstance(penalty_factor, Tensor) or penalty_factor != 0:
+            score = self.score_fn(critic, labels)
+            extra = self.constraints.penalty(score, real, fake, eps, **(penalty_args or {}))
             if "penalty" in extra:
+                extra["penalty"] = extra["penalty"] * penalty_factor
                 terms["loss"] = terms["loss"] + extra["penalty"]
             terms.update(extra)
         return terms
 
+    def score_fn(self, critic: Critic, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+        """The critic as a function of x alone: D(c, .) at the fixed labels when conditioned."""
+        if self.conditioning == "concat":
+            return functools.partial(critic, labels=labels)
+        return critic
+
     def generator_terms(
-        self,
-        gen: nn.Module,
-        critic: nn.Module,
-        batch_size: int,
-        generator: torch.Generator | None,
-        labels: Tensor | None = None,
+        self, critic: Critic, fake: Tensor, labels: Tensor | None = None
     ) -> dict[str, Tensor]:
-        """The generator's loss on B fresh samples (G(c, z) on ``labels`` when conditional)."""
-        fake = gen.sample(batch_size, generator, labels)
+        """The generator's loss on generated samples (B, ...) (made on ``labels`` if conditional)."""
         if self.conditioning == "concat":
             return dict(self.objective.generator_loss(critic(fake, labels)))
         if self.conditioning == "acgan":

@@ -6,8 +6,8 @@ far a given network is from that constraint, from both sides:
 * **upper bounds** -- :func:`network_lipschitz_bound` multiplies per-layer constants
   (:func:`layer_lipschitz`): :math:`\operatorname{Lip}(h_L \circ \dots \circ h_1) \le
   \prod_l \operatorname{Lip}(h_l)`.  For linear layers the constant is the spectral norm; for
-  convolutions it is computed *exactly* with the FFT (:func:`conv2d_lipschitz_fft`, lecture
-  seed 001), not estimated by power iteration on the reshaped kernel as spectral
+  convolutions it is computed *exactly* with the FFT (:func:`conv2d_lipschitz_fft`, Sedghi,
+  Gupta & Long 2019), not estimated by power iteration on the reshaped kernel as spectral
   normalisation does;
 * **lower bounds** -- :func:`empirical_lipschitz` evaluates
   :math:`\max \lVert \nabla_x D(x) \rVert_2` on data, generated and interpolated samples.
@@ -128,8 +128,8 @@ def conv2d_lipschitz_fft(weight: Tensor, input_size: tuple[int, int]) -> float:
     :math:`(H, W)` (PyTorch's cross-correlation with circular padding ``k // 2``; the shift
     of the window does not matter).
 
-    **Derivation (lecture seed 001).**  For one input and one output channel the map is a
-    doubly-circulant matrix, diagonalised by the 2-D DFT :math:`\mathcal{F}`: for every
+    **Derivation (Sedghi, Gupta & Long 2019).**  For one input and one output channel the map
+    is a doubly-circulant matrix, diagonalised by the 2-D DFT :math:`\mathcal{F}`: for every
     frequency :math:`\omega = (\omega_1, \omega_2)`,
     :math:`\widehat{y}(\omega) = \widehat{w}(\omega)\, \widehat{x}(\omega)` (up to complex
     conjugation and a unit-modulus phase, because PyTorch correlates rather than convolves).

@@ -1,20 +1,24 @@
 """Figures: for 2-D data, real against generated samples over the critic's contour map.
 
-This is the picture of the seeds' toy figures (and of the WGAN-GP reference ``gan_toy.py``): the
-critic's value surface as filled contours, real samples in one colour, generated in another.
+This is the picture of the WGAN-GP toy figures (Gulrajani et al. 2017, Fig. 1, and their reference
+script ``gan_toy.py``): the critic's value surface as filled contours, real samples in one colour,
+generated in another.
+
+Figures are bare :class:`matplotlib.figure.Figure` objects, not pyplot figures: building one
+selects no backend and registers nothing with pyplot, and :func:`save_figure` writes PNG through
+``Figure.savefig``, which uses a PNG (Agg) canvas for that call only. So importing or using this
+package never changes the user's matplotlib backend, and works without a display.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import nn
 
 
 @torch.no_grad()
@@ -38,13 +42,13 @@ def plot_toy(
     fake: np.ndarray,
     bounds: tuple[float, float, float, float],
     title: str = "",
-):
+) -> Figure:
     """A figure of the critic's contour map with real (N, 2) and generated (M, 2) samples."""
     was_training = critic.training
     critic.eval()
     X, Y, Z = critic_grid(critic, bounds)
     critic.train(was_training)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = subplots(figsize=(5.5, 5))
     cs = ax.contourf(X, Y, Z, levels=30, cmap="viridis", alpha=0.85)
     fig.colorbar(cs, ax=ax, label="critic value D(x)")
     ax.scatter(real[:, 0], real[:, 1], s=3, c="tab:orange", label="real", alpha=0.6)
@@ -80,10 +84,26 @@ def scatter_panel(
     ax.set_ylabel("x2")
 
 
-def save_figure(fig, path: Path) -> Path:
-    """Save ``fig`` as PNG (creating folders) and close it."""
+def subplots(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, **kwargs: Any
+) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot: a bare :class:`~matplotlib.figure.Figure` and its axes.
+
+    ``kwargs`` go to :meth:`Figure.subplots` (``squeeze``, ``sharex``, ``gridspec_kw``, ...).
+    No backend is selected and no global state is touched; write the figure with
+    :func:`save_figure`.
+    """
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Save ``fig`` as PNG (creating folders); a figure made with pyplot is also closed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    if getattr(fig.canvas, "manager", None) is not None:  # registered with pyplot: release it
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return path

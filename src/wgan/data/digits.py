@@ -21,9 +21,9 @@ from torch import Tensor
 
 from wgan.data.images import (
     ImageDataset,
-    _check_count,
-    _draw_indices,
+    check_count,
     check_resolution,
+    draw_indices,
     resize_images,
 )
 from wgan.errors import ConfigError, WganError
@@ -111,8 +111,8 @@ class StackedDigits:
     def _draw(
         self, n: int, generator: torch.Generator | None, device: torch.device | str | None
     ) -> tuple[Tensor, Tensor]:
-        n = _check_count(n)
-        idx = _draw_indices(len(self.base), (n, 3), generator)  # (n, 3): one index per channel
+        n = check_count(n)
+        idx = draw_indices(len(self.base), (n, 3), generator)  # (n, 3): one index per channel
         idx = idx.to(self.base.images.device)
         images = self.base.images[idx].squeeze(2)  # (n, 3, 1, R, R) -> (n, 3, R, R)
         assert self.base.labels is not None

@@ -1,4 +1,4 @@
-"""Image datasets: a finite set of real images in ``[-1, 1]`` and the registry that loads them.
+"""Image datasets: a finite set of real images in ``[-1, 1]``, and the helpers its loaders share.
 
 Every image dataset is a fixed tensor ``images`` of shape ``(N, C, H, W)`` (float32, square
 ``H == W``, values in ``[-1, 1]``, the usual range of a ``tanh`` generator output as in DCGAN,
@@ -12,15 +12,13 @@ with ``torch.randint`` on the generator's device, so a re-seeded generator repla
 stream of real batches. Draws are i.i.d. uniform over the ``N`` stored images (with
 replacement), i.e. samples of the empirical distribution ``(1/N) Σ_i δ_{x_i}``.
 
-Nothing here downloads: the registry (:func:`make_image_dataset`) reads local files
-(:mod:`wgan.data.image_files`) or data shipped inside scikit-learn (:mod:`wgan.data.digits`).
+This module is the base of the image datasets and imports none of their loaders: those
+(:mod:`wgan.data.image_files` for local files, :mod:`wgan.data.digits` for the data shipped
+inside scikit-learn; nothing is downloaded) build on it, and the registry above them,
+:func:`wgan.data.build.make_image_dataset`, maps each of :data:`IMAGE_DATASETS` to a loader.
 """
 
 from __future__ import annotations
-
-import difflib
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -28,22 +26,20 @@ from torch import Tensor
 
 from wgan.errors import ConfigError, DataError, WganError
 
-if TYPE_CHECKING:  # pragma: no cover - only for annotations
-    from wgan.data.digits import StackedDigits
-
 __all__ = [
     "IMAGE_DATASETS",
     "RESOLUTIONS",
     "ImageDataset",
+    "check_count",
     "check_resolution",
-    "make_image_dataset",
+    "draw_indices",
     "resize_images",
 ]
 
 #: Side lengths an image dataset may be resized to (powers of two the image nets handle).
 RESOLUTIONS: tuple[int, ...] = (8, 16, 32, 64)
 
-#: Names accepted by :func:`make_image_dataset`.
+#: Names of the image datasets: what :func:`wgan.data.build.make_image_dataset` accepts.
 IMAGE_DATASETS: tuple[str, ...] = (
     "digits",
     "stacked_digits",
@@ -75,7 +71,8 @@ def check_resolution(resolution: object, what: str = "resolution") -> int:
     return resolution
 
 
-def _check_count(n: object) -> int:
+def check_count(n: object) -> int:
+    """Return ``n`` when it is a valid number of samples (an int >= 0), else raise ConfigError."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ConfigError(f"number of samples must be a non-negative integer, got {n!r}")
     return n
@@ -109,7 +106,7 @@ def resize_images(images: Tensor, resolution: int) -> Tensor:
     return torch.cat(out)
 
 
-def _draw_indices(n: int, size: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
+def draw_indices(n: int, size: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
     """``torch.randint(n, size)`` on the generator's device (CPU for the global generator)."""
     gen_device = generator.device if generator is not None else torch.device("cpu")
     return torch.randint(n, size, generator=generator, device=gen_device)
@@ -237,8 +234,8 @@ class ImageDataset:
         The indices are ``torch.randint(N, (n,), generator=generator)`` on the generator's
         device; the batch is then moved to ``device`` if given.
         """
-        n = _check_count(n)
-        idx = _draw_indices(len(self), (n,), generator)  # (n,)
+        n = check_count(n)
+        idx = draw_indices(len(self), (n,), generator)  # (n,)
         return self._gather(idx, device)
 
     def sample_with_labels(
@@ -251,8 +248,8 @@ class ImageDataset:
 
         For an unlabeled dataset the labels are ``None``.
         """
-        n = _check_count(n)
-        idx = _draw_indices(len(self), (n,), generator)  # (n,)
+        n = check_count(n)
+        idx = draw_indices(len(self), (n,), generator)  # (n,)
         images = self._gather(idx, device)
         if self.labels is None:
             return images, None
@@ -306,178 +303,3 @@ class ImageDataset:
         out.images = self.images.to(device)
         out.labels = None if self.labels is None else self.labels.to(device)
         return out
-
-
-# ----------------------------------------------------------------------------- registry
-
-_DEFAULT_RESOLUTION = {
-    "digits": 16,
-    "stacked_digits": 16,
-    "mnist": 32,
-    "fashion_mnist": 32,
-    "stacked_mnist": 32,
-    "cifar10": 32,
-    "cifar100": 32,
-    "folder": 64,
-}
-
-_NEEDS_PATH = {
-    "mnist": "a directory holding train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]",
-    "fashion_mnist": "a directory holding train-images-idx3-ubyte[.gz] and "
-    "train-labels-idx1-ubyte[.gz]",
-    "stacked_mnist": "an MNIST directory holding train-images-idx3-ubyte[.gz] and "
-    "train-labels-idx1-ubyte[.gz]",
-    "idx": "an IDX images file (e.g. train-images-idx3-ubyte.gz)",
-    "cifar10": "the extracted 'cifar-10-batches-py' directory",
-    "cifar100": "the extracted 'cifar-100-python' directory",
-    "folder": "a directory of PNG/JPEG images (one sub-folder per class, or none)",
-}
-
-_CHANNELS = {
-    "digits": 1,
-    "stacked_digits": 3,
-    "mnist": 1,
-    "fashion_mnist": 1,
-    "stacked_mnist": 3,
-    "idx": 1,
-    "cifar10": 3,
-    "cifar100": 3,
-}
-
-
-def _canonical_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise ConfigError(f"image dataset name must be a string, got {name!r}")
-    key = name.strip().lower().replace("-", "_")
-    key = {"fashionmnist": "fashion_mnist", "cifar_10": "cifar10", "cifar_100": "cifar100"}.get(
-        key, key
-    )
-    if key not in IMAGE_DATASETS:
-        close = difflib.get_close_matches(key, IMAGE_DATASETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(
-            f"unknown image dataset {name!r}{hint}; known: {', '.join(IMAGE_DATASETS)}"
-        )
-    return key
-
-
-def _default_resolution(native: int) -> int:
-    """The smallest allowed resolution >= ``native`` (64 when larger)."""
-    for r in RESOLUTIONS:
-        if r >= native:
-            return r
-    return RESOLUTIONS[-1]
-
-
-def make_image_dataset(
-    name: str,
-    path: str | Path | None = None,
-    resolution: int | None = None,
-    channels: int | None = None,
-    split: str = "train",
-) -> ImageDataset | StackedDigits:
-    """Load the image dataset ``name`` (one of :data:`IMAGE_DATASETS`).
-
-    * ``digits``: scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes); no path.
-    * ``stacked_digits``: three random digits as the RGB channels, 1,000 modes (Stacked MNIST
-      protocol of VEEGAN, Srivastava et al. 2017, on the sklearn digits); no path.
-    * ``mnist`` / ``fashion_mnist``: ``path`` is a directory with ``train-images-idx3-ubyte``
-      and ``train-labels-idx1-ubyte`` (``t10k-*`` for ``split='test'``), raw or gzipped.
-    * ``stacked_mnist``: Stacked MNIST proper (Metz et al. 2017 / VEEGAN) on an MNIST dir.
-    * ``idx``: ``path`` is an IDX images file; a labels file beside it named like MNIST's
-      (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``) is used if present.
-    * ``cifar10`` / ``cifar100``: ``path`` is the extracted python-pickle directory.
-    * ``folder``: ``path`` is a directory of images (sub-folders = classes).
-
-    ``resolution`` defaults to 16 for the digits, 32 for MNIST/CIFAR, 64 for folders, and for
-    ``idx`` the smallest of :data:`RESOLUTIONS` at least the native size. ``channels`` may only
-    restate the dataset's own channel count, except for ``folder`` (1 = grayscale, 3 = RGB,
-    default 3). ``split`` is ``'train'`` or ``'test'`` (file-based datasets with a test set).
-
-    Raises:
-        ConfigError: unknown name, bad resolution/channels/split, or ``data.path`` unset.
-        DataError: a missing, corrupt or malformed data file (the message names it).
-    """
-    from wgan.data.digits import StackedDigits, load_digits_dataset
-    from wgan.data.image_files import load_cifar, load_idx, load_image_folder, load_mnist_dir
-
-    key = _canonical_name(name)
-    if split not in ("train", "test"):
-        raise ConfigError(f"data split must be 'train' or 'test', got {split!r}")
-
-    if resolution is None:
-        res: int | None = _DEFAULT_RESOLUTION.get(key)
-    else:
-        res = check_resolution(resolution, "data.resolution")
-
-    if channels is not None:
-        if isinstance(channels, bool) or not isinstance(channels, int):
-            raise ConfigError(f"data.channels must be 1 or 3, got {channels!r}")
-        expected = _CHANNELS.get(key)
-        if expected is not None and channels != expected:
-            raise ConfigError(
-                f"dataset {key!r} has {expected} channel(s); data.channels={channels} "
-                f"is not supported for it"
-            )
-        if key == "folder" and channels not in (1, 3):
-            raise ConfigError(f"data.channels must be 1 or 3 for 'folder', got {channels}")
-
-    if key in ("digits", "stacked_digits"):
-        if path is not None:
-            raise ConfigError(
-                f"dataset {key!r} ships with scikit-learn; data.path must not be set "
-                f"(got {str(path)!r})"
-            )
-        if split != "train":
-            raise ConfigError(
-                f"dataset {key!r} has no separate test split (use ImageDataset.split for "
-                f"held-out data); data.split must be 'train'"
-            )
-        assert res is not None
-        base = load_digits_dataset(res)
-        return base if key == "digits" else StackedDigits(base)
-
-    if path is None or str(path).strip() == "":
-        raise ConfigError(
-            f"dataset {key!r} is read from local files: data.path must be set to {_NEEDS_PATH[key]}"
-        )
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"{path}: no such file or directory (data.path for dataset {key!r})")
-
-    if key in ("mnist", "fashion_mnist", "stacked_mnist"):
-        assert res is not None
-        ds = load_mnist_dir(path, split=split, resolution=res)
-        ds.name = key
-        if key == "stacked_mnist":
-            return StackedDigits(ds, name="stacked_mnist")
-        return ds
-    if key == "idx":
-        ds = load_idx(path, labels_path=_idx_labels_beside(path), resolution=None)
-        return ds.resized(res if res is not None else _default_resolution(ds.resolution))
-    if key in ("cifar10", "cifar100"):
-        ds = load_cifar(path, resolution=res, split=split)
-        want = 10 if key == "cifar10" else 100
-        if ds.n_classes != want:
-            raise DataError(f"{path}: holds CIFAR-{ds.n_classes} data but the dataset is {key!r}")
-        ds.name = key
-        return ds
-    # folder
-    if split != "train":
-        raise ConfigError("dataset 'folder' has no test split; data.split must be 'train'")
-    assert res is not None
-    return load_image_folder(path, res, channels if channels is not None else 3)
-
-
-def _idx_labels_beside(images_path: Path) -> Path | None:
-    """The labels file next to an MNIST-style images file, if one exists."""
-    name = images_path.name
-    for a, b in (("images-idx3", "labels-idx1"), ("images.idx3", "labels.idx1")):
-        if a in name:
-            stem = name.replace(a, b)
-            base = stem[:-3] if stem.endswith(".gz") else stem
-            for cand in (stem, base, base + ".gz"):
-                p = images_path.with_name(cand)
-                if p.is_file():
-                    return p
-    return None

@@ -1,4 +1,5 @@
-"""Experiments that reproduce the seeds' claims, each writing figures and numbers to a run dir.
+"""Experiments that reproduce published claims about GANs and WGANs, each writing figures and
+numbers to a run dir (the claims and their papers are in each module's docstring).
 
 Registered here, in one explicit place. ``run_experiment(name, overrides)`` builds the settings
 (fast laptop-CPU defaults; ``key=value`` overrides are type-checked), creates a numbered run

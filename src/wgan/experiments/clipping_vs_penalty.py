@@ -1,4 +1,4 @@
-r"""Weight clipping vs gradient penalty on toy data (Gulrajani et al. 2017, Fig. 1; seed 003).
+r"""Weight clipping vs gradient penalty on toy data (Gulrajani et al. 2017, Fig. 1).
 
 The generator is held fixed at the real data plus Gaussian noise, :math:`\tilde x = x + \sigma
 \varepsilon` (``FIXED_GENERATOR`` of the authors' ``gan_toy.py``: :math:`\sigma = 1`), and only
@@ -12,8 +12,8 @@ WGAN critics are trained, on 8 Gaussians, 25 Gaussians and the Swiss roll:
   :math:`\hat x`, with the toy protocol's :math:`\lambda = 0.1` and Adam(:math:`10^{-4}`, betas
   (0.5, 0.9)).
 
-Three views (Gulrajani et al. 2017, Section 3 and Fig. 1; seed 003 "weight clipping is a
-clearly terrible way to enforce a Lipschitz constraint"):
+Three views (Gulrajani et al. 2017, Section 3 and Fig. 1; already Arjovsky et al. 2017,
+Section 3: "weight clipping is a clearly terrible way to enforce a Lipschitz constraint"):
 
 (a) **Value surfaces** of 3-layer ReLU critics: clipping biases the critic towards very simple
     functions (it is K-Lipschitz with a small K and cannot bend much), the penalised critic
@@ -47,17 +47,14 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+import torch
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from wgan.constraints import input_gradient_norm, interpolates, make_constraints  # noqa: E402
-from wgan.data import make_dataset, resolve_dataset_name  # noqa: E402
-from wgan.errors import ConfigError  # noqa: E402
-from wgan.experiments.common import (  # noqa: E402
+from wgan.constraints import input_gradient_norm, interpolates, make_constraints
+from wgan.data import make_dataset, resolve_dataset_name
+from wgan.errors import ConfigError
+from wgan.experiments.common import (
     ExperimentResult,
     experiment_entry,
     fit_critic,
@@ -65,10 +62,10 @@ from wgan.experiments.common import (  # noqa: E402
     split_list,
     write_results,
 )
-from wgan.game import GANLoss, NoisyDataGenerator  # noqa: E402
-from wgan.nets import MLP  # noqa: E402
-from wgan.objectives import make_objective  # noqa: E402
-from wgan.plotting import critic_grid, save_figure  # noqa: E402
+from wgan.game import GANLoss, NoisyDataGenerator
+from wgan.nets import MLP
+from wgan.objectives import make_objective
+from wgan.plotting import critic_grid, save_figure, subplots
 
 NAME = "clipping-vs-penalty"
 DESCRIPTION = (
@@ -297,7 +294,7 @@ def _surfaces_figure(
     path: Path,
 ) -> Path:
     r = settings.plot_range
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(datasets),
         len(methods),
         figsize=(3.3 * len(methods), 3.3 * len(datasets)),
@@ -339,8 +336,8 @@ def _surfaces_figure(
 def _gradients_figure(
     deep: dict[str, dict[str, Any]], settings: ClippingVsPenaltySettings, path: Path
 ) -> Path:
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = subplots(figsize=(6.5, 4.5))
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (method, rec) in enumerate(deep.items()):
         norms = np.array(rec["layers"], dtype=float)
         norms = np.where(norms > 0, norms, np.nan)  # a dead layer has no point on a log scale
@@ -365,7 +362,7 @@ def _histogram_figure(
     weights: dict[str, np.ndarray], clips: dict[str, float], where: str, path: Path
 ) -> Path:
     methods = list(weights)
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(methods), figsize=(3.6 * len(methods), 3.4), squeeze=False)
     for ax, method in zip(axes[0], methods, strict=True):
         w = weights[method]
         if method in clips:

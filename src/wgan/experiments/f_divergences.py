@@ -1,4 +1,4 @@
-"""f-GAN with every divergence of the f-GAN table on one toy mixture (seed 004).
+"""f-GAN with every divergence of the f-GAN table on one toy mixture (Nowozin et al. 2016).
 
 Nowozin, Cseke & Tomioka 2016 ("f-GAN: Training Generative Neural Samplers using Variational
 Divergence Minimization", arXiv 1606.00709) train a generator ``Q_θ`` against a critic
@@ -66,7 +66,7 @@ from wgan.train import Trainer
 NAME = "f-divergences"
 DESCRIPTION = (
     "f-GAN with every divergence of the f-GAN table on 8 Gaussians: final variational estimate, "
-    "modes captured, high-quality samples and exact W1 per divergence (seed 004)."
+    "modes captured, high-quality samples and exact W1 per divergence (Nowozin et al. 2016)."
 )
 
 #: The optimiser and schedule of every f-GAN run (the ``toy-gan`` preset's, pinned).
@@ -311,17 +311,12 @@ def table(results: list[dict[str, Any]], s: FDivergencesSettings) -> str:
 
 def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     """A grid of generated samples over the data, one panel per divergence."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from wgan.plotting import save_figure, scatter_panel
+    from wgan.plotting import save_figure, scatter_panel, subplots
 
     n = len(results)
     ncol = min(5, n)
     nrow = math.ceil(n / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 3.9 * nrow), squeeze=False)
+    fig, axes = subplots(nrow, ncol, figsize=(3.3 * ncol, 3.9 * nrow), squeeze=False)
     real = dataset.sample(1000, generator=torch.Generator().manual_seed(6)).numpy()
     modes = dataset.modes.numpy()
     for ax, r in zip(axes.flat, results, strict=False):
@@ -343,12 +338,7 @@ def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
 
 def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
     """Bar charts per divergence: final estimate, modes captured, high quality %, exact W1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from wgan.plotting import save_figure
+    from wgan.plotting import save_figure, subplots
 
     names = [r["divergence"] for r in results]
     finished = [r["metrics"] is not None for r in results]  # not diverged: samples measured
@@ -371,7 +361,7 @@ def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
         ),
         ("exact W1 to the data", *values(lambda r: r["metrics"]["w1"], finished), "W1"),
     ]
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.6))
+    fig, axes = subplots(1, 4, figsize=(18, 4.6))
     x = np.arange(len(names))
     for ax, (title, vals, ok, ylabel) in zip(axes, panels, strict=True):
         ax.bar(x, vals, color="tab:blue", label="trained")

@@ -1,11 +1,11 @@
 """Does the critic's loss track sample quality? WGAN-GP against the minimax GAN.
 
-The claim (seed 000: the Wasserstein loss "shows properties of convergence, i.e. one is able to
-quantify which models are doing better than others"; seed 001: the "loss correlates with sample
-quality and converges toward a minimum"; seed 003: "JSD correlates poorly with the sample
-quality ... W is highly correlated with the sample quality") comes from Arjovsky, Chintala &
-Bottou 2017 ("Wasserstein GAN", arXiv 1701.07875, §4.2, Figs. 3-4) and Gulrajani et al. 2017
-("Improved Training of Wasserstein GANs", arXiv 1704.00028, section "Meaningful loss curves and
+The claim: the critic's Wasserstein estimate correlates with sample quality, so its curve shows
+which runs are doing better and when training has converged, while the JS estimate of a standard
+GAN increases or stays near its maximum log 2 as the samples improve (Arjovsky, Chintala & Bottou
+2017, "Wasserstein GAN", arXiv 1701.07875, §4.2, Figs. 3-4); with the gradient penalty the loss
+still correlates with sample quality and converges toward a minimum (Gulrajani et al. 2017,
+"Improved Training of Wasserstein GANs", arXiv 1704.00028, section "Meaningful loss curves and
 detecting overfitting").
 
 What is measured, at record steps spaced geometrically over training (dense early, where the
@@ -75,7 +75,8 @@ from wgan.train import Trainer
 NAME = "loss-vs-quality"
 DESCRIPTION = (
     "Does the critic's loss track sample quality? Spearman correlation of the WGAN-GP and "
-    "minimax-GAN estimates with the exact W1 over training (seeds 000, 001)."
+    "minimax-GAN estimates with the exact W1 over training (Arjovsky et al. 2017; Gulrajani et "
+    "al. 2017)."
 )
 
 #: Method name -> (preset, Wasserstein critic with warm-up?, pinned overrides). Every optimiser
@@ -345,15 +346,10 @@ def run_method(method: str, s: LossVsQualitySettings, run_dir: Path) -> dict[str
 
 def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     """Curves per method (estimate, D loss, W1 on a twin axis), estimate vs W1, final samples."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from wgan.plotting import save_figure
+    from wgan.plotting import save_figure, subplots
 
     n = len(results)
-    fig, axes = plt.subplots(2, max(2, n), figsize=(5.2 * max(2, n), 9.0), squeeze=False)
+    fig, axes = subplots(2, max(2, n), figsize=(5.2 * max(2, n), 9.0), squeeze=False)
     for ax, res in zip(axes[0], results, strict=False):
         h = res["history"]
         steps = np.maximum(np.asarray(h["step"]), 0.5)  # step 0 drawn at 0.5 on the log axis

@@ -1,10 +1,11 @@
 """Mode collapse on Gaussian mixtures: minimax GAN, non-saturating GAN, WGAN, WGAN-GP.
 
-Seed 002: "G can learn to produce very realistic 1's ... then D will learn 2's real ... G will
-switch to making 2's" (the vicious cycle of mode collapse); seed 003: "The phenomena where the
-generator of a GAN collapses to one or few distribution modes", and the WGAN paper's "In no
-experiment did we see evidence of mode collapse for the WGAN algorithm" (Arjovsky et al. 2017,
-arXiv 1701.07875, §4.3).
+Mode collapse is the generator mapping many latent codes to one or a few modes of the data (the
+"Helvetica scenario" of Goodfellow et al. 2014, Sec. 6), and a minimax GAN can cycle through the
+modes: the discriminator learns to reject the mode the generator currently produces, and the
+generator moves to another (Metz et al. 2017, "Unrolled Generative Adversarial Networks", arXiv
+1611.02163, Fig. 1). The WGAN paper reports "In no experiment did we see evidence of mode collapse
+for the WGAN algorithm" (Arjovsky et al. 2017, arXiv 1701.07875, §4.3).
 
 Protocol (VEEGAN, Srivastava et al. 2017, arXiv 1705.07761, §5.1; PacGAN, Lin et al. 2018,
 arXiv 1712.04086, §5): after training, draw 2,500 samples; a sample is *high quality* if it lies
@@ -352,16 +353,11 @@ def tables(rows: list[dict], s: ModeCollapseSettings) -> str:
 
 def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], path: Path) -> Path:
     """Scatter plots of generated samples (first seed) over the real modes, one per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from wgan.plotting import save_figure, scatter_panel
+    from wgan.plotting import save_figure, scatter_panel, subplots
 
     first = min(r["seed"] for r in runs_)
     nrow, ncol = len(datasets), len(methods)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.7 * nrow), squeeze=False)
+    fig, axes = subplots(nrow, ncol, figsize=(3.6 * ncol, 3.7 * nrow), squeeze=False)
     for i, name in enumerate(datasets):
         dataset = make_dataset(name)
         real = dataset.sample(1000, generator=torch.Generator().manual_seed(5)).numpy()

@@ -1,8 +1,9 @@
-r"""A WGAN-GP critic memorises a small training set (seed 001; Gulrajani et al. 2017, Sec. 5).
+r"""A WGAN-GP critic memorises a small training set (Gulrajani et al. 2017, Sec. 5).
 
-Seed 001 ("Meaningful loss curves and detecting overfitting"): "In WGAN-GP, the training loss
-gradually increases even while the validation loss drops, when given enough capacity and too
-little training data." In the critic's terms: its Wasserstein estimate on the *training* set,
+Gulrajani et al. 2017 ("Meaningful loss curves and detecting overfitting") train WGAN-GP with
+enough capacity on too little data and observe that the critic's negative loss on the training
+set gradually increases even while the one on a validation set drops: the critic overfits. In the
+critic's terms: its Wasserstein estimate on the *training* set,
 
 .. math::
 
@@ -44,25 +45,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from wgan.config import resolve  # noqa: E402
-from wgan.data import resolve_dataset_name  # noqa: E402
-from wgan.errors import ConfigError, TrainingDiverged  # noqa: E402
-from wgan.experiments.common import (  # noqa: E402
+from wgan.config import resolve
+from wgan.data import resolve_dataset_name
+from wgan.errors import ConfigError, TrainingDiverged
+from wgan.experiments.common import (
     ExperimentResult,
     experiment_entry,
     format_table,
     write_results,
 )
-from wgan.metrics import exact_w1  # noqa: E402
-from wgan.plotting import critic_grid, save_figure  # noqa: E402
-from wgan.train import Trainer  # noqa: E402
+from wgan.metrics import exact_w1
+from wgan.plotting import critic_grid, save_figure, subplots
+from wgan.train import Trainer
 
 NAME = "overfitting"
 DESCRIPTION = (
@@ -240,7 +237,7 @@ def _fit_ylim(ax, runs: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> Non
 def _figure(
     runs: dict[str, dict[str, Any]], small: Trainer, held_out: torch.Tensor, path: Path
 ) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    fig, axes = subplots(1, 3, figsize=(17, 5))
     styles = {"small": "-", "control": "--"}
     ax = axes[0]
     for key, rec in runs.items():
@@ -321,7 +318,9 @@ def _figure(
     ax.set_ylabel("x2")
     ax.set_title(f"Small-data run at step {small.step}: critic and samples")
     ax.legend(fontsize=7, loc="upper right", markerscale=2)
-    fig.suptitle("WGAN-GP overfitting: the critic memorises a small training set (seed 001)")
+    fig.suptitle(
+        "WGAN-GP overfitting: the critic memorises a small training set (Gulrajani et al. 2017)"
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -1,9 +1,9 @@
 r"""Parallel lines: JS saturates, W1 does not (Arjovsky, Chintala & Bottou 2017, Example 1).
 
-Seeds 000 and 003. Real data is :math:`\mathbb{P}_0`, the law of :math:`(0, Z)`, the model is
+Real data is :math:`\mathbb{P}_0`, the law of :math:`(0, Z)`, the model is
 :math:`\mathbb{P}_\theta`, the law of :math:`(\theta, Z)`, with :math:`Z \sim U[0, 1]`. The two
 distributions live on parallel segments, so for :math:`\theta \neq 0` their supports are disjoint
-and (seed 003, "Wasserstein distance vs KL vs JSD")
+and (Arjovsky et al. 2017, Example 1)
 
 .. math::
 
@@ -19,11 +19,11 @@ The experiment checks this with *trained* critics instead of closed forms. For e
 :math:`\theta` on a grid, with the generator held fixed, it trains to near-optimality
 
 * (a) the minimax-GAN discriminator (Goodfellow et al. 2014): at the optimum
-  :math:`D^* = p_0/(p_0 + p_\theta)` and :math:`V(D^*) = 2\,JS - 2\log 2` (seed 000), so the
-  objective's ``estimate`` :math:`\log 2 - \text{loss}/2` estimates JS;
+  :math:`D^* = p_0/(p_0 + p_\theta)` and :math:`V(D^*) = 2\,JS - 2\log 2` (their Proposition 1
+  and Theorem 1), so the objective's ``estimate`` :math:`\log 2 - \text{loss}/2` estimates JS;
 * (b) a WGAN critic with weight clipping (Arjovsky et al. 2017, Algorithm 1): the clipped
-  family is K-Lipschitz for an unknown K (seed 003: "max over the box
-  :math:`\le K\,W`"), so its gap :math:`E_{P_0} f - E_{P_\theta} f` estimates
+  family is K-Lipschitz for an unknown K (Arjovsky et al. 2017, Section 3: the maximum over
+  the box is at most :math:`K\,W_1`), so its gap :math:`E_{P_0} f - E_{P_\theta} f` estimates
   :math:`K\,W_1`; we report it raw and normalised by :math:`\hat K` = its value at
   :math:`|\theta| = \theta_{max}` divided by :math:`\theta_{max}` (with the default grid,
   its value at :math:`|\theta| = 1`);
@@ -51,33 +51,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from wgan.constraints import make_constraints  # noqa: E402
-from wgan.data import make_dataset  # noqa: E402
-from wgan.errors import ConfigError  # noqa: E402
-from wgan.experiments.common import (  # noqa: E402
+from wgan.constraints import make_constraints
+from wgan.data import make_dataset
+from wgan.errors import ConfigError
+from wgan.experiments.common import (
     ExperimentResult,
     experiment_entry,
     fit_critic,
     format_table,
     write_results,
 )
-from wgan.game import GANLoss  # noqa: E402
-from wgan.nets import MLP  # noqa: E402
-from wgan.objectives import (  # noqa: E402
+from wgan.game import GANLoss
+from wgan.nets import MLP
+from wgan.objectives import (
     make_objective,
     minimax_generator_loss,
     nonsaturating_generator_loss,
     wasserstein_generator_loss,
 )
-from wgan.plotting import save_figure  # noqa: E402
+from wgan.plotting import save_figure, subplots
 
 NAME = "parallel-lines"
 DESCRIPTION = (
@@ -141,7 +137,7 @@ SETTINGS = ParallelLinesSettings
 
 
 def closed_forms(theta: float) -> dict[str, float]:
-    """W1 = |theta|, JS = log 2 (0 at theta = 0), KL = inf (0 at theta = 0); seeds 000, 003."""
+    """W1 = |theta|, JS = log 2, KL = inf (all 0 at theta = 0); Arjovsky et al. 2017, Example 1."""
     if theta == 0.0:
         return {"w1": 0.0, "js": 0.0, "kl": 0.0}
     return {"w1": abs(theta), "js": LOG2, "kl": math.inf}
@@ -253,7 +249,7 @@ def _figure(
 ) -> Path:
     th = np.array(thetas)
     fine = np.linspace(th.min(), th.max(), 401)
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    fig, axes = subplots(1, 3, figsize=(17, 5))
 
     # (1) estimates vs theta, closed forms overlaid.
     ax = axes[0]

@@ -1,9 +1,9 @@
 r"""Discrete optimal transport as a pair of linear programs (primal and dual).
 
-This module makes the Kantorovich-Rubinstein step of the WGAN lecture executable on
-finite point clouds.  Two histograms :math:`p \in \mathbb{R}^n_{\ge 0}` and
-:math:`q \in \mathbb{R}^m_{\ge 0}` with equal total mass live on points
-:math:`x_1, \dots, x_n` and :math:`y_1, \dots, y_m`; the ground cost is a matrix
+This module makes the Kantorovich-Rubinstein step behind the WGAN critic (Arjovsky et al.
+2017, Sec. 3) executable on finite point clouds.  Two histograms
+:math:`p \in \mathbb{R}^n_{\ge 0}` and :math:`q \in \mathbb{R}^m_{\ge 0}` with equal total mass
+live on points :math:`x_1, \dots, x_n` and :math:`y_1, \dots, y_m`; the ground cost is a matrix
 :math:`D_{ij} = d(x_i, y_j)` (Euclidean distance by default).
 
 **Primal (Kantorovich) problem.**  With :math:`\Gamma \in \mathbb{R}^{n \times m}` flattened
@@ -353,15 +353,16 @@ def kantorovich_potential_check(
     q: Any,
     cost: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    r"""The lecture's Kantorovich-Rubinstein step, checked on a shared finite support.
+    r"""The Kantorovich-Rubinstein step (``g = -f``), checked on a shared finite support.
 
     Both histograms live on the same points :math:`x_1, \dots, x_n` and the cost is a metric,
     :math:`D_{ij} = d(x_i, x_j)` (Euclidean by default), so :math:`d(x, x) = 0`.
 
-    **The seed's derivation.**  A dual-feasible pair satisfies :math:`f(x) + g(y) \le d(x, y)`
-    for all :math:`x, y`.  Taking :math:`y = x` gives :math:`f(x) + g(x) \le d(x, x) = 0`, i.e.
-    :math:`g \le -f`.  Since :math:`q \ge 0`, raising :math:`g` to :math:`-f` can only increase
-    the dual objective, provided :math:`(f, -f)` is still feasible:
+    **The derivation** (Villani 2008, Ch. 5-6).  A dual-feasible pair satisfies
+    :math:`f(x) + g(y) \le d(x, y)` for all :math:`x, y`.  Taking :math:`y = x` gives
+    :math:`f(x) + g(x) \le d(x, x) = 0`, i.e. :math:`g \le -f`.  Since :math:`q \ge 0`,
+    raising :math:`g` to :math:`-f` can only increase the dual objective, provided
+    :math:`(f, -f)` is still feasible:
     :math:`f(x) - f(y) \le d(x, y)`, i.e. :math:`f` is 1-Lipschitz.  Hence
 
     .. math::

@@ -185,7 +185,11 @@ class AuxClassifierCritic(nn.Module):
         """The shared features phi(x), (B, F)."""
         return self.net.features(x)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, with_logits: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """The score (B, 1); with ``with_logits``, :meth:`score_and_logits` (one entry point for
+        :func:`torch.func.functional_call`)."""
+        if with_logits:
+            return self.score_and_logits(x)
         return self.net.head(self.features(x))  # (B, 1)
 
     def logits(self, x: Tensor) -> Tensor:

@@ -1,9 +1,10 @@
 """A multilayer perceptron for generators and critics on vector data.
 
 The activation set is the one of the WGAN-GP paper's random-architecture study (Gulrajani et al.
-2017, Table 1; seed 003): ReLU, LeakyReLU, tanh and softplus(2x + 2)/2 - 1. Normalisation is none,
-batch norm, or layer norm; seed 001 notes that a gradient-penalised critic must not use batch norm
-(the penalty is per sample, batch norm couples samples), so layer norm is its drop-in.
+2017, Table 1): ReLU, LeakyReLU, tanh and softplus(2x + 2)/2 - 1. Normalisation is none, batch
+norm, or layer norm; Gulrajani et al. (2017, Sec. 4) note that a gradient-penalised critic must
+not use batch norm (the penalty is per sample, batch norm couples samples) and recommend layer
+norm as its drop-in replacement.
 """
 
 from __future__ import annotations

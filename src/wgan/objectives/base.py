@@ -79,7 +79,8 @@ class Objective(abc.ABC):
 
         Every critic loss here is separable, ``loss(real, fake) = A(real) + B(fake)``; this is
         ``B``. A conditional critic adds ``B`` of real images paired with wrong labels: the
-        seed's third term ``(1/m) sum log(1 - D(c^i, x_hat^i))`` (seed 004).
+        third term ``(1/m) sum log(1 - D(c^i, x_hat^i))`` of the matching-aware discriminator
+        (Reed et al. 2016, GAN-CLS).
         """
         raise NotImplementedError(f"{type(self).__name__} does not define fake_term")
 

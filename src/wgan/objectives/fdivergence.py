@@ -27,7 +27,8 @@ Honest notes on the table (the generator functions ``f`` below are used exactly 
   This ``f`` has ``f(1) = -log 4``, not 0 (it is the JS generator shifted by a constant), so
   ``D_f(P||P) = -log 4``; every other row has ``f(1) = 0``.
 * ``"pearson"``: ``f(u) = (u-1)^2`` gives ``∫ (p-q)^2/q``; ``"neyman"``: ``f(u) = (1-u)^2/u``
-  gives ``∫ (p-q)^2/p``.  The seed's ``D_f`` column has these two swapped; we follow ``f``.
+  gives ``∫ (p-q)^2/p``.  The ``D_f`` column of the paper's Table 1 has these two swapped; we
+  follow ``f``.
 * ``"pearson"``: ``f*(t) = t^2/4 + t`` is the conjugate of ``(u-1)^2`` over all real ``u``;
   restricted to ``u >= 0`` the true conjugate is ``-1`` for ``t < -2``.  The table's ``f*`` is
   larger there, so the bound stays a valid (slightly looser) lower bound.

@@ -1,0 +1,245 @@
+"""The run handle: a GAN's models, data and randomness, without any optimiser.
+
+:class:`Run` is what evaluation, sampling, analysis, the CLI and experiments take: the generator,
+the critic (with its constraint's parametrisation), the EMA of the generator, the dataset and
+its batch stream, the run's ``torch.Generator`` and the step reached. :class:`wgan.train.Trainer`
+extends it with optimiser states and the training loop; :func:`load_run` restores a run from its
+checkpoint for sampling and evaluation, without building optimisers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from wgan import runs
+from wgan.config import Config, from_dict
+from wgan.constraints import input_gradient_norm, interpolates
+from wgan.data.batches import SampledBatches, TensorBatches
+from wgan.data.build import build_batches, build_dataset, is_image_dataset
+from wgan.distributed import DistContext
+from wgan.ema import EMA
+from wgan.errors import ConfigError, WganError
+from wgan.game import build_loss, build_models
+from wgan.metrics import toy_metrics
+from wgan.precision import check_precision
+from wgan.step import BoundCritic, Player
+from wgan.tracking import Tracker
+
+SAMPLE_CHUNK = 4096
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; an explicit CUDA request without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name} but no CUDA device is available (use cpu or auto)")
+    return torch.device(name)
+
+
+class Run:
+    """One GAN described by a :class:`Config`, living in ``run_dir``.
+
+    Args:
+        cfg: the run's config.
+        run_dir: its directory (created on rank 0).
+        dist: where this process sits in a data-parallel job (a single process by default).
+        dataset: replaces the dataset ``cfg.data`` names (e.g. random images for a benchmark).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: str | Path,
+        dist: DistContext | None = None,
+        dataset: Any = None,
+    ) -> None:
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.dist = dist or DistContext()
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(self.dist.device(cfg.train.device))
+        self.batch_size = self.dist.shard(cfg.data.batch_size)  # this process's share
+        torch.manual_seed(cfg.train.seed)  # model initialisation (identical on every process)
+        # All sampling (data, noise, interpolation weights) draws from this one generator;
+        # under data parallelism each process has its own stream (rank 0 keeps the seed).
+        self.rng = torch.Generator(device=self.device).manual_seed(self.dist.seed(cfg.train.seed))
+        self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
+        self.is_image = is_image_dataset(self.dataset)
+        self.conditional = cfg.conditional.mode != "none"
+        check_precision(cfg.train.precision, self.device)
+        self.gen, self.critic, self.constraints = build_models(cfg, self.dataset, self.device)
+        self.dist.broadcast_module(self.gen)
+        self.dist.broadcast_module(self.critic)
+        if cfg.train.channels_last:
+            if not self.is_image:
+                raise ConfigError("train.channels_last is for image data (convolutional nets)")
+            self.gen.to(memory_format=torch.channels_last)
+            self.critic.to(memory_format=torch.channels_last)
+        self.learned_generator = any(p.requires_grad for p in self.gen.parameters())
+        self.loss = build_loss(cfg, self.constraints)
+        self.ema = EMA(self.gen, cfg.train.ema) if cfg.train.ema > 0 else None
+        if self.ema is not None and not self.learned_generator:
+            raise ConfigError("train.ema needs a learned generator (generator.kind=learned)")
+        self.train_set: Tensor | None = None
+        if cfg.data.n_train is not None and self.is_image:
+            raise ConfigError("data.n_train is for toy data; image datasets are already finite")
+        if cfg.data.n_train is not None:
+            # A fixed finite training set, drawn from its own seed so it survives resumes.
+            g = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 7919)
+            self.train_set = self.dataset.sample(cfg.data.n_train, generator=g, device=self.device)
+        self.batches: TensorBatches | SampledBatches = self._make_batches()
+        self.step = 0
+
+    def _make_batches(self) -> TensorBatches | SampledBatches:
+        if self.train_set is not None:
+            batches: Any = TensorBatches(self.train_set, self.batch_size, self.rng, self.device)
+        else:
+            batches = build_batches(self.dataset, self.batch_size, self.rng, self.device)
+        if self.cfg.train.channels_last and isinstance(batches, TensorBatches):
+            batches.examples = batches.examples.contiguous(memory_format=torch.channels_last)
+        return batches
+
+    # -- models as functions ----------------------------------------------------------------
+
+    def critic_fn(self, labels: Tensor | None = None):
+        """The critic as a function of x alone (D(c, .) at ``labels`` for a conditional critic)."""
+        concat = self.cfg.conditional.mode == "concat"
+        critic = BoundCritic(Player(self.critic, functional=False), {}, {}, concat)
+        return self.loss.score_fn(critic, labels)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator used for samples and metrics: its EMA when ``train.ema`` > 0."""
+        return self.ema.module if self.ema is not None else self.gen
+
+    @torch.no_grad()
+    def samples(self, n: int, seed: int = 12345, labels: Tensor | int | None = None) -> Tensor:
+        """``n`` generated samples from a fixed seed, on the CPU: (n, dim) or (n, C, H, W).
+
+        ``labels`` (a class index, or (n,) indices) conditions a conditional generator; without
+        it a conditional generator draws uniform labels. Batch norm uses its running statistics
+        (eval mode), so a sample does not depend on the others drawn with it.
+        """
+        gen = self.sampler
+        n_classes = getattr(gen, "n_classes", 0)
+        if labels is not None:
+            if not n_classes:
+                raise WganError("this run's generator is not conditional: it takes no label")
+            labels = torch.as_tensor(labels, dtype=torch.long).expand(n).to(self.device)
+            bad = labels[(labels < 0) | (labels >= n_classes)]
+            if bad.numel():
+                raise WganError(f"label {int(bad[0])} is out of range [0, {n_classes})")
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        was_training = gen.training
+        gen.eval()
+        try:
+            out = [
+                gen.sample(
+                    min(SAMPLE_CHUNK, n - i),
+                    g,
+                    None if labels is None else labels[i : i + SAMPLE_CHUNK],
+                )
+                for i in range(0, n, SAMPLE_CHUNK)
+            ]
+        finally:
+            gen.train(was_training)
+        return torch.cat(out).float().cpu()
+
+    def interpolate_grad_norm(self, n: int = 256) -> float:
+        """Mean ||grad_x D(x_hat)|| on interpolates, with its own RNG (training RNG untouched)."""
+        g = torch.Generator(device=self.device).manual_seed(self.step)
+        labels = None
+        if self.conditional:
+            real, labels = self.dataset.sample_with_labels(n, generator=g, device=self.device)
+        else:
+            real = self.dataset.sample(n, generator=g, device=self.device)
+        with torch.no_grad():
+            fake = self.gen.sample(n, g, labels)
+        score = self.critic_fn(labels)
+        return float(input_gradient_norm(score, interpolates(real, fake, g)).mean())
+
+    # -- measuring and plotting ---------------------------------------------------------------
+
+    def evaluate(self, n: int | None = None) -> dict[str, Any]:
+        """Metrics on ``train.eval_samples`` samples (fixed seeds).
+
+        Toy data: mode coverage, high-quality fraction, KL and exact W1. Images: see
+        :func:`wgan.evaluation.evaluate_images` (classifier scores on digits, IS/FID/KID
+        with user-given Inception weights).
+        """
+        n = n or self.cfg.train.eval_samples
+        if self.is_image:
+            from wgan.evaluation import evaluate_images
+
+            return evaluate_images(self, n)
+        fake = self.samples(n)
+        return toy_metrics(fake, self.dataset, n_real=n, generator=torch.Generator().manual_seed(1))
+
+    def figure(self, tracker: Tracker | None = None) -> Path | None:
+        """Real vs generated samples over the critic's contours (2-D data only)."""
+        if self.is_image:
+            from wgan.evaluation import sample_grid
+
+            return sample_grid(self, tracker)
+        if self.dataset.dim != 2:
+            return None
+        from wgan.plotting import plot_toy, save_figure
+
+        g = torch.Generator().manual_seed(2)
+        real = self.dataset.sample(1000, generator=g).numpy()
+        fake = self.samples(1000).numpy()
+        title = f"{self.cfg.name}: step {self.step}"
+        fig = plot_toy(self.critic, real, fake, self.dataset.bounds(), title)
+        if tracker is not None:
+            tracker.figure("samples", fig, self.step)
+        path = save_figure(fig, self.run_dir / "figures" / f"step_{self.step:06d}.png")
+        shutil.copyfile(path, path.with_name("latest.png"))
+        return path
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def load_models(self, state: dict[str, Any]) -> None:
+        """Restore G, D, the EMA, the training set and the step from a checkpoint dict."""
+        try:
+            self.gen.load_state_dict(state["generator"])
+            self.critic.load_state_dict(state["critic"])
+            if self.ema is not None:
+                saved = state.get("generator_ema")
+                self.ema.load_state_dict(saved if saved is not None else state["generator"])
+        except (KeyError, RuntimeError, ValueError) as err:
+            first = str(err).splitlines()[0]
+            raise WganError(f"checkpoint does not match this run's config: {first}") from None
+        if state.get("train_set") is not None:
+            self.train_set = state["train_set"].to(self.device)
+            self.batches = self._make_batches()
+        self.step = int(state["step"])
+
+
+def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
+    """A run directory's checkpoint dict and config (errors name what is missing)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise WganError(f"run directory not found: {run_dir}")
+    ckpt = run_dir / runs.CHECKPOINT
+    if not ckpt.is_file():
+        raise WganError(f"{run_dir} has no checkpoint ({runs.CHECKPOINT})")
+    state = runs.load_checkpoint(ckpt)
+    return run_dir, state, from_dict(state["config"])
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    """A :class:`Run` restored from a run's checkpoint, for sampling and evaluation.
+
+    No optimiser is built; the models are those of the checkpoint's step.
+    """
+    run_dir, state, cfg = read_run(run_dir)
+    cfg.train.device = device
+    run = Run(cfg, run_dir)
+    run.load_models(state)
+    return run
