@@ -7,6 +7,7 @@ import torch
 
 import wgan.bench as bench_module
 from wgan.bench import bench, format_bench, matmul_roofline, record_result
+from wgan.cli import build_parser, main
 from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
 
@@ -19,7 +20,17 @@ TINY = [
     "data.batch_size=32",
     "train.device=cpu",
 ]
-FAST = {"steps": 2, "warmup": 1, "repeats": 2, "roofline_seconds": 0.05}
+FAST = {"steps": 2, "warmup": 1, "repeats": 2, "roofline_seconds": 0.05, "compile": False}
+# The cheapest config to compile (the compile is the cost): one hidden layer of 8, n_critic 1.
+SMALLEST = [
+    "generator.hidden=8",
+    "critic.hidden=8",
+    "generator.depth=1",
+    "critic.depth=1",
+    "data.batch_size=8",
+    "train.n_critic=1",
+    "train.device=cpu",
+]
 
 KEYS = [
     "flops_per_iter",
@@ -88,7 +99,8 @@ def hand_count(b, h, depth, n_critic=5, zero_branch=False):
       => F_G + 10 F_D - 2 f0 - fL
     plain autograd adds (``zero_branch``): ReLU's backward has a zero derivative w.r.t. its
       saved activation and autograd sends those zeros back through the x_hat forward, a weight
-      and an input grad for every layer below a ReLU: 2 (F_D - fL). wgan's penalty skips it.
+      and an input grad for every layer below a ReLU, but no input grad into x_hat itself (the
+      step asks autograd.grad for the weights only): 2 (F_D - fL) - f0. wgan's penalty skips it.
     generator step (D frozen): G forward F_G, D forward F_D, D input grads F_D, G weight
       grads F_G and input grads F_G - g0 (none into z)    => 3 F_G + 2 F_D - g0
     """
@@ -97,7 +109,7 @@ def hand_count(b, h, depth, n_critic=5, zero_branch=False):
     f_d, f_g = sum(d), sum(g)
     critic_step = f_g + 10 * f_d - 2 * d[0] - d[-1]
     if zero_branch:
-        critic_step += 2 * (f_d - d[-1])
+        critic_step += 2 * (f_d - d[-1]) - d[0]
     return n_critic * critic_step + 3 * f_g + 2 * f_d - g[0]
 
 
@@ -116,7 +128,14 @@ def test_plain_autograd_count_includes_the_zero_branch(monkeypatch):
             return func(*args, **(kwargs or {}))
 
     monkeypatch.setattr(constraints, "_ConstantMasks", Passthrough)
-    r = bench(resolve("toy-wgan-gp", TINY), steps=1, warmup=0, repeats=1, roofline_seconds=0.01)
+    r = bench(
+        resolve("toy-wgan-gp", TINY),
+        steps=1,
+        warmup=0,
+        repeats=1,
+        roofline_seconds=0.01,
+        compile=False,
+    )
     assert r["flops_per_iter"] == hand_count(32, 16, 2, zero_branch=True)
 
 
@@ -161,21 +180,62 @@ def test_format_bench_table(tiny_result):
     for label in ("generator iterations/s", "GFLOP / iteration", "fraction of roofline"):
         assert label in text
     assert f"{tiny_result['flops_per_iter'] / 1e9:.3f}" in text
+    assert tiny_result["compile"] is False and "compiled_ms_per_iter" not in tiny_result
+    assert "not measured (--no-compile)" in text
+
+
+def test_eager_and_compiled_in_one_run(monkeypatch, tmp_path):
+    """`wgan bench` reports eager and compiled in the same run: the second Trainer really
+    compiles (torch.compile is called once, and its first iteration costs far more than the
+    later ones), and the table, the result and the recorded row carry both."""
+    compiled = []
+    real_compile = torch.compile
+
+    def spy(fn, *args, **kwargs):
+        compiled.append(kwargs)
+        return real_compile(fn, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+    r = bench(resolve("toy-wgan-gp", SMALLEST), steps=2, warmup=1, repeats=1, roofline_seconds=0.02)
+    assert len(compiled) == 1 and compiled[0].get("fullgraph") is True
+    assert r["compile"] is True and r["n_critic"] == 1
+    for key in ("ms_per_iter", "compiled_ms_per_iter", "compiled_ms_per_iter_min", "compile_s"):
+        assert r[key] > 0, key
+    assert r["compile_speedup"] == pytest.approx(r["ms_per_iter"] / r["compiled_ms_per_iter"])
+    assert r["compiled_iters_per_s"] == pytest.approx(1e3 / r["compiled_ms_per_iter"])
+    assert r["compiled_fraction_of_roofline"] == pytest.approx(
+        r["compiled_achieved_gflops"] / r["roofline_gflops"]
+    )
+    # the compile time is the first compiled iteration alone: seconds, against about a ms
+    assert r["compile_s"] * 1e3 > 50 * r["compiled_ms_per_iter"]
+    text = format_bench(r)
+    for label in ("compiled ms / iteration", "compile time", "eager / compiled"):
+        assert label in text
+    assert f"{r['compile_speedup']:.2f} x" in text
+    row = record_result(r, tmp_path / "RESULTS.md", commit="abc1234")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert f"{r['compiled_ms_per_iter']:.1f}" in cells and f"{r['compile_speedup']:.2f}" in cells
+
+
+def test_compile_flag_defaults_on():
+    parser = build_parser()
+    assert parser.parse_args(["bench", "toy-wgan-gp"]).compile is True
+    assert parser.parse_args(["bench", "--no-compile"]).compile is False
 
 
 def test_json_output_is_parseable(capsys):
-    code = bench_module.main(
-        ["toy-wgan-gp", *TINY, "--steps", "1", "--warmup", "0", "--repeats", "1"]
-        + ["--roofline-seconds", "0.02", "--json"]
+    code = main(
+        ["bench", "toy-wgan-gp", *TINY, "--steps", "1", "--warmup", "0", "--repeats", "1"]
+        + ["--roofline-seconds", "0.02", "--json", "--no-compile"]
     )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["preset"] == "toy-wgan-gp" and data["flops_per_iter"] > 0
-    assert data["ms_per_iter"] > 0
+    assert data["ms_per_iter"] > 0 and data["compile"] is False
 
 
 def test_cli_errors_are_one_line(capsys):
-    code = bench_module.main(["toy-wgan-gp", *TINY, "--steps", "0"])
+    code = main(["bench", "toy-wgan-gp", *TINY, "--steps", "0"])
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("wgan: error:") and "steps" in err and len(err.splitlines()) == 1
@@ -188,25 +248,25 @@ def test_random_data_for_cifar10_resnet():
         ["generator.width=8", "critic.width=8", "data.batch_size=4", "train.device=cpu"],
     )
     assert cfg.data.path is None
-    r = bench(cfg, steps=1, warmup=0, repeats=1, roofline_seconds=0.02)
+    r = bench(cfg, steps=1, warmup=0, repeats=1, roofline_seconds=0.02, compile=False)
     assert r["data"] == "random (1024, 3, 32, 32)"
     assert r["flops_per_iter"] > 0 and r["ms_per_iter"] > 0
     assert r["params_d"] > 0 and r["params_g"] > 0
     # without random data the same config is a clear config error (data.path unset)
     with pytest.raises(ConfigError, match="data.path"):
-        bench(cfg, steps=1, warmup=0, repeats=1, random_data=False)
+        bench(cfg, steps=1, warmup=0, repeats=1, random_data=False, compile=False)
 
 
 def test_random_data_restores_the_dataset_builder():
-    import wgan.train as train_module
+    import wgan.run as run_module
 
-    before = train_module.build_dataset
+    before = run_module.build_dataset
     cfg = resolve(
         "cifar10-resnet-wgan-gp",
         ["generator.width=4", "critic.width=4", "data.batch_size=2", "train.device=cpu"],
     )
-    bench(cfg, steps=1, warmup=0, repeats=1, roofline_seconds=0.01)
-    assert train_module.build_dataset is before
+    bench(cfg, steps=1, warmup=0, repeats=1, roofline_seconds=0.01, compile=False)
+    assert run_module.build_dataset is before
 
 
 def test_random_data_rejected_for_toy_data():
@@ -237,20 +297,35 @@ def test_record_appends_rows_under_one_header(tmp_path, tiny_result):
     rows = [line for line in text.splitlines() if "| abc1234 |" in line]
     assert len(rows) == 2
     assert "toy-wgan-gp" in rows[0] and f"{tiny_result['iters_per_s']:.3f}" in rows[0]
+    header = [line for line in text.splitlines() if line.startswith("| date |")][0]
+    assert header.count("|") == rows[0].count("|")  # as many cells as columns
+
+
+def test_record_starts_a_new_table_under_other_columns(tmp_path, tiny_result):
+    """A table written with other columns (an older version) is not extended: a new header."""
+    path = tmp_path / "RESULTS.md"
+    path.write_text("| date | machine | it/s |\n|---|---|---|\n| x | y | 1 |\n")
+    record_result(tiny_result, path, commit="abc1234")
+    record_result(tiny_result, path, commit="abc1234")
+    lines = path.read_text().splitlines()
+    assert lines[:3] == ["| date | machine | it/s |", "|---|---|---|", "| x | y | 1 |"]
+    assert lines[3] == "" and lines[4].startswith("| date | machine | commit |")
+    assert sum(line.startswith("| date |") for line in lines) == 2
+    assert len([line for line in lines if "| abc1234 |" in line]) == 2
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_bench_on_cuda():
     cfg = resolve("toy-wgan-gp", [*TINY[:-1], "train.device=cuda"])
-    r = bench(cfg, **FAST)
+    r = bench(cfg, **{**FAST, "compile": True})  # compiled: a CUDA graph (reduce-overhead)
     assert r["device"] == "cuda" and r["peak_mem_kind"] == "cuda max_memory_allocated"
     assert r["peak_mem_mb"] > 0 and r["ms_per_iter"] > 0 and r["flops_per_iter"] > 0
     assert "roofline_gflops" not in r
+    assert r["compiled_ms_per_iter"] > 0 and r["compile_s"] > 0 and r["compiled_peak_mem_mb"] > 0
+    assert "compiled_fraction_of_roofline" not in r
 
 
 def test_cli_bench_sweep_reports_the_cost_ratio(capsys):
-    from wgan.cli import main
-
     args = [
         "bench",
         "toy-wgan-gp",

@@ -117,3 +117,27 @@ def test_module_entry_point_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("wgan: error: unknown config key 'data.nmae'; did you mean")
     assert "data.name" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_command_is_parsed_here_without_loading_the_libraries():
+    """All argparse lives in wgan.cli: building the parser (sweep and bench included) imports
+    neither wgan.sweep, wgan.bench, wgan.train nor torch; the commands import them lazily."""
+    code = (
+        "import sys, wgan.cli\n"
+        "p = wgan.cli.build_parser()\n"
+        "a = p.parse_args(['bench', 'toy-wgan-gp', '--no-compile'])\n"
+        "s = p.parse_args(['sweep', '--seeds', '0-1', '--engine', 'vmap'])\n"
+        "assert a.func is wgan.cli.cmd_bench and a.compile is False, a\n"
+        "assert s.func is wgan.cli.cmd_sweep and s.engine == 'vmap', s\n"
+        "print(sorted(m for m in ('wgan.sweep', 'wgan.bench', 'wgan.train', 'torch')"
+        " if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_sweep_unknown_engine_is_one_line(capsys):
+    code, _, err = run_cli(capsys, "sweep", "--seeds", "0,1", "--engine", "nope")
+    assert code == 2 and err.startswith("wgan: error: --engine must be one of")
+    assert len(err.strip().splitlines()) == 1

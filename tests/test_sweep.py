@@ -1,16 +1,17 @@
 """Sweeps: K runs trained together equal K separate Trainer runs, and leave regular run dirs.
 
-Tolerance. A sweep draws the same random numbers as the separate runs and mirrors torch.optim's
-updates operation by operation, so the only possible differences are float32 rounding of the
-batched kernels (baddbmm per run vs addmm, a vmapped objective's reductions, layer norm's affine
-step). On CPU the fused engine is in practice bit for bit equal for plain MLPs; we assert
-ATOL = 1e-6 after 10 iterations, 100x below one Adam step (lr 1e-4 per weight and step), so any
-real mistake (a wrong draw, a wrong hyperparameter, a missed or extra step) fails, while a
-different BLAS kernel choice does not. Layer norm (whose fused kernel we match only to ~1e-7: we
-see ~1.2e-7 after 10 iterations) gets ATOL_LN = 1e-5, ten times below one Adam step.
+Tolerance. A sweep is the single-run step (wgan.step.GANStep.iteration) under torch.func.vmap,
+fed the same random numbers as the separate runs, so the only possible differences are float32
+rounding: a batched product (bmm over runs) rounds differently from a single one, and the
+functional gradient (torch.func.grad) sums some terms in another order than eager autograd.
+After 10 iterations of tiny MLPs we see at most ~1e-7; we assert ATOL = 1e-6, 100x below one Adam
+step (lr 1e-4 per weight and step), so any real mistake (a wrong draw, a wrong hyperparameter, a
+missed or extra step) fails. Convolutional nets (image presets), whose oneDNN kernels round
+differently batched, get ATOL_CONV = 1e-5 after 3 iterations, still ten times below one step.
+Spectral normalisation divides by a power-iteration estimate, which amplifies rounding; its
+case asserts ATOL_SN = 1e-4 after 3 iterations at lr 1e-4, one Adam step.
 """
 
-import argparse
 import copy
 import json
 import math
@@ -21,9 +22,9 @@ import torch
 from wgan.config import resolve, set_value
 from wgan.errors import ConfigError
 from wgan.runs import load_checkpoint, read_config
+from wgan.cli import main as cli_main
 from wgan.sweep import (
     SweepTrainer,
-    add_sweep_parser,
     benchmark_sweep,
     expand_variants,
     parse_seeds,
@@ -36,6 +37,8 @@ from wgan.train import Trainer, load_run, resume, train
 
 ATOL = 1e-6
 ATOL_LN = 1e-5
+ATOL_CONV = 1e-5
+ATOL_SN = 1e-4
 
 TINY = [
     "generator.hidden=32",
@@ -60,7 +63,7 @@ def max_param_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
     return max(((x - y).abs().max().item() for (_, x), (_, y) in pairs), default=0.0)
 
 
-def train_both(tmp_path, base, variants, engine="fused", iterations=10):
+def train_both(tmp_path, base, variants, engine="vmap", iterations=10):
     """Run a sweep and separate Trainers side by side; returns per-run (gen, critic) diffs."""
     cfgs = sweep_configs(base, variants)
     sweep = SweepTrainer(cfgs, [tmp_path / f"sweep{i}" for i in range(len(cfgs))], engine)
@@ -73,14 +76,15 @@ def train_both(tmp_path, base, variants, engine="fused", iterations=10):
         for _ in range(iterations):
             single.train_step()
         shell = sweep.sync(k)
-        diffs.append(
-            (max_param_diff(shell.gen, single.gen), max_param_diff(shell.critic, single.critic))
-        )
+        gen_diff = max_param_diff(shell.gen, single.gen)
+        if single.ema is not None:  # the averaged generator too
+            gen_diff = max(gen_diff, max_param_diff(shell.ema.module, single.ema.module))
+        diffs.append((gen_diff, max_param_diff(shell.critic, single.critic)))
         # The logged statistics are the same averages of the same terms.
         expected = single.stats.flush()
         assert list(sweep_stats[k]) == list(expected)
         for name, value in expected.items():
-            assert sweep_stats[k][name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
+            assert sweep_stats[k][name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
     return diffs
 
 
@@ -88,8 +92,7 @@ SEEDS = [{"train.seed": s} for s in (0, 1, 2)]
 
 CASES = [
     # (id, preset, overrides, variants, engine, atol)
-    ("wgan-gp seeds", "toy-wgan-gp", [], SEEDS, "fused", ATOL),
-    ("wgan-gp seeds func", "toy-wgan-gp", [], SEEDS, "func", ATOL),
+    ("wgan-gp seeds", "toy-wgan-gp", [], SEEDS, "vmap", ATOL),
     (
         "wgan-gp lrs, lambdas, betas",
         "toy-wgan-gp",
@@ -99,15 +102,15 @@ CASES = [
             {"train.seed": 1, "d_optim.lr": 2e-4, "constraint.penalty_weight": 10.0},
             {"train.seed": 2, "d_optim.lr": 5e-4, "d_optim.betas": [0.0, 0.99]},
         ],
-        "fused",
+        "vmap",
         ATOL,
     ),
     (
-        "wgan-gp lrs func",
+        "wgan-gp lrs and penalty targets",
         "toy-wgan-gp",
         [],
         [{"d_optim.lr": 1e-4}, {"d_optim.lr": 3e-4, "constraint.penalty_target": 0.5}],
-        "func",
+        "vmap",
         ATOL,
     ),
     (
@@ -115,16 +118,16 @@ CASES = [
         "toy-gan",
         [],
         [{"constraint.clip": 0.05}, {"constraint.clip": 0.0, "train.seed": 1}],
-        "fused",
+        "vmap",
         ATOL,
     ),
-    ("hinge", "toy-gan", ["objective.name=hinge"], SEEDS[:2], "fused", ATOL),
+    ("hinge", "toy-gan", ["objective.name=hinge"], SEEDS[:2], "vmap", ATOL),
     (
         "wgan-clip rmsprop lrs",
         "toy-wgan-clip",
         [],
         [{"d_optim.lr": 5e-5}, {"d_optim.lr": 1e-3}],
-        "fused",
+        "vmap",
         ATOL,
     ),
     (
@@ -135,7 +138,7 @@ CASES = [
             {"d_optim.betas": [0.0, 0.9]},
             {"d_optim.betas": [0.9, 0.9], "d_optim.weight_decay": 0.01},
         ],
-        "fused",
+        "vmap",
         ATOL,
     ),
     (
@@ -143,7 +146,7 @@ CASES = [
         "toy-wgan-gp",
         ["generator.kind=fixed", "data.n_train=100"],
         SEEDS[:2],
-        "fused",
+        "vmap",
         ATOL,
     ),
     (
@@ -151,10 +154,37 @@ CASES = [
         "toy-wgan-gp-onesided",
         ["critic.norm=layer", "generator.norm=layer", "constraint.penalty_every=2"],
         SEEDS[:2],
-        "fused",
+        "vmap",
         ATOL_LN,
     ),
+    ("f-GAN Jeffrey (Lambert W under vmap)", "toy-fgan-jeffrey", [], SEEDS[:2], "vmap", ATOL),
 ]
+
+DIGITS_TINY = ["generator.width=8", "critic.width=8", "data.batch_size=16", "train.steps=3"]
+
+IMAGE_CASES = [
+    # Acceptance of the one-step issue: K = 4 digits-wgan-gp runs (batch-norm G, layer-norm
+    # critic, EMA) equal 4 separate runs; a conditional preset with EMA; AC-GAN; spectral norm.
+    (
+        "digits-wgan-gp K=4",
+        "digits-wgan-gp",
+        [],
+        [*SEEDS, {"train.seed": 3, "d_optim.lr": 1e-4}],
+        ATOL_CONV,
+    ),
+    ("digits-cgan (concat, wrong labels, EMA)", "digits-cgan", [], SEEDS[:2], ATOL_CONV),
+    ("acgan", "digits-wgan-gp", ["conditional.mode=acgan"], SEEDS[:2], ATOL_CONV),
+    ("spectral norm", "toy-wgan-sn", [], SEEDS[:2], ATOL_SN),
+]
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=[c[0] for c in IMAGE_CASES])
+def test_sweep_of_image_conditional_and_ema_runs_equals_separate_runs(tmp_path, case):
+    _, preset, overrides, variants, atol = case
+    base = tiny(preset, *DIGITS_TINY, *overrides)
+    diffs = train_both(tmp_path, base, variants, iterations=3)
+    for gen_diff, critic_diff in diffs:
+        assert gen_diff <= atol and critic_diff <= atol, diffs
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -169,11 +199,14 @@ def test_training_moves_the_weights(tmp_path):
     """The equality above is not vacuous: 10 iterations change every run's weights."""
     cfgs = sweep_configs(tiny("toy-wgan-gp"), SEEDS)
     sweep = SweepTrainer(cfgs, [tmp_path / f"r{i}" for i in range(3)])
-    before = sweep.d.flat.clone(), sweep.g.flat.clone()
+    before = {key: {n: t.clone() for n, t in sweep.state[key].items()} for key in ("d", "g")}
     for _ in range(3):
         sweep.train_step()
-    assert (sweep.d.flat - before[0]).abs().amax(1).min() > 1e-4  # every run moved
-    assert (sweep.g.flat - before[1]).abs().amax(1).min() > 1e-4
+    for key in ("d", "g"):
+        moved = torch.stack(
+            [(sweep.state[key][n] - t).flatten(1).abs().amax(1) for n, t in before[key].items()]
+        ).amax(0)  # (K,): the largest change of each run
+        assert moved.min() > 1e-4, (key, moved)
 
 
 def compare_states(a, b, path="state"):
@@ -209,7 +242,7 @@ def test_run_dirs_metrics_and_checkpoints_work_like_trainer_runs(tmp_path):
         # The checkpoint has the Trainer's format and the same content (optimiser moments,
         # scheduler, both RNG states, step, config up to out_dir).
         state, expected = load_checkpoint(result.run_dir), load_checkpoint(single.run_dir)
-        assert list(state) == list(Trainer.state(load_run(single.run_dir)))
+        assert list(state) == list(expected)
         state["config"]["out_dir"] = expected["config"]["out_dir"]
         compare_states(state, expected)
         # metrics.jsonl: the same records, names and (up to rounding) values.
@@ -272,25 +305,24 @@ def test_a_diverged_run_is_frozen_and_the_others_finish(tmp_path):
         ([{"train.n_critic": 5}, {"train.n_critic": 1}], [], "train.n_critic"),
         ([{"data.batch_size": 64}, {"data.batch_size": 32}], [], "data.batch_size"),
         ([{"d_optim.name": "adam"}, {"d_optim.name": "sgd"}], [], "d_optim.name"),
-        ([{}], ["critic.norm=batch"], "sweep does not support batch norm"),
-        ([{}], ["generator.norm=batch"], "sweep does not support batch norm"),
-        ([{}], ["constraint.spectral_norm=true"], "spectral norm"),
         ([{"critic.hiden": 3}], [], "did you mean critic.hidden"),
         ([], [], "at least one run"),
-        ([{}], ["train.ema=0.9"], "sweep does not support train.ema"),
-        ([{}], ["train.precision=bf16"], "sweep does not support train.precision"),
-        ([{}], ["data.name=digits", "generator.norm=none"], "sweep does not support data.name"),
+        ([{}], ["train.precision=fp16"], "sweep does not support train.precision=fp16"),
+        (
+            [{}],
+            [
+                "data.name=digits",
+                "generator.arch=dcgan",
+                "critic.arch=dcgan",
+                "train.channels_last=true",
+            ],
+            "sweep does not support train.channels_last",
+        ),
     ],
 )
 def test_bad_sweeps_are_config_errors(variants, overrides, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
         sweep_configs(tiny("toy-wgan-gp", *overrides), variants)
-
-
-def test_func_engine_rejects_an_objective_it_cannot_transform(tmp_path):
-    cfgs = sweep_configs(tiny("toy-fgan-jeffrey"), [{}])
-    with pytest.raises(ConfigError, match="use engine fused"):
-        SweepTrainer(cfgs, [tmp_path / "r0"], engine="func")
 
 
 def test_variant_helpers():
@@ -312,13 +344,9 @@ def test_variant_helpers():
 
 
 def test_cli_sweep_prints_json_for_the_cross_product(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    add_sweep_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        ["sweep", "toy-wgan-clip", *TINY, "train.steps=3", "--seeds", "0,1"]
-        + ["--vary", "d_optim.lr=5e-5,1e-4", "--out-dir", str(tmp_path), "--json"]
-    )
-    assert args.func(args) == 0
+    argv = ["sweep", "toy-wgan-clip", *TINY, "train.steps=3", "--seeds", "0,1"]
+    argv += ["--vary", "d_optim.lr=5e-5,1e-4", "--out-dir", str(tmp_path), "--json"]
+    assert cli_main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["runs"]) == 4 and out["run_iters_per_s"] > 0
     assert [(r["seed"], r["overrides"]["d_optim.lr"]) for r in out["runs"]] == [

@@ -8,7 +8,15 @@ step), then ``repeats`` timed blocks of ``steps`` iterations each and reports me
 * **time**: device-side. On CUDA, a pair of CUDA events around each block (the host synchronises
   only at the block's end, like training, which reads statistics back every ``log_every`` steps);
   on the CPU, ``time.perf_counter``. ``ms_per_iter`` is the median block time / ``steps``;
-  ``ms_per_critic_step`` comes from one extra block that runs only the critic phase.
+  ``ms_per_critic_step`` comes from one extra block that runs only the critic phase (per
+  iteration the draws, then ``n_critic`` :meth:`~wgan.step.GANStep.critic_update` calls).
+* **eager and compiled**: the measurement above is of the eager iteration. Then (unless
+  ``compile=False``, ``--no-compile``) a second Trainer of the same config is built with
+  ``train.compile=true`` (the whole iteration as one ``torch.compile(fullgraph=True)`` graph, a
+  CUDA graph on a GPU); its first iteration, which traces and compiles, is timed on its own
+  (``compile_s``: inductor's on-disk caches make a second run's compile faster), and after
+  warm-up it is timed in blocks like the eager one (``compiled_ms_per_iter``);
+  ``compile_speedup`` is eager ms / compiled ms.
 * **FLOPs**: ``torch.utils.flop_counter.FlopCounterMode`` over one whole ``train_step``. That
   includes the gradient penalty's double backward (Gulrajani et al. 2017, Alg. 1): the input
   gradient ``grad_x D(x_hat)`` with ``create_graph=True`` and the backward through it. Only
@@ -25,7 +33,11 @@ step), then ``repeats`` timed blocks of ``steps`` iterations each and reports me
   with the timed blocks, so that both see the same machine load. It turns into an iteration
   rate ``roofline_iters_per_s = roofline_flops_per_s / flops_per_iter``, the rate the step would
   reach if all its counted FLOPs ran as fast as that one large matmul and nothing else took
-  time; ``fraction_of_roofline`` is ``iters_per_s / roofline_iters_per_s``.
+  time; ``fraction_of_roofline`` is ``iters_per_s / roofline_iters_per_s`` (and
+  ``compiled_fraction_of_roofline`` the same for the compiled iteration, whose FLOPs are taken
+  to be the eager count).
+
+The command line is ``wgan bench`` (:mod:`wgan.cli`); this module has only the library.
 
 Image datasets read from the user's files (MNIST, CIFAR, folders) are replaced, when no
 ``data.path`` is set (or with ``random_data=True``), by 1,024 random images of the right shape in
@@ -34,12 +46,10 @@ Image datasets read from the user's files (MNIST, CIFAR, folders) are replaced, 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import dataclasses
 import datetime
-import json
 import os
 import platform
 import resource
@@ -63,11 +73,11 @@ from wgan.errors import ConfigError, WganError
 
 __all__ = [
     "RANDOM_IMAGES",
-    "add_bench_parser",
     "bench",
-    "cmd_bench",
     "count_flops",
+    "cpu_model",
     "format_bench",
+    "git_commit",
     "matmul_roofline",
     "record_result",
     "replay_dense_ops",
@@ -366,6 +376,131 @@ def _roofline_shape(cfg: Config) -> tuple[int, int, int]:
 # ----------------------------------------------------------------------------------------------
 
 
+def _critic_steps(trainer: Any) -> Callable[[], None]:
+    """One iteration's critic phase alone: the draws, then ``n_critic`` critic updates."""
+    engine = trainer.engine
+
+    def run() -> None:
+        draws = engine.draw(trainer.batches, trainer.rng, trainer.batch_size)
+        h = trainer.hyper()
+        for i in range(engine.n_critic):
+            x = {k: v[i] for k, v in draws.items() if not k.startswith("g_")}
+            engine.critic_update(trainer.train_state, x, h, h["penalty_due"][i])
+
+    return run
+
+
+def _bench_eager(
+    cfg: Config,
+    run_dir: Path,
+    dataset: Any,
+    steps: int,
+    warmup: int,
+    repeats: int,
+    roofline_seconds: float,
+    dense_replay: bool,
+) -> dict[str, Any]:
+    """The eager measurement of :func:`bench`: FLOPs, blocks, critic block, roofline, memory.
+
+    The Trainer lives only here, so that its memory is free before the compiled one is built.
+    """
+    from wgan.train import Trainer
+
+    trainer = Trainer(cfg, run_dir, dataset=dataset)
+    device = trainer.device
+    is_cpu = device.type == "cpu"
+
+    for _ in range(warmup):
+        trainer.train_step()
+    calls: list = []
+    flops = count_flops(trainer.train_step, calls)  # one full generator iteration
+
+    def block() -> None:
+        for _ in range(steps):
+            trainer.train_step()
+
+    critic_phase = _critic_steps(trainer)
+
+    def critic_block() -> None:
+        for _ in range(steps):
+            critic_phase()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    m, k, n = _roofline_shape(cfg)
+    roofline = 0.0
+    block_ms: list[float] = []
+    # The roofline is measured in windows interleaved with the blocks, so that both see the
+    # same machine load; at least 5 windows in all, so one preempted window is no loss.
+    windows = max(1, -(-5 // repeats))  # per block
+    for _ in range(repeats):
+        if is_cpu:
+            rate = matmul_roofline(m, k, n, seconds=roofline_seconds / repeats, windows=windows)
+            roofline = max(roofline, rate)
+        block_ms.append(_time_ms(block, device))
+    critic_ms = _time_ms(critic_block, device)
+    if device.type == "cuda":  # read before the replay allocates its operands
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+        peak_kind = "cuda max_memory_allocated"
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        peak_mb = _peak_rss_mb()
+        peak_kind = "cpu peak RSS of the process"
+        device_name = cpu_model()
+    dense_ms = replay_dense_ops(calls, passes=min(repeats, 3)) if dense_replay else None
+    return {
+        "device": device,
+        "device_name": device_name,
+        "flops": flops,
+        "block_ms": block_ms,
+        "critic_ms": critic_ms,
+        "roofline": roofline,
+        "roofline_shape": (m, k, n),
+        "peak_mb": peak_mb,
+        "peak_kind": peak_kind,
+        "dense_ms": dense_ms,
+        "params_g": _count_params(trainer.gen),
+        "params_d": _count_params(trainer.critic),
+    }
+
+
+def _bench_compiled(
+    cfg: Config, run_dir: Path, dataset: Any, steps: int, warmup: int, repeats: int
+) -> dict[str, Any]:
+    """Compile time and ms / iteration of ``cfg`` with ``train.compile=true``.
+
+    The first :meth:`~wgan.train.Trainer.train_step` traces and compiles the whole iteration
+    (``torch.compile(fullgraph=True)``) and runs it once: its time is ``compile_s``. Then
+    ``max(warmup, 2)`` untimed iterations (on CUDA, ``mode="reduce-overhead"`` records its CUDA
+    graph on a later call than the first) and ``repeats`` timed blocks of ``steps``.
+    """
+    from wgan.train import Trainer
+
+    cfg = copy.deepcopy(cfg)
+    cfg.train.compile = True
+    trainer = Trainer(cfg, run_dir, dataset=dataset)
+    device = trainer.device
+    compile_ms = _time_ms(trainer.train_step, device)  # trace + compile + one iteration
+    for _ in range(max(warmup, 2)):
+        trainer.train_step()
+
+    def block() -> None:
+        for _ in range(steps):
+            trainer.train_step()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    block_ms = [_time_ms(block, device) for _ in range(repeats)]
+    out: dict[str, Any] = {
+        "compile_s": compile_ms / 1e3,
+        "compiled_ms_per_iter": statistics.median(block_ms) / steps,
+        "compiled_ms_per_iter_min": min(block_ms) / steps,
+    }
+    if device.type == "cuda":
+        out["compiled_peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
 def bench(
     cfg: Config,
     steps: int = 20,
@@ -374,8 +509,13 @@ def bench(
     random_data: bool | None = None,
     roofline_seconds: float = 1.0,
     dense_replay: bool = True,
+    compile: bool = True,
 ) -> dict[str, Any]:
     """Measure the training throughput of ``cfg`` (see the module docstring for the method).
+
+    The main measurement is of the eager iteration (``train.compile`` is set false for it);
+    with ``compile`` a second Trainer of the same config with ``train.compile=true`` is then
+    built and timed the same way, after its first (compiling) iteration.
 
     Args:
         cfg: the run's config (not modified).
@@ -387,19 +527,24 @@ def bench(
         roofline_seconds: CPU time budget of the matmul roofline, spread over the blocks.
         dense_replay: also time the iteration's matrix products and convolutions alone
             (:func:`replay_dense_ops`), to split the iteration into dense work and the rest.
+        compile: also measure the compiled iteration (``train.compile=true``).
 
     Returns:
         A flat dict: ``preset``, ``device``, ``device_name``, ``torch``, ``threads``,
         ``precision``, ``batch_size``, ``n_critic``, ``params_g``, ``params_d``,
         ``flops_per_iter``, ``ms_per_iter``, ``ms_per_iter_min``, ``ms_per_critic_step``,
         ``ms_per_generator_step``, ``iters_per_s``, ``achieved_gflops``, ``peak_mem_mb``,
-        ``peak_mem_kind``; with ``dense_replay`` ``dense_ms_per_iter`` (the dense ops alone),
-        ``dense_gflops`` and ``fraction_of_dense_bound`` (= dense time / iteration time);
-        on the CPU ``roofline_gflops``, ``roofline_shape``, ``roofline_iters_per_s`` and
-        ``fraction_of_roofline``.
+        ``peak_mem_kind``, ``compile`` (whether the compiled iteration was measured); with
+        ``dense_replay`` ``dense_ms_per_iter`` (the dense ops alone), ``dense_gflops`` and
+        ``fraction_of_dense_bound`` (= dense time / iteration time); on the CPU
+        ``roofline_gflops``, ``roofline_shape``, ``roofline_iters_per_s`` and
+        ``fraction_of_roofline``. With ``compile``: ``compile_s`` (the first compiled
+        iteration, compilation included), ``compiled_ms_per_iter``,
+        ``compiled_ms_per_iter_min``, ``compiled_iters_per_s``, ``compiled_achieved_gflops``
+        (the eager FLOP count over the compiled time), ``compile_speedup`` (eager ms /
+        compiled ms), on the CPU ``compiled_fraction_of_roofline`` and on CUDA
+        ``compiled_peak_mem_mb``.
     """
-    from wgan.train import Trainer
-
     if steps < 1 or repeats < 1 or warmup < 0:
         raise WganError(
             f"bench needs steps >= 1, repeats >= 1 and warmup >= 0 "
@@ -408,74 +553,47 @@ def bench(
     cfg = copy.deepcopy(cfg)
     cfg.train.progress = False
     cfg.train.eval_every = cfg.train.figure_every = cfg.train.checkpoint_every = 0
+    cfg.train.compile = False  # the eager measurement; the compiled one follows
     use_random = _needs_random_data(cfg, random_data)
     dataset = _random_images(cfg) if use_random else None
     data_label = cfg.data.name if dataset is None else f"random {tuple(dataset.images.shape)}"
 
     with tempfile.TemporaryDirectory(prefix="wgan-bench-") as tmp:
-        trainer = Trainer(cfg, Path(tmp) / "run", dataset=dataset)
-        device = trainer.device
-        is_cpu = device.type == "cpu"
-
-        for _ in range(warmup):
-            trainer.train_step()
-        calls: list = []
-        flops = count_flops(trainer.train_step, calls)  # one full generator iteration
-
-        def block() -> None:
-            for _ in range(steps):
-                trainer.train_step()
-
-        critic = next(p for p in trainer.schedule if p.name == "critic")
-
-        def critic_block() -> None:
-            for _ in range(steps):
-                for i in range(critic.repeat):
-                    trainer.optimise(critic, i)
-
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        m, k, n = _roofline_shape(cfg)
-        roofline = 0.0
-        block_ms: list[float] = []
-        # The roofline is measured in windows interleaved with the blocks, so that both see
-        # the same machine load; at least 5 windows in all, so one preempted window is no loss.
-        windows = max(1, -(-5 // repeats))  # per block
-        for _ in range(repeats):
-            if is_cpu:
-                budget = roofline_seconds / repeats
-                rate = matmul_roofline(m, k, n, seconds=budget, windows=windows)
-                roofline = max(roofline, rate)
-            block_ms.append(_time_ms(block, device))
-        critic_ms = _time_ms(critic_block, device)
-        if device.type == "cuda":  # read before the replay allocates its operands
-            peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
-            peak_kind = "cuda max_memory_allocated"
-            device_name = torch.cuda.get_device_name(device)
-        else:
-            peak_mb = _peak_rss_mb()
-            peak_kind = "cpu peak RSS of the process"
-            device_name = cpu_model()
-        dense_ms = replay_dense_ops(calls, passes=min(repeats, 3)) if dense_replay else None
-        del calls
-        params_g, params_d = _count_params(trainer.gen), _count_params(trainer.critic)
+        eager = _bench_eager(
+            cfg,
+            Path(tmp) / "eager",
+            dataset,
+            steps,
+            warmup,
+            repeats,
+            roofline_seconds,
+            dense_replay,
+        )
+        compiled = (
+            _bench_compiled(cfg, Path(tmp) / "compiled", dataset, steps, warmup, repeats)
+            if compile
+            else None
+        )
+    device, flops, block_ms = eager["device"], eager["flops"], eager["block_ms"]
+    is_cpu = device.type == "cpu"
+    roofline, (m, k, n), dense_ms = eager["roofline"], eager["roofline_shape"], eager["dense_ms"]
 
     ms_per_iter = statistics.median(block_ms) / steps
     n_critic = cfg.train.n_critic
-    ms_per_critic = critic_ms / (steps * n_critic)
+    ms_per_critic = eager["critic_ms"] / (steps * n_critic)
     result: dict[str, Any] = {
         "preset": cfg.name,
         "data": data_label,
         "device": device.type,
-        "device_name": device_name,
+        "device_name": eager["device_name"],
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
         "precision": cfg.train.precision,
         "batch_size": cfg.data.batch_size,
         "n_critic": n_critic,
-        "params_g": params_g,
-        "params_d": params_d,
+        "params_g": eager["params_g"],
+        "params_d": eager["params_d"],
         "steps": steps,
         "repeats": repeats,
         "flops_per_iter": flops,
@@ -485,8 +603,9 @@ def bench(
         "ms_per_generator_step": max(0.0, ms_per_iter - n_critic * ms_per_critic),
         "iters_per_s": 1e3 / ms_per_iter,
         "achieved_gflops": flops / (ms_per_iter * 1e-3) / 1e9,
-        "peak_mem_mb": peak_mb,
-        "peak_mem_kind": peak_kind,
+        "peak_mem_mb": eager["peak_mb"],
+        "peak_mem_kind": eager["peak_kind"],
+        "compile": compiled is not None,
     }
     if dense_ms is not None and dense_ms > 0:
         result.update(
@@ -502,6 +621,18 @@ def bench(
             roofline_iters_per_s=roofline_iters,
             fraction_of_roofline=result["iters_per_s"] / roofline_iters if flops else 0.0,
         )
+    if compiled is not None:
+        compiled_ms = compiled["compiled_ms_per_iter"]
+        result.update(compiled)
+        result.update(
+            compiled_iters_per_s=1e3 / compiled_ms,
+            compiled_achieved_gflops=flops / (compiled_ms * 1e-3) / 1e9,
+            compile_speedup=ms_per_iter / compiled_ms,
+        )
+        if is_cpu:
+            result["compiled_fraction_of_roofline"] = (
+                result["compiled_iters_per_s"] / result["roofline_iters_per_s"] if flops else 0.0
+            )
     return result
 
 
@@ -513,11 +644,11 @@ def bench(
 def format_bench(result: dict[str, Any]) -> str:
     """A two-column table of a :func:`bench` result (TFLOP/s on a GPU, GFLOP/s on the CPU)."""
     gpu = result["device"] == "cuda"
-    rate = (
-        f"{result['achieved_gflops'] / 1e3:.3f} TFLOP/s"
-        if gpu
-        else f"{result['achieved_gflops']:.1f} GFLOP/s"
-    )
+
+    def flop_rate(gflops: float) -> str:
+        return f"{gflops / 1e3:.3f} TFLOP/s" if gpu else f"{gflops:.1f} GFLOP/s"
+
+    rate = flop_rate(result["achieved_gflops"])
     rows = [
         ("preset", f"{result['preset']}  (data: {result['data']})"),
         (
@@ -544,11 +675,7 @@ def format_bench(result: dict[str, Any]) -> str:
             (
                 "dense ops alone",
                 f"{result['dense_ms_per_iter']:.2f} ms/iteration at "
-                + (
-                    f"{result['dense_gflops'] / 1e3:.3f} TFLOP/s"
-                    if gpu
-                    else f"{result['dense_gflops']:.1f} GFLOP/s"
-                )
+                + flop_rate(result["dense_gflops"])
                 + f" ({100 * result['fraction_of_dense_bound']:.1f} % of the iteration)",
             )
         )
@@ -561,6 +688,29 @@ def format_bench(result: dict[str, Any]) -> str:
             ("roofline iterations/s", f"{result['roofline_iters_per_s']:.3f}"),
             ("fraction of roofline", f"{100 * result['fraction_of_roofline']:.1f} %"),
         ]
+    if "compiled_ms_per_iter" in result:
+        rows += [
+            ("compiled iterations/s", f"{result['compiled_iters_per_s']:.3f} (train.compile=true)"),
+            (
+                "compiled ms / iteration",
+                f"{result['compiled_ms_per_iter']:.2f} (median of {result['repeats']} blocks "
+                f"of {result['steps']}; best {result['compiled_ms_per_iter_min']:.2f})",
+            ),
+            ("compile time", f"{result['compile_s']:.1f} s (the first compiled iteration)"),
+            ("eager / compiled", f"{result['compile_speedup']:.2f} x"),
+            ("compiled achieved", flop_rate(result["compiled_achieved_gflops"])),
+        ]
+        if "compiled_fraction_of_roofline" in result:
+            rows.append(
+                (
+                    "compiled fraction of roofline",
+                    f"{100 * result['compiled_fraction_of_roofline']:.1f} %",
+                )
+            )
+        if "compiled_peak_mem_mb" in result:
+            rows.append(("compiled peak memory", f"{result['compiled_peak_mem_mb']:.0f} MB"))
+    elif result.get("compile") is False:
+        rows.append(("compiled", "not measured (--no-compile)"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
@@ -582,6 +732,9 @@ _RECORD_COLUMNS = (
     "fraction",
     "dense ms",
     "peak MB",
+    "compiled ms/iter",
+    "compile s",
+    "eager/compiled",
     "load avg",
 )
 
@@ -590,8 +743,24 @@ def _machine() -> str:
     return f"{platform.system()} {platform.machine()}, {cpu_model()}"
 
 
+def _last_table_header(text: str) -> str | None:
+    """The header line of the markdown table that ends ``text`` (None if ``text`` does not end
+    in a table)."""
+    lines = [line.strip() for line in text.rstrip().splitlines()]
+    if not lines or not lines[-1].startswith("|"):
+        return None
+    i = len(lines) - 1
+    while i > 0 and lines[i - 1].startswith("|"):
+        i -= 1
+    return lines[i]
+
+
 def record_result(result: dict[str, Any], path: str | Path, commit: str | None = None) -> str:
-    """Append ``result`` as one row of a markdown table to ``path`` (header if none yet)."""
+    """Append ``result`` as one row of a markdown table to ``path``.
+
+    The row goes under the table that ends the file when its header has this version's
+    columns; otherwise (no table, or one written with other columns) a new header comes first.
+    """
     path = Path(path)
     commit = commit if commit is not None else git_commit()
     try:
@@ -618,141 +787,21 @@ def record_result(result: dict[str, Any], path: str | Path, commit: str | None =
         f"{100 * frac:.1f} %" if frac is not None else "-",
         f"{result['dense_ms_per_iter']:.1f}" if "dense_ms_per_iter" in result else "-",
         f"{result['peak_mem_mb']:.0f}",
+        f"{result['compiled_ms_per_iter']:.1f}" if "compiled_ms_per_iter" in result else "-",
+        f"{result['compile_s']:.1f}" if "compile_s" in result else "-",
+        f"{result['compile_speedup']:.2f}" if "compile_speedup" in result else "-",
         load,
     ]
     row = "| " + " | ".join(cells) + " |"
+    header = "| " + " | ".join(_RECORD_COLUMNS) + " |"
     text = path.read_text() if path.exists() else ""
-    last = [line for line in text.splitlines() if line.strip()]
     lines = []
-    if not last or not last[-1].lstrip().startswith("|"):
+    if _last_table_header(text) != header:  # no table yet, or one with other columns
         if text and not text.endswith("\n"):
             lines.append("")
-        lines += [
-            "",
-            "| " + " | ".join(_RECORD_COLUMNS) + " |",
-            "|" + "|".join("---" for _ in _RECORD_COLUMNS) + "|",
-        ]
+        lines += ["", header, "|" + "|".join("---" for _ in _RECORD_COLUMNS) + "|"]
     lines.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
         fh.write("\n".join(lines) + "\n")
     return row
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    """``wgan bench``: run :func:`bench` and print a table (or JSON); optionally record it."""
-    from wgan.config import resolve
-
-    items = list(args.items)
-    source = items.pop(0) if items and "=" not in items[0] else None
-    if args.threads is not None:
-        if args.threads < 1:
-            raise WganError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    cfg = resolve(source, items)
-    if args.sweep is not None:
-        return _cmd_bench_sweep(cfg, args)
-    result = bench(
-        cfg,
-        steps=args.steps,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        random_data=args.random_data,
-        roofline_seconds=args.roofline_seconds,
-        dense_replay=args.dense_replay,
-    )
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(format_bench(result))
-    if args.record:
-        record_result(result, args.record)
-        if not args.json:
-            print(f"  recorded in {args.record}")
-    return 0
-
-
-def _cmd_bench_sweep(cfg, args: argparse.Namespace) -> int:
-    """``wgan bench --sweep K``: K runs in one process vs one plain run (wgan.sweep)."""
-    from wgan.sweep import benchmark_sweep
-
-    if args.sweep < 1:
-        raise WganError(f"--sweep must be >= 1, got {args.sweep}")
-    result = benchmark_sweep(cfg, args.sweep, args.steps, repeats=args.repeats)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"  sweep of {result['k']} runs ({cfg.name}, {result['engine']} engine)")
-    print(f"  one run               {1000 * result['single_s_per_iter']:.2f} ms / iteration")
-    print(
-        f"  {result['k']} runs together      {1000 * result['sweep_s_per_iter']:.2f} ms / iteration"
-    )
-    print(f"  cost ratio            {result['ratio']:.2f} x one run")
-    print(f"  run-iterations / s    {result['run_iters_per_s']:.1f}")
-    return 0
-
-
-def add_bench_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``bench`` command to ``subparsers`` (from ``parser.add_subparsers()``)."""
-    p = subparsers.add_parser(
-        "bench", help="measure training throughput: it/s, FLOPs, memory, CPU matmul roofline"
-    )
-    p.add_argument(
-        "items",
-        nargs="*",
-        metavar="[PRESET|CONFIG.yaml] [key=value ...]",
-        help="a preset or config file (default: toy-wgan-gp), then dotted overrides",
-    )
-    p.add_argument(
-        "--sweep",
-        type=int,
-        metavar="K",
-        help="instead: time K runs trained together by wgan sweep against one plain run",
-    )
-    p.add_argument("--steps", type=int, default=20, help="iterations per timed block (20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (3)")
-    p.add_argument("--repeats", type=int, default=5, help="timed blocks; median reported (5)")
-    p.add_argument(
-        "--random-data",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="random images of the dataset's shape (default: only for file-based datasets "
-        "without data.path)",
-    )
-    p.add_argument("--threads", type=int, help="torch.set_num_threads first (default: torch's)")
-    p.add_argument(
-        "--roofline-seconds", type=float, default=1.0, help="CPU matmul roofline budget (1.0)"
-    )
-    p.add_argument(
-        "--no-dense-replay",
-        dest="dense_replay",
-        action="store_false",
-        help="skip timing the matmuls/convolutions of an iteration alone",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--record", metavar="FILE.md", help="append a row to this markdown table")
-    p.set_defaults(func=cmd_bench)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m wgan.bench ...`` until the command is wired into ``wgan``."""
-    from wgan.cli import _Parser
-
-    parser = _Parser(prog="wgan", description=__doc__.splitlines()[0])
-    add_bench_parser(parser.add_subparsers(dest="command", parser_class=_Parser))
-    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return cmd_bench(args)
-    except WganError as err:
-        sys.stderr.write(f"wgan: error: {err}\n")
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

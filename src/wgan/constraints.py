@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from wgan.errors import ConfigError, WganError
 
@@ -62,10 +63,11 @@ class WeightClipping(Constraint):
     def project_(self, params: list[Tensor], clip: float | Tensor | None = None) -> None:
         c = self.c if clip is None else clip
         for p in params:
+            # out of place, then copied: clamp_ has no vmap batching rule (a sweep clips too)
             if isinstance(c, Tensor):
                 p.copy_(torch.minimum(torch.maximum(p, -c), c))  # c per run under vmap
             else:
-                p.clamp_(-c, c)
+                p.copy_(p.clamp(-c, c))
 
 
 def interpolates(
@@ -294,8 +296,9 @@ class GradientPenalty(Constraint):
 
     * two-sided (WGAN-GP, Gulrajani et al. 2017):
       lambda * E[(||grad D(x_hat)||_2 - t)^2];
-    * one-sided (Petzka et al. 2018, "On the regularization of Wasserstein GANs"): lambda * E[max(0, ||grad D(x_hat)||_2 - t)];
-    * one-sided squared: lambda * E[max(0, ||grad D(x_hat)||_2 - t)^2].
+    * one-sided: lambda * E[max(0, ||grad D(x_hat)||_2 - t)] (penalising only norms above t, the
+      alternative Gulrajani et al. 2017 mention in sec. 4);
+    * one-sided squared: lambda * E[max(0, ||grad D(x_hat)||_2 - t)^2] (Petzka et al. 2018).
 
     with x_hat = eps x + (1 - eps) x_tilde, eps ~ U[0, 1] per sample, and target t = 1 by default.
     ``every`` > 1 is lazy regularisation (Karras et al. 2020, StyleGAN2): the penalty is applied
@@ -382,8 +385,54 @@ class SpectralNorm(Constraint):
         layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)
         for module in list(critic.modules()):
             if isinstance(module, layers):
-                nn.utils.parametrizations.spectral_norm(module)
+                dim = 1 if isinstance(module, nn.ConvTranspose2d) else 0  # the output channels
+                parametrize.register_parametrization(
+                    module, "weight", SpectrallyNormalised(module.weight, dim)
+                )
         return critic
+
+
+class SpectrallyNormalised(nn.Module):
+    """The parametrisation W -> W / sigma(W) with sigma from power iteration (Miyato et al. 2018).
+
+    W is read as the matrix (out, in * k * k) (output channels along ``dim``). In training mode
+    each forward pass takes one power-iteration step on the buffers u (out,), v (in * k * k,)
+    and writes them back in place, so the step can run under :func:`torch.func.grad` and
+    :func:`torch.func.vmap` (the buffers are inputs of the transformed function); sigma =
+    u^T W v is differentiated with u, v held fixed, as in PyTorch's own
+    ``nn.utils.parametrizations.spectral_norm``, which cannot be vmapped (it writes with
+    ``out=``).
+    """
+
+    def __init__(self, weight: Tensor, dim: int = 0, eps: float = 1e-12, warmup: int = 15):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        mat = self._matrix(weight.detach())  # (out, in * k * k)
+        u = nn.functional.normalize(torch.randn(mat.shape[0], dtype=mat.dtype), dim=0, eps=eps)
+        v = nn.functional.normalize(torch.randn(mat.shape[1], dtype=mat.dtype), dim=0, eps=eps)
+        self.register_buffer("_u", u.to(mat.device))
+        self.register_buffer("_v", v.to(mat.device))
+        with torch.no_grad():
+            for _ in range(warmup):  # start near the top singular pair
+                self._power_step(mat)
+
+    def _matrix(self, weight: Tensor) -> Tensor:
+        return weight.movedim(self.dim, 0).flatten(1)
+
+    @torch.no_grad()
+    def _power_step(self, mat: Tensor) -> None:
+        u = nn.functional.normalize(mat @ self._v, dim=0, eps=self.eps)  # (out,)
+        v = nn.functional.normalize(mat.T @ u, dim=0, eps=self.eps)  # (in * k * k,)
+        self._u.copy_(u)
+        self._v.copy_(v)
+
+    def forward(self, weight: Tensor) -> Tensor:
+        mat = self._matrix(weight)
+        if self.training:
+            self._power_step(mat.detach())
+        u, v = self._u.clone(), self._v.clone()  # constants of the gradient
+        sigma = (u * (mat @ v)).sum()  # u^T W v ~ the largest singular value
+        return weight / sigma
 
 
 class Constraints(Constraint):

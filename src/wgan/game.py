@@ -299,7 +299,7 @@ class GANLoss:
     def generator_terms(
         self, critic: Critic, fake: Tensor, labels: Tensor | None = None
     ) -> dict[str, Tensor]:
-        """The generator's loss on generated samples (B, ...) (made on ``labels`` if conditional)."""
+        """The generator's loss on generated samples (B, ...), made on ``labels`` if conditional."""
         if self.conditioning == "concat":
             return dict(self.objective.generator_loss(critic(fake, labels)))
         if self.conditioning == "acgan":

@@ -100,7 +100,7 @@ def _adam(params, grads, state, h) -> None:
 def _rmsprop(params, grads, state, h) -> None:
     for p, g, v in zip(params, grads, state["square_avg"], strict=True):
         g = _decayed(p, g, h["weight_decay"])
-        v.mul_(RMSPROP_ALPHA).addcmul_(g, g, value=1 - RMSPROP_ALPHA)
+        v.mul_(RMSPROP_ALPHA).add_(g * g * (1 - RMSPROP_ALPHA))
         p.sub_(h["lr"] * g / v.sqrt().add_(EPS))
 
 

@@ -230,15 +230,15 @@ class GANStep:
         if not self.has_penalty:
             penalty_factor = 0.0
 
-        def loss(params: dict) -> Terms:
+        def loss(params: dict, buffers: dict) -> Terms:
             with autocast(self.precision, self.device):
-                critic = BoundCritic(self.d, params, state["d_buf"], self.concat)
+                critic = BoundCritic(self.d, params, buffers["d"], self.concat)
                 return self.loss.critic_terms(
                     critic, x["real"], fake, labels, x.get("wrong"), x.get("eps"),
                     penalty_factor, penalty_args,
                 )  # fmt: skip
 
-        terms, grads = self._value_and_grad(loss, state["d"], scale)
+        terms, grads = self._value_and_grad(loss, state["d"], _buffers(state), scale)
         params = list(state["d"].values())
         self._apply(self.d_optim, params, grads, state["opt_d"], hyper["d"], state.get("scale_d"))
         self.loss.constraints.project_(params, hyper.get("clip"))
@@ -249,14 +249,14 @@ class GANStep:
         labels = x.get("labels")
         scale = state["scale_g"]["scale"] if "scale_g" in state else None
 
-        def loss(params: dict) -> Terms:
+        def loss(params: dict, buffers: dict) -> Terms:
             with autocast(self.precision, self.device):
-                fake = self.g(params, state["g_buf"], x["noise"], labels)  # (B, ...)
-                critic = BoundCritic(self.d, state["d"], state["d_buf"], self.concat)
+                fake = self.g(params, buffers["g"], x["noise"], labels)  # (B, ...)
+                critic = BoundCritic(self.d, state["d"], buffers["d"], self.concat)
                 return self.loss.generator_terms(critic, fake, labels)
 
         # Eager: D's weights need no gradient here (autograd.grad asks for G's only).
-        terms, grads = self._value_and_grad(loss, state["g"], scale)
+        terms, grads = self._value_and_grad(loss, state["g"], _buffers(state), scale)
         params = list(state["g"].values())
         self._apply(self.g_optim, params, grads, state["opt_g"], hyper["g"], state.get("scale_g"))
         if "ema" in state:
@@ -266,19 +266,25 @@ class GANStep:
     # -- differentiation and the update ----------------------------------------------------------
 
     def _value_and_grad(
-        self, loss: Callable[[dict], Terms], params: dict[str, Tensor], scale: Tensor | None
+        self,
+        loss: Callable[[dict, dict], Terms],
+        params: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+        scale: Tensor | None,
     ) -> tuple[Terms, list[Tensor]]:
-        """The terms of ``loss(params)`` and d terms['loss'] / d params (times the fp16 scale)."""
+        """The terms of ``loss(params, buffers)`` and d terms['loss'] / d params (times the fp16
+        scale). The buffers are an input of the transformed function, so batch norm may update
+        its running statistics in place inside ``torch.func.grad``."""
         if self.functional:
 
-            def scalar(p: dict) -> tuple[Tensor, Terms]:
-                terms = loss(p)
+            def scalar(p: dict, b: dict) -> tuple[Tensor, Terms]:
+                terms = loss(p, b)
                 total = terms["loss"] if scale is None else terms["loss"] * scale
                 return total, {k: v.detach() for k, v in terms.items()}
 
-            grads, terms = torch.func.grad(scalar, has_aux=True)(params)
+            grads, terms = torch.func.grad(scalar, has_aux=True)(params, buffers)
             return terms, list(grads.values())
-        terms = loss(params)
+        terms = loss(params, buffers)
         total = terms["loss"] if scale is None else terms["loss"] * scale
         leaves = list(params.values())
         grads = torch.autograd.grad(total, leaves, allow_unused=True)
@@ -302,6 +308,12 @@ class GANStep:
             optim.update_(name, params, grads, opt_state, h)
             return
         scaled_update_(name, params, grads, opt_state, h, scaler)
+
+
+def _buffers(state: State) -> dict[str, dict[str, Tensor]]:
+    """Both players' buffers (batch-norm statistics, spectral-norm vectors): either forward may
+    update them in place."""
+    return {"d": state["d_buf"], "g": state["g_buf"]}
 
 
 @torch.no_grad()

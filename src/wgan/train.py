@@ -56,7 +56,7 @@ class RunningStats:
             self.counts[name] = self.counts.get(name, 0) + 1
 
     def add_iteration(self, out: dict[str, Any]) -> None:
-        """The terms of one :meth:`GANStep.iteration` (critic steps under ``d/``, G under ``g/``)."""
+        """Add one :meth:`GANStep.iteration`'s terms: critic steps as ``d/``, G as ``g/``."""
         for terms in out["d"]:
             self.add("d", terms)
         if "g" in out:
@@ -168,7 +168,8 @@ class Trainer(Run):
             "penalty_due": self.engine.penalty_due(self.step),
             "penalty_weight": cfg.constraint.penalty_weight,
             "penalty_target": cfg.constraint.penalty_target,
-            "clip": cfg.constraint.clip,
+            # No clipping is clipping at infinity (a sweep may mix clipped and unclipped runs).
+            "clip": cfg.constraint.clip if cfg.constraint.clip > 0 else math.inf,
         }
         if self.ema is not None:
             h["ema_decay"] = self.ema.current_decay()
@@ -177,7 +178,8 @@ class Trainer(Run):
         return h
 
     def train_step(self) -> dict[str, Any]:
-        """One generator iteration: draw, then ``n_critic`` critic updates and one G update.
+        """One generator iteration: draw, then ``n_critic`` critic updates and one G update;
+        ``step`` advances by one.
 
         Returns the iteration's loss terms (see :meth:`GANStep.iteration`); they are also added
         to the running statistics.
@@ -187,6 +189,7 @@ class Trainer(Run):
         self.stats.add_iteration(out)
         if self.ema is not None:
             self.ema.updates += 1
+        self.step += 1
         return out
 
     def train_critic(self, n: int) -> None:
@@ -206,7 +209,6 @@ class Trainer(Run):
         mean training statistics since the last read (``{}`` for n = 0)."""
         for _ in range(n):
             self.train_step()
-            self.step += 1
         return self.stats.flush()
 
     # -- the loop -----------------------------------------------------------------------------
@@ -238,7 +240,6 @@ class Trainer(Run):
         while self.step < cfg.steps:
             # Train.
             self.train_step()
-            self.step += 1
             if bar is not None:
                 bar.update(1)
             last = self.step == cfg.steps

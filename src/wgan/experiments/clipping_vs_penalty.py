@@ -51,11 +51,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wgan.config import OptimConfig
 from wgan.constraints import input_gradient_norm, interpolates, make_constraints
 from wgan.data import make_dataset, resolve_dataset_name
 from wgan.errors import ConfigError
 from wgan.experiments.common import (
     ExperimentResult,
+    check_settings,
     experiment_entry,
     fit_critic,
     format_table,
@@ -135,9 +137,7 @@ class ClippingVsPenaltySettings:
             (self.plot_range > 0, "plot_range must be > 0"),
             (self.threads >= 0, "threads must be >= 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_settings(checks)
 
 
 SETTINGS = ClippingVsPenaltySettings
@@ -193,17 +193,15 @@ def train_critic(
         penalty_weight=gp_weight,
     )
     if clip is None:
-        opt: torch.optim.Optimizer = torch.optim.Adam(
-            critic.parameters(), lr=gp_lr, betas=(0.5, 0.9)
-        )
+        optimiser = OptimConfig("adam", gp_lr, (0.5, 0.9))
     else:
-        opt = torch.optim.RMSprop(critic.parameters(), lr=clip_lr)
+        optimiser = OptimConfig("rmsprop", clip_lr)
     objective = make_objective("wasserstein")
     dataset = make_dataset(dataset_name)
     gen = NoisyDataGenerator(dataset, noise_std, "cpu")
     g = torch.Generator().manual_seed(seed)
     loss = GANLoss(objective, constraints)
-    return fit_critic(critic, loss, dataset, gen, steps, batch_size, opt, g)
+    return fit_critic(critic, loss, dataset, gen, steps, batch_size, optimiser, g)
 
 
 def eval_batch(dataset_name: str, n: int, noise_std: float, seed: int) -> tuple[Tensor, Tensor]:

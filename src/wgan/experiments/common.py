@@ -3,12 +3,23 @@
 An experiment is a function ``run(settings, run_dir) -> ExperimentResult`` with a settings
 dataclass whose defaults are fast on a laptop CPU (a ``full`` flag or larger values give the
 full-size run). ``key=value`` overrides are type-checked by the same code as training configs.
+
+Experiments train through public interfaces only, written here once:
+
+* :func:`fit_critic`: a critic alone against a fixed sample source, by the training step's own
+  critic update (:meth:`wgan.step.GANStep.critic_update`);
+* :func:`experiment_config`: a preset with the experiment's data, sizes, budget, seed, device;
+* :func:`make_trainer` and :func:`run_config`: a run directory with its config, and one config
+  trained by :meth:`wgan.train.Trainer.fit` with a divergence recorded, not raised. Experiments
+  that measure at their own steps drive the trainer with :meth:`~wgan.train.Trainer.advance`
+  and :meth:`~wgan.train.Trainer.train_critic`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -16,12 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from wgan.config import parse_override, set_value
+from wgan import optim, runs
+from wgan.config import Config, OptimConfig, parse_override, resolve, set_value
+from wgan.errors import ConfigError, WganError
 from wgan.game import GANLoss
-from wgan.runs import new_run_dir
-from wgan.tracking import json_safe
+from wgan.step import GANStep
+from wgan.tracking import Tracker, json_safe
+from wgan.train import Trainer, TrainResult
 
 
 @dataclass
@@ -54,6 +68,13 @@ def apply_overrides(settings: Any, overrides: Sequence[str]) -> Any:
     if validate is not None:
         validate()
     return settings
+
+
+def check_settings(checks: Sequence[tuple[bool, str]], prefix: str = "") -> None:
+    """Raise ConfigError with the message of the first failed ``(ok, message)`` check."""
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(prefix + message)
 
 
 def write_results(run_dir: Path, name: str, settings: Any, numbers: dict[str, Any]) -> Path:
@@ -97,6 +118,24 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class FixedSource(nn.Module):
+    """A fixed sample source (a dataset, a fixed generator) in the generator's seat of a
+    :class:`wgan.step.GANStep`: it has no parameters and its samples are given to the critic's
+    update as precomputed fakes."""
+
+    n_classes = 0
+
+    def __init__(self, source: Any) -> None:
+        super().__init__()
+        self.source = source
+
+    def noise(self, n: int, generator: torch.Generator | None, device: Any = None) -> Tensor:
+        return self.source.sample(n, generator)  # (n, dim)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return x
+
+
 def fit_critic(
     critic: nn.Module,
     loss: GANLoss,
@@ -104,25 +143,134 @@ def fit_critic(
     fake_source: Any,
     steps: int,
     batch_size: int,
-    optimizer: torch.optim.Optimizer,
+    optimiser: OptimConfig,
     generator: torch.Generator,
 ) -> nn.Module:
     """Train a critic alone against a fixed sample source; returns it in eval mode.
 
     ``real_source`` and ``fake_source`` have ``sample(n, generator)`` (a dataset, a fixed
-    generator). Each step draws real, then fake, then the penalty's interpolation weights from
-    ``generator``, minimises the objective's critic loss plus the constraint's penalty and
-    applies the constraint's projection (e.g. clipping).
+    generator). Each step draws a real batch (B, dim), a fake batch (B, dim) and, when the
+    constraint has a penalty, its interpolation weights (B,) from ``generator``, in that order,
+    and takes one critic update of the training step (:meth:`wgan.step.GANStep.critic_update`:
+    the objective's critic loss plus the penalty, the optimiser ``optimiser`` (name, lr, betas,
+    weight decay) of :mod:`wgan.optim`, then the constraint's projection, e.g. clipping).
     """
+    engine = GANStep(
+        FixedSource(fake_source), critic, loss, n_critic=1, d_optim=optimiser.name, g_optim=None
+    )
+    state = engine.state(optim.init_state(optimiser.name, list(critic.parameters())), None)
+    hyper = {"d": optim.hyper(optimiser.lr, optimiser.betas, optimiser.weight_decay)}
+    critic.train()
     for _ in range(steps):
-        real = real_source.sample(batch_size, generator)  # (B, dim)
-        terms = loss.critic_terms(fake_source, critic, real, generator)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizer.step()
-        loss.constraints.project(critic)
+        x = {"real": real_source.sample(batch_size, generator)}  # (B, dim)
+        with torch.no_grad():
+            x["fake"] = fake_source.sample(batch_size, generator)  # (B, dim)
+        if engine.has_penalty:
+            x["eps"] = torch.rand(batch_size, generator=generator, device=x["real"].device)
+        engine.critic_update(state, x, hyper)
     critic.eval()
     return critic
+
+
+# ----------------------------------------------------------------------------------------------
+# Training configs: built once, run once
+# ----------------------------------------------------------------------------------------------
+
+
+def experiment_config(
+    preset: str,
+    name: str,
+    overrides: Sequence[str] = (),
+    *,
+    dataset: str,
+    batch_size: int,
+    hidden: int | tuple[int, int],
+    depth: int,
+    steps: int,
+    seed: int,
+    device: str,
+) -> Config:
+    """The config of one training run of an experiment: ``preset`` with the experiment's data,
+    network size (``hidden``: one width, or (generator, critic) widths; ``depth`` hidden layers
+    each), budget, seed and device, then ``overrides`` (which win).
+
+    No progress bar, and :meth:`wgan.train.Trainer.fit` evaluates, plots and checkpoints once,
+    at the end: experiments take their own measurements.
+    """
+    g_hidden, d_hidden = hidden if isinstance(hidden, tuple) else (hidden, hidden)
+    cfg = resolve(
+        preset,
+        [
+            f"data.name={dataset}",
+            f"data.batch_size={batch_size}",
+            f"generator.hidden={g_hidden}",
+            f"critic.hidden={d_hidden}",
+            f"generator.depth={depth}",
+            f"critic.depth={depth}",
+            f"train.steps={steps}",
+            f"train.seed={seed}",
+            f"train.device={device}",
+            "train.progress=false",
+            "train.eval_every=0",
+            "train.figure_every=0",
+            "train.checkpoint_every=0",
+            *overrides,
+        ],
+    )
+    cfg.name = name
+    return cfg
+
+
+def make_trainer(cfg: Config, run_dir: str | Path) -> Trainer:
+    """A :class:`Trainer` for ``cfg`` in ``run_dir`` (created, with the config written in it)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_config(run_dir, cfg.to_dict())
+    return Trainer(cfg, run_dir)
+
+
+@dataclass
+class ConfigRun:
+    """One config trained by :func:`run_config`: the trainer, and the result or the error."""
+
+    trainer: Trainer
+    result: TrainResult | None  # None: training stopped with ``error``
+    diverged_at: int | None  # the step reached when it stopped
+    error: str | None
+    seconds: float  # building and training
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+
+def run_config(
+    cfg: Config,
+    run_dir: str | Path,
+    track: bool = False,
+    hook: Callable[[Trainer, dict[str, float]], None] | None = None,
+) -> ConfigRun:
+    """Train ``cfg`` in ``run_dir`` with :meth:`Trainer.fit`, recording a divergence instead of
+    raising it.
+
+    ``track``: log to ``run_dir/metrics.jsonl`` (no TensorBoard); ``hook`` is passed to
+    :meth:`Trainer.fit`. Non-finite statistics (:class:`TrainingDiverged`) and other
+    :class:`WganError` raised by training or the final evaluation (e.g. non-finite samples) end
+    the run with ``result=None``, ``diverged_at`` the step reached and ``error`` the message;
+    a bad config still raises (the trainer is built first).
+    """
+    start = time.time()
+    trainer = make_trainer(cfg, run_dir)
+    tracker = Tracker(trainer.run_dir, tensorboard=False) if track else None
+    result, diverged_at, error = None, None, None
+    try:
+        result = trainer.fit(tracker, hook)
+    except WganError as err:  # TrainingDiverged is one
+        diverged_at, error = trainer.step, str(err)
+    finally:
+        if tracker is not None:
+            tracker.close()
+    return ConfigRun(trainer, result, diverged_at, error, time.time() - start)
 
 
 def experiment_entry(
@@ -144,4 +292,4 @@ def experiment_entry(
 
 def experiment_dir(out_dir: str | Path, name: str) -> Path:
     """A new numbered run directory for experiment ``name``."""
-    return new_run_dir(out_dir, f"exp-{name}")
+    return runs.new_run_dir(out_dir, f"exp-{name}")

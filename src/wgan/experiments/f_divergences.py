@@ -48,19 +48,20 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from wgan import runs
-from wgan.config import Config, resolve
+from wgan.config import Config
 from wgan.data import make_dataset
-from wgan.errors import ConfigError, TrainingDiverged, WganError
+from wgan.errors import ConfigError
 from wgan.experiments.common import (
     ExperimentResult,
+    check_settings,
+    experiment_config,
     experiment_entry,
     format_table,
+    run_config,
     split_list,
     write_results,
 )
 from wgan.objectives import DIVERGENCES
-from wgan.tracking import Tracker, read_jsonl
 from wgan.train import Trainer
 
 NAME = "f-divergences"
@@ -129,9 +130,7 @@ class FDivergencesSettings:
             (self.final_window >= 1, "final_window must be >= 1"),
             (self.threads >= 0, "threads must be >= 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"f-divergences: {message}")
+        check_settings(checks, "f-divergences: ")
         if make_dataset(self.dataset).modes is None:
             raise ConfigError(f"f-divergences: dataset {self.dataset!r} has no modes to count")
 
@@ -144,34 +143,27 @@ SETTINGS = FDivergencesSettings
 # ----------------------------------------------------------------------------------------------
 
 
-def run_config(divergence: str, s: FDivergencesSettings) -> Config:
+def divergence_config(divergence: str, s: FDivergencesSettings) -> Config:
     """The f-GAN config of ``divergence`` under the experiment's settings."""
-    cfg = resolve(
+    return experiment_config(
         "toy-gan",
+        f"{NAME}-{divergence}",
         [
             *PINNED,
             f"objective.divergence={divergence}",
             f"objective.generator_loss={s.generator_loss}",
             f"objective.pi={s.pi}",
-            f"data.name={s.dataset}",
-            f"data.batch_size={s.batch_size}",
-            f"generator.hidden={s.hidden}",
-            f"critic.hidden={s.hidden}",
-            f"generator.depth={s.depth}",
-            f"critic.depth={s.depth}",
-            f"train.steps={s.steps}",
-            f"train.seed={s.seed}",
-            f"train.device={s.device}",
             f"train.eval_samples={s.eval_samples}",
             f"train.log_every={s.log_every}",
-            "train.eval_every=0",  # evaluate once, at the end
-            "train.figure_every=0",
-            "train.checkpoint_every=0",
-            "train.progress=false",
         ],
+        dataset=s.dataset,
+        batch_size=s.batch_size,
+        hidden=s.hidden,
+        depth=s.depth,
+        steps=s.steps,
+        seed=s.seed,
+        device=s.device,
     )
-    cfg.name = f"{NAME}-{divergence}"
-    return cfg
 
 
 @torch.no_grad()
@@ -187,33 +179,29 @@ def held_out_estimate(trainer: Trainer, n: int, seed: int) -> float:
 def run_divergence(divergence: str, s: FDivergencesSettings, root: Path) -> dict[str, Any]:
     """Train one f-GAN; return its history, final estimates and sample metrics.
 
-    Training goes through :meth:`Trainer.fit` with a JSONL tracker (no TensorBoard), so the run
-    directory is an ordinary run (``wgan`` can sample from or resume it); the history is read
-    back from its ``metrics.jsonl``.
+    Training goes through :meth:`Trainer.fit` (:func:`~wgan.experiments.common.run_config`) with
+    a JSONL tracker (no TensorBoard), so the run directory is an ordinary run (``wgan`` can
+    sample from or resume it); the history is taken by the loop's hook at every logged step
+    (the values written to its ``metrics.jsonl``).
     """
-    cfg = run_config(divergence, s)
-    run_dir = Path(root) / divergence
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_config(run_dir, cfg.to_dict())
+    cfg = divergence_config(divergence, s)
     start = time.time()
-    trainer = Trainer(cfg, run_dir)
-    tracker = Tracker(run_dir, tensorboard=False)
+    keys = {"estimate": "d/estimate", "d_loss": "d/loss", "g_loss": "g/loss"}
+    history: dict[str, list] = {"step": [], **{k: [] for k in keys}}
+
+    def record(trainer: Trainer, values: dict[str, float]) -> None:  # after every logged step
+        history["step"].append(trainer.step)
+        for key, name in keys.items():
+            history[key].append(values.get(name, math.nan))
+
+    run = run_config(cfg, Path(root) / divergence, track=True, hook=record)
+    trainer = run.trainer
     out: dict[str, Any] = {"divergence": divergence, "diverged_at": None, "error": None}
-    try:
-        result = trainer.fit(tracker)
-        out["metrics"] = result.metrics
-        out["figure"] = str(result.figure) if result.figure is not None else None
-    except (TrainingDiverged, WganError) as err:  # WganError: e.g. non-finite samples
-        out.update(metrics=None, figure=None, diverged_at=trainer.step, error=str(err))
-    finally:
-        tracker.close()
-    records = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("kind") == "train"]
-    history = {
-        "step": [int(r["step"]) for r in records],
-        "estimate": [_num(r.get("d/estimate")) for r in records],
-        "d_loss": [_num(r.get("d/loss")) for r in records],
-        "g_loss": [_num(r.get("g/loss")) for r in records],
-    }
+    if run.result is not None:
+        out["metrics"] = run.result.metrics
+        out["figure"] = str(run.result.figure) if run.result.figure is not None else None
+    else:  # non-finite statistics, or e.g. non-finite samples in the final evaluation
+        out.update(metrics=None, figure=None, diverged_at=run.diverged_at, error=run.error)
     out["history"] = history
     # Final estimate: mean of the running estimate over the last `final_window` iterations.
     last = trainer.step
@@ -232,17 +220,9 @@ def run_divergence(divergence: str, s: FDivergencesSettings, root: Path) -> dict
         trainer.samples(1000, seed=s.seed + 505).numpy() if out["metrics"] is not None else None
     )  # (1000, 2) for the figure
     out["seconds"] = time.time() - start
-    out["run_dir"] = str(run_dir)
+    out["run_dir"] = str(trainer.run_dir)
     out["config"] = cfg.to_dict()
     return out
-
-
-def _num(value: Any) -> float:
-    """A logged number (NaN/inf arrive as strings from the JSONL file)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -58,14 +58,15 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from wgan import runs
-from wgan.config import Config, resolve
+from wgan.config import Config
 from wgan.data import make_dataset
-from wgan.errors import ConfigError
 from wgan.experiments.common import (
     ExperimentResult,
+    check_settings,
+    experiment_config,
     experiment_entry,
     format_table,
+    make_trainer,
     split_list,
     write_results,
 )
@@ -186,9 +187,7 @@ class LossVsQualitySettings:
             (2 <= self.eval_samples <= 5000, "eval_samples must be in [2, 5000] (exact W1)"),
             (self.threads >= 0, "threads must be >= 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"loss-vs-quality: {message}")
+        check_settings(checks, "loss-vs-quality: ")
         make_dataset(self.dataset)  # raises ConfigError for an unknown dataset
 
 
@@ -212,20 +211,7 @@ def record_steps(steps: int, n_records: int) -> list[int]:
 def method_config(method: str, s: LossVsQualitySettings) -> Config:
     """The training config of ``method`` under the experiment's settings."""
     preset, _, pinned = METHODS[method]
-    overrides = [
-        *pinned,
-        f"data.name={s.dataset}",
-        f"data.batch_size={s.batch_size}",
-        f"generator.hidden={s.hidden}",
-        f"critic.hidden={s.hidden}",
-        f"generator.depth={s.depth}",
-        f"critic.depth={s.depth}",
-        f"train.steps={s.steps}",
-        f"train.seed={s.seed}",
-        f"train.device={s.device}",
-        f"train.lr_decay={s.lr_decay}",
-        "train.progress=false",
-    ]
+    overrides = [*pinned, f"train.lr_decay={s.lr_decay}"]
     if method == "wgan-gp":
         overrides += [
             f"d_optim.lr={s.d_lr}",
@@ -233,20 +219,18 @@ def method_config(method: str, s: LossVsQualitySettings) -> Config:
             f"train.n_critic={s.n_critic}",
             f"constraint.penalty_weight={s.penalty_weight}",
         ]
-    cfg = resolve(preset, overrides)
-    cfg.name = f"{NAME}-{method}"
-    return cfg
-
-
-def warm_up_critic(trainer: Trainer, n_steps: int) -> None:
-    """Train the critic alone for ``n_steps`` steps against the initial generator.
-
-    Uses the trainer's own critic phase (loss, optimiser, projection), so the constraint and the
-    RNG stream are the run's own; the generator and the step counter are untouched.
-    """
-    phase = trainer.schedule[0]  # the critic phase
-    for i in range(n_steps):
-        trainer.optimise(phase, i)
+    return experiment_config(
+        preset,
+        f"{NAME}-{method}",
+        overrides,
+        dataset=s.dataset,
+        batch_size=s.batch_size,
+        hidden=s.hidden,
+        depth=s.depth,
+        steps=s.steps,
+        seed=s.seed,
+        device=s.device,
+    )
 
 
 @torch.no_grad()
@@ -284,29 +268,25 @@ def run_method(method: str, s: LossVsQualitySettings, run_dir: Path) -> dict[str
     """Train one method, recording estimate, losses and exact W1 at :func:`record_steps`."""
     cfg = method_config(method, s)
     wasserstein = METHODS[method][1]
-    method_dir = Path(run_dir) / method
-    method_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_config(method_dir, cfg.to_dict())
     start = time.time()
-    trainer = Trainer(cfg, method_dir)
+    trainer = make_trainer(cfg, Path(run_dir) / method)
     # The held set: real samples from their own seed, never seen in training.
     real = trainer.dataset.sample(
         s.eval_samples, generator=torch.Generator().manual_seed(s.seed + 101)
     )
     noise_seed = s.seed + 202
     warmup = s.warmup_critic_steps if wasserstein else 0
-    warm_up_critic(trainer, warmup)
+    # The critic alone against the initial generator: the run's own critic update (loss,
+    # optimiser, constraint) and random stream; the generator and the step are untouched.
+    trainer.train_critic(warmup)
+    trainer.advance(0)  # read and drop the warm-up's statistics: step 0 has no running means
 
     history: dict[str, list[float]] = {
         k: [] for k in ("step", "estimate", "d_loss", "w1", "run_estimate", "run_d_loss")
     }
     diverged_at: int | None = None
-    todo = record_steps(s.steps, s.n_records)
-    for target in todo:
-        while trainer.step < target:
-            trainer.train_step()
-            trainer.step += 1
-        running = trainer.stats.flush()  # means since the last record (empty at step 0)
+    for target in record_steps(s.steps, s.n_records):
+        running = trainer.advance(target - trainer.step)  # means since the last record
         held = held_out_terms(trainer, real, noise_seed)
         history["step"].append(trainer.step)
         history["estimate"].append(held["estimate"])
@@ -332,7 +312,7 @@ def run_method(method: str, s: LossVsQualitySettings, run_dir: Path) -> dict[str
         "spearman_d_loss_w1": spearman(history["d_loss"], history["w1"]),
         "diverged_at": diverged_at,
         "seconds": time.time() - start,
-        "run_dir": str(method_dir),
+        "run_dir": str(trainer.run_dir),
         "samples_figure": str(figure) if figure is not None else None,
         "config": cfg.to_dict(),
         "_samples": trainer.samples(1000, seed=noise_seed).numpy(),

@@ -30,7 +30,6 @@ of every run is written to its run directory and to ``results.json``.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,18 +37,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from wgan import runs
-from wgan.config import Config, resolve
+from wgan.config import Config
 from wgan.data import make_dataset
-from wgan.errors import ConfigError, TrainingDiverged, WganError
+from wgan.errors import ConfigError
 from wgan.experiments.common import (
     ExperimentResult,
+    check_settings,
+    experiment_config,
     experiment_entry,
     format_table,
+    run_config,
     split_list,
     write_results,
 )
-from wgan.train import Trainer
 
 NAME = "mode-collapse"
 DESCRIPTION = (
@@ -174,9 +174,7 @@ class ModeCollapseSettings:
             (2 <= self.eval_samples <= 5000, "eval_samples must be in [2, 5000] (exact W1)"),
             (self.threads >= 0, "threads must be >= 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"mode-collapse: {message}")
+        check_settings(checks, "mode-collapse: ")
         for name in split_list(self.datasets):
             dataset = make_dataset(name)  # ConfigError for an unknown name
             if dataset.modes is None:
@@ -191,57 +189,43 @@ SETTINGS = ModeCollapseSettings
 # ----------------------------------------------------------------------------------------------
 
 
-def run_config(method: str, dataset: str, seed: int, s: ModeCollapseSettings) -> Config:
+def method_config(method: str, dataset: str, seed: int, s: ModeCollapseSettings) -> Config:
     """The preset of ``method`` with the experiment's data, size, budget and seed."""
-    cfg = resolve(
+    return experiment_config(
         METHODS[method][0],
-        [
-            f"data.name={dataset}",
-            f"data.batch_size={s.batch_size}",
-            f"generator.hidden={s.hidden}",
-            f"critic.hidden={s.hidden}",
-            f"generator.depth={s.depth}",
-            f"critic.depth={s.depth}",
-            f"train.steps={s.steps}",
-            f"train.seed={seed}",
-            f"train.device={s.device}",
-            f"train.eval_samples={s.eval_samples}",
-            f"train.log_every={min(100, s.steps)}",
-            "train.eval_every=0",  # evaluate once, at the end
-            "train.figure_every=0",
-            "train.checkpoint_every=0",
-            "train.progress=false",
-        ],
+        f"{NAME}-{dataset}-{method}-s{seed}",
+        [f"train.eval_samples={s.eval_samples}", f"train.log_every={min(100, s.steps)}"],
+        dataset=dataset,
+        batch_size=s.batch_size,
+        hidden=s.hidden,
+        depth=s.depth,
+        steps=s.steps,
+        seed=seed,
+        device=s.device,
     )
-    cfg.name = f"{NAME}-{dataset}-{method}-s{seed}"
-    return cfg
 
 
 def run_one(method: str, dataset: str, seed: int, s: ModeCollapseSettings, root: Path) -> dict:
     """Train one (method, dataset, seed) and measure its final samples.
 
-    Metrics come from :meth:`Trainer.evaluate` (:func:`wgan.metrics.toy_metrics`): mode metrics
-    and exact W1 on ``eval_samples`` generated vs as many real samples. A run whose statistics
-    go non-finite is recorded as diverged (no metrics) instead of stopping the experiment.
+    Metrics come from the final evaluation of :meth:`Trainer.fit`
+    (:func:`wgan.metrics.toy_metrics`): mode metrics and exact W1 on ``eval_samples`` generated
+    vs as many real samples. A run whose statistics go non-finite is recorded as diverged (no
+    metrics) instead of stopping the experiment.
     """
-    cfg = run_config(method, dataset, seed, s)
-    run_dir = root / dataset / method / f"seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_config(run_dir, cfg.to_dict())
-    start = time.time()
-    trainer = Trainer(cfg, run_dir)
+    cfg = method_config(method, dataset, seed, s)
+    run = run_config(cfg, root / dataset / method / f"seed{seed}")
     out: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed}
-    try:
-        result = trainer.fit(tracker=None)
-        out["metrics"] = result.metrics
-        out["figure"] = str(result.figure) if result.figure is not None else None
-        out["samples"] = trainer.samples(1000, seed=seed + 303).numpy()  # (1000, 2) for plots
+    if run.result is not None:
+        out["metrics"] = run.result.metrics
+        out["figure"] = str(run.result.figure) if run.result.figure is not None else None
+        out["samples"] = run.trainer.samples(1000, seed=seed + 303).numpy()  # (1000, 2), plots
         out["diverged_at"] = None
-    except (TrainingDiverged, WganError) as err:
-        out.update(metrics=None, figure=None, samples=None, diverged_at=trainer.step)
-        out["error"] = str(err)
-    out["seconds"] = time.time() - start
-    out["run_dir"] = str(run_dir)
+    else:
+        out.update(metrics=None, figure=None, samples=None, diverged_at=run.diverged_at)
+        out["error"] = run.error
+    out["seconds"] = run.seconds
+    out["run_dir"] = str(run.trainer.run_dir)
     out["config"] = cfg.to_dict()
     return out
 

@@ -48,11 +48,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from wgan.config import resolve
+from wgan.config import Config
 from wgan.data import resolve_dataset_name
-from wgan.errors import ConfigError, TrainingDiverged
+from wgan.errors import TrainingDiverged
 from wgan.experiments.common import (
     ExperimentResult,
+    check_settings,
+    experiment_config,
     experiment_entry,
     format_table,
     write_results,
@@ -110,36 +112,32 @@ class OverfittingSettings:
                 "device must be cpu, cuda, cuda:N or auto",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_settings(checks)
 
 
 SETTINGS = OverfittingSettings
 
 
-def make_trainer(settings: OverfittingSettings, n_train: int, run_dir: Path) -> Trainer:
-    """A WGAN-GP :class:`Trainer` (preset ``toy-wgan-gp``) on ``n_train`` training points."""
-    overrides = [
-        f"data.name={settings.dataset}",
-        f"data.n_train={n_train}",
-        f"data.batch_size={settings.batch_size}",
-        f"critic.hidden={settings.critic_hidden}",
-        "critic.depth=3",
-        f"generator.hidden={settings.generator_hidden}",
-        "generator.depth=3",
-        f"constraint.penalty_weight={settings.gp_weight}",
-        f"g_optim.lr={settings.lr}",
-        f"d_optim.lr={settings.lr}",
-        f"train.steps={settings.steps}",
-        f"train.n_critic={settings.n_critic}",
-        f"train.seed={settings.seed}",
-        f"train.device={settings.device}",
-        "train.progress=false",
-    ]
-    cfg = resolve("toy-wgan-gp", overrides)
-    cfg.name = f"overfitting-n{n_train}"
-    return Trainer(cfg, run_dir)
+def make_config(settings: OverfittingSettings, n_train: int) -> Config:
+    """The WGAN-GP config (preset ``toy-wgan-gp``, 3-layer MLPs) on ``n_train`` training points."""
+    return experiment_config(
+        "toy-wgan-gp",
+        f"overfitting-n{n_train}",
+        [
+            f"data.n_train={n_train}",
+            f"constraint.penalty_weight={settings.gp_weight}",
+            f"g_optim.lr={settings.lr}",
+            f"d_optim.lr={settings.lr}",
+            f"train.n_critic={settings.n_critic}",
+        ],
+        dataset=settings.dataset,
+        batch_size=settings.batch_size,
+        hidden=(settings.generator_hidden, settings.critic_hidden),
+        depth=3,
+        steps=settings.steps,
+        seed=settings.seed,
+        device=settings.device,
+    )
 
 
 @torch.no_grad()
@@ -164,26 +162,24 @@ def train_and_track(
 
     Returns the trainer, the measurements and the held-out set (m, 2) on the CPU.
     """
-    trainer = make_trainer(settings, n_train, run_dir)
+    trainer = Trainer(make_config(settings, n_train), run_dir)
     device = trainer.device
     g = torch.Generator().manual_seed(settings.seed + 424_242)  # never the training stream
     held_out = trainer.dataset.sample(settings.eval_samples, generator=g).to(device)  # (m, 2)
     history: list[dict[str, float]] = []
-    while trainer.step < settings.steps:
-        trainer.train_step()
-        trainer.step += 1
-        if trainer.step % settings.eval_every == 0 or trainer.step == settings.steps:
-            running = trainer.stats.flush()  # averages since the last measurement
-            fake = trainer.samples(settings.eval_samples, seed=settings.seed + 777).to(device)
-            record = {"step": trainer.step, **estimates(trainer, held_out, fake)}
-            record["critic_loss"] = running.get("d/loss", math.nan)  # on training batches
-            record["critic_estimate_batches"] = running.get("d/estimate", math.nan)
-            if not all(math.isfinite(v) for v in record.values()):
-                raise TrainingDiverged(
-                    f"training diverged at step {trainer.step} (n_train={n_train}); "
-                    "try a lower lr or a larger gp_weight"
-                )
-            history.append(record)
+    every, steps = settings.eval_every, settings.steps
+    for target in (*range(every, steps, every), steps):
+        running = trainer.advance(target - trainer.step)  # means since the last measurement
+        fake = trainer.samples(settings.eval_samples, seed=settings.seed + 777).to(device)
+        record = {"step": trainer.step, **estimates(trainer, held_out, fake)}
+        record["critic_loss"] = running.get("d/loss", math.nan)  # on training batches
+        record["critic_estimate_batches"] = running.get("d/estimate", math.nan)
+        if not all(math.isfinite(v) for v in record.values()):
+            raise TrainingDiverged(
+                f"training diverged at step {trainer.step} (n_train={n_train}); "
+                "try a lower lr or a larger gp_weight"
+            )
+        history.append(record)
     return trainer, history, held_out.cpu()
 
 

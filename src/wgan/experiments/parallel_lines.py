@@ -55,11 +55,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wgan.config import OptimConfig
 from wgan.constraints import make_constraints
 from wgan.data import make_dataset
-from wgan.errors import ConfigError
 from wgan.experiments.common import (
     ExperimentResult,
+    check_settings,
     experiment_entry,
     fit_critic,
     format_table,
@@ -123,9 +124,7 @@ class ParallelLinesSettings:
             (self.accept_min_theta >= 0, "accept_min_theta must be >= 0"),
             (self.threads >= 0, "threads must be >= 0"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_settings(checks)
 
 
 SETTINGS = ParallelLinesSettings
@@ -181,13 +180,15 @@ def train_critic(
         penalty_weight=settings.gp_weight,
     )
     constraints.project(critic)  # the clipped family starts inside the box
-    opt = torch.optim.Adam(critic.parameters(), lr=settings.lr, betas=(0.5, 0.9))
+    optimiser = OptimConfig("adam", settings.lr, (0.5, 0.9))
     real_ds = make_dataset("parallel_lines", theta=0.0)
     fake_ds = make_dataset("parallel_lines", theta=theta)
     g = torch.Generator().manual_seed(seed)
     # real (0, z) and fake (theta, z), each (B, 2)
     loss = GANLoss(objective, constraints)
-    return fit_critic(critic, loss, real_ds, fake_ds, settings.steps, settings.batch_size, opt, g)
+    return fit_critic(
+        critic, loss, real_ds, fake_ds, settings.steps, settings.batch_size, optimiser, g
+    )
 
 
 def fake_at(theta: Tensor, z: Tensor) -> Tensor:

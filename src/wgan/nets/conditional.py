@@ -19,10 +19,17 @@ from torch import Tensor, nn
 from wgan.errors import ConfigError, WganError
 
 
+def _transformed(y: Tensor) -> bool:
+    """Whether ``y`` is a tensor wrapped by a torch.func transform (vmap, grad)."""
+    return bool(torch._C._functorch.is_functorch_wrapped_tensor(y))
+
+
 def check_labels(y: Tensor, n_classes: int, batch: int | None = None) -> None:
     """WganError unless ``y`` is a (B,) integer tensor with values in [0, n_classes).
 
-    The range test needs a device sync, so it is skipped while torch.compile traces.
+    The range test needs a device sync and a branch on a tensor's value, so it is skipped
+    while torch.compile traces and inside torch.func transforms (vmap, grad), where the labels
+    come from the training step's own draws.
     """
     if y.ndim != 1 or y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
         raise WganError(
@@ -30,7 +37,7 @@ def check_labels(y: Tensor, n_classes: int, batch: int | None = None) -> None:
         )
     if batch is not None and y.shape[0] != batch:
         raise WganError(f"got {y.shape[0]} labels for a batch of {batch} samples")
-    if torch.compiler.is_compiling() or y.numel() == 0:
+    if torch.compiler.is_compiling() or y.numel() == 0 or _transformed(y):
         return
     bad = (y < 0) | (y >= n_classes)
     if bool(bad.any()):

@@ -70,14 +70,22 @@ def _lambertw_exp_forward(a: Tensor) -> Tensor:
 
 
 class _LambertWExp(torch.autograd.Function):
-    """Autograd wrapper: forward solves ``w + log w = a``; backward uses ``dw/da = w/(1+w)``."""
+    """Autograd wrapper: forward solves ``w + log w = a``; backward uses ``dw/da = w/(1+w)``.
+
+    Written in the ``setup_context`` form with a generated vmap rule, so it also runs under
+    :func:`torch.func.grad` and :func:`torch.func.vmap` (compiled and swept training steps).
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(a: Tensor) -> Tensor:  # type: ignore[override]
         with torch.no_grad():
-            w = _lambertw_exp_forward(a)
-        ctx.save_for_backward(w)
-        return w
+            return _lambertw_exp_forward(a)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(output)
 
     @staticmethod
     def backward(ctx, grad_w: Tensor) -> Tensor:  # type: ignore[override]
