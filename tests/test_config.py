@@ -40,6 +40,11 @@ def test_overrides_are_typed():
         resolve(None, ["critic.activation=gelu"])
     with pytest.raises(ConfigError, match="must be int"):
         resolve(None, ["train.steps=1.5"])
+    # train.compile: the whole generator iteration as one compiled graph (off by default)
+    assert resolve().train.compile is False
+    assert resolve(None, ["train.compile=true"]).train.compile is True
+    with pytest.raises(ConfigError, match="train.compile"):
+        resolve(None, ["train.compile=fast"])
 
 
 def test_unknown_key_names_close_matches():

@@ -15,6 +15,8 @@ from wgan.constraints import (
     make_constraints,
 )
 from wgan.errors import ConfigError
+from wgan.game import GANLoss
+from wgan.objectives import make_objective
 
 
 def linear_critic(w):
@@ -50,8 +52,38 @@ def test_one_sided_penalties_on_linear_critic(w):
 def test_penalty_target_and_lazy_scaling():
     critic = linear_critic([3.0, 4.0])
     x = torch.randn(8, 2)
+    # penalty() is lambda (||w|| - t)^2 whatever `every` is: the lazy factor is not its job ...
     terms = GradientPenalty(1.0, target=2.0, every=4).penalty(critic, x, x, None)
-    assert terms["penalty"].item() == pytest.approx(4 * (5.0 - 2.0) ** 2, rel=1e-5)
+    assert terms["penalty"].item() == pytest.approx((5.0 - 2.0) ** 2, rel=1e-5)
+    # ... but the critic loss's: on a step where it is due it is multiplied by `every` (the
+    # step passes that factor; tests/test_step.py checks on which steps it is due).
+    cons = make_constraints(penalty="two_sided", penalty_weight=1.0, penalty_target=2.0,
+                            penalty_every=4)  # fmt: skip
+    assert cons.penalty_every == 4
+    loss = GANLoss(make_objective("wasserstein"), cons)
+    eps = torch.rand(8)
+    due = loss.critic_terms(critic, x, x, eps=eps, penalty_factor=4.0)
+    assert due["penalty"].item() == pytest.approx(4 * (5.0 - 2.0) ** 2, rel=1e-5)
+    off = loss.critic_terms(critic, x, x, eps=eps, penalty_factor=0.0)
+    assert "penalty" not in off
+    torch.testing.assert_close(due["loss"] - off["loss"], due["penalty"])
+
+
+def test_penalty_overrides_and_pre_drawn_weights():
+    """``weight``/``target`` override lambda and t (one value per run in a sweep); eps (B,)
+    drawn beforehand gives the interpolates a generator with the same draws gives."""
+    critic = linear_critic([3.0, 4.0])
+    gp = GradientPenalty(10.0)
+    x = torch.randn(8, 2)
+    terms = gp.penalty(critic, x, x, None, weight=2.0, target=3.0)
+    assert terms["penalty"].item() == pytest.approx(2.0 * (5.0 - 3.0) ** 2, rel=1e-5)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    eps = torch.rand(8, generator=torch.Generator().manual_seed(4))
+    via_generator = interpolates(real, fake, torch.Generator().manual_seed(4))
+    assert torch.equal(interpolates(real, fake, eps), via_generator)
+    for impl in ("autograd", "func"):
+        t = gp.penalty(critic, real, fake, eps, impl=impl)
+        assert t["grad_norm"].item() == pytest.approx(5.0, rel=1e-5)
 
 
 def test_eps_is_drawn_per_sample():

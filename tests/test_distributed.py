@@ -13,63 +13,64 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from wgan.config import resolve
-from wgan.constraints import GradientPenalty, input_gradient_norm
-from wgan.data import make_dataset
 from wgan.distributed import DistContext
 from wgan.errors import ConfigError
-from wgan.game import build_models, build_objective
-from wgan.train import Phase, Trainer, build_optimizer
+from wgan.train import Trainer
 
 B = 16
 
 
-def _one_step(ctx: DistContext, out: Path) -> None:
-    """One critic step (objective + gradient penalty) and one generator step on this shard."""
-    torch.manual_seed(0)
-    cfg = resolve("toy-wgan-gp", ["generator.hidden=16", "critic.hidden=16"])
-    gen, critic, _ = build_models(cfg, make_dataset("8gaussians"), "cpu")
-    objective, gp = build_objective(cfg), GradientPenalty(weight=10.0)
-    opt_d = build_optimizer(cfg.d_optim, critic.parameters())
-    opt_g = build_optimizer(cfg.g_optim, gen.parameters())
-    # The full batch is drawn identically everywhere; each process keeps its own rows.
+def _one_step(ctx: DistContext, run_dir: Path, out: Path) -> None:
+    """One generator iteration of the real step (GANStep: a critic update with the objective
+    and the gradient penalty, then a generator update) on this process's rows of one batch.
+
+    The Trainer wires ``sync`` (the all-reduce of gradients) into its GANStep; the draws are
+    the full batch's, made identically everywhere, so 2 x B/2 and 1 x B see the same samples.
+    """
+    overrides = [
+        "generator.hidden=16",
+        "critic.hidden=16",
+        "train.n_critic=1",
+        "train.progress=false",
+    ]
+    overrides.append(f"data.batch_size={B}")
+    trainer = Trainer(resolve("toy-wgan-gp", overrides), run_dir, dist=ctx)
+    engine = trainer.engine
+    assert (engine.sync is not None) == ctx.enabled  # gradients are averaged over processes
     g = torch.Generator().manual_seed(1)
-    real, z, eps, z2 = (
-        torch.randn(B, 2, generator=g),
-        torch.randn(B, 2, generator=g),
-        torch.rand(B, 1, generator=g),
-        torch.randn(B, 2, generator=g),
-    )
+    latent = trainer.gen.latent_dim
+    draws = {
+        "real": torch.randn(1, B, 2, generator=g),  # (n_critic, B, dim)
+        "noise": torch.randn(1, B, latent, generator=g),
+        "eps": torch.rand(1, B, generator=g),
+        "g_noise": torch.randn(B, latent, generator=g),
+    }
     rows = slice(ctx.rank * B // ctx.world_size, (ctx.rank + 1) * B // ctx.world_size)
-    real, z, eps, z2 = real[rows], z[rows], eps[rows], z2[rows]
-
-    def critic_loss(i: int) -> dict[str, torch.Tensor]:
-        fake = gen(z).detach()
-        terms = dict(objective.critic_loss(critic(real), critic(fake)))
-        x_hat = eps * real + (1 - eps) * fake
-        terms["loss"] = terms["loss"] + gp.value(input_gradient_norm(critic, x_hat, True))
-        return terms
-
-    def generator_loss(i: int) -> dict[str, torch.Tensor]:
-        return dict(objective.generator_loss(critic(gen(z2))))
-
-    sync = ctx.average_gradients if ctx.enabled else None
-    Trainer.optimise(Phase("critic", critic, opt_d, 1, critic_loss, sync=sync), 0)
-    Trainer.optimise(Phase("generator", gen, opt_g, 1, generator_loss, critic, sync=sync), 0)
+    draws = {k: v[rows] if k == "g_noise" else v[:, rows] for k, v in draws.items()}
+    assert draws["real"].shape[1] == trainer.batch_size  # this process's share of B
+    out_terms = engine.iteration(trainer.train_state, draws, trainer.hyper())
+    assert "penalty" in out_terms["d"][0] and "g" in out_terms
     if ctx.is_main:
-        torch.save({"g": gen.state_dict(), "d": critic.state_dict()}, out)
+        torch.save({"g": trainer.gen.state_dict(), "d": trainer.critic.state_dict()}, out)
 
 
 def _worker(rank: int, world: int, init_file: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        _one_step(DistContext(rank, world, rank), Path(out))
+        ctx = DistContext(rank, world, rank)
+        # average_tensors: each tensor's mean over the processes (one all-reduce)
+        mine = [torch.full((2, 3), float(rank)), torch.full((4,), 10.0 * rank)]
+        averaged = ctx.average_tensors(mine)
+        assert torch.equal(averaged[0], torch.full((2, 3), (world - 1) / 2))
+        assert torch.equal(averaged[1], torch.full((4,), 10.0 * (world - 1) / 2))
+        _one_step(ctx, Path(out).parent / "run2", Path(out))
     finally:
         dist.destroy_process_group()
 
 
 def test_two_processes_of_half_batch_equal_one_process_of_full_batch(tmp_path):
     single, double = tmp_path / "single.pt", tmp_path / "double.pt"
-    _one_step(DistContext(), single)
+    _one_step(DistContext(), tmp_path / "run1", single)
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(double)), nprocs=2, join=True)
     a, b = torch.load(single), torch.load(double)
     for part in ("g", "d"):
@@ -88,11 +89,12 @@ def test_shard_must_divide_the_batch():
 
 def test_single_process_context_is_a_no_op():
     ctx = DistContext()
-    module = torch.nn.Linear(2, 1)
-    module(torch.ones(1, 2)).sum().backward()
-    before = module.weight.grad.clone()
-    ctx.average_gradients(module)
-    assert torch.equal(module.weight.grad, before)
+    grads = [torch.randn(3, 2), torch.randn(4)]
+    before = [g.clone() for g in grads]
+    averaged = ctx.average_tensors(grads)
+    assert all(torch.equal(a, b) for a, b in zip(averaged, before, strict=True))
+    values = torch.randn(5)
+    assert torch.equal(ctx.average(values), values)
     assert ctx.broadcast_object("x") == "x" and ctx.is_main and not ctx.enabled
 
 

@@ -1,4 +1,4 @@
-"""The clipping-vs-penalty experiment (seed 003; Gulrajani et al. 2017, Fig. 1)."""
+"""The clipping-vs-penalty experiment (Gulrajani et al. 2017, Fig. 1)."""
 
 import json
 

@@ -1,4 +1,5 @@
-"""The overfitting experiment (seed 001: a WGAN-GP critic memorises a small training set)."""
+"""The overfitting experiment: a WGAN-GP critic memorises a small training set (Gulrajani et
+al. 2017, Sec. 5)."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""The parallel-lines experiment (seeds 000, 003; Arjovsky et al. 2017, Example 1)."""
+"""The parallel-lines experiment (Arjovsky et al. 2017, Example 1)."""
 
 import json
 import math

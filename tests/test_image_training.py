@@ -16,6 +16,7 @@ from wgan.errors import ConfigError, WganError
 from wgan.game import GANLoss, LatentGenerator
 from wgan.nets import MLP, ConditionalCritic, ConditionalGenerator
 from wgan.objectives import make_objective
+from wgan.step import BoundCritic, Player
 from wgan.train import Trainer
 
 TINY = [
@@ -123,19 +124,24 @@ def _tiny_conditional(k=3, dim=2, latent=2, embed=2):
     return gen, critic
 
 
+def _bound(critic):
+    """The critic as the training step calls it: ``critic(x, labels)`` (D(c, x))."""
+    return BoundCritic(Player(critic, functional=False), {}, {}, concat=True)
+
+
 def test_three_term_conditional_critic_loss_matches_the_seed_formula():
     """-V = -(1/m) sum log D(c,x) - (1/m) sum log(1 - D(c,G(c,z))) - (1/m) sum log(1 - D(c,x^))."""
     gen, critic = _tiny_conditional()
     real, labels = torch.randn(6, 2), torch.tensor([0, 1, 2, 0, 1, 2])
     loss = GANLoss(make_objective("minimax"), make_constraints(), "concat", wrong_label=True)
-    g = torch.Generator().manual_seed(3)
-    terms = loss.critic_terms(gen, critic, real, g, labels=labels)
-    # Replay the same draws: noise for G(c, z), then the label shift for the wrong pairs.
+    # The step draws the noise for G(c, z) and the label shift for the wrong pairs beforehand.
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         fake = gen(torch.randn(6, 2, generator=g), labels)
-        wrong = (labels + torch.randint(1, 3, (6,), generator=g)) % 3
-        assert not torch.any(wrong == labels)
+    wrong = (labels + torch.randint(1, 3, (6,), generator=g)) % 3
+    assert not torch.any(wrong == labels)
+    terms = loss.critic_terms(_bound(critic), real, fake, labels, wrong)
+    with torch.no_grad():
         d = lambda x, y: torch.sigmoid(critic(x, y)).squeeze(1)  # noqa: E731
         expected = -(
             d(real, labels).log().mean()
@@ -144,26 +150,37 @@ def test_three_term_conditional_critic_loss_matches_the_seed_formula():
         )
     torch.testing.assert_close(terms["loss"].detach(), expected, rtol=1e-5, atol=1e-6)
     off = GANLoss(make_objective("minimax"), make_constraints(), "concat", wrong_label=False)
-    g = torch.Generator().manual_seed(3)
-    two = off.critic_terms(gen, critic, real, g, labels=labels)
+    two = off.critic_terms(_bound(critic), real, fake, labels)
     assert "wrong_label" not in two
     torch.testing.assert_close(
         two["loss"].detach(), expected - terms["wrong_label"], rtol=1e-5, atol=1e-6
     )
+    with pytest.raises(WganError, match="needs wrong labels"):
+        loss.critic_terms(_bound(critic), real, fake, labels)
+    with pytest.raises(WganError, match="needs the labels"):
+        loss.critic_terms(_bound(critic), real, fake)
 
 
 def test_conditional_penalty_holds_the_label_fixed():
+    """The penalty differentiates D(c, .) at the real batch's labels: grad_x only, so the
+    label embedding gets a gradient from the penalty only through D's dependence on it."""
     gen, critic = _tiny_conditional()
     cons = make_constraints(penalty="two_sided", penalty_weight=1.0)
     loss = GANLoss(make_objective("wasserstein"), cons, "concat", wrong_label=False)
-    terms = loss.critic_terms(
-        gen, critic, torch.randn(4, 2), None, labels=torch.tensor([0, 1, 2, 0])
-    )
+    real, labels = torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        fake = gen(torch.randn(4, 2), labels)
+    eps = torch.rand(4)
+    terms = loss.critic_terms(_bound(critic), real, fake, labels, eps=eps)
     assert torch.isfinite(terms["penalty"]) and terms["grad_norm"] > 0
+    # the same penalty by hand: ||grad_x D(c, x_hat)|| per sample at the fixed labels c
+    x_hat = (eps[:, None] * real + (1 - eps[:, None]) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat, labels).sum(), x_hat)
+    expected = (grad.norm(dim=1) - 1).square().mean()
+    torch.testing.assert_close(terms["penalty"].detach(), expected, rtol=1e-5, atol=1e-6)
     terms["loss"].backward()
-    assert critic.embedding.weight.grad is not None or any(
-        p.grad is not None for p in critic.parameters()
-    )
+    assert critic.embedding.weight.grad is not None
+    assert all(p.grad is not None for p in critic.net.parameters())
 
 
 def test_acgan_terms_and_sampling_by_label(tmp_path):

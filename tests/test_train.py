@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from wgan.errors import TrainingDiverged
+from wgan.runs import load_checkpoint
 from wgan.tracking import read_jsonl
 from wgan.train import Trainer, load_run, resume, train
 
@@ -102,11 +103,24 @@ def test_the_gap_shrinks_as_wgan_gp_trains(fast_config):
 def test_fixed_generator_trains_only_the_critic(fast_config):
     cfg = fast_config("toy-critic-gp", "train.steps=20", "train.log_every=10")
     trainer = Trainer(cfg, Path(cfg.out_dir) / "fixed")
-    assert [p.name for p in trainer.schedule] == ["critic"] and trainer.opt_g is None
+    # No generator optimiser, no generator step: an iteration is n_critic critic updates only.
+    assert trainer.opt_g is None and trainer.engine.g_optim is None
+    assert "opt_g" not in trainer.train_state
+    assert "g" not in trainer.train_step() and not any(
+        k.startswith("g/") for k in trainer.stats.sums
+    )
+    trainer.step = 0  # (train_step above was an extra iteration; fit runs all 20 again)
+    gen_state = {k: v.clone() for k, v in trainer.gen.state_dict().items()}
+    critic_before = [p.detach().clone() for p in trainer.critic.parameters()]
     before = trainer.samples(100)
     trainer.fit()
     assert trainer.step == 20
     assert torch.equal(before, trainer.samples(100))  # the "generator" did not change
+    assert all(torch.equal(v, trainer.gen.state_dict()[k]) for k, v in gen_state.items())
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(critic_before, trainer.critic.parameters(), strict=True)
+    )
     # samples are real data plus N(0, 0.1^2) noise: about 0.1 from the nearest mode
     dist = torch.cdist(trainer.samples(2000), trainer.dataset.modes).min(dim=1).values
     assert 0.08 < dist.median().item() < 0.16
@@ -165,7 +179,7 @@ def test_resume_reproduces_uninterrupted_run_exactly(fast_config, monkeypatch, p
     def crashing_step(self):
         if self.step == 13:
             raise Crash
-        original(self)
+        return original(self)
 
     monkeypatch.setattr(Trainer, "train_step", crashing_step)
     with pytest.raises(Crash):
@@ -178,7 +192,24 @@ def test_resume_reproduces_uninterrupted_run_exactly(fast_config, monkeypatch, p
     a, b = load_run(straight.run_dir), load_run(crashed)
     for x, y in zip(_params(a), _params(b), strict=True):
         assert torch.equal(x, y)
-    assert a.opt_d.state_dict()["state"][0]["step"] == b.opt_d.state_dict()["state"][0]["step"]
+    # The optimiser states (moments and step counts) and the RNG streams are the same too.
+    sa, sb = load_checkpoint(straight.run_dir), load_checkpoint(crashed)
+    assert sa["format"] == sb["format"] == "wgan-checkpoint-2"
+    for opt in ("opt_d", "opt_g"):
+        assert sa[opt].keys() == sb[opt].keys() and "step" in sa[opt]
+        assert (
+            sa[opt]["step"].item()
+            == sb[opt]["step"].item()
+            == 20 * (a.cfg.train.n_critic if opt == "opt_d" else 1)
+        )
+        for key, value in sa[opt].items():
+            pairs = (
+                zip(value, sb[opt][key], strict=True)
+                if isinstance(value, list)
+                else [(value, sb[opt][key])]
+            )
+            assert all(torch.equal(x, y) for x, y in pairs), (opt, key)
+    assert torch.equal(sa["rng"], sb["rng"])
     # the metrics file holds each step once, as if never interrupted
     steps = [r["step"] for r in read_jsonl(crashed / "metrics.jsonl") if r["kind"] == "train"]
     assert steps == [5, 10, 15, 20]

@@ -138,28 +138,31 @@ class GANStep:
         ``g_noise`` (B, ...), ``g_labels`` (B,) for the generator step. Per critic step the order
         is: real batch, noise, wrong-label shift, interpolation weights.
         """
-        device, b = self.device, batch_size
-        steps: list[Draws] = []
-        for _ in range(self.n_critic):
-            x: Draws = {}
-            if self.conditional:
-                x["real"], x["labels"] = batches.next_labelled()  # (B, ...), (B,)
-            else:
-                x["real"] = batches.next_batch()  # (B, dim) or (B, C, H, W)
-            x["noise"] = self.gen.noise(b, rng, device)  # (B, latent) or (B, dim) when fixed
-            if self.concat and self.loss.wrong_label:
-                shift = torch.randint(1, self.n_classes, (b,), generator=rng, device=device)
-                x["wrong"] = (x["labels"] + shift) % self.n_classes  # never the true label
-            if self.has_penalty:
-                x["eps"] = torch.rand(b, generator=rng, device=device)  # (B,) ~ U[0, 1]
-            steps.append(x)
+        b = batch_size
+        steps = [self.draw_critic(batches, rng, b) for _ in range(self.n_critic)]
         draws = {k: torch.stack([x[k] for x in steps]) for k in steps[0]}
         if self.g_optim is not None:
             # The generator's conditions are the labels of a data batch (Mirza & Osindero 2014).
             if self.conditional:
                 draws["g_labels"] = batches.next_labelled()[1]  # (B,)
-            draws["g_noise"] = self.gen.noise(b, rng, device)  # (B, latent)
+            draws["g_noise"] = self.gen.noise(b, rng, self.device)  # (B, latent)
         return draws
+
+    def draw_critic(self, batches: Any, rng: torch.Generator, batch_size: int) -> Draws:
+        """One critic step's draws (see :meth:`draw`): real (B, ...), labels, noise, wrong, eps."""
+        device, b = self.device, batch_size
+        x: Draws = {}
+        if self.conditional:
+            x["real"], x["labels"] = batches.next_labelled()  # (B, ...), (B,)
+        else:
+            x["real"] = batches.next_batch()  # (B, dim) or (B, C, H, W)
+        x["noise"] = self.gen.noise(b, rng, device)  # (B, latent) or (B, dim) when fixed
+        if self.concat and self.loss.wrong_label:
+            shift = torch.randint(1, self.n_classes, (b,), generator=rng, device=device)
+            x["wrong"] = (x["labels"] + shift) % self.n_classes  # never the true label
+        if self.has_penalty:
+            x["eps"] = torch.rand(b, generator=rng, device=device)  # (B,) ~ U[0, 1]
+        return x
 
     def penalty_due(self, step: int) -> list[float]:
         """Lazy regularisation's factor per critic step of generator iteration ``step``.

@@ -296,7 +296,7 @@ class SweepTrainer:
         if key not in self._mapped:
             fn = torch.func.vmap(self.step_fn.iteration, in_dims=(0, 0, dims))
             if self.engine == "compile":
-                fn = torch.compile(fn, fullgraph=True)
+                fn = torch.compile(fn, fullgraph=True, dynamic=False)
             self._mapped[key] = fn
         return self._mapped[key]
 
@@ -309,6 +309,13 @@ class SweepTrainer:
         """One generator iteration of every run: n_critic critic steps, one generator step."""
         draws = self.draw()
         hyper, dims = self.hyper()
+        if self.engine == "compile":  # numbers as 0-d tensors: a new value must not recompile
+            hyper = tree_map(
+                lambda v: torch.tensor(float(v), device=self.device)
+                if isinstance(v, (int, float))
+                else v,
+                hyper,
+            )
         out = self._iteration(dims)(self.state, draws, hyper)
         self.stats.add_iteration(out)
         for shell in self.shells:

@@ -152,7 +152,9 @@ class Trainer(Run):
         self._iteration = self.engine.iteration
         if self.compiled:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self._iteration = torch.compile(self.engine.iteration, fullgraph=True, mode=mode)
+            self._iteration = torch.compile(
+                self.engine.iteration, fullgraph=True, dynamic=False, mode=mode
+            )
         self.stats = RunningStats()
 
     # -- one generator iteration -------------------------------------------------------------
@@ -192,17 +194,19 @@ class Trainer(Run):
         self.step += 1
         return out
 
-    def train_critic(self, n: int) -> None:
+    def train_critic(self, n: int) -> dict[str, float]:
         """``n`` critic updates alone (G fixed), e.g. to bring a critic near optimality.
 
-        Each update draws as a critic step of an iteration does; the step counter is unchanged.
+        Each update draws one critic step's tensors (:meth:`GANStep.draw_critic`) and carries
+        the full penalty (no lazy regularisation); the step counter is unchanged. Returns the
+        mean critic statistics of these updates (they do not enter the loop's statistics).
         """
         h = self.hyper()
+        stats = RunningStats()
         for _ in range(n):
-            draws = self.engine.draw(self.batches, self.rng, self.batch_size)
-            x = {k: v[0] for k, v in draws.items() if not k.startswith("g_")}
-            terms = self.engine.critic_update(self.train_state, x, h)
-            self.stats.add("d", terms)
+            x = self.engine.draw_critic(self.batches, self.rng, self.batch_size)
+            stats.add("d", self.engine.critic_update(self.train_state, x, h))
+        return stats.flush()
 
     def advance(self, n: int) -> dict[str, float]:
         """``n`` generator iterations with no logging, evaluation or checkpoint; returns the

@@ -239,10 +239,6 @@ class ConfigRun:
     error: str | None
     seconds: float  # building and training
 
-    @property
-    def finished(self) -> bool:
-        return self.result is not None
-
 
 def run_config(
     cfg: Config,
