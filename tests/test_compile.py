@@ -56,7 +56,8 @@ def test_compiled_iteration_gives_the_eager_losses(tmp_path, preset, overrides):
     for a, b in zip(eager.gen.parameters(), compiled.gen.parameters(), strict=True):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
     if eager.ema is not None:  # the EMA runs inside the compiled graph too
-        for a, b in zip(eager.ema.module.parameters(), compiled.ema.module.parameters()):
+        pairs = zip(eager.ema.module.parameters(), compiled.ema.module.parameters(), strict=True)
+        for a, b in pairs:
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
 
 

@@ -19,10 +19,10 @@ import math
 import pytest
 import torch
 
+from wgan.cli import main as cli_main
 from wgan.config import resolve, set_value
 from wgan.errors import ConfigError
 from wgan.runs import load_checkpoint, read_config
-from wgan.cli import main as cli_main
 from wgan.sweep import (
     SweepTrainer,
     benchmark_sweep,

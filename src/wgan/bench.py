@@ -9,7 +9,7 @@ step), then ``repeats`` timed blocks of ``steps`` iterations each and reports me
   only at the block's end, like training, which reads statistics back every ``log_every`` steps);
   on the CPU, ``time.perf_counter``. ``ms_per_iter`` is the median block time / ``steps``;
   ``ms_per_critic_step`` comes from one extra block that runs only the critic phase (per
-  iteration the draws, then ``n_critic`` :meth:`~wgan.step.GANStep.critic_update` calls).
+  iteration ``n_critic`` critic steps' draws and :meth:`~wgan.step.GANStep.critic_update`).
 * **eager and compiled**: the measurement above is of the eager iteration. Then (unless
   ``compile=False``, ``--no-compile``) a second Trainer of the same config is built with
   ``train.compile=true`` (the whole iteration as one ``torch.compile(fullgraph=True)`` graph, a
@@ -377,14 +377,15 @@ def _roofline_shape(cfg: Config) -> tuple[int, int, int]:
 
 
 def _critic_steps(trainer: Any) -> Callable[[], None]:
-    """One iteration's critic phase alone: the draws, then ``n_critic`` critic updates."""
+    """One iteration's critic phase alone: ``n_critic`` times one critic step's draws
+    (:meth:`~wgan.step.GANStep.draw_critic`) and its update, with the iteration's penalty
+    factors."""
     engine = trainer.engine
 
     def run() -> None:
-        draws = engine.draw(trainer.batches, trainer.rng, trainer.batch_size)
         h = trainer.hyper()
         for i in range(engine.n_critic):
-            x = {k: v[i] for k, v in draws.items() if not k.startswith("g_")}
+            x = engine.draw_critic(trainer.batches, trainer.rng, trainer.batch_size)
             engine.critic_update(trainer.train_state, x, h, h["penalty_due"][i])
 
     return run
