@@ -51,10 +51,10 @@ from wgan.errors import ConfigError, WganError
 from wgan.step import GANStep
 from wgan.sweep_plan import (
     MAY_DIFFER,
-    run_label,
     expand_variants,
     parse_seeds,
     parse_vary,
+    run_label,
     sweep_configs,
 )
 from wgan.tracking import Tracker, json_safe
