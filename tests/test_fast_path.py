@@ -1,6 +1,6 @@
 """The penalty's fast double backward equals the plain autograd path bit for bit.
 
-`input_gradient_norm(..., create_graph=True)` runs the critic under `_ConstantMasks`: ReLU,
+`input_gradient_norm(..., create_graph=True)` runs the critic under `ConstantMasks`: ReLU,
 leaky ReLU and average pooling keep their forward and backward kernels but treat the saved mask
 / shape as a constant, so the second backward no longer sends all-zero gradients back through
 the forward pass on x_hat. Only additions of exact zeros disappear, so we assert *exact*
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import wgan.constraints as constraints
+import wgan.constraints.penalty as penalty_module
 from wgan.bench import count_flops
 from wgan.config import resolve
 from wgan.constraints import GradientPenalty, input_gradient_norm, interpolates
@@ -24,7 +24,7 @@ from wgan.train import Trainer
 
 
 class _Passthrough(torch.overrides.TorchFunctionMode):
-    """Stands in for _ConstantMasks: every call runs unchanged (the plain autograd path)."""
+    """Stands in for ConstantMasks: every call runs unchanged (the plain autograd path)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         return func(*args, **(kwargs or {}))
@@ -217,7 +217,7 @@ def test_training_runs_bitwise_equal(tmp_path, monkeypatch, preset, overrides):
     cfg = resolve(preset, [*overrides, "train.device=cpu", "train.progress=false"])
     fast = _train(cfg, tmp_path, "fast")
     with monkeypatch.context() as m:
-        m.setattr(constraints, "_ConstantMasks", _Passthrough)
+        m.setattr(penalty_module, "ConstantMasks", _Passthrough)
         plain = _train(cfg, tmp_path, "plain")
     for net in ("gen", "critic"):
         a, b = getattr(fast, net).state_dict(), getattr(plain, net).state_dict()

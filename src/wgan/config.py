@@ -98,8 +98,9 @@ class ConditionalConfig:
     ``concat``: G(c, z) and D(c, x) with the label embedded and concatenated (Mirza & Osindero
     2014); the critic's loss has the three terms of the matching-aware discriminator of Reed et
     al. 2016 (GAN-CLS): real matched pairs as real, generated pairs as fake, and (when
-    ``wrong_label``) real images paired with a wrong label as fake (Reed et al. average the two
-    fake terms; here each has weight 1). ``acgan``: G(c, z) and an unconditional critic with an
+    ``wrong_label``) real images paired with a wrong label as fake (each term with weight 1; the
+    wrong-label term is refused with the Wasserstein objective, whose loss it leaves unbounded
+    below). ``acgan``: G(c, z) and an unconditional critic with an
     auxiliary classifier head (the WGAN-GP paper's supervised CIFAR-10 model): cross-entropy on
     real labels for D (weight ``ac_weight``) and on the requested labels for G (weight
     ``ac_weight_g``).
