@@ -385,7 +385,10 @@ def test_logged_lazy_penalty_is_the_same_eager_and_functional(tmp_path):
 def test_draws_of_a_conditional_iteration(tmp_path):
     """Every random tensor of an iteration comes from draw(); wrong labels are never the true
     label (the shift is uniform on 1..K-1)."""
-    cfg = resolve("digits-cgan", [*DIGITS, "train.n_critic=3", "constraint.penalty=two_sided"])
+    cfg = resolve(
+        "digits-cgan",
+        [*DIGITS, "train.n_critic=3", "constraint.penalty=two_sided", "critic.norm=layer"],
+    )
     trainer = Trainer(cfg, tmp_path / "run")
     draws = trainer.engine.draw(trainer.batches, trainer.rng, trainer.batch_size)
     b, latent = trainer.batch_size, cfg.generator.latent_dim
