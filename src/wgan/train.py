@@ -28,7 +28,7 @@ from torch import Tensor
 from wgan import optim, runs
 from wgan.config import Config, set_value, validate
 from wgan.distributed import DistContext
-from wgan.errors import TrainingDiverged
+from wgan.errors import TrainingDiverged, WganError
 from wgan.run import Run, load_run, read_run
 from wgan.step import GANStep
 from wgan.tracking import Tracker
@@ -321,8 +321,6 @@ class Trainer(Run):
         return path
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        from wgan.errors import WganError
-
         if state.get("format") != CHECKPOINT_FORMAT:
             raise WganError(
                 f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT!r} "
