@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils._pytree import tree_map
 
 from wgan import optim, runs
 from wgan.config import Config, set_value, validate
@@ -150,6 +151,7 @@ class Trainer(Run):
         if state is not None:
             self._load_state(state)
         self._iteration = self.engine.iteration
+        self._graphs = self.compiled and self.device.type == "cuda"
         if self.compiled:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self._iteration = torch.compile(
@@ -187,7 +189,11 @@ class Trainer(Run):
         to the running statistics.
         """
         draws = self.engine.draw(self.batches, self.rng, self.batch_size)
+        if self._graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # a new replay of the CUDA graph
         out = self._iteration(self.train_state, draws, self.hyper())
+        if self._graphs:  # the graph's outputs are overwritten by its next replay: keep copies
+            out = tree_map(torch.clone, out)
         self.stats.add_iteration(out)
         if self.ema is not None:
             self.ema.updates += 1
