@@ -176,7 +176,7 @@ class SweepTrainer:
             precision=self.cfg.train.precision,
         )
         self.state = _stack([s.train_state for s in self.shells])
-        _, hyper_dims = stack_hyper([s.hyper() for s in self.shells], self.device)
+        _, hyper_dims = stack_hyper([s.hyper(tensors=False) for s in self.shells], self.device)
         self.hyper_dims = hyper_dims
         self.step = 0  # generator iterations done (as Trainer.step)
         self.stats = RunningStats()
@@ -194,7 +194,7 @@ class SweepTrainer:
         trees = []
         for k, shell in enumerate(self.shells):
             shell.step = self.step
-            h = shell.hyper()
+            h = shell.hyper(tensors=False)
             if not self.active[k]:
                 h["d"]["lr"] = h["g"]["lr"] = 0.0
             trees.append(h)
@@ -434,6 +434,8 @@ def benchmark_sweep(
     """
     if k < 1 or steps < 1 or repeats < 1:
         raise ConfigError("benchmark_sweep needs k, steps and repeats >= 1")
+    if cfg.train.compile:
+        engine = "compile"  # and the single run is compiled too: like against like
     base = copy.deepcopy(cfg)
     base.train.progress = False
     variants = [{"train.seed": cfg.train.seed + i} for i in range(k)]

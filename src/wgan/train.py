@@ -161,9 +161,10 @@ class Trainer(Run):
 
     # -- one generator iteration -------------------------------------------------------------
 
-    def hyper(self) -> dict[str, Any]:
+    def hyper(self, tensors: bool | None = None) -> dict[str, Any]:
         """This iteration's hyperparameters: learning rates (after the schedule), the penalty's
-        lazy-regularisation factors and the EMA decay."""
+        lazy-regularisation factors and the EMA decay; as 0-d tensors when ``tensors`` (by
+        default when the step is compiled), else Python numbers."""
         cfg = self.cfg
         factor = optim.lr_factor(self.step, cfg.train.steps, cfg.train.lr_decay)
         h: dict[str, Any] = {
@@ -177,7 +178,7 @@ class Trainer(Run):
         }
         if self.ema is not None:
             h["ema_decay"] = self.ema.current_decay()
-        if self.compiled:
+        if self.compiled if tensors is None else tensors:
             h = _as_tensors(h, self.device)
         return h
 
