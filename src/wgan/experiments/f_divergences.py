@@ -17,7 +17,7 @@ For every divergence this experiment reports:
   ``final_window`` generator iterations, and ``F`` on a held set (2,500 real / 2,500 generated
   samples) at the end. It is a *lower bound* of the divergence the critic implies; for
   ``jensen_shannon`` it bounds 2 JSD and for ``gan`` it bounds ``2 JSD - log 4`` (see
-  :mod:`wgan.objectives.fdivergence` for the constants of each row);
+  :mod:`wgan.objectives.fdivergence_table` for the constants of each row);
 * modes captured, fraction of high-quality samples and KL to uniform
   (:func:`wgan.metrics.mode_metrics`, VEEGAN / PacGAN protocol, 2,500 samples, 3σ) and the
   exact W1 of 2,500 samples to 2,500 real ones (:func:`wgan.metrics.exact_w1`).
