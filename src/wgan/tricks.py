@@ -1,0 +1,268 @@
+"""The "improved techniques" of Salimans et al. (2016) and instance noise, as small pieces.
+
+Each piece is a function or a layer; :mod:`wgan.step` and :mod:`wgan.game` plug them into the one
+training step (config section ``tricks``, :class:`wgan.config.TricksConfig`), so single runs,
+sweeps, data-parallel and compiled runs all get them.
+
+* Feature matching: the generator matches the mean of an intermediate critic layer,
+  L_G = || E_x d(x) - E_z d(G(z)) ||_2^2 (:func:`feature_matching_loss`).
+* Minibatch discrimination: each sample sees how close the others are, through a learned tensor
+  T (:class:`MinibatchDiscrimination`); the cheap variant is the minibatch standard deviation of
+  Karras et al. (2018) (:class:`MinibatchStdDev`). Both sit between the critic's features and
+  its head (:class:`BatchAwareCritic`).
+* Historical averaging: lambda_h || theta - (1/t) sum_{i<t} theta_i ||^2 for each player
+  (:func:`historical_penalty`, :func:`update_historical_mean_`).
+* One-sided label smoothing: real targets 1 - alpha (in :mod:`wgan.objectives.standard`).
+* Virtual batch normalisation: statistics of a fixed reference batch plus the current sample
+  (:class:`VirtualBatchNorm`, :class:`VirtualBatchNet`).
+* Instance noise (Arjovsky & Bottou 2017; Sønderby et al. 2016): N(0, sigma_t^2) added to every
+  critic input, sigma_t annealed to 0 (:func:`instance_noise_std`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from wgan.errors import ConfigError, WganError
+
+# ---------------------------------------------------------------------------------------------
+# Feature matching
+# ---------------------------------------------------------------------------------------------
+
+
+def feature_matching_loss(
+    real_features: Tensor,
+    fake_features: Tensor,
+    real_labels: Tensor | None = None,
+    fake_labels: Tensor | None = None,
+    n_classes: int = 0,
+) -> Tensor:
+    """|| E d(x) - E d(G(z)) ||_2^2 over features (B, F) (Salimans et al. 2016, sec. 3.1).
+
+    With labels (a conditional critic), the means are matched per class and the squared gaps
+    averaged over the classes present in both batches: sum_c w_c || E[d(x) | c] - E[d(G) | c] ||^2
+    with w_c the fraction of generated samples of class c. The features of real samples carry
+    no gradient (the critic is fixed in the generator's step).
+    """
+    if real_features.ndim != 2 or fake_features.ndim != 2:
+        raise WganError("feature matching needs (B, F) features")
+    real_features = real_features.detach()
+    if real_labels is None or n_classes < 1:
+        gap = real_features.float().mean(0) - fake_features.float().mean(0)  # (F,)
+        return gap.square().sum()
+    one_real = nn.functional.one_hot(real_labels, n_classes).float()  # (B, K)
+    one_fake = nn.functional.one_hot(fake_labels, n_classes).float()  # (B, K)
+    n_real, n_fake = one_real.sum(0), one_fake.sum(0)  # (K,)
+    mean_real = one_real.T @ real_features.float() / n_real.clamp_min(1).unsqueeze(1)  # (K, F)
+    mean_fake = one_fake.T @ fake_features.float() / n_fake.clamp_min(1).unsqueeze(1)  # (K, F)
+    present = ((n_real > 0) & (n_fake > 0)).float()  # (K,): classes seen in both batches
+    weight = present * n_fake / (present * n_fake).sum().clamp_min(1)  # (K,)
+    return (weight * (mean_real - mean_fake).square().sum(1)).sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# Minibatch discrimination
+# ---------------------------------------------------------------------------------------------
+
+
+class MinibatchDiscrimination(nn.Module):
+    """o(x_i)_b = sum_{j != i} exp(-|| M_{i,b} - M_{j,b} ||_1), M_i = f(x_i) T (Salimans et al.
+    2016, sec. 3.2).
+
+    T is a learned (F, kernels * kernel_dim) tensor: each sample's features f (F,) become
+    ``kernels`` rows of ``kernel_dim``; the output (B, kernels) measures, per row, how close the
+    other samples of the batch are. It makes the critic's score of one sample depend on the
+    whole batch, so a generator that collapses is easy to spot.
+    """
+
+    def __init__(self, in_features: int, kernels: int = 16, kernel_dim: int = 8) -> None:
+        super().__init__()
+        for key, value in (("in_features", in_features), ("kernels", kernels),
+                           ("kernel_dim", kernel_dim)):  # fmt: skip
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"minibatch discrimination: {key} must be >= 1, got {value!r}")
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1)
+        self.out_features = kernels
+
+    def forward(self, f: Tensor) -> Tensor:
+        m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)  # (B, kernels, dim)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (B, B, kernels)
+        return torch.exp(-l1).sum(1) - 1.0  # (B, kernels): minus exp(0) of j = i
+
+
+class MinibatchStdDev(nn.Module):
+    """The mean over features of the per-feature standard deviation over the batch, one value
+    appended to every sample's features (Karras et al. 2018, sec. 3): (B, F) -> (B, 1)."""
+
+    out_features = 1
+
+    def forward(self, f: Tensor) -> Tensor:
+        std = (f.float().var(0, unbiased=False) + 1e-8).sqrt().mean()  # 0-d
+        return std.expand(f.shape[0], 1).to(f.dtype)  # (B, 1)
+
+
+class BatchAwareCritic(nn.Module):
+    """A critic with ``features`` and ``head`` whose head also sees a batch statistic.
+
+    D(x_i) = head([phi(x_i), layer(phi(X))_i]) with ``layer`` a :class:`MinibatchDiscrimination`
+    or :class:`MinibatchStdDev`; ``features`` stays phi (the layer feature matching uses).
+    Arguments after x (the labels of a conditional critic) go to the inner critic's features.
+    """
+
+    def __init__(self, critic: nn.Module, layer: nn.Module) -> None:
+        super().__init__()
+        head = getattr(critic, "head", None)
+        if not isinstance(head, nn.Linear) or not hasattr(critic, "features"):
+            raise ConfigError(
+                "minibatch features need a critic with features() and a linear head "
+                "(MLP, DCGAN, ResNet, concat-conditional)"
+            )
+        self.inner, self.layer = critic, layer
+        self.head = nn.Linear(head.in_features + layer.out_features, head.out_features)
+        for attr in ("in_shape", "in_dim", "n_classes"):
+            if hasattr(critic, attr):
+                setattr(self, attr, getattr(critic, attr))
+
+    def features(self, x: Tensor, *args: Any) -> Tensor:
+        return self.inner.features(x, *args)
+
+    def forward(self, x: Tensor, *args: Any) -> Tensor:
+        phi = self.inner.features(x, *args)  # (B, F)
+        return self.head(torch.cat([phi, self.layer(phi)], dim=1))  # (B, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Historical averaging
+# ---------------------------------------------------------------------------------------------
+
+
+def historical_penalty(params: list[Tensor], means: list[Tensor], weight: float | Tensor) -> Tensor:
+    """lambda_h sum_p || theta_p - mean_p ||^2 (Salimans et al. 2016, sec. 3.3)."""
+    total = sum((p.float() - m.float()).square().sum() for p, m in zip(params, means, strict=True))
+    return weight * total
+
+
+@torch.no_grad()
+def update_historical_mean_(means: list[Tensor], params: list[Tensor], count: Tensor) -> None:
+    """mean <- mean + (theta - mean) / (count + 1); count += 1 (in place).
+
+    After t updates, mean = (1/t) sum_{i<t} theta_i: the average of the parameters taken after
+    each of the player's optimiser steps so far.
+    """
+    count.add_(1)
+    for m, p in zip(means, params, strict=True):
+        m.add_((p - m) / count)
+
+
+# ---------------------------------------------------------------------------------------------
+# Virtual batch normalisation
+# ---------------------------------------------------------------------------------------------
+
+
+class VirtualBatchNorm(nn.Module):
+    """Batch norm whose statistics come from a fixed reference batch plus the current sample.
+
+    Salimans et al. (2016, sec. 3.4): "each example x is normalized based on the statistics
+    collected on a reference batch of examples that are chosen once and fixed at the start of
+    training, and on x itself". The input is [reference rows; current rows] (the reference
+    batch, ``n_ref`` rows, is run through the network with every batch by
+    :class:`VirtualBatchNet`): the reference rows are normalised with their own statistics, and
+    each current row x_i with those of the reference batch and x_i together,
+    mu_i = (n mu_ref + m_i) / (n + 1), E_i[x^2] = (n s_ref + s_i) / (n + 1), per channel (m_i,
+    s_i: the channel's mean and mean square over x_i's own positions). A sample's output does
+    not depend on the other samples of its batch.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.n_ref = 0  # set by VirtualBatchNet
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = self.n_ref
+        if n < 1:
+            raise WganError("VirtualBatchNorm runs inside a VirtualBatchNet (a reference batch)")
+        dims = tuple(range(2, x.ndim))  # positions of a (B, C, ...) map; () for (B, C)
+        xf = x.float()
+        ref, cur = xf[:n], xf[n:]
+        shape = (1, -1) + (1,) * len(dims)
+        ref_mean = ref.mean(dim=(0, *dims))  # (C,)
+        ref_sq = ref.square().mean(dim=(0, *dims))  # (C,)
+        cur_mean = cur.mean(dim=dims) if dims else cur  # (B', C)
+        cur_sq = cur.square().mean(dim=dims) if dims else cur.square()  # (B', C)
+        mean = (n * ref_mean + cur_mean) / (n + 1)  # (B', C)
+        var = ((n * ref_sq + cur_sq) / (n + 1) - mean.square()).clamp_min(0.0)
+        ref_var = (ref_sq - ref_mean.square()).clamp_min(0.0)
+        ref_out = (ref - ref_mean.view(shape)) / (ref_var.view(shape) + self.eps).sqrt()
+        view = mean.shape + (1,) * len(dims)  # (B', C, 1, 1)
+        cur_out = (cur - mean.view(view)) / (var.view(view) + self.eps).sqrt()
+        out = torch.cat([ref_out, cur_out]) * self.weight.view(shape) + self.bias.view(shape)
+        return out.to(x.dtype)
+
+
+class VirtualBatchNet(nn.Module):
+    """A generator net with virtual batch norm: the fixed reference inputs ride along.
+
+    ``forward(z, *labels)`` runs net([z_ref; z]) and returns the rows of z: the reference noise
+    ``z_ref`` (n_ref, latent) (and its labels, for a conditional net) is drawn once at the start
+    of the run and is a buffer, so it is saved in the checkpoint and survives a resume.
+    """
+
+    def __init__(self, net: nn.Module, z_ref: Tensor, labels_ref: Tensor | None = None) -> None:
+        super().__init__()
+        layers = [m for m in net.modules() if isinstance(m, VirtualBatchNorm)]
+        if not layers:
+            raise ConfigError("VirtualBatchNet needs a net with VirtualBatchNorm layers")
+        self.net = net
+        self.register_buffer("z_ref", z_ref.clone())
+        self.register_buffer("labels_ref", None if labels_ref is None else labels_ref.clone())
+        for layer in layers:
+            layer.n_ref = int(z_ref.shape[0])
+        for attr in ("n_classes",):
+            if hasattr(net, attr):
+                setattr(self, attr, getattr(net, attr))
+
+    def forward(self, z: Tensor, *args: Tensor) -> Tensor:
+        n = self.z_ref.shape[0]
+        z_all = torch.cat([self.z_ref.to(z.dtype), z])
+        if args and self.labels_ref is not None:
+            return self.net(z_all, torch.cat([self.labels_ref, args[0]]))[n:]
+        return self.net(z_all, *args)[n:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Instance noise
+# ---------------------------------------------------------------------------------------------
+
+
+def instance_noise_std(
+    step: int | Tensor, sigma: float, anneal_steps: int, schedule: str = "linear"
+) -> float | Tensor:
+    """sigma_t of the instance noise after ``step`` generator iterations; 0 from ``anneal_steps``.
+
+    ``linear``: sigma (1 - t/T). ``exponential``: sigma (e^{-5 t/T} - e^{-5}) / (1 - e^{-5}), a
+    fast early decay that still ends at exactly 0 at T (Sønderby et al. 2016 anneal the noise to
+    zero; Arjovsky & Bottou 2017 motivate it: noise makes the two distributions' supports
+    overlap, so the discriminator's gradients stay informative).
+    """
+    if schedule not in ("linear", "exponential"):
+        raise ConfigError(f"unknown instance-noise schedule {schedule!r} (linear, exponential)")
+    if anneal_steps < 1:
+        raise ConfigError("tricks.instance_noise_steps must be >= 1")
+    frac = step / anneal_steps
+    if isinstance(frac, Tensor):
+        frac = frac.clamp(0.0, 1.0)
+        if schedule == "linear":
+            return sigma * (1.0 - frac)
+        return sigma * (torch.exp(-5.0 * frac) - math.exp(-5.0)) / (1.0 - math.exp(-5.0))
+    frac = min(max(frac, 0.0), 1.0)
+    if schedule == "linear":
+        return sigma * (1.0 - frac)
+    return sigma * (math.exp(-5.0 * frac) - math.exp(-5.0)) / (1.0 - math.exp(-5.0))
