@@ -1,8 +1,5 @@
 """Shared fixtures: small, fast configs for training tests."""
 
-import os
-import tempfile
-
 import pytest
 import torch
 
@@ -11,10 +8,6 @@ from wgan.config import resolve
 # The in-process tests train small models, for which one thread is faster than two (thread
 # start-up dominates tiny matmuls) and leaves the other core to subprocess tests.
 torch.set_num_threads(1)
-
-# The digit classifier the image metrics use is trained once per test session into a private
-# cache, so tests neither read nor write the user's ~/.cache.
-os.environ.setdefault("WGAN_CACHE_DIR", tempfile.mkdtemp(prefix="wgan-test-cache-"))
 
 FAST = [
     "generator.hidden=64",
@@ -25,6 +18,19 @@ FAST = [
     "train.checkpoint_every=0",
     "train.eval_samples=500",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory):
+    """The wgan cache of the whole session (the digit classifier the image metrics use is
+    trained once into it): a fresh directory under pytest's temporary directory, set as
+    $WGAN_CACHE_DIR for every test and every process a test starts, whatever the user's
+    $WGAN_CACHE_DIR, $XDG_CACHE_HOME or ~/.cache hold. So the suite neither reads a classifier
+    cached by another version or machine nor writes into the user's cache."""
+    path = tmp_path_factory.mktemp("wgan-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WGAN_CACHE_DIR", str(path))
+        yield path
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """`wgan bench`: throughput, FLOP count, roofline, random stand-in data, JSON and records."""
 
 import json
+import math
+import tempfile
 
 import pytest
 import torch
@@ -67,10 +69,17 @@ def test_result_keys_present_and_positive(tiny_result):
     # achieved rate and fraction are consistent with the flop count and the time
     assert r["achieved_gflops"] == pytest.approx(r["flops_per_iter"] / r["ms_per_iter"] / 1e6)
     assert r["fraction_of_roofline"] == pytest.approx(r["achieved_gflops"] / r["roofline_gflops"])
-    # the dense ops alone take less time than the whole iteration (at least on the CPU)
-    assert r["dense_ms_per_iter"] < r["ms_per_iter"]
-    # a critic step is a part of an iteration (5 of them plus the generator step)
-    assert r["ms_per_critic_step"] < r["ms_per_iter"]
+    # the dense ops' rate and share come from their replayed time (no timing is compared here:
+    # which of two times is larger depends on the machine and its load)
+    assert r["dense_gflops"] == pytest.approx(r["flops_per_iter"] / r["dense_ms_per_iter"] / 1e6)
+    assert r["fraction_of_dense_bound"] == pytest.approx(r["dense_ms_per_iter"] / r["ms_per_iter"])
+    # the generator step is what the 5 critic steps leave of an iteration
+    assert r["ms_per_generator_step"] == pytest.approx(
+        max(0.0, r["ms_per_iter"] - 5 * r["ms_per_critic_step"])
+    )
+    assert r["roofline_iters_per_s"] == pytest.approx(
+        r["roofline_gflops"] * 1e9 / r["flops_per_iter"]
+    )
     # parameters: MLP 2 -> 16 -> 16 -> 1 (critic), 2 -> 16 -> 16 -> 2 (generator)
     assert r["params_d"] == (2 * 16 + 16) + (16 * 16 + 16) + (16 + 1)
     assert r["params_g"] == (2 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2)
@@ -140,10 +149,22 @@ def test_plain_autograd_count_includes_the_zero_branch(monkeypatch):
 
 
 def test_plain_autograd_count_matches_the_issue():
-    """The paper's toy setting (3 x 512, batch 256): about 19 GFLOP per iteration with plain
-    autograd (the issue's figure), 16.1 without the zero branch of the double backward."""
+    """The paper's toy setting (toy-wgan-gp-paper: 3 x 512, batch 256, n_critic 5): the
+    library counts 16.1 GFLOP per iteration, the hand count without the zero branch of the
+    double backward; with it (plain autograd, the hand count that
+    test_plain_autograd_count_includes_the_zero_branch checks against the library) about 19,
+    the issue's figure. (One counted iteration at this size: about 5 CPU seconds.)"""
+    from wgan.train import Trainer
+
+    cfg = resolve("toy-wgan-gp-paper", ["train.progress=false", "train.device=cpu"])
+    assert (cfg.critic.hidden, cfg.critic.depth, cfg.data.batch_size) == (512, 3, 256)
+    assert (cfg.generator.hidden, cfg.generator.depth, cfg.train.n_critic) == (512, 3, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, tmp)
+        flops = bench_module.count_flops(trainer.train_step)
+    assert flops == hand_count(256, 512, 3)
+    assert 16.0e9 < flops < 16.3e9
     assert 18.5e9 < hand_count(256, 512, 3, zero_branch=True) < 19.2e9
-    assert 16.0e9 < hand_count(256, 512, 3) < 16.3e9
 
 
 def test_count_flops_counts_the_double_backward():
@@ -171,7 +192,7 @@ def test_record_and_replay_dense_ops():
     func, args, _ = calls[0]
     assert "mm" in str(func) and args[1].stride == (1, 32)  # the transposed view's layout
     ms = bench_module.replay_dense_ops(calls, passes=2)
-    assert 0 < ms < 1e3
+    assert math.isfinite(ms) and ms > 0
     assert bench_module.replay_dense_ops([]) == 0.0
 
 
@@ -186,18 +207,28 @@ def test_format_bench_table(tiny_result):
 
 def test_eager_and_compiled_in_one_run(monkeypatch, tmp_path):
     """`wgan bench` reports eager and compiled in the same run: the second Trainer really
-    compiles (torch.compile is called once, and its first iteration costs far more than the
-    later ones), and the table, the result and the recorded row carry both."""
+    compiles (torch.compile is called once, and every compiled iteration runs through what it
+    returned: the compiling one, 2 warm-up ones and the 1 x 2 timed ones), and the table, the
+    result and the recorded row carry both. (Times are not compared: that depends on the
+    machine.)"""
     compiled = []
+    runs = []
     real_compile = torch.compile
 
     def spy(fn, *args, **kwargs):
         compiled.append(kwargs)
-        return real_compile(fn, *args, **kwargs)
+        inner = real_compile(fn, *args, **kwargs)
+
+        def counted(*a, **k):
+            runs.append(1)
+            return inner(*a, **k)
+
+        return counted
 
     monkeypatch.setattr(torch, "compile", spy)
     r = bench(resolve("toy-wgan-gp", SMALLEST), steps=2, warmup=1, repeats=1, roofline_seconds=0.02)
     assert len(compiled) == 1 and compiled[0].get("fullgraph") is True
+    assert len(runs) == 1 + 2 + 1 * 2
     assert r["compile"] is True and r["n_critic"] == 1
     for key in ("ms_per_iter", "compiled_ms_per_iter", "compiled_ms_per_iter_min", "compile_s"):
         assert r[key] > 0, key
@@ -206,8 +237,6 @@ def test_eager_and_compiled_in_one_run(monkeypatch, tmp_path):
     assert r["compiled_fraction_of_roofline"] == pytest.approx(
         r["compiled_achieved_gflops"] / r["roofline_gflops"]
     )
-    # the compile time is the first compiled iteration alone: seconds, against about a ms
-    assert r["compile_s"] * 1e3 > 50 * r["compiled_ms_per_iter"]
     text = format_bench(r)
     for label in ("compiled ms / iteration", "compile time", "eager / compiled"):
         assert label in text
@@ -281,7 +310,7 @@ def test_bad_block_sizes():
 
 def test_matmul_roofline_positive():
     rate = matmul_roofline(64, 64, 64, seconds=0.02, windows=2)
-    assert 0.01 < rate < 1e6  # GFLOP/s
+    assert math.isfinite(rate) and rate > 0  # GFLOP/s (its size depends on the machine)
     with pytest.raises(WganError):
         matmul_roofline(0, 4, 4)
 

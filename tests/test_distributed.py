@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,53 @@ def test_torchrun_two_processes_train_and_resume_with_one(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert state["step"] == 6
+
+
+def test_torchrun_resumes_a_one_process_run_with_two(tmp_path):
+    """A run trained by 1 process continues under `torchrun --nproc_per_node 2 -m wgan train
+    --resume RUN`: rank 0 continues the saved stream, the other rank starts its own; each step
+    is logged once, only rank 0 writes, and the weights move on from the checkpoint."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    common = [
+        "generator.hidden=16",
+        "critic.hidden=16",
+        "data.batch_size=32",
+        "train.eval_every=0",
+        "train.figure_every=0",
+        "train.progress=false",
+        "train.eval_samples=200",
+        "train.log_every=1",
+    ]
+    first = subprocess.run(
+        [sys.executable, "-m", "wgan", "train", "toy-wgan-gp", "train.steps=2", *common]
+        + ["--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    before = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert before["step"] == 2
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    resumed = subprocess.run(
+        [*cmd, "-m", "wgan", "train", "--resume", str(run), "train.steps=4"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("run:") == 1  # only rank 0 reports
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == [run]  # no second run directory
+    assert not list(run.glob(".checkpoint.pt.tmp*"))
+    after = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert after["step"] == 4
+    for net in ("generator", "critic"):
+        assert all(torch.isfinite(v).all() for v in after[net].values())
+        assert any(not torch.equal(before[net][k], v) for k, v in after[net].items())
+    # Adam's step count went on from the checkpoint's (5 critic steps per iteration)
+    assert after["opt_d"]["step"].item() == before["opt_d"]["step"].item() + 2 * 5
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]

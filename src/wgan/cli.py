@@ -1,13 +1,18 @@
 """The ``wgan`` command line: train, presets, sample, eval, experiment, lipschitz, sweep, bench.
 
 Every user mistake (unknown key, wrong type, missing file, bad run directory, diverged training)
-is reported as one line ``wgan: error: ...`` with exit status 2, never a traceback.
+is reported as one line ``wgan: error: ...`` with exit status 2, never a traceback. So is what
+the file system refuses (an output path that cannot be written, a read-only run, a full disk):
+output paths are checked before the work starts, outputs are written to a temporary file and
+moved into place, and a failed checkpoint save keeps the previous checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -15,8 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from wgan import runs
 from wgan.errors import WganError
 from wgan.tracking import json_safe
+
+MAX_SAMPLE_BYTES = 2**30
+"""The most generated data one ``wgan sample``, ``eval`` or ``lipschitz`` holds in memory: 1 GiB
+of float32 values (e.g. 134 million 2-D points, or 87,000 3x32x32 images)."""
+
+MAX_THREADS = 1024
+"""The most threads ``wgan bench --threads`` sets (torch crashes with absurd counts)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +47,44 @@ def _split_source(items: list[str]) -> tuple[str | None, list[str]]:
     return None, items
 
 
+def _is_rank0() -> bool:
+    """Whether this process reports and writes (always, unless a non-zero torchrun rank)."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def _check_count(flag: str, value: int | None, run: Any = None, hint: str = "") -> None:
+    """``value`` >= 1 and, given the run, at most :data:`MAX_SAMPLE_BYTES` of its samples."""
+    if value is None:
+        return
+    if value < 1:
+        raise WganError(f"{flag} must be >= 1, got {value}")
+    if run is None:
+        return
+    shape = _sample_shape(run)
+    per = 4 * math.prod(shape)
+    if value * per > MAX_SAMPLE_BYTES:
+        limit = MAX_SAMPLE_BYTES // per
+        raise WganError(
+            f"{flag} {value:,} is too large: {value:,} samples of shape {shape} would need "
+            f"{_size(value * per)} of memory; the limit is {limit:,} samples of this shape "
+            f"({_size(MAX_SAMPLE_BYTES)}){hint}"
+        )
+
+
+def _sample_shape(run: Any) -> tuple[int, ...]:
+    """The shape of one generated sample: (dim,) or (C, H, W)."""
+    n_classes = getattr(run.sampler, "n_classes", 0)
+    return tuple(run.samples(1, labels=0 if n_classes else None).shape[1:])
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} EiB"  # pragma: no cover
+
+
 # ----------------------------------------------------------------------------------------------
 # Commands
 # ----------------------------------------------------------------------------------------------
@@ -44,19 +95,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     from wgan.train import resume, train
 
     source, overrides = _split_source(args.items)
-    if args.resume:
-        if source is not None:
-            raise WganError("--resume takes its config from the run; give only key=value overrides")
-        result = resume(args.resume, dict(parse_override(o) for o in overrides))
-    else:
-        cfg = resolve(source, overrides)
-        if args.out_dir:
-            cfg.out_dir = args.out_dir
-        if args.dry_run:
-            sys.stdout.write(dump_yaml(cfg))
-            return 0
-        result = train(cfg)
-    if int(os.environ.get("RANK", "0")) != 0:
+    try:
+        if args.resume:
+            if source is not None:
+                raise WganError(
+                    "--resume takes its config from the run; give only key=value overrides"
+                )
+            parsed = dict(parse_override(o) for o in overrides)
+            # Rank 0 locks the run: a second process resuming it is refused; a read-only run
+            # is refused before anything is read or written.
+            lock: Any = contextlib.nullcontext()
+            if _is_rank0() and (Path(args.resume) / runs.CHECKPOINT).is_file():
+                lock = runs.lock_run(args.resume)
+            with lock:
+                result = resume(args.resume, parsed)
+        else:
+            cfg = resolve(source, overrides)
+            if args.out_dir:
+                cfg.out_dir = args.out_dir
+            if args.dry_run:
+                sys.stdout.write(dump_yaml(cfg))
+                return 0
+            runs.check_out_dir(cfg.out_dir, "--out-dir" if args.out_dir else "out_dir")
+            if _is_rank0():
+                # The run directory exists only while the start succeeds: a run that fails to
+                # start (bad data path, model that cannot be built) leaves no directory behind.
+                with runs.create_run_dir(cfg.out_dir, cfg.name) as run_dir:
+                    result = train(cfg, run_dir=run_dir)
+            else:
+                result = train(cfg)  # rank 0 chooses the run directory
+    except OSError as err:
+        raise WganError(
+            f"{runs.describe_os_error(err)}; the run's last checkpoint, if any, is kept"
+        ) from None
+    if not _is_rank0():
         return 0  # under torchrun only rank 0 reports
     print(f"run:     {result.run_dir}")
     if result.figure is not None:
@@ -81,9 +153,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from wgan.train import load_run
 
-    if args.num < 1:
-        raise WganError("--num must be >= 1")
-    out = Path(args.out)
+    _check_count("--num", args.num)
+    out = Path(args.out).expanduser()
+    runs.check_output_file(out, "--out")  # before the run is loaded and sampled
     trainer = load_run(args.run)
     allowed = (".npy", ".png") if trainer.is_image else (".npy", ".csv")
     if out.suffix not in allowed:
@@ -91,16 +163,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise WganError(
             f"--out must end in {' or '.join(allowed)} for {kind} data, got '{out.name}'"
         )
+    if args.label is not None:
+        trainer.samples(1, seed=args.seed, labels=args.label)  # checks the label first
+    _check_count("--num", args.num, trainer, "; write several files with different --seed")
     x = trainer.samples(args.num, seed=args.seed, labels=args.label)  # (N, dim) or (N, C, H, W)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".png":
-        from wgan.imaging import save_image_grid
+    runs.make_dirs(out.parent, "--out")
+    with runs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
+        if out.suffix == ".png":
+            from wgan.imaging import save_image_grid
 
-        save_image_grid(x, out)
-    elif out.suffix == ".npy":
-        np.save(out, x.numpy())
-    else:
-        np.savetxt(out, x.numpy(), delimiter=",")
+            save_image_grid(x, tmp)
+        elif out.suffix == ".npy":
+            with tmp.open("wb") as fh:
+                np.save(fh, x.numpy())
+        else:
+            np.savetxt(tmp, x.numpy(), delimiter=",")
     what = f"of class {args.label} " if args.label is not None else ""
     print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}")
     return 0
@@ -109,7 +186,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from wgan.train import load_run
 
+    _check_count("--num", args.num)
     trainer = load_run(args.run)
+    _check_count("--num", args.num, trainer)
     if args.inception_weights:
         trainer.cfg.train.inception_weights = args.inception_weights
     metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
@@ -129,7 +208,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         for name, exp in EXPERIMENTS.items():
             print(f"{name:<{width}}  {exp.description}")
         return 0
-    result = run_experiment(args.name, args.overrides, out_dir=args.out_dir or "runs")
+    out_dir = args.out_dir or "runs"
+    runs.check_out_dir(out_dir, "--out-dir" if args.out_dir else "out_dir")
+    result = run_experiment(args.name, args.overrides, out_dir=out_dir)
     print(result.table)
     print(f"run:     {result.run_dir}")
     print(f"results: {result.run_dir / 'results.json'}")
@@ -142,7 +223,10 @@ def cmd_lipschitz(args: argparse.Namespace) -> int:
     from wgan.analysis import format_lipschitz_report, lipschitz_report
     from wgan.train import load_run
 
-    report = lipschitz_report(load_run(args.run), n=args.num)
+    _check_count("--num", args.num)
+    run = load_run(args.run)
+    _check_count("--num", args.num, run)
+    report = lipschitz_report(run, n=args.num)
     if args.json:
         print(json.dumps(json_safe(report)))
     else:
@@ -157,13 +241,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.engine is not None and args.engine not in ENGINES:
         raise WganError(f"--engine must be one of {', '.join(ENGINES)}, got '{args.engine}'")
+    # The number of runs is bounded (wgan.sweep_plan.MAX_RUNS) before anything is expanded.
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    vary = [parse_vary(v) for v in args.vary]
+    variants = expand_variants(seeds, vary)
     source, overrides = _split_source(args.items)
     base = resolve(source, overrides)
     if args.out_dir:
         base.out_dir = args.out_dir
-    seeds = parse_seeds(args.seeds) if args.seeds else None
-    vary = [parse_vary(v) for v in args.vary]
-    variants = expand_variants(seeds, vary)
+    runs.check_out_dir(base.out_dir, "--out-dir" if args.out_dir else "out_dir")
     engine = {} if args.engine is None else {"engine": args.engine}
     results = run_sweep(base, variants, out_dir=args.out_dir, **engine)
     seconds = results[0].seconds if results else 0.0
@@ -233,9 +319,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from wgan.config import resolve
 
     source, overrides = _split_source(args.items)
+    if not (math.isfinite(args.roofline_seconds) and args.roofline_seconds > 0):
+        raise WganError(
+            f"--roofline-seconds must be a finite number > 0, got {args.roofline_seconds}"
+        )
+    if args.record:
+        runs.check_output_file(args.record, "--record")  # before the benchmark, not after
     if args.threads is not None:
-        if args.threads < 1:
-            raise WganError(f"--threads must be >= 1, got {args.threads}")
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise WganError(f"--threads must be in [1, {MAX_THREADS}], got {args.threads}")
         torch.set_num_threads(args.threads)
     cfg = resolve(source, overrides)
     if args.sweep is not None:
@@ -255,7 +347,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(format_bench(result))
     if args.record:
-        record_result(result, args.record)
+        runs.make_dirs(Path(args.record).expanduser().parent, "--record")
+        record_result(result, Path(args.record).expanduser())
         if not args.json:
             print(f"  recorded in {args.record}")
     return 0
@@ -264,9 +357,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_bench_sweep(cfg: Any, args: argparse.Namespace) -> int:
     """``wgan bench --sweep K``: K runs in one process vs one plain run (wgan.sweep)."""
     from wgan.sweep import benchmark_sweep
+    from wgan.sweep_plan import MAX_RUNS
 
-    if args.sweep < 1:
-        raise WganError(f"--sweep must be >= 1, got {args.sweep}")
+    if not 1 <= args.sweep <= MAX_RUNS:
+        raise WganError(f"--sweep must be in [1, {MAX_RUNS}], got {args.sweep}")
     result = benchmark_sweep(cfg, args.sweep, args.steps, repeats=args.repeats)
     if args.json:
         print(json.dumps(json_safe(result)))
@@ -457,11 +551,38 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except WganError as err:
-        sys.stderr.write(f"wgan: error: {err}\n")
+        _close_progress_bars()
+        sys.stderr.write(f"wgan: error: {_one_line(str(err))}\n")
+        return 2
+    except OSError as err:  # what the file system refused, e.g. a folder made read-only mid-run
+        _close_progress_bars()
+        sys.stderr.write(f"wgan: error: {runs.describe_os_error(err)}\n")
+        return 2
+    except MemoryError:
+        sys.stderr.write("wgan: error: out of memory (ask for fewer samples or a smaller model)\n")
         return 2
     except KeyboardInterrupt:
+        _close_progress_bars()
         sys.stderr.write("wgan: interrupted; the last checkpoint of the run is kept\n")
         return 130
+
+
+def _close_progress_bars() -> None:
+    """Close open tqdm bars (a run that stopped with an error), so that the error message
+    starts on a line of its own instead of after the bar."""
+    tqdm_std = sys.modules.get("tqdm.std")
+    if tqdm_std is None:
+        return
+    for bar in list(getattr(tqdm_std.tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # pragma: no cover - a bar that cannot close must not hide the error
+            pass
+
+
+def _one_line(text: str) -> str:
+    """A message as one line (a path or a value may hold a newline)."""
+    return " ".join(text.split("\n")).strip() or "unknown error"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,12 +6,20 @@ YAML file (which may ``extends:`` another preset), and ``key=value`` overrides o
 (dotted keys such as ``critic.hidden=256``). Every key is checked: an unknown key is rejected with
 the closest valid names, and a value of the wrong type or out of range is rejected with the
 expected type or range.
+
+In a YAML file a key may be dotted too (``train.steps: 500`` is ``train: {steps: 500}``); a key
+given twice, in one spelling or both, is an error naming it (PyYAML would keep the last one
+silently). Every float must be finite, and every count has an upper bound declared next to its
+field (``_at_most``). :data:`RESUME_MAY_CHANGE` lists the keys a resumed run may change.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +31,15 @@ import yaml
 
 from wgan.errors import ConfigError
 
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64-bit seeds (offsets are added)
+MAX_STEPS = 10**12  # iteration counts and cadences (an int64 counter never overflows)
+
+
+def _at_most(default: Any, bound: int) -> Any:
+    """A dataclass field with an upper bound, checked by :func:`validate` ("<= bound")."""
+    return field(default=default, metadata={"max": bound})
+
+
 # --------------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------------
@@ -33,14 +50,15 @@ class DataConfig:
     """Which data to train on. Toy parameters are used by the datasets that take them."""
 
     name: str = "8gaussians"
-    batch_size: int = 256
-    n_modes: int | None = None  # ring
-    n_per_side: int | None = None  # grid
+    batch_size: int = _at_most(256, 2**20)
+    n_modes: int | None = _at_most(None, 65536)  # ring
+    n_per_side: int | None = _at_most(None, 256)  # grid
     radius: float | None = None  # ring
     spacing: float | None = None  # grid
     sigma: float | None = None  # ring, grid
     theta: float | None = None  # parallel_lines
-    n_train: int | None = None  # a fixed finite training set of this size (None: fresh samples)
+    # a fixed finite training set of this size (None: fresh samples)
+    n_train: int | None = _at_most(None, 2**24)
     path: str | None = None  # image data read from the user's files (mnist, idx, cifar10, folder)
     resolution: int | None = None  # images: side length (8..64, a power of two)
     channels: int | None = None  # image folders: 1 (grayscale) or 3 (RGB)
@@ -63,18 +81,18 @@ class NetConfig:
     """
 
     arch: Literal["mlp", "dcgan", "resnet"] = "mlp"
-    hidden: int = 512
-    depth: int = 3
+    hidden: int = _at_most(512, 65536)
+    depth: int = _at_most(3, 1000)
     activation: Literal["relu", "leaky_relu", "tanh", "softplus"] = "relu"
     norm: Literal["none", "batch", "layer"] = "none"
-    width: int = 64
+    width: int = _at_most(64, 4096)
 
 
 @dataclass
 class GeneratorConfig(NetConfig):
     """The generator network and its noise. ``kind=fixed`` replaces G by real data + noise."""
 
-    latent_dim: int = 2
+    latent_dim: int = _at_most(2, 65536)
     kind: Literal["learned", "fixed"] = "learned"
     fixed_noise_std: float = 0.1  # std of the Gaussian noise added to real data when kind=fixed
 
@@ -107,7 +125,7 @@ class ConditionalConfig:
     """
 
     mode: Literal["none", "concat", "acgan"] = "none"
-    embed_dim: int = 16
+    embed_dim: int = _at_most(16, 65536)
     wrong_label: bool = True
     ac_weight: float = 1.0
     ac_weight_g: float = 0.1
@@ -121,7 +139,8 @@ class ConstraintConfig:
     penalty: Literal["none", "two_sided", "one_sided", "one_sided_squared"] = "none"
     penalty_weight: float = 10.0  # lambda
     penalty_target: float = 1.0  # the gradient norm the penalty pulls towards
-    penalty_every: int = 1  # lazy regularisation: apply every k critic steps, scaled by k
+    # lazy regularisation: apply every k critic steps, scaled by k
+    penalty_every: int = _at_most(1, 10**6)
     penalty_impl: Literal["autograd", "func"] = "autograd"  # how grad_x D is taken
     spectral_norm: bool = False
 
@@ -140,16 +159,17 @@ class OptimConfig:
 class TrainConfig:
     """The loop: ``steps`` generator iterations, each after ``n_critic`` critic iterations."""
 
-    steps: int = 2000
-    n_critic: int = 5
+    steps: int = _at_most(2000, MAX_STEPS)
+    n_critic: int = _at_most(5, 1000)
     lr_decay: Literal["none", "linear"] = "none"  # linear: to 0 over `steps` (WGAN-GP CIFAR)
-    seed: int = 0
+    seed: int = _at_most(0, MAX_SEED)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    log_every: int = 50  # read statistics back to the host this often (no per-step sync)
-    eval_every: int = 500  # mode metrics and exact W1 (0: only at the end)
-    eval_samples: int = 2500
-    figure_every: int = 500  # 0: only at the end
-    checkpoint_every: int = 500  # 0: only at the end
+    # read statistics back to the host this often (no per-step sync)
+    log_every: int = _at_most(50, MAX_STEPS)
+    eval_every: int = _at_most(500, MAX_STEPS)  # mode metrics and exact W1 (0: only at the end)
+    eval_samples: int = _at_most(2500, 2**20)
+    figure_every: int = _at_most(500, MAX_STEPS)  # 0: only at the end
+    checkpoint_every: int = _at_most(500, MAX_STEPS)  # 0: only at the end
     progress: bool = True
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds loss scaling
@@ -192,12 +212,43 @@ def _plain(obj: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+def leaf_items(obj: Any, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
+    """Every leaf of a config (or section) as ``(dotted key, value, dataclass field)``."""
+    out = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out.extend(leaf_items(value, f"{prefix}{f.name}."))
+        else:
+            out.append((f"{prefix}{f.name}", value, f))
+    return out
+
+
+def _check_numbers(cfg: Config) -> None:
+    """Every float is finite (no nan, no inf anywhere) and every bounded number within bounds."""
+    for key, value, f in leaf_items(cfg):
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{key} must be a finite number, got {v}")
+        bound = f.metadata.get("max")
+        if bound is not None and value is not None and value > bound:
+            raise ConfigError(f"{key} must be <= {bound:,}, got {value:,}")
+
+
+_DEVICE_RE = re.compile(r"auto|cpu(:[0-9]+)?|cuda(:[0-9]+)?")
+
+
 def validate(cfg: Config) -> Config:
-    """Check ranges and cross-field rules; raise :class:`ConfigError` naming the key."""
+    """Check ranges and cross-field rules; raise :class:`ConfigError` naming the key.
+
+    Every float must be finite (``nan`` and ``inf`` are refused for every key) and every count
+    stays below the upper bound declared next to its field (e.g. ``critic.hidden <= 65,536``,
+    ``data.batch_size <= 2**20``), so an absurd or overflowing value is one clear error.
+    """
+    _check_numbers(cfg)
     checks: list[tuple[bool, str]] = [
         (cfg.data.batch_size >= 1, "data.batch_size must be >= 1"),
-        (cfg.generator.hidden >= 1 and cfg.critic.hidden >= 1, "hidden must be >= 1"),
-        (cfg.generator.depth >= 0 and cfg.critic.depth >= 0, "depth must be >= 0"),
         (cfg.generator.latent_dim >= 1, "generator.latent_dim must be >= 1"),
         (cfg.generator.fixed_noise_std >= 0, "generator.fixed_noise_std must be >= 0"),
         (cfg.constraint.clip >= 0, "constraint.clip must be >= 0 (0 turns clipping off)"),
@@ -205,15 +256,17 @@ def validate(cfg: Config) -> Config:
         (cfg.constraint.penalty_target > 0, "constraint.penalty_target must be > 0"),
         (cfg.constraint.penalty_every >= 1, "constraint.penalty_every must be >= 1"),
         (0.0 < cfg.objective.pi < 1.0, "objective.pi must be in (0, 1)"),
-        (cfg.train.steps >= 0, "train.steps must be >= 0"),
+        (cfg.train.steps >= 1, "train.steps must be >= 1"),
         (cfg.train.n_critic >= 1, "train.n_critic must be >= 1"),
+        (cfg.train.seed >= 0, "train.seed must be >= 0"),
         (cfg.train.log_every >= 1, "train.log_every must be >= 1"),
         (cfg.train.eval_every >= 0, "train.eval_every must be >= 0"),
         (cfg.train.eval_samples >= 1, "train.eval_samples must be >= 1"),
         (cfg.train.figure_every >= 0, "train.figure_every must be >= 0"),
         (cfg.train.checkpoint_every >= 0, "train.checkpoint_every must be >= 0"),
         (cfg.data.n_train is None or cfg.data.n_train >= 1, "data.n_train must be >= 1"),
-        (cfg.generator.width >= 1 and cfg.critic.width >= 1, "width must be >= 1"),
+        (cfg.data.n_modes is None or cfg.data.n_modes >= 1, "data.n_modes must be >= 1"),
+        (cfg.data.n_per_side is None or cfg.data.n_per_side >= 1, "data.n_per_side must be >= 1"),
         (cfg.conditional.embed_dim >= 1, "conditional.embed_dim must be >= 1"),
         (cfg.conditional.ac_weight >= 0, "conditional.ac_weight must be >= 0"),
         (cfg.conditional.ac_weight_g >= 0, "conditional.ac_weight_g must be >= 0"),
@@ -227,6 +280,11 @@ def validate(cfg: Config) -> Config:
             "data.resolution must be 8, 16, 32 or 64",
         ),
     ]
+    for net_key in ("generator", "critic"):
+        net = getattr(cfg, net_key)
+        checks.append((net.hidden >= 1, f"{net_key}.hidden must be >= 1"))
+        checks.append((net.depth >= 0, f"{net_key}.depth must be >= 0"))
+        checks.append((net.width >= 1, f"{net_key}.width must be >= 1"))
     for opt_key in ("g_optim", "d_optim"):
         opt = getattr(cfg, opt_key)
         checks.append((opt.lr > 0, f"{opt_key}.lr must be > 0"))
@@ -235,11 +293,85 @@ def validate(cfg: Config) -> Config:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-    if not cfg.train.device == "auto" and not cfg.train.device.startswith(("cpu", "cuda")):
+    if not _DEVICE_RE.fullmatch(cfg.train.device):
         raise ConfigError(
             f"train.device must be auto, cpu, cuda or cuda:N, got {cfg.train.device!r}"
         )
     return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Resuming a run: which keys may change
+# --------------------------------------------------------------------------------------------
+
+RESUME_MAY_CHANGE = (
+    "train.steps",
+    "train.n_critic",
+    "train.lr_decay",
+    "train.log_every",
+    "train.eval_every",
+    "train.eval_samples",
+    "train.figure_every",
+    "train.checkpoint_every",
+    "train.progress",
+    "train.device",
+    "train.ema",
+    "train.inception_weights",
+    "d_optim.lr",
+    "d_optim.betas",
+    "d_optim.weight_decay",
+    "g_optim.lr",
+    "g_optim.betas",
+    "g_optim.weight_decay",
+    "constraint.penalty_weight",
+    "constraint.penalty_target",
+    "constraint.penalty_every",
+    "constraint.clip",
+    "data.path",
+)
+"""The config keys whose values may change when a run is resumed (dotted names).
+
+They are read afresh by the loop (learning rates, betas and weight decay go into every update
+through :meth:`wgan.train.Trainer.hyper`; the penalty's weight, target and period, the clipping
+bound and the EMA decay likewise), set how long and how often things happen (steps, critic
+steps per iteration, schedule, log / eval / figure / checkpoint cadence, the progress bar), or
+where the run computes or reads (device, the user's data files, the user's Inception weights).
+Turning the EMA on starts the average at the current generator; turning it off drops it.
+
+Every other key fixes the shapes of the saved weights and optimiser states (architecture, data,
+latent and label sizes, conditioning), the optimiser kind (its saved state holds other moments),
+the code path (objective, which constraints, precision, compilation, memory layout) or the
+run's identity (name, seed, out_dir), and is refused on resume, naming it and both values.
+"""
+
+
+def changed_keys(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
+    """The dotted keys whose values differ between two configs: ``{key: (old, new)}``."""
+    a = {k: v for k, v, _ in leaf_items(old)}
+    return {k: (a[k], v) for k, v, _ in leaf_items(new) if a[k] != v}
+
+
+def check_resume(saved: Config, cfg: Config) -> None:
+    """Refuse a resumed config that changes a key outside :data:`RESUME_MAY_CHANGE`.
+
+    ``saved`` is the checkpoint's config, ``cfg`` the one to continue with (after overrides).
+    The error names every such key with the run's value and the new one.
+    """
+    bad = {k: v for k, v in changed_keys(saved, cfg).items() if k not in RESUME_MAY_CHANGE}
+    if not bad:
+        return
+    items = []
+    for key, (old, new) in bad.items():
+        item = f"{key} from {old!r} to {new!r}"
+        if key in ("d_optim.name", "g_optim.name"):
+            item += f" (the saved optimiser state is not a {new} state)"
+        items.append(item)
+    what = "this key" if len(bad) == 1 else "these keys"
+    raise ConfigError(
+        f"cannot resume with {'; '.join(items)}: {what} cannot change on resume (shapes, the "
+        f"optimiser kind, code paths or the run's identity); keys that may change: "
+        f"{', '.join(RESUME_MAY_CHANGE)}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,7 +380,12 @@ def validate(cfg: Config) -> Config:
 
 
 def _field_types(obj: Any) -> dict[str, Any]:
-    return typing.get_type_hints(type(obj))
+    return _type_hints(type(obj))
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _type_name(tp: Any) -> str:
@@ -328,22 +465,45 @@ def set_value(cfg: Config, key: str, value: Any) -> None:
                 raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a section")
 
 
+def _section_at(cfg: Config, dotted: str) -> Any:
+    """The section a dotted key names, or None for a value key; unknown keys are errors."""
+    parts = dotted.split(".")
+    obj: Any = cfg
+    for i, part in enumerate(parts):
+        hints = _field_types(obj)
+        if part not in hints:
+            raise _unknown_key(".".join(parts[: i + 1]), sorted(hints))
+        obj = getattr(obj, part)
+        if not dataclasses.is_dataclass(obj):
+            if i < len(parts) - 1:
+                raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a section")
+            return None
+    return obj
+
+
 def apply_mapping(cfg: Config, mapping: dict[str, Any], prefix: str = "") -> None:
-    """Apply a nested mapping (from YAML) onto ``cfg``, checking every key."""
+    """Apply a nested mapping (from YAML) onto ``cfg``, checking every key.
+
+    A key may be dotted like an override: ``train.steps: 5`` is ``train: {steps: 5}``. A key
+    given twice in one mapping, in any spelling (``train: {steps: 5}`` and ``train.steps: 6``),
+    is an error naming it.
+    """
+    _apply_mapping(cfg, mapping, prefix, set())
+
+
+def _apply_mapping(cfg: Config, mapping: Any, prefix: str, seen: set[str]) -> None:
     if not isinstance(mapping, dict):
         where = prefix.rstrip(".") or "the config file"
         raise ConfigError(f"{where} must be a mapping of keys to values, got {mapping!r}")
     for key, value in mapping.items():
         dotted = f"{prefix}{key}"
-        target: Any = cfg
-        for part in dotted.split(".")[:-1]:
-            target = getattr(target, part)
-        hints = _field_types(target)
-        name = str(key)
-        if name in hints and dataclasses.is_dataclass(getattr(target, name)):
-            apply_mapping(cfg, value if value is not None else {}, prefix=f"{dotted}.")
-        else:
-            set_value(cfg, dotted, value)
+        if _section_at(cfg, dotted) is not None:
+            _apply_mapping(cfg, value if value is not None else {}, f"{dotted}.", seen)
+            continue
+        if dotted in seen:
+            raise ConfigError(f"config key '{dotted}' is given twice (once dotted, once nested)")
+        seen.add(dotted)
+        set_value(cfg, dotted, value)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -369,9 +529,45 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _read_yaml(text: str, where: str) -> dict[str, Any]:
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(f"duplicate key {key!r} on line {line}")
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a mapping that repeats a key is an error (PyYAML keeps the
+    last value silently, which drops a whole block when a section is repeated). Keys merged in
+    with ``<<`` may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if duplicate:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_mapping(text: str, where: str) -> dict[str, Any]:
+    """Parse YAML ``text`` holding a mapping; ``where`` names it in errors (ConfigError).
+
+    A repeated key is an error naming the key and its line.
+    """
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as err:
+        raise ConfigError(
+            f"{where}: key '{err.key}' is given twice (line {err.line}); each key may appear "
+            "once in a mapping"
+        ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{where} is not valid YAML: {err}".splitlines()[0]) from None
     if data is None:
@@ -379,6 +575,9 @@ def _read_yaml(text: str, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must hold a mapping of keys to values")
     return data
+
+
+_read_yaml = read_yaml_mapping
 
 
 def load_preset_mapping(name: str) -> dict[str, Any]:

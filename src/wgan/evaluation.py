@@ -9,8 +9,14 @@ Metrics are plain functions in :mod:`wgan.metrics`; this module only chooses the
   the conditional accuracy (does asking for class k give a k?).
 * ``stacked_digits``: each channel is classified; modes covered out of 1,000 and their KL
   (the Stacked-MNIST protocol of VEEGAN / PacGAN on the digits).
-* any image data, when the user gives Inception weights (``train.inception_weights`` or
-  ``WGAN_INCEPTION_WEIGHTS``): Inception Score, FID and KID against the training images.
+* any image data, when the user gives Inception weights (the ``inception_weights`` argument,
+  e.g. ``wgan eval --inception-weights``, or ``WGAN_INCEPTION_WEIGHTS``): Inception Score, FID
+  and KID against the training images.
+
+Trust: the Inception file is TorchScript, and loading it runs code. Its path therefore comes
+only from the caller (the user's command line or config) or the user's environment, never from
+a run's checkpoint or ``config.yaml``: this module reads no path from the run's config, and
+:func:`wgan.run.read_run` clears ``train.inception_weights`` from a checkpoint's config.
 """
 
 from __future__ import annotations
@@ -34,8 +40,22 @@ def _digits_resolution(trainer: Trainer) -> int:
     return int(trainer.dataset.resolution)
 
 
-def evaluate_images(trainer: Trainer, n: int) -> dict[str, Any]:
-    """The metrics that apply to ``trainer``'s data, on ``n`` samples from fixed seeds."""
+def inception_weights_path(inception_weights: str | os.PathLike | None = None) -> str | None:
+    """The Inception file to load: ``inception_weights`` if given, else the user's
+    ``$WGAN_INCEPTION_WEIGHTS``, else None (no Inception metrics)."""
+    if inception_weights is not None and str(inception_weights) != "":
+        return str(inception_weights)
+    return os.environ.get("WGAN_INCEPTION_WEIGHTS") or None
+
+
+def evaluate_images(
+    trainer: Trainer, n: int, inception_weights: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """The metrics that apply to ``trainer``'s data, on ``n`` samples from fixed seeds.
+
+    ``inception_weights``: the user's TorchScript Inception file for IS/FID/KID (else
+    ``$WGAN_INCEPTION_WEIGHTS``); the run's own config is never consulted for it.
+    """
     from wgan.metrics.classifier import digits_split, get_digit_classifier
     from wgan.metrics.images import conditional_accuracy, digits_metrics, stacked_digits_metrics
 
@@ -55,7 +75,7 @@ def evaluate_images(trainer: Trainer, n: int) -> dict[str, Any]:
     elif name == "stacked_digits":
         clf = get_digit_classifier(_digits_resolution(trainer))
         out.update(stacked_digits_metrics(fake, clf))
-    weights = trainer.cfg.train.inception_weights or os.environ.get("WGAN_INCEPTION_WEIGHTS")
+    weights = inception_weights_path(inception_weights)
     if weights:
         from wgan.metrics.images import inception_metrics
         from wgan.metrics.inception import load_inception

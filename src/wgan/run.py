@@ -9,6 +9,9 @@ checkpoint for sampling and evaluation, without building optimisers.
 
 from __future__ import annotations
 
+import itertools
+import math
+import operator
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,15 +34,35 @@ from wgan.step import BoundCritic, Player
 from wgan.tracking import Tracker
 
 SAMPLE_CHUNK = 4096
+MAX_SAMPLE_VALUES = 2**31
+"""The most values (samples x values per sample) one :meth:`Run.samples` call returns (8 GiB
+of float32): a larger request is refused before anything is drawn."""
+PROBE_SAMPLES = 64  # generator samples scored by the finiteness check before every save
+
+
+class NonFiniteSamples(WganError):
+    """The generator produced nan or inf: its weights have diverged."""
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; an explicit CUDA request without a GPU is an error."""
+    """``auto`` picks CUDA when available; an explicit CUDA request without a GPU, a GPU index
+    that does not exist or a name that is not a device is an error (:class:`ConfigError`)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name} but no CUDA device is available (use cpu or auto)")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise ConfigError(
+                f"train.device={name} but this machine has {count} CUDA device(s) "
+                f"(cuda:0 to cuda:{count - 1})"
+            )
+    return device
 
 
 class Run:
@@ -126,6 +149,7 @@ class Run:
         it a conditional generator draws uniform labels. Batch norm uses its running statistics
         (eval mode), so a sample does not depend on the others drawn with it.
         """
+        n = self._check_count(n)
         gen = self.sampler
         n_classes = getattr(gen, "n_classes", 0)
         if labels is not None:
@@ -149,7 +173,35 @@ class Run:
             ]
         finally:
             gen.train(was_training)
-        return torch.cat(out).float().cpu()
+        x = torch.cat(out).float().cpu()
+        if not bool(torch.isfinite(x).all()):
+            raise NonFiniteSamples(
+                f"the generator of {self.run_dir} at step {self.step} produces non-finite samples "
+                "(nan or inf): its weights have diverged"
+            )
+        return x
+
+    def _check_count(self, n: Any, what: str = "number of samples") -> int:
+        """``n`` as an int in [1, the most that fit in :data:`MAX_SAMPLE_VALUES`]."""
+        try:
+            if isinstance(n, bool):
+                raise TypeError
+            n = operator.index(n)
+        except TypeError:
+            raise WganError(f"the {what} must be an integer, got {n!r}") from None
+        if n < 1:
+            raise WganError(f"the {what} must be >= 1, got {n}")
+        shape = getattr(self.dataset, "shape", None) if self.is_image else None
+        per_sample = 1
+        for size in shape if shape is not None else (getattr(self.dataset, "dim", 1),):
+            per_sample *= int(size)
+        most = max(1, MAX_SAMPLE_VALUES // max(1, per_sample))
+        if n > most:
+            raise WganError(
+                f"the {what} must be <= {most:,} for this run ({per_sample:,} values per "
+                f"sample, at most {MAX_SAMPLE_VALUES:,} values at once), got {n:,}"
+            )
+        return n
 
     def interpolate_grad_norm(self, n: int = 256) -> float:
         """Mean ||grad_x D(x_hat)|| on interpolates, with its own RNG (training RNG untouched)."""
@@ -164,20 +216,86 @@ class Run:
         score = self.critic_fn(labels)
         return float(input_gradient_norm(score, interpolates(real, fake, g)).mean())
 
+    # -- finiteness ---------------------------------------------------------------------------
+
+    def state_tensors(self) -> dict[str, list[Tensor]]:
+        """The floating-point tensors a checkpoint saves, by part (weights, buffers, the EMA)."""
+
+        def floats(module: nn.Module) -> list[Tensor]:
+            tensors = itertools.chain(module.parameters(), module.buffers())
+            return [t for t in tensors if t.is_floating_point() and t.numel()]
+
+        groups = {"generator weights": floats(self.gen), "critic weights": floats(self.critic)}
+        if self.ema is not None:
+            groups["generator EMA weights"] = floats(self.ema.module)
+        return groups
+
+    @torch.no_grad()
+    def non_finite_parts(self, probe: bool = True) -> list[str]:
+        """The parts of the state that hold nan or inf (an empty list when all is finite).
+
+        One fused reduction per part (the largest absolute value of every tensor,
+        ``torch._foreach_norm(ord=inf)``, which is nan or inf exactly when a value is) and one
+        host synchronisation in all. With ``probe``, also :data:`PROBE_SAMPLES` samples of the
+        generator used for sampling and the critic's scores on them, from a fixed seed in eval
+        mode (neither the training RNG nor batch-norm statistics are touched): weights that are
+        finite but so large that the networks overflow are caught too.
+        """
+        names: list[str] = []
+        flags: list[Tensor] = []
+        for name, tensors in self.state_tensors().items():
+            if tensors:
+                norms = torch._foreach_norm(tensors, math.inf)
+                largest = torch.stack([v.float().to(self.device) for v in norms])
+                flags.append(largest.isfinite().all())
+                names.append(name)
+        if probe:
+            x, scores = self._probe()
+            flags += [x.isfinite().all(), scores.isfinite().all()]
+            names += ["generator samples", "critic scores"]
+        if not flags:
+            return []
+        finite = torch.stack([f.to(self.device) for f in flags]).tolist()
+        return [name for name, ok in zip(names, finite, strict=True) if not ok]
+
+    def _probe(self) -> tuple[Tensor, Tensor]:
+        """A few samples of the sampling generator and the critic's scores on them (eval mode)."""
+        gen, critic = self.sampler, self.critic
+        g = torch.Generator(device=self.device).manual_seed(0)
+        n_classes = int(getattr(gen, "n_classes", 0) or 0)
+        labels = None
+        if n_classes:
+            labels = torch.randint(n_classes, (PROBE_SAMPLES,), generator=g, device=self.device)
+        modes = gen.training, critic.training
+        gen.eval()
+        critic.eval()
+        try:
+            x = gen.sample(PROBE_SAMPLES, g, labels)
+            scores = self.critic_fn(labels)(x)
+        finally:
+            gen.train(modes[0])
+            critic.train(modes[1])
+        return x, scores
+
     # -- measuring and plotting ---------------------------------------------------------------
 
-    def evaluate(self, n: int | None = None) -> dict[str, Any]:
-        """Metrics on ``train.eval_samples`` samples (fixed seeds).
+    def evaluate(
+        self, n: int | None = None, inception_weights: str | None = None
+    ) -> dict[str, Any]:
+        """Metrics on ``n`` samples (default ``train.eval_samples``; fixed seeds).
 
         Toy data: mode coverage, high-quality fraction, KL and exact W1. Images: see
-        :func:`wgan.evaluation.evaluate_images` (classifier scores on digits, IS/FID/KID
-        with user-given Inception weights).
+        :func:`wgan.evaluation.evaluate_images` (classifier scores on digits, IS/FID/KID with
+        the user's Inception weights: ``inception_weights``, else ``train.inception_weights`` of
+        a config the user gave, else ``$WGAN_INCEPTION_WEIGHTS``; a checkpoint's config never
+        names the file, :func:`read_run` clears it).
         """
-        n = n or self.cfg.train.eval_samples
+        n = self._check_count(self.cfg.train.eval_samples if n is None else n)
         if self.is_image:
             from wgan.evaluation import evaluate_images
 
-            return evaluate_images(self, n)
+            weights = inception_weights or self.cfg.train.inception_weights
+            return evaluate_images(self, n, inception_weights=weights)
         fake = self.samples(n)
         return toy_metrics(fake, self.dataset, n_real=n, generator=torch.Generator().manual_seed(1))
 
@@ -222,7 +340,11 @@ class Run:
 
 
 def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
-    """A run directory's checkpoint dict and config (errors name what is missing)."""
+    """A run directory's checkpoint dict and config (errors name what is missing).
+
+    The config is the checkpoint's, validated, with ``train.inception_weights`` cleared: a
+    checkpoint may come from anyone, and that file is executed when loaded.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise WganError(f"run directory not found: {run_dir}")
@@ -230,7 +352,13 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
     if not ckpt.is_file():
         raise WganError(f"{run_dir} has no checkpoint ({runs.CHECKPOINT})")
     state = runs.load_checkpoint(ckpt)
-    return run_dir, state, from_dict(state["config"])
+    if not isinstance(state.get("config"), dict):
+        raise WganError(f"{ckpt} holds no config mapping")
+    cfg = from_dict(state["config"])
+    # Trust: a file that would be loaded as code (the TorchScript Inception weights) comes only
+    # from the user (a command-line option, an override, the environment), never a checkpoint.
+    cfg.train.inception_weights = None
+    return run_dir, state, cfg
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:

@@ -258,6 +258,12 @@ class SweepTrainer:
             last = self.step == cfg.steps
             if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
                 self._log(trackers)
+            if due(cfg.eval_every) or due(cfg.figure_every) or due(cfg.checkpoint_every) or last:
+                for k in range(self.k):  # weights can blow up between log points
+                    if self.active[k]:
+                        bad = self.sync(k).non_finite_parts()
+                        if bad:
+                            self._freeze(k, bad, trackers[k])
             live = [k for k in range(self.k) if self.active[k]]
             outside = time.perf_counter()  # evaluation, figures and checkpoints: not training
             if due(cfg.eval_every) or last:
@@ -302,16 +308,15 @@ class SweepTrainer:
                 values["d/grad_norm_interp"] = self.shells[k].interpolate_grad_norm()
             bad = [key for key, v in values.items() if not math.isfinite(v)]
             if bad:
-                if trackers[k] is not None:
-                    trackers[k].log(
-                        self.step, {"event": "diverged", "non_finite": bad}, kind="error"
-                    )
-                self._freeze(k, bad)
+                self._freeze(k, bad, trackers[k])
             elif trackers[k] is not None:
                 trackers[k].log(self.step, values)
 
-    def _freeze(self, k: int, bad: list[str]) -> None:
-        """Stop run ``k``: message, no more saves, lr 0, the state of a healthy run (finite)."""
+    def _freeze(self, k: int, bad: list[str], tracker: Tracker | None = None) -> None:
+        """Stop run ``k``: error record, message, no more saves, lr 0, the state of a healthy
+        run (so its slice stays finite)."""
+        if tracker is not None:
+            tracker.log(self.step, {"event": "diverged", "non_finite": bad}, kind="error")
         ckpt = self.shells[k].run_dir / runs.CHECKPOINT
         kept = (
             f"the last checkpoint {ckpt} is kept" if ckpt.exists() else "no checkpoint was written"
@@ -341,6 +346,7 @@ class SweepTrainer:
         return state
 
     def save(self, k: int) -> Path:
+        """Run ``k``'s checkpoint (``fit`` checks the state is finite first)."""
         path = self.shells[k].run_dir / runs.CHECKPOINT
         runs.save_checkpoint(path, self.state_dict(k))
         return path

@@ -37,6 +37,21 @@ Everything else (architecture, data, objective, which constraints, optimiser kin
 steps, batch size, logging cadence, device) changes shapes or code paths and must be shared.
 """
 
+MAX_RUNS = 4096
+"""The most runs one sweep takes. ``--seeds`` and ``--vary`` are counted against it before
+anything is expanded, so ``--seeds 0-200000`` is refused at once instead of filling memory."""
+
+MAX_SEED = 2**63 - 1
+"""The largest seed (``torch.Generator.manual_seed`` takes 64-bit values)."""
+
+
+def _too_many(count: int, what: str) -> ConfigError:
+    return ConfigError(
+        f"{what} gives {count:,} runs; a sweep takes at most {MAX_RUNS:,} runs "
+        "(split it into several sweeps)"
+    )
+
+
 # ----------------------------------------------------------------------------------------------
 # Variants and their validation
 # ----------------------------------------------------------------------------------------------
@@ -62,6 +77,8 @@ def sweep_configs(base: Config, variants: list[dict[str, Any]]) -> list[Config]:
     """
     if not variants:
         raise ConfigError("a sweep needs at least one run (give --seeds or --vary)")
+    if len(variants) > MAX_RUNS:
+        raise _too_many(len(variants), "the sweep")
     cfgs = []
     for variant in variants:
         cfg = copy.deepcopy(base)
@@ -99,6 +116,7 @@ def expand_variants(
 
     Seeds vary fastest: ``expand_variants([0, 1], [('d_optim.lr', [1e-4, 2e-4])])`` gives
     lr 1e-4 with seeds 0, 1, then lr 2e-4 with seeds 0, 1. No seeds and no ``vary`` is one run.
+    More than :data:`MAX_RUNS` runs is refused before the product is formed.
     """
     axes: list[tuple[str, list[Any]]] = list(vary or [])
     if seeds:
@@ -106,9 +124,14 @@ def expand_variants(
     keys = [k for k, _ in axes]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"a key is varied twice: {', '.join(keys)}")
+    count = 1
     for key, values in axes:
         if not values:
             raise ConfigError(f"no values given for {key}")
+        count *= len(values)
+    if count > MAX_RUNS:
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in axes)
+        raise _too_many(count, sizes)
     return [
         dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))
     ]
@@ -148,17 +171,28 @@ def _split_values(text: str) -> list[str]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``0,1,2`` or ``0-7`` (inclusive) or a mix such as ``0-3,10``, as a list of seeds."""
-    seeds: list[int] = []
+    """``0,1,2`` or ``0-7`` (inclusive) or a mix such as ``0-3,10``, as a list of seeds.
+
+    Seeds are in [0, 2**63 - 1]; more than :data:`MAX_RUNS` seeds is refused before any range
+    is expanded.
+    """
+    parts: list[tuple[int, int]] = []  # inclusive ranges
+    count = 0
     for part in _split_values(text):
-        match = re.fullmatch(r"(\d+)-(\d+)", part)
+        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
         try:
-            if match:
-                seeds.extend(range(int(match.group(1)), int(match.group(2)) + 1))
-            else:
-                seeds.append(int(part))
+            lo, hi = (int(match.group(1)), int(match.group(2))) if match else (int(part),) * 2
         except ValueError:
             raise ConfigError(f"--seeds must be integers like 0,1,2 or 0-7, got '{part}'") from None
+        if lo < 0 or hi > MAX_SEED:
+            raise ConfigError(f"--seeds must be in [0, {MAX_SEED}], got '{part}'")
+        if hi < lo:
+            raise ConfigError(f"--seeds range '{part}' is empty (its start is after its end)")
+        count += hi - lo + 1
+        if count > MAX_RUNS:
+            raise _too_many(count, f"--seeds '{text}'" if len(text) <= 40 else "--seeds")
+        parts.append((lo, hi))
+    seeds = [seed for lo, hi in parts for seed in range(lo, hi + 1)]
     if not seeds:
         raise ConfigError(f"--seeds gives no seeds: '{text}'")
     if len(set(seeds)) != len(seeds):

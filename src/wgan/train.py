@@ -15,6 +15,8 @@ step's internals.
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import time
 from collections.abc import Callable
@@ -27,10 +29,19 @@ from torch import Tensor
 from torch.utils._pytree import tree_map
 
 from wgan import optim, runs
-from wgan.config import Config, set_value, validate
+from wgan.config import (
+    RESUME_MAY_CHANGE,
+    Config,
+    apply_mapping,
+    changed_keys,
+    check_resume,
+    read_yaml_mapping,
+    set_value,
+    validate,
+)
 from wgan.distributed import DistContext
-from wgan.errors import TrainingDiverged, WganError
-from wgan.run import Run, load_run, read_run
+from wgan.errors import ConfigError, TrainingDiverged, WganError
+from wgan.run import NonFiniteSamples, Run, load_run, read_run
 from wgan.step import GANStep
 from wgan.tracking import Tracker
 
@@ -148,6 +159,7 @@ class Trainer(Run):
         )
         ema_module = self.ema.module if self.ema is not None else None
         self.train_state = self.engine.state(self.opt_d, self.opt_g, ema_module)
+        self.checkpoint_step: int | None = None  # the step of the last checkpoint written/read
         if state is not None:
             self._load_state(state)
         self._iteration = self.engine.iteration
@@ -261,17 +273,28 @@ class Trainer(Run):
                     bar.set_postfix(_short(values), refresh=False)
                 if hook is not None:
                     hook(self, values)
-            # Evaluate, plot, checkpoint.
+            # Evaluate, plot, checkpoint: only from a finite state (weights, optimiser states,
+            # the generator's samples; one host sync), whether or not this step was logged. The
+            # check runs on every process (their states are equal), so all stop together.
+            eval_due, figure_due = due(cfg.eval_every) or last, due(cfg.figure_every) or last
+            save_due = due(cfg.checkpoint_every) or last
+            if eval_due or figure_due or save_due:
+                bad = self.non_finite_parts()
+                if bad:
+                    self.diverged(tracker, bad)
             if not main:
                 continue  # evaluation, figures and checkpoints happen on rank 0
-            if due(cfg.eval_every) or last:
-                metrics = self.evaluate()
-                if tracker is not None:
-                    tracker.log(self.step, metrics, kind="eval")
-            if due(cfg.figure_every) or last:
-                figure = self.figure(tracker)
-            if due(cfg.checkpoint_every) or last:
-                self.save()
+            try:
+                if eval_due:
+                    metrics = self.evaluate()
+                    if tracker is not None:
+                        tracker.log(self.step, metrics, kind="eval")
+                if figure_due:
+                    figure = self.figure(tracker)
+            except NonFiniteSamples:  # more samples than the check drew, one of them not finite
+                self.diverged(tracker, ["generator samples"])
+            if save_due:
+                self._write_checkpoint()
         if bar is not None:
             bar.close()
         return TrainResult(self.run_dir, self.step, metrics, figure, time.time() - start_time)
@@ -290,13 +313,20 @@ class Trainer(Run):
         return values
 
     def diverged(self, tracker: Tracker | None, bad: list[str]) -> None:
-        """Record the divergence and raise :class:`TrainingDiverged` (the checkpoint is kept)."""
+        """Record the divergence and raise :class:`TrainingDiverged` (the checkpoint is kept).
+
+        ``bad`` names what is not finite: logged statistics (``d/loss``, ...) or parts of the
+        state (``critic weights``, ``generator samples``, ...).
+        """
         if tracker is not None:
             tracker.log(self.step, {"event": "diverged", "non_finite": bad}, kind="error")
         ckpt = self.run_dir / runs.CHECKPOINT
-        kept = (
-            f"the last checkpoint {ckpt} is kept" if ckpt.exists() else "no checkpoint was written"
-        )
+        if not ckpt.exists():
+            kept = "no checkpoint was written"
+        elif self.checkpoint_step is not None:
+            kept = f"the last checkpoint (step {self.checkpoint_step}, {ckpt}) is kept"
+        else:
+            kept = f"the last checkpoint {ckpt} is kept"
         raise TrainingDiverged(
             f"training diverged: non-finite {', '.join(sorted(bad))} by step {self.step}; "
             f"{kept}. Try a lower learning rate, a stronger constraint or another objective."
@@ -322,18 +352,60 @@ class Trainer(Run):
             "scalers": {k: {n: t.cpu() for n, t in v.items()} for k, v in scalers.items()},
         }
 
+    def state_tensors(self) -> dict[str, list[Tensor]]:
+        """:meth:`Run.state_tensors` plus the optimiser states and fp16 loss scales."""
+        groups = super().state_tensors()
+
+        def flat(state: dict[str, Any]) -> list[Tensor]:
+            out: list[Tensor] = []
+            for value in state.values():
+                out.extend(value if isinstance(value, list) else [value])
+            return [t for t in out if t.is_floating_point() and t.numel()]
+
+        groups["critic optimiser state"] = flat(self.opt_d)
+        if self.opt_g is not None:
+            groups["generator optimiser state"] = flat(self.opt_g)
+        for key in ("scale_d", "scale_g"):
+            if key in self.train_state:
+                groups[f"loss scale {key[-1]}"] = flat(self.train_state[key])
+        return groups
+
     def save(self) -> Path:
+        """Write the checkpoint (and the config beside it), if the state is finite.
+
+        A state with nan or inf anywhere (weights, EMA, optimiser states, the generator's
+        samples: :meth:`non_finite_parts`) is never saved: :class:`TrainingDiverged` is raised
+        and the previous checkpoint is kept.
+        """
+        bad = self.non_finite_parts()
+        if bad:
+            self.diverged(None, bad)
+        return self._write_checkpoint()
+
+    def _write_checkpoint(self) -> Path:
+        """Save the checkpoint (atomically), then make ``config.yaml`` describe it."""
         path = self.run_dir / runs.CHECKPOINT
         runs.save_checkpoint(path, self.state())
+        self.checkpoint_step = self.step
+        self._write_config_file()
         return path
 
+    def _write_config_file(self) -> None:
+        """``config.yaml`` = the config of the checkpoint just written (rewritten only if it
+        differs, e.g. at the first save after a resume with overrides)."""
+        config = self.cfg.to_dict()
+        path = self.run_dir / runs.CONFIG
+        try:
+            if path.is_file() and read_yaml_mapping(path.read_text(), str(path)) == config:
+                return
+        except (OSError, UnicodeDecodeError, WganError):
+            pass  # unreadable: rewrite it
+        runs.write_config(self.run_dir, config)
+
     def _load_state(self, state: dict[str, Any]) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise WganError(
-                f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT!r} "
-                "(written by another version of wgan)"
-            )
+        _check_format(state)
         self.load_models(state)
+        self.checkpoint_step = int(state["step"])
         optim.load_state_(self.cfg.d_optim.name, self.opt_d, state["opt_d"])
         if self.opt_g is not None:
             optim.load_state_(self.cfg.g_optim.name, self.opt_g, state["opt_g"])
@@ -399,6 +471,68 @@ def train(
     return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard)
 
 
+def _check_format(state: dict[str, Any]) -> None:
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise WganError(
+            f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT!r} "
+            "(written by another version of wgan)"
+        )
+
+
+def _override_text(key: str, value: Any) -> str:
+    return f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"
+
+
+def check_config_file(run_dir: Path, saved: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Refuse to resume a run whose ``config.yaml`` was edited (it differs from the
+    checkpoint's config ``saved`` in a key not given in ``overrides``).
+
+    ``config.yaml`` records the config of the run's checkpoint; it is not an input. An edit
+    would otherwise be silently ignored and then overwritten, so the error names each differing
+    key with both values and says how to apply the change (as an override) or drop it. A
+    missing ``config.yaml`` is fine (the checkpoint holds the config); ``train.inception_weights``
+    is never compared (it is never read from a run).
+    """
+    path = Path(run_dir) / runs.CONFIG
+    if not path.exists():
+        return
+    hint = "restore it, or delete it to resume from the checkpoint's config"
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise WganError(f"cannot read {path}: {err}; {hint}") from None
+    on_disk, in_checkpoint = Config(), Config()
+    try:
+        apply_mapping(on_disk, read_yaml_mapping(text, str(path)))
+    except ConfigError as err:
+        raise ConfigError(f"{err} (in {path}); {hint}") from None
+    apply_mapping(in_checkpoint, saved)
+    diff = {
+        key: values
+        for key, values in changed_keys(in_checkpoint, on_disk).items()
+        if key not in overrides and key != "train.inception_weights"
+    }
+    if not diff:
+        return
+    items = "; ".join(
+        f"{key}: {new!r} in config.yaml, {old!r} in the checkpoint"
+        + ("" if key in RESUME_MAY_CHANGE else " (it cannot change on resume)")
+        for key, (old, new) in diff.items()
+    )
+    may = [_override_text(key, new) for key, (_, new) in diff.items() if key in RESUME_MAY_CHANGE]
+    apply = (
+        f"; to apply the edit, pass it as an override: wgan train --resume {run_dir} "
+        + " ".join(may)
+        if may
+        else ""
+    )
+    raise ConfigError(
+        f"{path} was edited: {items}. config.yaml records the checkpoint's config and is not "
+        f"read on resume: restore the file (or delete it) to resume as the checkpoint says"
+        f"{apply}"
+    )
+
+
 def resume(
     run_dir: str | Path,
     overrides: dict[str, Any] | None = None,
@@ -407,18 +541,46 @@ def resume(
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps).
 
-    The overridden config is validated like a new run's before anything is written. The number
-    of processes may differ from the run's: the models, optimisers and step are restored on
-    every process; rank 0 continues the saved random stream, other ranks start fresh ones (so a
-    resume is bit-exact only for a single process).
+    Everything is checked before anything is written (config.yaml, metrics, TensorBoard, the
+    checkpoint), so a refused resume leaves the run exactly as it was:
+
+    * the checkpoint's format;
+    * ``config.yaml`` against the checkpoint's config (:func:`check_config_file`: an edited
+      ``config.yaml`` is refused unless the edited keys are given as overrides);
+    * the overrides' keys and types, then the whole config's ranges, as for a new run
+      (:func:`wgan.config.validate`);
+    * only keys of :data:`wgan.config.RESUME_MAY_CHANGE` may differ from the checkpoint's config
+      (:func:`wgan.config.check_resume`: shapes, the optimiser kind, code paths are refused,
+      naming the key and both values);
+    * ``train.steps`` must be beyond the checkpoint's step;
+    * the models and optimiser states must load (shapes, optimiser kind).
+
+    Changed learning rates, betas, weight decay, penalty and clipping settings, EMA decay and
+    cadences apply from the first resumed iteration (the loop reads them every iteration).
+    ``config.yaml`` is rewritten with the new config at the first checkpoint written, so it
+    always describes the checkpoint (a resume that diverges or is killed before it leaves it
+    as it was).
+
+    The number of processes may differ from the run's: the models, optimisers and step are
+    restored on every process; rank 0 continues the saved random stream, other ranks start
+    fresh ones (so a resume is bit-exact only for a single process).
     """
     dist = dist or DistContext.from_env()
     run_dir, state, cfg = read_run(run_dir)
-    for key, value in (overrides or {}).items():
+    _check_format(state)
+    overrides = dict(overrides or {})
+    check_config_file(run_dir, state["config"], overrides)
+    saved = copy.deepcopy(cfg)
+    for key, value in overrides.items():
         set_value(cfg, key, value)
     validate(cfg)
+    check_resume(saved, cfg)
+    step = int(state["step"])
+    if cfg.train.steps <= step:
+        raise ConfigError(
+            f"train.steps={cfg.train.steps}: the run is already at step {step}, so there is "
+            f"nothing to train; pass train.steps=N with N > {step} to continue it"
+        )
     trainer = Trainer(cfg, run_dir, state=state, dist=dist)
-    dist.barrier()  # every process has read the checkpoint before rank 0 rewrites anything
-    if dist.is_main:
-        runs.write_config(run_dir, cfg.to_dict())
+    dist.barrier()  # every process has read the checkpoint before rank 0 writes anything
     return _fit(trainer, tensorboard, purge_step=trainer.step + 1)

@@ -11,11 +11,30 @@ training loop calls without knowing the maths:
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from wgan.errors import ConfigError
+
+
+def check_real(owner: str, name: str, value: Any, low: float, strict: bool) -> float:
+    """``value`` as a finite float ``> low`` (``strict``) or ``>= low``, else ConfigError.
+
+    Checks Python numbers only (constructor arguments), never tensors: nothing here runs in
+    the training step.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{owner}: {name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or (v <= low if strict else v < low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise ConfigError(f"{owner}: {name} must be a finite number {bound}, got {value!r}")
+    return v
 
 
 class Constraint:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from wgan.constraints.base import Constraint
+from wgan.constraints.base import Constraint, check_real
 
 
 @dataclass
@@ -25,6 +25,10 @@ class WeightClipping(Constraint):
     """
 
     c: float = 0.01
+
+    def __post_init__(self) -> None:
+        # c <= 0 would set every weight to 0 or to -|c|; nan or inf would clip nothing.
+        self.c = check_real("WeightClipping", "c", self.c, 0.0, strict=True)
 
     @torch.no_grad()
     def project_(self, params: list[Tensor], clip: float | Tensor | None = None) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wgan.constraints.base import Constraint
+from wgan.constraints.base import Constraint, check_real
 from wgan.constraints.clipping import WeightClipping
 from wgan.constraints.penalty import GradientPenalty
 from wgan.constraints.spectral import SpectralNorm
@@ -70,7 +70,16 @@ def make_constraints(
     spectral_norm: bool = False,
     penalty_impl: str = "autograd",
 ) -> Constraints:
-    """Compose the constraints a config asks for (see :class:`wgan.config.ConstraintConfig`)."""
+    """Compose the constraints a config asks for (see :class:`wgan.config.ConstraintConfig`).
+
+    ``clip`` is a finite number >= 0 (0 turns clipping off); ``penalty`` is ``"none"`` or a
+    :class:`GradientPenalty` mode, whose parameters are then validated by it.
+
+    Raises:
+        ConfigError: a negative or non-finite ``clip``, an unknown ``penalty`` or an invalid
+            penalty parameter.
+    """
+    clip = check_real("make_constraints", "clip", clip, 0.0, strict=False)
     parts: list[Constraint] = []
     if spectral_norm:
         parts.append(SpectralNorm())

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from wgan.constraints.base import Constraint
+from wgan.constraints.base import Constraint, check_real
 from wgan.constraints.const_mask import ConstantMasks
 from wgan.errors import ConfigError, WganError
 
@@ -51,6 +51,12 @@ def interpolates(
     Raises:
         WganError: if the shapes differ or the batch is empty.
     """
+    # Shapes and types only: this runs inside compiled and vmapped steps (no value checks).
+    if not isinstance(real, Tensor) or not isinstance(fake, Tensor):
+        raise WganError(
+            f"interpolates needs real and fake tensors, got {type(real).__name__} and "
+            f"{type(fake).__name__}"
+        )
     if real.shape != fake.shape:
         raise WganError(
             f"real and fake must have the same shape, got {tuple(real.shape)} and "
@@ -60,10 +66,30 @@ def interpolates(
         raise WganError(f"interpolates needs a non-empty batch, got shape {tuple(real.shape)}")
     eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
     if isinstance(generator, Tensor):
+        if generator.numel() != real.shape[0]:
+            raise WganError(
+                f"interpolates needs one weight per sample: {real.shape[0]} samples but weights "
+                f"of shape {tuple(generator.shape)}"
+            )
         eps = generator.to(real.dtype).reshape(eps_shape)
-    else:
+    elif generator is None or isinstance(generator, torch.Generator):
         eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
+    else:
+        raise WganError(
+            "interpolates: generator must be a torch.Generator, a (B,) tensor of weights or "
+            f"None, got {type(generator).__name__}"
+        )
     return eps * real + (1.0 - eps) * fake
+
+
+def _check_inputs(x: Tensor, owner: str) -> None:
+    """WganError unless ``x`` is a non-empty batch ``(B, ...)`` with B >= 1 (shape only)."""
+    if not isinstance(x, Tensor):
+        raise WganError(f"{owner} needs a tensor batch (B, ...), got {type(x).__name__}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise WganError(
+            f"{owner} needs a non-empty batch of shape (B, ...) with B >= 1, got {tuple(x.shape)}"
+        )
 
 
 def input_gradient_norm(
@@ -85,6 +111,7 @@ def input_gradient_norm(
     through the gradient skips the all-zero branch that ReLU, leaky ReLU and average pooling
     would send through the forward pass (same values, fewer FLOPs).
     """
+    _check_inputs(x, "input_gradient_norm")
     x = x.detach().requires_grad_(True)
     # With create_graph (the penalty), ReLU/pooling masks are constants of the double backward.
     with ConstantMasks() if create_graph else contextlib.nullcontext():
@@ -109,6 +136,8 @@ def input_gradient_norm_func(
     the ordinary autograd graph of the critic's weights, so the loop is unchanged; values equal
     the autograd path's (``tests/test_image_training.py``).
     """
+
+    _check_inputs(x, "input_gradient_norm_func")
 
     def total(inputs: Tensor) -> Tensor:
         out = critic(inputs).float().sum()
@@ -150,8 +179,11 @@ class GradientPenalty(Constraint):
             raise ConfigError(
                 f"unknown penalty '{self.mode}' (choose two_sided, one_sided, one_sided_squared)"
             )
-        if self.weight < 0:
-            raise ConfigError("penalty weight lambda must be >= 0")
+        owner = "GradientPenalty"
+        self.weight = check_real(owner, "penalty weight lambda", self.weight, 0.0, strict=False)
+        self.target = check_real(owner, "penalty target", self.target, 0.0, strict=True)
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ConfigError(f"{owner}: every must be an integer >= 1, got {self.every!r}")
         if self.impl not in ("autograd", "func"):
             raise ConfigError(f"unknown penalty implementation '{self.impl}' (autograd or func)")
 

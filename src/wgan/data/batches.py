@@ -10,13 +10,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from wgan.errors import WganError
+from wgan.errors import ConfigError, WganError
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch size must be an integer >= 1, got {batch_size!r}")
 
 
 class SampledBatches:
     """Fresh samples of a generative dataset for every batch (infinite data)."""
 
     def __init__(self, dataset, batch_size: int, generator: torch.Generator, device) -> None:
+        _check_batch_size(batch_size)
         self.dataset, self.batch_size, self.generator, self.device = (
             dataset,
             batch_size,
@@ -48,6 +54,7 @@ class TensorBatches:
         device,
         labels: Tensor | None = None,
     ) -> None:
+        _check_batch_size(batch_size)
         if examples.shape[0] == 0:
             raise WganError("the training set is empty")
         if labels is not None and labels.shape[0] != examples.shape[0]:

@@ -20,6 +20,8 @@ inside scikit-learn; nothing is downloaded) build on it, and the registry above 
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -73,9 +75,9 @@ def check_resolution(resolution: object, what: str = "resolution") -> int:
 
 def check_count(n: object) -> int:
     """Return ``n`` when it is a valid number of samples (an int >= 0), else raise ConfigError."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise ConfigError(f"number of samples must be a non-negative integer, got {n!r}")
-    return n
+    return int(n)  # numpy integers too
 
 
 def resize_images(images: Tensor, resolution: int) -> Tensor:
@@ -89,8 +91,12 @@ def resize_images(images: Tensor, resolution: int) -> Tensor:
     """
     if images.ndim != 4:
         raise WganError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+        raise ConfigError(f"resolution must be a positive integer, got {resolution!r}")
     if images.shape[-2:] == (resolution, resolution):
         return images
+    if images.shape[-1] == 0 or images.shape[-2] == 0:
+        raise WganError(f"cannot resize empty images ({images.shape[-2]}x{images.shape[-1]})")
     out = []
     for chunk in images.split(_RESIZE_CHUNK):  # (b, C, H, W)
         r = F.interpolate(
@@ -108,6 +114,10 @@ def resize_images(images: Tensor, resolution: int) -> Tensor:
 
 def draw_indices(n: int, size: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
     """``torch.randint(n, size)`` on the generator's device (CPU for the global generator)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise WganError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     gen_device = generator.device if generator is not None else torch.device("cpu")
     return torch.randint(n, size, generator=generator, device=gen_device)
 
@@ -165,8 +175,12 @@ class ImageDataset:
             raise DataError(f"{name} ({source}): images must be square, got {h}x{w}")
         if n == 0:
             raise DataError(f"{name} ({source}): the dataset holds no images")
+        if h == 0:
+            raise DataError(f"{name} ({source}): the images are empty (0x0 pixels)")
         if c < 1:
             raise WganError(f"{name}: images must have at least one channel")
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int):
+            raise WganError(f"{name}: n_classes must be an integer, got {n_classes!r}")
         self.images = images.to(torch.float32)  # (N, C, H, W)
         if labels is not None:
             labels = torch.as_tensor(labels).to(torch.int64).reshape(-1)  # (N,)

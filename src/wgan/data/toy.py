@@ -44,6 +44,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -53,6 +54,7 @@ from wgan.errors import ConfigError, WganError
 __all__ = [
     "ALIASES",
     "DATASETS",
+    "MAX_MODES",
     "EightGaussians",
     "GaussianMixture",
     "Grid",
@@ -103,6 +105,18 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"parameter {name!r} must be >= {minimum}, got {value!r}")
     return value
+
+
+#: Most modes a ring or grid may have (a grid of 100 x 100): the mode metrics and the exact
+#: density hold (samples x modes) tables, so far more would only exhaust memory.
+MAX_MODES = 10_000
+
+
+def _check_generator(generator: Any) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise WganError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
 
 
 def _check_points(points: Any, dim: int = 2) -> torch.Tensor:
@@ -185,8 +199,10 @@ class ToyDataset:
         points are drawn on the generator's device and then moved to ``device`` if given, so a
         CPU generator gives the same numbers whatever ``device`` is.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ConfigError(f"number of samples must be a non-negative integer, got {n!r}")
+        n = int(n)  # numpy integers too
+        _check_generator(generator)
         gen_device = generator.device if generator is not None else torch.device("cpu")
         out = self._sample(n, generator, gen_device).to(torch.float32)  # (n, 2)
         if device is not None:
@@ -381,6 +397,8 @@ class Ring(GaussianMixture):
 
     def __init__(self, n_modes: int = 8, radius: float = 1.0, sigma: float = 0.02) -> None:
         n_modes = _check_int("n_modes", n_modes, 1)
+        if n_modes > MAX_MODES:
+            raise ConfigError(f"parameter 'n_modes' must be <= {MAX_MODES}, got {n_modes}")
         radius = _check_positive("radius", radius)
         sigma = _check_positive("sigma", sigma)
         angle = 2.0 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes  # (M,)
@@ -401,6 +419,9 @@ class Grid(GaussianMixture):
 
     def __init__(self, n_per_side: int = 5, spacing: float = 1.0, sigma: float = 0.02) -> None:
         n_per_side = _check_int("n_per_side", n_per_side, 1)
+        if n_per_side**2 > MAX_MODES:
+            side = int(MAX_MODES**0.5)
+            raise ConfigError(f"parameter 'n_per_side' must be <= {side}, got {n_per_side}")
         spacing = _check_positive("spacing", spacing)
         sigma = _check_positive("sigma", sigma)
         coord = (torch.arange(n_per_side, dtype=torch.float64) - (n_per_side - 1) / 2) * spacing

@@ -297,8 +297,10 @@ def run_method(method: str, s: LossVsQualitySettings, run_dir: Path) -> dict[str
         if not held["finite"] or not all(math.isfinite(v) for v in running.values()):
             diverged_at = trainer.step
             break
-    trainer.save()
-    figure = trainer.figure()
+    figure = None
+    if diverged_at is None:  # a diverged state is never saved (Trainer.save refuses it)
+        trainer.save()
+        figure = trainer.figure()
     objective = cfg.objective.name
     return {
         "method": method,

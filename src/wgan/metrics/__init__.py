@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from wgan.errors import WganError
 from wgan.metrics.classifier import (
     DIGITS_HOLDOUT_SEED,
     DigitClassifier,
@@ -35,7 +36,7 @@ from wgan.metrics.images import (
 from wgan.metrics.inception import InceptionExtractor, load_inception
 from wgan.metrics.modes import mode_metrics
 from wgan.metrics.precision_recall import precision_recall
-from wgan.metrics.wasserstein import as_points, exact_w1, sliced_w1, wasserstein_1d
+from wgan.metrics.wasserstein import as_points, check_int, exact_w1, sliced_w1, wasserstein_1d
 
 __all__ = [
     "DIGITS_HOLDOUT_SEED",
@@ -99,10 +100,25 @@ def toy_metrics(
         ``{"n_samples", "n_real", "w1", "w1_method"}`` plus ``"w1_note"`` when there is one,
         plus ``"modes_captured", "n_modes", "high_quality_fraction", "kl_to_uniform"`` for
         datasets with modes.
+
+    Raises:
+        WganError: no samples, non-finite samples, ``n_real`` or ``max_points`` < 1, or a
+            ``dataset`` without ``sample``.
     """
+    n_real = check_int("n_real", n_real, 1)
+    max_points = check_int("max_points", max_points, 1)
+    if not callable(getattr(dataset, "sample", None)):
+        raise WganError(
+            f"toy_metrics needs a toy dataset (with sample, modes, sigma), got "
+            f"{type(dataset).__name__}"
+        )
     if generator is None:
         generator = torch.Generator().manual_seed(TOY_METRICS_SEED)
+    elif not isinstance(generator, torch.Generator):
+        raise WganError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     x = as_points(samples, "samples")  # (N, d)
+    if x.shape[0] == 0:
+        raise WganError("toy_metrics needs at least one sample, got 0")
     real = dataset.sample(n_real, generator=generator)  # (n_real, 2)
     out: dict = {"n_samples": int(x.shape[0]), "n_real": int(n_real)}
     if getattr(dataset, "modes", None) is not None and getattr(dataset, "sigma", None):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from wgan.errors import WganError
+from wgan.metrics.wasserstein import as_float_array, check_int
 
 __all__ = [
     "feature_statistics",
@@ -34,12 +35,16 @@ __all__ = [
 ]
 
 
+#: Most random subsets :func:`kernel_inception_distance` averages (the default is 100).
+MAX_KID_SUBSETS = 100_000
+
+
 def _as_2d(a: Any, name: str) -> np.ndarray:
-    if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch.Tensor, without importing torch
-        a = a.detach().cpu().double().numpy()
-    arr = np.asarray(a, dtype=np.float64)
+    arr = as_float_array(a, name)
     if arr.ndim != 2:
         raise WganError(f"{name} must have shape (n, d), got shape {tuple(arr.shape)}")
+    if arr.shape[1] == 0:
+        raise WganError(f"{name} has no feature dimensions: shape {tuple(arr.shape)}")
     if not np.all(np.isfinite(arr)):
         raise WganError(f"{name} contains non-finite values (nan or inf)")
     return arr
@@ -84,11 +89,13 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
     Returns:
         FD as a float.
     """
-    m1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
-    m2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    s1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
-    s2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    m1 = np.atleast_1d(as_float_array(mu1, "mu1"))
+    m2 = np.atleast_1d(as_float_array(mu2, "mu2"))
+    s1 = np.atleast_2d(as_float_array(sigma1, "sigma1"))
+    s2 = np.atleast_2d(as_float_array(sigma2, "sigma2"))
     d = m1.shape[0]
+    if d == 0:
+        raise WganError("frechet_distance needs at least one dimension, got mu1 of shape (0,)")
     if m1.shape != (d,) or m2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
         raise WganError(
             "frechet_distance needs mu (d,) and sigma (d, d) of the same d, got "
@@ -170,11 +177,12 @@ def kernel_inception_distance(
     y = _as_2d(features2, "features2")
     if x.shape[1] != y.shape[1]:
         raise WganError(f"feature sets differ in dimension: {x.shape[1]} vs {y.shape[1]}")
-    if int(subsets) < 1 or int(subset_size) < 2:
-        raise WganError(
-            f"KID needs subsets >= 1 and subset_size >= 2, got {subsets}, {subset_size}"
-        )
-    m = min(int(subset_size), x.shape[0], y.shape[0])
+    subsets = check_int("KID subsets", subsets, 1)
+    if subsets > MAX_KID_SUBSETS:
+        raise WganError(f"KID subsets must be <= {MAX_KID_SUBSETS}, got {subsets}")
+    subset_size = check_int("KID subset_size", subset_size, 2)
+    seed = check_int("KID seed", seed, 0)
+    m = min(subset_size, x.shape[0], y.shape[0])
     if m < 2:
         raise WganError(f"KID needs at least 2 samples per set, got {x.shape[0]} and {y.shape[0]}")
     rng = np.random.default_rng(seed)
@@ -209,7 +217,8 @@ def inception_score(probs: Any, splits: int = 10) -> dict:
     """
     p = _as_2d(probs, "probs")
     n = p.shape[0]
-    if int(splits) < 1 or n < int(splits):
+    splits = check_int("inception_score splits", splits, 1)
+    if n < splits:
         raise WganError(f"inception_score needs 1 <= splits <= N, got splits={splits}, N={n}")
     if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
         raise WganError("inception_score needs probabilities: non-negative rows summing to 1")

@@ -78,11 +78,17 @@ __all__ = ["data_cell_masses", "grid_divergences"]
 _LOG2 = math.log(2.0)
 
 
+#: Most cells per axis: 2048² ≈ 4.2M cells, a few float64 arrays of 34 MB each.
+MAX_BINS = 2048
+
+
 def _check_bins(bins: Any) -> int:
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
         raise WganError(f"bins must be an integer, got {bins!r}")
     if bins < 1:
         raise WganError(f"bins must be >= 1, got {bins}")
+    if bins > MAX_BINS:
+        raise WganError(f"bins must be <= {MAX_BINS} (bins² cells are held in memory), got {bins}")
     return int(bins)
 
 
@@ -180,7 +186,8 @@ def grid_divergences(
 
     Raises:
         WganError: samples that are not a non-empty finite ``(N, 2)`` set, a dataset without a
-            density, ``bins < 1``, invalid bounds or a negative / non-finite smoothing.
+            density, ``bins`` outside ``[1, MAX_BINS]``, invalid bounds or a negative /
+            non-finite smoothing.
     """
     x = as_points(samples, "samples")  # (N, d) float64
     if x.shape[1] != 2:

@@ -32,6 +32,7 @@ from wgan.metrics.frechet import (
     kernel_inception_distance,
 )
 from wgan.metrics.precision_recall import precision_recall
+from wgan.metrics.wasserstein import check_int
 
 __all__ = [
     "STACKED_N_MODES",
@@ -52,8 +53,11 @@ STACKED_PROTOCOL_SAMPLES = 26_000
 
 
 def _as_images(images: Any, name: str) -> torch.Tensor:
-    x = torch.as_tensor(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
-    x = x.to(torch.float32)
+    try:
+        x = torch.as_tensor(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
+        x = x.to(torch.float32)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise WganError(f"{name} must be an array of images (N, C, H, W): {exc}") from exc
     if x.ndim != 4:
         raise WganError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
     if x.shape[0] == 0:
@@ -80,6 +84,7 @@ def classify(
     Both are float32 CPU tensors, computed in one pass without autograd.
     """
     x = _as_images(images, "images")  # (N, 1, R, R)
+    batch_size = check_int("batch_size", batch_size, 1)
     was_training = classifier.training
     classifier.eval()
     feats, probs = [], []

@@ -58,12 +58,20 @@ def images_to_uint8_range(images: Any, quantize: bool = True) -> torch.Tensor:
     Returns:
         float32 ``(N, 3, H, W)``.
     """
-    x = torch.as_tensor(images.detach() if isinstance(images, torch.Tensor) else images)
-    x = x.to(torch.float32)
+    try:
+        x = torch.as_tensor(images.detach() if isinstance(images, torch.Tensor) else images)
+        x = x.to(torch.float32)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise WganError(f"Inception metrics need an array of images (N, C, H, W): {exc}") from exc
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise WganError(
             f"Inception metrics need images of shape (N, 1 or 3, H, W), got {tuple(x.shape)}"
         )
+    if x.shape[0] == 0:
+        raise WganError("Inception metrics need at least one image, got 0")
+    if not bool(torch.isfinite(x).all()):
+        # clamp would map inf to a valid pixel and keep nan: refuse both here.
+        raise WganError("Inception metrics got images with non-finite values (nan or inf)")
     p = ((x + 1.0) * 127.5).clamp(0.0, 255.0)
     if quantize:
         p = p.round()
@@ -95,8 +103,8 @@ class InceptionExtractor:
         batch_size: int = 64,
         quantize: bool = True,
     ) -> None:
-        if int(batch_size) < 1:
-            raise WganError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise WganError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.model = model
         self.source = source
         self.device = torch.device(device)

@@ -12,6 +12,8 @@ high-quality samples over the modes and the uniform distribution over the modes.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,14 @@ from wgan.errors import WganError
 from wgan.metrics.wasserstein import as_points
 
 __all__ = ["mode_metrics"]
+
+
+def _positive_finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise WganError(f"{name} must be a positive number, got {value!r}")
+    if not (math.isfinite(float(value)) and float(value) > 0):
+        raise WganError(f"{name} must be a finite positive number, got {value!r}")
+    return float(value)
 
 
 def mode_metrics(samples: Any, modes: Any, sigma: float, threshold: float = 3.0) -> dict:
@@ -40,17 +50,19 @@ def mode_metrics(samples: Any, modes: Any, sigma: float, threshold: float = 3.0)
         samples: ``(N, 2)`` generated points (torch tensor or numpy array; any dimension d
             works as long as ``modes`` has the same).
         modes: ``(M, d)`` mode centres.
-        sigma: per-coordinate std of each mode (> 0).
-        threshold: HQ radius in units of ``sigma``.
+        sigma: per-coordinate std of each mode (finite, > 0).
+        threshold: HQ radius in units of ``sigma`` (finite, > 0).
 
     Returns:
         ``{"modes_captured": int, "n_modes": int, "high_quality_fraction": float,
         "kl_to_uniform": float | None}``.
+
+    Raises:
+        WganError: no samples, no modes, samples and modes of different dimensions, non-finite
+            points, or a ``sigma`` / ``threshold`` that is not a finite positive number.
     """
-    if not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool)) or not sigma > 0:
-        raise WganError(f"sigma must be a positive number, got {sigma!r}")
-    if not (isinstance(threshold, (int, float)) and threshold > 0):
-        raise WganError(f"threshold must be a positive number, got {threshold!r}")
+    sigma = _positive_finite("sigma", sigma)
+    threshold = _positive_finite("threshold", threshold)
     s = as_points(samples, "samples")  # (N, d)
     mu = as_points(modes, "modes")  # (M, d)
     if mu.shape[0] == 0:
@@ -59,12 +71,8 @@ def mode_metrics(samples: Any, modes: Any, sigma: float, threshold: float = 3.0)
         raise WganError(f"samples have dimension {s.shape[1]} but modes have {mu.shape[1]}")
     n, n_modes = s.shape[0], mu.shape[0]
     if n == 0:
-        return {
-            "modes_captured": 0,
-            "n_modes": n_modes,
-            "high_quality_fraction": 0.0,
-            "kl_to_uniform": None,
-        }
+        # No sample is not "no mode captured": a high-quality fraction of 0/0 has no value.
+        raise WganError("mode_metrics needs at least one sample, got 0")
 
     # Squared distances via ‖s‖² − 2 s·μ + ‖μ‖², in chunks to bound memory at ~chunk·M floats.
     nearest = np.empty(n, dtype=np.int64)  # (N,)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from wgan.errors import WganError
+from wgan.metrics.wasserstein import as_float_array
 
 __all__ = ["precision_recall"]
 
@@ -28,10 +30,11 @@ _BLOCK_ENTRIES = 1 << 24
 
 
 def _as_features(a: Any, name: str) -> torch.Tensor:
-    t = torch.as_tensor(a.detach().cpu() if isinstance(a, torch.Tensor) else a)
-    t = t.to(torch.float64)
+    t = torch.from_numpy(np.require(as_float_array(a, name), requirements=["W"]))
     if t.ndim != 2:
         raise WganError(f"{name} must have shape (n, d), got shape {tuple(t.shape)}")
+    if t.shape[1] == 0:
+        raise WganError(f"{name} has no feature dimensions: shape {tuple(t.shape)}")
     if not bool(torch.isfinite(t).all()):
         raise WganError(f"{name} contains non-finite values (nan or inf)")
     return t

@@ -29,22 +29,49 @@ import numpy as np
 
 from wgan.errors import WganError
 
-__all__ = ["as_points", "exact_w1", "sliced_w1", "wasserstein_1d"]
+__all__ = ["as_float_array", "as_points", "check_int", "exact_w1", "sliced_w1", "wasserstein_1d"]
+
+
+#: Most random directions :func:`sliced_w1` takes (its default is 256; the error of the
+#: estimate shrinks as 1/sqrt(P), and each direction costs a sort of both sets).
+MAX_PROJECTIONS = 1_000_000
+
+
+def as_float_array(a: Any, name: str) -> np.ndarray:
+    """``a`` (torch tensor, numpy array, nested list) as a float64 numpy array, or WganError."""
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch.Tensor, without importing torch
+        if a.is_complex():
+            raise WganError(f"{name} must be real, got a complex tensor")
+        a = a.detach().cpu().double().numpy()
+    if np.iscomplexobj(a):
+        raise WganError(f"{name} must be real, got complex values")
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        kind = type(a).__name__
+        raise WganError(f"{name} must be an array of numbers, got {kind}: {exc}") from exc
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    """``value`` as an int ``>= low`` (bools and floats refused), or WganError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise WganError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 def as_points(a: Any, name: str = "points") -> np.ndarray:
     """Convert a torch tensor / numpy array / nested list to a float64 ``(n, d)`` numpy array.
 
-    A 1-D input of shape ``(n,)`` becomes ``(n, 1)``. Raises WganError for other ranks or
-    non-finite values.
+    A 1-D input of shape ``(n,)`` becomes ``(n, 1)``. Raises WganError for other ranks, points
+    without coordinates (``d = 0``), non-numeric or complex input and non-finite values.
     """
-    if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch.Tensor, without importing torch
-        a = a.detach().cpu().double().numpy()
-    arr = np.asarray(a, dtype=np.float64)
+    arr = as_float_array(a, name)
     if arr.ndim == 1:
         arr = arr[:, None]  # (n,) -> (n, 1)
     if arr.ndim != 2:
         raise WganError(f"{name} must have shape (n,) or (n, d), got shape {tuple(arr.shape)}")
+    if arr.shape[1] == 0:
+        raise WganError(f"{name} must have at least one coordinate, got shape {tuple(arr.shape)}")
     if not np.all(np.isfinite(arr)):
         raise WganError(f"{name} contains non-finite values (nan or inf)")
     return arr
@@ -96,15 +123,18 @@ def sliced_w1(x: Any, y: Any, n_projections: int = 256, seed: int = 0) -> dict:
     Args:
         x: ``(n, d)`` or ``(n,)`` samples (torch tensor or numpy array).
         y: ``(m, d)`` or ``(m,)`` samples.
-        n_projections: number of random directions P (ignored in 1-D).
+        n_projections: number of random directions P, 1 to :data:`MAX_PROJECTIONS` (ignored
+            in 1-D).
         seed: seed of the directions.
 
     Returns:
         ``{"w1": float, "method": "sliced", "n_projections": int, "n_x": int, "n_y": int}``
         (``n_projections`` is 1 for 1-D inputs, where the value is exact).
     """
-    if isinstance(n_projections, bool) or not isinstance(n_projections, int) or n_projections < 1:
-        raise WganError(f"n_projections must be a positive integer, got {n_projections!r}")
+    n_projections = check_int("n_projections", n_projections, 1)
+    if n_projections > MAX_PROJECTIONS:
+        raise WganError(f"n_projections must be <= {MAX_PROJECTIONS}, got {n_projections}")
+    seed = check_int("seed", seed, 0)
     xa = as_points(x, "x")  # (n, d)
     ya = as_points(y, "y")  # (m, d)
     _check_pair(xa, ya)
@@ -115,13 +145,14 @@ def sliced_w1(x: Any, y: Any, n_projections: int = 256, seed: int = 0) -> dict:
         return {"w1": w1, "method": "sliced", "n_projections": 1, "n_x": n, "n_y": m}
 
     rng = np.random.default_rng(seed)
-    theta = rng.standard_normal((n_projections, d))  # (P, d)
-    theta /= np.linalg.norm(theta, axis=1, keepdims=True)
-    # Process directions in blocks so that memory stays ~ (n + m) * block floats.
+    # Draw and process directions in blocks so that memory stays ~ (n + m) * block floats
+    # whatever P is; consecutive draws continue one stream, so the directions are those of a
+    # single (P, d) draw.
     block = max(1, min(n_projections, 20_000_000 // (n + m)))
     total = 0.0
     for start in range(0, n_projections, block):
-        th = theta[start : start + block]  # (B, d)
+        th = rng.standard_normal((min(block, n_projections - start), d))  # (B, d)
+        th /= np.linalg.norm(th, axis=1, keepdims=True)
         u = np.sort(th @ xa.T, axis=1)  # (B, n)
         v = np.sort(th @ ya.T, axis=1)  # (B, m)
         total += float(_w1_sorted(u, v).sum())
@@ -156,6 +187,7 @@ def exact_w1(x: Any, y: Any, max_points: int = 5000) -> dict:
     """
     import ot  # POT; imported lazily since it is slow to import
 
+    max_points = check_int("max_points", max_points, 1)
     xa = as_points(x, "x")  # (n, d)
     ya = as_points(y, "y")  # (m, d)
     _check_pair(xa, ya)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from wgan.errors import ConfigError, WganError
+from wgan.nets.sizes import check_positive, check_weights
 
 
 def _transformed(y: Tensor) -> bool:
@@ -49,9 +50,10 @@ def check_labels(y: Tensor, n_classes: int, batch: int | None = None) -> None:
 
 
 def _check_sizes(owner: str, **values: int) -> None:
-    for key, value in values.items():
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{owner}: {key} must be a positive integer, got {value!r}")
+    check_positive(owner, **values)
+    if "embed_dim" in values:
+        n, e = values["n_classes"], values["embed_dim"]
+        check_weights(owner, n * e, f"n_classes={n}, embed_dim={e}")
 
 
 class ConditionalGenerator(nn.Module):
@@ -176,6 +178,11 @@ class AuxClassifierCritic(nn.Module):
             raise ConfigError(
                 "AuxClassifierCritic: the inner critic needs a 'head' nn.Linear on its features"
             )
+        check_weights(
+            "AuxClassifierCritic",
+            net.head.in_features * n_classes,
+            f"n_classes={n_classes} on {net.head.in_features} features",
+        )
         self.net = net
         self.n_classes = n_classes
         self.classifier = nn.Linear(net.head.in_features, n_classes)

@@ -24,6 +24,7 @@ import math
 from torch import Tensor, nn
 
 from wgan.errors import ConfigError, WganError
+from wgan.nets.sizes import check_positive, check_weights
 
 NORMS = ("batch", "none", "layer")
 MIN_RESOLUTION, MAX_RESOLUTION = 8, 64
@@ -46,13 +47,6 @@ def resolution_levels(resolution: int, owner: str) -> int:
             f"(choose a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION}: 8, 16, 32, 64)"
         )
     return int(math.log2(resolution)) - 2
-
-
-def check_positive(owner: str, **values: int) -> None:
-    """ConfigError unless every named value is an int >= 1."""
-    for key, value in values.items():
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{owner}: {key} must be a positive integer, got {value!r}")
 
 
 def check_norm(owner: str, norm: str, choices: tuple[str, ...] = NORMS) -> None:
@@ -134,6 +128,9 @@ class DCGANGenerator(nn.Module):
         n = resolution_levels(resolution, owner)
         bias = norm == "none"
         widths = [width * 2 ** (n - 1 - k) for k in range(n)]  # c_0 > c_1 > ... > c_{n-1}
+        weights = in_dim * widths[0] * 16 + widths[-1] * channels * 16
+        weights += sum(a * b * 16 for a, b in zip(widths[:-1], widths[1:], strict=True))
+        check_weights(owner, weights, f"in_dim={in_dim}, width={width}, channels={channels}")
         self.project = nn.Linear(in_dim, widths[0] * 16, bias=bias)
         self.project_act = nn.Sequential(conv_norm(norm, widths[0]), nn.ReLU())
         blocks: list[nn.Module] = []
@@ -179,6 +176,9 @@ class DCGANCritic(nn.Module):
         check_positive(owner, channels=channels, width=width)
         check_norm(owner, norm)
         n = resolution_levels(resolution, owner)
+        outs = [width * 2**k for k in range(n)]
+        weights = sum(a * b * 16 for a, b in zip([channels, *outs[:-1]], outs, strict=True))
+        check_weights(owner, weights + outs[-1] * 16, f"width={width}, channels={channels}")
         layers: list[nn.Module] = []
         c_in = channels
         for k in range(n):

@@ -9,10 +9,13 @@ norm as its drop-in replacement.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wgan.errors import ConfigError
+from wgan.errors import ConfigError, WganError
+from wgan.nets.sizes import check_positive, check_weights
 
 
 class ShiftedSoftplus(nn.Module):
@@ -24,18 +27,20 @@ class ShiftedSoftplus(nn.Module):
 
 def make_activation(name: str) -> nn.Module:
     """The activation module named ``name``: relu, leaky_relu (slope 0.2), tanh or softplus."""
-    table = {
+    table: dict[str, Callable[[], nn.Module]] = {
         "relu": nn.ReLU,
         "leaky_relu": lambda: nn.LeakyReLU(0.2),
         "tanh": nn.Tanh,
         "softplus": ShiftedSoftplus,
     }
-    if name not in table:
+    if not isinstance(name, str) or name not in table:
         raise ConfigError(f"unknown activation '{name}' (choose from {', '.join(table)})")
     return table[name]()
 
 
 def _make_norm(name: str, width: int) -> nn.Module:
+    if not isinstance(name, str):
+        raise ConfigError(f"unknown normalisation '{name}' (choose from none, batch, layer)")
     if name == "none":
         return nn.Identity()
     if name == "batch":
@@ -62,6 +67,11 @@ class MLP(nn.Module):
         norm: str = "none",
     ) -> None:
         super().__init__()
+        check_positive("MLP", in_dim=in_dim, out_dim=out_dim, hidden=hidden)
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise ConfigError(f"MLP: depth must be an integer >= 0, got {depth!r}")
+        weights = hidden * (in_dim + (depth - 1) * hidden + out_dim) if depth else in_dim * out_dim
+        check_weights("MLP", weights, f"in_dim={in_dim}, hidden={hidden}, depth={depth}")
         blocks: list[nn.Module] = []
         width = in_dim
         for _ in range(depth):
@@ -78,7 +88,7 @@ class MLP(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The last hidden representation, (B, hidden) (or the input when depth is 0)."""
         if x.ndim != 2 or x.shape[1] != self.in_dim:
-            raise ValueError(f"expected input of shape (B, {self.in_dim}), got {tuple(x.shape)}")
+            raise WganError(f"expected input of shape (B, {self.in_dim}), got {tuple(x.shape)}")
         return self.body(x)
 
     def forward(self, x: Tensor) -> Tensor:

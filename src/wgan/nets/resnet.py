@@ -27,10 +27,10 @@ from wgan.nets.dcgan import (
     check_images,
     check_latent,
     check_norm,
-    check_positive,
     conv_norm,
     resolution_levels,
 )
+from wgan.nets.sizes import check_positive, check_weights
 
 
 def _conv3(c_in: int, c_out: int) -> nn.Conv2d:
@@ -127,6 +127,8 @@ class ResNetGenerator(nn.Module):
         check_positive(owner, in_dim=in_dim, channels=channels, width=width)
         check_norm(owner, norm, NORMS)
         n = resolution_levels(resolution, owner)
+        weights = 16 * in_dim * width + n * 19 * width * width + 9 * width * channels
+        check_weights(owner, weights, f"in_dim={in_dim}, width={width}, channels={channels}")
         self.project = nn.Linear(in_dim, 16 * width)
         self.blocks = nn.Sequential(*[UpBlock(width, width, norm) for _ in range(n)])
         self.out = nn.Sequential(
@@ -168,6 +170,10 @@ class ResNetCritic(nn.Module):
         check_norm(owner, norm, NORMS)
         n = resolution_levels(resolution, owner)  # 1, 2, 3, 4 for 8, 16, 32, 64
         n_down = max(n - 1, 0)  # halvings to reach 8x8
+        # optimised block (3x3, 3x3, 1x1), resampling blocks (with a 1x1 shortcut), 2 plain ones
+        weights = 10 * channels * width + 9 * width * width + width
+        weights += (max(n_down - 1, 0) * 19 + 2 * 18) * width * width
+        check_weights(owner, weights, f"width={width}, channels={channels}")
         blocks: list[nn.Module] = [OptimizedBlock(channels, width, down=n_down > 0)]
         blocks += [DownBlock(width, width, norm, down=True) for _ in range(n_down - 1)]
         blocks += [DownBlock(width, width, norm, down=False) for _ in range(2)]

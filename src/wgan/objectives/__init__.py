@@ -16,6 +16,9 @@ Registry names (``make_objective(name, **params)``):
 
 from __future__ import annotations
 
+import difflib
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -115,11 +118,17 @@ def make_objective(name: str, **params: Any) -> Objective:
             ``"alternative"``).
 
     Raises:
-        ConfigError: unknown name, unknown/missing parameter or invalid value; the message
-            lists the valid choices.
+        ConfigError: unknown name (with the closest valid one), unknown/missing parameter or
+            invalid value (``pi`` outside (0, 1) is refused for every divergence, as in the
+            config); the message lists the valid choices.
     """
     if not isinstance(name, str) or name not in OBJECTIVES:
-        raise ConfigError(f"unknown objective {name!r}; valid choices: {', '.join(OBJECTIVES)}")
+        key = name.strip().lower().replace("-", "_") if isinstance(name, str) else ""
+        close = difflib.get_close_matches(key, list(OBJECTIVES), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"unknown objective {name!r}{hint}; valid choices: {', '.join(OBJECTIVES)}"
+        )
     allowed = _PARAMS[name]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -133,4 +142,14 @@ def make_objective(name: str, **params: Any) -> Objective:
             "objective 'fgan' needs a 'divergence' parameter; valid choices: "
             + ", ".join(DIVERGENCES)
         )
+    if "pi" in params:
+        # Checked whatever the divergence (as the config does), not only where it is used.
+        pi = params["pi"]
+        if (
+            isinstance(pi, bool)
+            or not isinstance(pi, numbers.Real)
+            or not math.isfinite(float(pi))
+            or not 0.0 < float(pi) < 1.0
+        ):
+            raise ConfigError(f"objective 'fgan': pi must be a number in (0, 1), got {pi!r}")
     return OBJECTIVES[name](**params)

@@ -33,11 +33,15 @@ def as_batch(out: Tensor) -> Tensor:
     Raises :class:`wgan.errors.WganError` for any other shape (a critic with several outputs
     per sample is a model/objective mismatch, not something to average silently).
     """
+    if not isinstance(out, Tensor):
+        raise WganError(f"critic output must be a tensor, got {type(out).__name__}")
     if out.dim() == 2 and out.shape[1] == 1:
-        return out.reshape(out.shape[0])  # (B, 1) -> (B,)
-    if out.dim() == 1:
-        return out
-    raise WganError(f"critic output must have shape (B,) or (B, 1); got {tuple(out.shape)}")
+        out = out.reshape(out.shape[0])  # (B, 1) -> (B,)
+    elif out.dim() != 1:
+        raise WganError(f"critic output must have shape (B,) or (B, 1); got {tuple(out.shape)}")
+    if out.shape[0] == 0:
+        raise WganError("critic output is an empty batch (a mean over 0 samples is undefined)")
+    return out
 
 
 class Objective(abc.ABC):

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from wgan.errors import WganError
 from wgan.objectives.base import Objective, as_batch
 
 __all__ = [
@@ -40,6 +41,22 @@ __all__ = [
 ]
 
 _LOG2 = math.log(2.0)
+
+
+def _scores(out: Tensor, name: str) -> Tensor:
+    """Critic outputs ``(B,)`` or ``(B, 1)`` as ``(B,)`` with B >= 1, else WganError.
+
+    Types and shapes only (no value is read, so no host sync): these losses run inside compiled,
+    vmapped and CUDA-graph-captured steps. The mean of an empty batch would be a silent NaN.
+    """
+    if not isinstance(out, Tensor):
+        raise WganError(
+            f"{name} must be a tensor of critic outputs (B,) or (B, 1), got {type(out).__name__}"
+        )
+    scores = as_batch(out)
+    if scores.shape[0] == 0:
+        raise WganError(f"{name} is an empty batch: an objective needs at least one critic output")
+    return scores
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,7 +80,7 @@ def minimax_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]
     Returns ``loss``, ``estimate`` (JS), ``value`` (``V``), ``d_real``/``d_fake`` (mean logits)
     and ``p_real``/``p_fake`` (mean ``D`` probabilities).
     """
-    l_real, l_fake = as_batch(real_out), as_batch(fake_out)
+    l_real, l_fake = _scores(real_out, "real_out"), _scores(fake_out, "fake_out")
     loss_real = F.softplus(-l_real).mean()  # -E log(sigmoid(l_real)) = -E log D(x)
     loss_fake = F.softplus(l_fake).mean()  # -E log(1 - sigmoid(l_fake)) = -E log(1 - D(G(z)))
     loss = loss_real + loss_fake  # = -V
@@ -86,7 +103,7 @@ def minimax_generator_loss(fake_out: Tensor) -> dict[str, Tensor]:
     vanishes when ``D(G(z)) -> 0`` (the discriminator confidently rejects fakes), which is why
     the non-saturating variant is used in practice.
     """
-    l_fake = as_batch(fake_out)
+    l_fake = _scores(fake_out, "fake_out")
     return {"loss": -F.softplus(l_fake).mean()}  # E log(1 - sigmoid(l_fake))
 
 
@@ -96,7 +113,7 @@ def nonsaturating_generator_loss(fake_out: Tensor) -> dict[str, Tensor]:
     The generator minimises ``-E_q log D(G(z)) = E softplus(-l_fake)``: same fixed point as
     the minimax loss, strong gradients early in training when ``D(G(z))`` is small.
     """
-    l_fake = as_batch(fake_out)
+    l_fake = _scores(fake_out, "fake_out")
     return {"loss": F.softplus(-l_fake).mean()}  # -E log(sigmoid(l_fake))
 
 
@@ -115,7 +132,7 @@ class MinimaxGAN(Objective):
         return minimax_critic_loss(real_out, fake_out)
 
     def fake_term(self, fake_out: Tensor) -> Tensor:
-        return F.softplus(as_batch(fake_out)).mean()  # -E log(1 - sigmoid(l))
+        return F.softplus(_scores(fake_out, "fake_out")).mean()  # -E log(1 - sigmoid(l))
 
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`minimax_generator_loss`."""
@@ -153,14 +170,15 @@ def wasserstein_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, Ten
     1-Lipschitz (weight clipping, gradient penalty ...); that constraint is not part of this
     loss.
     """
-    d_real, d_fake = as_batch(real_out).mean(), as_batch(fake_out).mean()
+    d_real, d_fake = _scores(real_out, "real_out").mean(), _scores(fake_out, "fake_out").mean()
     estimate = d_real - d_fake  # E_p D - E_q D: the Kantorovich-Rubinstein dual objective
     return {"loss": -estimate, "estimate": estimate, "d_real": d_real, "d_fake": d_fake}
 
 
 def wasserstein_generator_loss(fake_out: Tensor) -> dict[str, Tensor]:
     """WGAN generator loss (Arjovsky et al. 2017, Algorithm 1): minimise ``-E D(G(z))``."""
-    return {"loss": -as_batch(fake_out).mean()}  # generator raises the critic's score on fakes
+    # the generator raises the critic's score on fakes
+    return {"loss": -_scores(fake_out, "fake_out").mean()}
 
 
 class WassersteinGAN(Objective):
@@ -178,7 +196,7 @@ class WassersteinGAN(Objective):
         return wasserstein_critic_loss(real_out, fake_out)
 
     def fake_term(self, fake_out: Tensor) -> Tensor:
-        return as_batch(fake_out).mean()  # +E D(x_fake) in -(E D(real) - E D(fake))
+        return _scores(fake_out, "fake_out").mean()  # +E D(x_fake) in -(E D(real) - E D(fake))
 
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`wasserstein_generator_loss`."""
@@ -205,7 +223,7 @@ def least_squares_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, T
     ``estimate = 2 - 8 loss`` (``estimate_name = "triangular"``, range ``[0, 2]`` at the
     optimum; a lower bound on Δ for any other critic since ``loss >= L*``).
     """
-    d_real, d_fake = as_batch(real_out), as_batch(fake_out)
+    d_real, d_fake = _scores(real_out, "real_out"), _scores(fake_out, "fake_out")
     loss = 0.5 * (d_real - 1.0).square().mean() + 0.5 * d_fake.square().mean()  # b=1, a=0
     return {
         "loss": loss,
@@ -217,7 +235,7 @@ def least_squares_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, T
 
 def least_squares_generator_loss(fake_out: Tensor) -> dict[str, Tensor]:
     """LSGAN generator loss (Mao et al. 2017, eq. 2 with ``c = 1``): ``1/2 E (D(G(z)) - 1)^2``."""
-    d_fake = as_batch(fake_out)
+    d_fake = _scores(fake_out, "fake_out")
     return {"loss": 0.5 * (d_fake - 1.0).square().mean()}  # pull fakes to the "real" target c=1
 
 
@@ -235,7 +253,7 @@ class LeastSquaresGAN(Objective):
         return least_squares_critic_loss(real_out, fake_out)
 
     def fake_term(self, fake_out: Tensor) -> Tensor:
-        return 0.5 * as_batch(fake_out).square().mean()  # 1/2 E D^2
+        return 0.5 * _scores(fake_out, "fake_out").square().mean()  # 1/2 E D^2
 
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`least_squares_generator_loss`."""
@@ -258,7 +276,7 @@ def hinge_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
     ``∫ min(p, q) = 1 - TV(p, q)`` with ``TV = 1/2 ∫ |p - q|``, ``L* = 2 (1 - TV)`` and
     ``estimate = 1 - loss/2`` (``estimate_name = "tv"``; a lower bound on TV for any critic).
     """
-    d_real, d_fake = as_batch(real_out), as_batch(fake_out)
+    d_real, d_fake = _scores(real_out, "real_out"), _scores(fake_out, "fake_out")
     loss = F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()  # margins at +1 / -1
     return {
         "loss": loss,
@@ -270,7 +288,7 @@ def hinge_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
 
 def hinge_generator_loss(fake_out: Tensor) -> dict[str, Tensor]:
     """Hinge-GAN generator loss (Lim & Ye 2017; Miyato et al. 2018): ``-E D(G(z))``."""
-    return {"loss": -as_batch(fake_out).mean()}  # raise the critic's score on fakes
+    return {"loss": -_scores(fake_out, "fake_out").mean()}  # raise the critic's score on fakes
 
 
 class HingeGAN(Objective):
@@ -287,7 +305,7 @@ class HingeGAN(Objective):
         return hinge_critic_loss(real_out, fake_out)
 
     def fake_term(self, fake_out: Tensor) -> Tensor:
-        return F.relu(1.0 + as_batch(fake_out)).mean()  # E relu(1 + D)
+        return F.relu(1.0 + _scores(fake_out, "fake_out")).mean()  # E relu(1 + D)
 
     def generator_loss(self, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`hinge_generator_loss`."""
