@@ -84,7 +84,7 @@ class NetConfig:
     hidden: int = _at_most(512, 65536)
     depth: int = _at_most(3, 1000)
     activation: Literal["relu", "leaky_relu", "tanh", "softplus"] = "relu"
-    norm: Literal["none", "batch", "layer"] = "none"
+    norm: Literal["none", "batch", "layer", "virtual"] = "none"  # virtual: generator only
     width: int = _at_most(64, 4096)
 
 
@@ -179,6 +179,27 @@ class TrainConfig:
 
 
 @dataclass
+class TricksConfig:
+    """The improved techniques (Salimans et al. 2016) and instance noise; all off by default.
+
+    See :mod:`wgan.tricks`. Virtual batch norm is ``generator.norm=virtual`` with a reference
+    batch of ``virtual_batch_size`` noise vectors drawn once per run.
+    """
+
+    feature_matching: float = 0.0  # weight of ||E d(x) - E d(G(z))||^2 in G's loss (0: off)
+    feature_matching_mode: Literal["add", "replace"] = "add"  # replace: G's loss is FM alone
+    minibatch: Literal["none", "discrimination", "stddev"] = "none"  # a batch feature for D
+    minibatch_kernels: int = _at_most(16, 4096)  # minibatch discrimination: rows B of T
+    minibatch_kernel_dim: int = _at_most(8, 4096)  # ... and their length C
+    historical_averaging: float = 0.0  # lambda_h ||theta - mean of past theta||^2 (0: off)
+    label_smoothing: float = 0.0  # one-sided: real targets 1 - alpha (minimax, NS, LS)
+    virtual_batch_size: int = _at_most(64, 4096)  # the reference batch of generator.norm=virtual
+    instance_noise: float = 0.0  # sigma_0 of N(0, sigma^2) on every critic input (0: off)
+    instance_noise_steps: int = _at_most(0, 10**12)  # annealed to 0 by then (0: train.steps)
+    instance_noise_schedule: Literal["linear", "exponential"] = "linear"
+
+
+@dataclass
 class Config:
     """A whole run."""
 
@@ -193,6 +214,7 @@ class Config:
     g_optim: OptimConfig = field(default_factory=OptimConfig)
     d_optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tricks: TricksConfig = field(default_factory=TricksConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain nested dict (tuples as lists), suitable for YAML and checkpoints."""
@@ -271,6 +293,23 @@ def validate(cfg: Config) -> Config:
         (cfg.conditional.ac_weight >= 0, "conditional.ac_weight must be >= 0"),
         (cfg.conditional.ac_weight_g >= 0, "conditional.ac_weight_g must be >= 0"),
         (0.0 <= cfg.train.ema < 1.0, "train.ema (the EMA decay) must be in [0, 1)"),
+        (cfg.tricks.feature_matching >= 0, "tricks.feature_matching must be >= 0"),
+        (
+            cfg.tricks.feature_matching_mode == "add" or cfg.tricks.feature_matching > 0,
+            "tricks.feature_matching_mode=replace needs a weight tricks.feature_matching > 0",
+        ),
+        (cfg.tricks.minibatch_kernels >= 1, "tricks.minibatch_kernels must be >= 1"),
+        (cfg.tricks.minibatch_kernel_dim >= 1, "tricks.minibatch_kernel_dim must be >= 1"),
+        (cfg.tricks.historical_averaging >= 0, "tricks.historical_averaging must be >= 0"),
+        (0.0 <= cfg.tricks.label_smoothing < 1.0, "tricks.label_smoothing must be in [0, 1)"),
+        (cfg.tricks.virtual_batch_size >= 1, "tricks.virtual_batch_size must be >= 1"),
+        (cfg.tricks.instance_noise >= 0, "tricks.instance_noise must be >= 0"),
+        (cfg.tricks.instance_noise_steps >= 0, "tricks.instance_noise_steps must be >= 0"),
+        (
+            cfg.critic.norm != "virtual",
+            "critic.norm=virtual: virtual batch norm is for the "
+            "generator (its reference batch is fixed noise); use batch, layer or none",
+        ),
         (
             cfg.data.channels is None or cfg.data.channels in (1, 3),
             "data.channels must be 1 or 3",

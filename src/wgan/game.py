@@ -32,6 +32,14 @@ from wgan.nets import (
     ResNetGenerator,
 )
 from wgan.objectives import Objective, make_objective
+from wgan.tricks import (
+    BatchAwareCritic,
+    FeatureCritic,
+    MinibatchDiscrimination,
+    MinibatchStdDev,
+    VirtualBatchNet,
+    feature_matching_loss,
+)
 
 
 class LatentGenerator(nn.Module):
@@ -155,6 +163,8 @@ def build_objective(cfg: Config) -> Objective:
         return make_objective(
             "fgan", divergence=o.divergence, pi=o.pi, generator_loss=o.generator_loss
         )
+    if cfg.tricks.label_smoothing:
+        return make_objective(o.name, label_smoothing=cfg.tricks.label_smoothing)
     return make_objective(o.name)
 
 
@@ -174,6 +184,9 @@ def build_constraints(cfg: Config) -> Constraints:
 def build_models(cfg: Config, dataset, device) -> tuple[nn.Module, nn.Module, Constraints]:
     """Generator, critic (with its constraint's parametrisation) and the constraints."""
     g_net, d_net = _players(cfg, dataset)
+    if cfg.generator.norm == "virtual" and cfg.generator.kind != "fixed":
+        n_cls = int(getattr(dataset, "n_classes", 0) or 0) if cfg.conditional.mode != "none" else 0
+        g_net = _virtual_batch(cfg, g_net, n_cls)
     if cfg.generator.kind == "fixed":
         gen: nn.Module = NoisyDataGenerator(dataset, cfg.generator.fixed_noise_std, device)
     else:
@@ -188,8 +201,48 @@ def build_models(cfg: Config, dataset, device) -> tuple[nn.Module, nn.Module, Co
                 "critic.norm=batch with a gradient penalty: the penalty is per sample and batch "
                 "norm couples samples (WGAN-GP, sec. 4); use critic.norm=layer or none"
             )
+    d_net = _batch_features(cfg, d_net, constraints)
     critic = constraints.prepare(d_net)
+    if cfg.tricks.feature_matching > 0:
+        critic = FeatureCritic(critic)
     return gen.to(device), critic.to(device), constraints
+
+
+def _batch_features(cfg: Config, d_net: nn.Module, constraints: Constraints) -> nn.Module:
+    """The critic with a minibatch-discrimination or minibatch-stddev feature, as configured."""
+    t = cfg.tricks
+    if t.minibatch == "none":
+        return d_net
+    if constraints.has_penalty:
+        raise ConfigError(
+            f"tricks.minibatch={t.minibatch} with a gradient penalty: D(x_i) then depends on the "
+            "whole batch, and the per-sample penalty ||grad_x D(x_hat_i)|| is not defined; use "
+            "clipping, spectral norm or no constraint"
+        )
+    if cfg.conditional.mode == "acgan":
+        raise ConfigError(
+            f"tricks.minibatch={t.minibatch} with conditional.mode=acgan is not supported (the "
+            "class head reads the features); use conditional.mode=concat"
+        )
+    if t.minibatch == "stddev":
+        layer: nn.Module = MinibatchStdDev()
+    else:
+        width = d_net.head.in_features
+        layer = MinibatchDiscrimination(width, t.minibatch_kernels, t.minibatch_kernel_dim)
+    return BatchAwareCritic(d_net, layer)
+
+
+def _virtual_batch(cfg: Config, g_net: nn.Module, n_classes: int) -> nn.Module:
+    """``generator.norm=virtual``: the net with its fixed reference batch (Salimans et al. 2016).
+
+    The reference noise (and labels, for a conditional G) is drawn once from its own seed, so
+    it does not touch the run's random stream, and is a buffer of the generator (checkpointed).
+    """
+    g = torch.Generator().manual_seed(cfg.train.seed + 104_729)
+    n = cfg.tricks.virtual_batch_size
+    z_ref = torch.randn(n, cfg.generator.latent_dim, generator=g)  # (n_ref, latent)
+    labels = torch.randint(n_classes, (n,), generator=g) if n_classes else None
+    return VirtualBatchNet(g_net, z_ref, labels)
 
 
 class Critic(Protocol):
@@ -228,6 +281,9 @@ class GANLoss:
     wrong_label: bool = True
     ac_weight: float = 1.0
     ac_weight_g: float = 0.1
+    feature_matching: float = 0.0  # weight of the feature-matching term in G's loss
+    feature_matching_mode: str = "add"  # or "replace": G's loss is the feature matching alone
+    n_classes: int = 0  # conditional critics match features per class
 
     def __post_init__(self) -> None:
         if self.conditioning == "concat" and self.wrong_label and self.objective.name in (
@@ -303,9 +359,44 @@ class GANLoss:
         return critic
 
     def generator_terms(
-        self, critic: Critic, fake: Tensor, labels: Tensor | None = None
+        self,
+        critic: Critic,
+        fake: Tensor,
+        labels: Tensor | None = None,
+        real: Tensor | None = None,
+        scored: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """The generator's loss on generated samples (B, ...), made on ``labels`` if conditional."""
+        """The generator's loss on generated samples (B, ...), made on ``labels`` if conditional.
+
+        ``scored`` (default ``fake``) is what the critic scores (the fakes plus instance noise);
+        ``real`` (B, ...), a data batch with the same labels, is needed for feature matching
+        (Salimans et al. 2016): ``feature_matching`` x ||E d(x) - E d(G(z))||^2 is added to the
+        objective's loss, or replaces it (``feature_matching_mode="replace"``).
+        """
+        terms = self._objective_generator_terms(critic, fake if scored is None else scored, labels)
+        if self.feature_matching > 0:
+            if real is None:
+                raise WganError("feature matching needs a real batch in the generator's step")
+            args = (labels,) if self.conditioning == "concat" else ()
+            conditional = self.conditioning != "none"
+            fm = feature_matching_loss(
+                critic.features(real, *args),
+                critic.features(fake, *args),
+                labels if conditional else None,
+                labels if conditional else None,
+                self.n_classes if conditional else 0,
+            )
+            weighted = self.feature_matching * fm
+            if self.feature_matching_mode == "replace":
+                terms["loss"] = weighted
+            else:
+                terms["loss"] = terms["loss"] + weighted
+            terms["feature_matching"] = fm.detach()
+        return terms
+
+    def _objective_generator_terms(
+        self, critic: Critic, fake: Tensor, labels: Tensor | None
+    ) -> dict[str, Tensor]:
         if self.conditioning == "concat":
             return dict(self.objective.generator_loss(critic(fake, labels)))
         if self.conditioning == "acgan":
@@ -318,9 +409,17 @@ class GANLoss:
         return dict(self.objective.generator_loss(critic(fake)))
 
 
-def build_loss(cfg: Config, constraints: Constraints) -> GANLoss:
+def build_loss(cfg: Config, constraints: Constraints, n_classes: int = 0) -> GANLoss:
     """The :class:`GANLoss` a config describes."""
-    c = cfg.conditional
+    c, t = cfg.conditional, cfg.tricks
     return GANLoss(
-        build_objective(cfg), constraints, c.mode, c.wrong_label, c.ac_weight, c.ac_weight_g
+        build_objective(cfg),
+        constraints,
+        c.mode,
+        c.wrong_label,
+        c.ac_weight,
+        c.ac_weight_g,
+        feature_matching=t.feature_matching,
+        feature_matching_mode=t.feature_matching_mode,
+        n_classes=n_classes,
     )

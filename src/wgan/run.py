@@ -105,7 +105,8 @@ class Run:
             self.gen.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
         self.learned_generator = any(p.requires_grad for p in self.gen.parameters())
-        self.loss = build_loss(cfg, self.constraints)
+        n_classes = int(getattr(self.dataset, "n_classes", 0) or 0) if self.conditional else 0
+        self.loss = build_loss(cfg, self.constraints, n_classes)
         self.ema = EMA(self.gen, cfg.train.ema) if cfg.train.ema > 0 else None
         if self.ema is not None and not self.learned_generator:
             raise ConfigError("train.ema needs a learned generator (generator.kind=learned)")

@@ -45,12 +45,13 @@ from wgan import optim
 from wgan.ema import ema_update_
 from wgan.game import GANLoss
 from wgan.precision import autocast
+from wgan.tricks import historical_penalty, update_historical_mean_
 
 Draws = dict[str, Tensor]
 State = dict[str, Any]
 Terms = dict[str, Tensor]
 
-CRITIC_KEYS = ("real", "labels", "noise", "wrong", "eps")
+CRITIC_KEYS = ("real", "labels", "noise", "wrong", "eps", "inst_real", "inst_fake")
 FP16_GROWTH_INTERVAL = 2000  # torch.amp.GradScaler's defaults
 FP16_INIT_SCALE = 2.0**16
 
@@ -90,6 +91,12 @@ class BoundCritic:
     def score_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.player(self.params, self.buffers, x, with_logits=True)
 
+    def features(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """phi(x) (B, F) (a :class:`wgan.tricks.FeatureCritic`: feature matching)."""
+        if self.concat:
+            return self.player(self.params, self.buffers, x, labels, features=True)
+        return self.player(self.params, self.buffers, x, features=True)
+
 
 class GANStep:
     """Draws and one generator iteration of a GAN; see the module docstring.
@@ -103,6 +110,9 @@ class GANStep:
         functional: take the pure-function path (compile, vmap) instead of eager autograd.
         precision: fp32, bf16 or fp16 (autocast; fp16 adds dynamic loss scaling).
         sync: averages a list of gradients over processes (data parallel), or None.
+        historical: lambda_h of historical averaging (Salimans et al. 2016), 0: off.
+        instance_noise: whether the critic's inputs get instance noise (sigma_t is the
+            ``instance_noise`` hyperparameter; the draws carry standard normals).
     """
 
     def __init__(
@@ -116,8 +126,12 @@ class GANStep:
         functional: bool = False,
         precision: str = "fp32",
         sync: Callable[[list[Tensor]], list[Tensor]] | None = None,
+        historical: float = 0.0,
+        instance_noise: bool = False,
     ) -> None:
         self.gen, self.critic, self.loss = gen, critic, loss
+        self.historical, self.instance_noise = historical, instance_noise
+        self.feature_matching = loss.feature_matching > 0
         self.g, self.d = Player(gen, functional), Player(critic, functional)
         self.n_critic, self.d_optim, self.g_optim = n_critic, d_optim, g_optim
         self.functional, self.precision, self.sync = functional, precision, sync
@@ -142,10 +156,18 @@ class GANStep:
         steps = [self.draw_critic(batches, rng, b) for _ in range(self.n_critic)]
         draws = {k: torch.stack([x[k] for x in steps]) for k in steps[0]}
         if self.g_optim is not None:
-            # The generator's conditions are the labels of a data batch (Mirza & Osindero 2014).
+            # The generator's conditions are the labels of a data batch (Mirza & Osindero 2014);
+            # feature matching compares with that batch.
             if self.conditional:
-                draws["g_labels"] = batches.next_labelled()[1]  # (B,)
+                real, draws["g_labels"] = batches.next_labelled()  # (B, ...), (B,)
+            elif self.feature_matching:
+                real = batches.next_batch()
+            if self.feature_matching:
+                draws["g_real"] = real
             draws["g_noise"] = self.gen.noise(b, rng, self.device)  # (B, latent)
+            if self.instance_noise:
+                shape = steps[0]["real"].shape
+                draws["g_inst"] = torch.randn(shape, generator=rng, device=self.device)
         return draws
 
     def draw_critic(self, batches: Any, rng: torch.Generator, batch_size: int) -> Draws:
@@ -162,6 +184,10 @@ class GANStep:
             x["wrong"] = (x["labels"] + shift) % self.n_classes  # never the true label
         if self.has_penalty:
             x["eps"] = torch.rand(b, generator=rng, device=device)  # (B,) ~ U[0, 1]
+        if self.instance_noise:  # standard normals, scaled by sigma_t in the step
+            shape = x["real"].shape
+            x["inst_real"] = torch.randn(shape, generator=rng, device=device)
+            x["inst_fake"] = torch.randn(shape, generator=rng, device=device)
         return x
 
     def penalty_due(self, step: int) -> list[float]:
@@ -187,6 +213,10 @@ class GANStep:
         if ema is not None:
             state["ema"] = {k: v.detach() for k, v in ema.named_parameters()}
             state["ema_buf"] = dict(ema.named_buffers())
+        if self.historical > 0:  # the running means start at the initial parameters
+            for key in ("d", "g"):
+                state[f"hist_{key}"] = [p.detach().clone() for p in state[key].values()]
+                state[f"hist_{key}_count"] = torch.zeros((), device=self.device)
         if self.precision == "fp16":
             for key in ("scale_d", "scale_g"):
                 state[key] = {
@@ -209,6 +239,9 @@ class GANStep:
         out: dict[str, Any] = {"d": d_terms}
         if self.g_optim is not None:
             g_x = {"noise": draws["g_noise"], "labels": draws.get("g_labels")}
+            for key in ("g_real", "g_inst"):
+                if key in draws:
+                    g_x[key] = draws[key]
             out["g"] = self.generator_update(state, g_x, hyper)
         return out
 
@@ -232,17 +265,23 @@ class GANStep:
         }
         if not self.has_penalty:
             penalty_factor = 0.0
+        real = x["real"]
+        if self.instance_noise:  # every critic input, and so the interpolates, gets the noise
+            sigma = hyper["instance_noise"]
+            real, fake = real + sigma * x["inst_real"], fake + sigma * x["inst_fake"]
 
         def loss(params: dict, buffers: dict) -> Terms:
             with autocast(self.precision, self.device):
                 critic = BoundCritic(self.d, params, buffers["d"], self.concat)
-                return self.loss.critic_terms(
-                    critic, x["real"], fake, labels, x.get("wrong"), x.get("eps"),
+                terms = self.loss.critic_terms(
+                    critic, real, fake, labels, x.get("wrong"), x.get("eps"),
                     penalty_factor, penalty_args,
                 )  # fmt: skip
+            return self._historical(terms, params, state, "d")
 
         terms, grads = self._value_and_grad(loss, state["d"], _buffers(state), scale)
         params = list(state["d"].values())
+        self._remember(state, "d")
         self._apply(self.d_optim, params, grads, state["opt_d"], hyper["d"], state.get("scale_d"))
         self.loss.constraints.project_(params, hyper.get("clip"))
         return terms
@@ -255,16 +294,38 @@ class GANStep:
         def loss(params: dict, buffers: dict) -> Terms:
             with autocast(self.precision, self.device):
                 fake = self.g(params, buffers["g"], x["noise"], labels)  # (B, ...)
+                scored = fake
+                if self.instance_noise:
+                    scored = fake + hyper["instance_noise"] * x["g_inst"]
                 critic = BoundCritic(self.d, state["d"], buffers["d"], self.concat)
-                return self.loss.generator_terms(critic, fake, labels)
+                terms = self.loss.generator_terms(critic, fake, labels, x.get("g_real"), scored)
+            return self._historical(terms, params, state, "g")
 
         # Eager: D's weights need no gradient here (autograd.grad asks for G's only).
         terms, grads = self._value_and_grad(loss, state["g"], _buffers(state), scale)
         params = list(state["g"].values())
+        self._remember(state, "g")
         self._apply(self.g_optim, params, grads, state["opt_g"], hyper["g"], state.get("scale_g"))
         if "ema" in state:
             ema_update_(state, params, hyper["ema_decay"], self.functional)
         return terms
+
+    # -- historical averaging (Salimans et al. 2016) ----------------------------------------------
+
+    def _historical(self, terms: Terms, params: dict, state: State, player: str) -> Terms:
+        """Add lambda_h ||theta - mean of the past theta||^2 to the player's loss."""
+        if self.historical <= 0:
+            return terms
+        pen = historical_penalty(list(params.values()), state[f"hist_{player}"], self.historical)
+        terms["loss"] = terms["loss"] + pen
+        terms["historical"] = pen.detach()
+        return terms
+
+    def _remember(self, state: State, player: str) -> None:
+        """Add the parameters the loss was taken at to the running mean (before the update)."""
+        if self.historical > 0:
+            params = list(state[player].values())
+            update_historical_mean_(state[f"hist_{player}"], params, state[f"hist_{player}_count"])
 
     # -- differentiation and the update ----------------------------------------------------------
 

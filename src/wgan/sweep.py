@@ -174,6 +174,8 @@ class SweepTrainer:
             self.cfg.g_optim.name if first.learned_generator else None,
             functional=True,
             precision=self.cfg.train.precision,
+            historical=first.engine.historical,
+            instance_noise=first.engine.instance_noise,
         )
         self.state = _stack([s.train_state for s in self.shells])
         _, hyper_dims = stack_hyper([s.hyper(tensors=False) for s in self.shells], self.device)

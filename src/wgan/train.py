@@ -44,6 +44,7 @@ from wgan.errors import ConfigError, TrainingDiverged, WganError
 from wgan.run import NonFiniteSamples, Run, load_run, read_run
 from wgan.step import GANStep
 from wgan.tracking import Tracker
+from wgan.tricks import instance_noise_std
 
 __all__ = ["RunningStats", "TrainResult", "Trainer", "load_run", "resume", "train"]
 
@@ -150,6 +151,8 @@ class Trainer(Run):
             functional=self.compiled,
             precision=cfg.train.precision,
             sync=sync,
+            historical=cfg.tricks.historical_averaging,
+            instance_noise=cfg.tricks.instance_noise > 0,
         )
         self.opt_d = optim.init_state(cfg.d_optim.name, list(self.critic.parameters()))
         self.opt_g = (
@@ -190,6 +193,12 @@ class Trainer(Run):
         }
         if self.ema is not None:
             h["ema_decay"] = self.ema.current_decay()
+        t = cfg.tricks
+        if t.instance_noise > 0:  # sigma_t, annealed to 0 (Sønderby et al. 2016)
+            anneal = t.instance_noise_steps or cfg.train.steps
+            h["instance_noise"] = instance_noise_std(
+                self.step, t.instance_noise, anneal, t.instance_noise_schedule
+            )
         if self.compiled if tensors is None else tensors:
             h = _as_tensors(h, self.device)
         return h
@@ -350,6 +359,12 @@ class Trainer(Run):
             "train_set": self.train_set,
             "generator_ema": self.ema.state_dict() if self.ema is not None else None,
             "scalers": {k: {n: t.cpu() for n, t in v.items()} for k, v in scalers.items()},
+            # historical averaging: the running means of the past parameters and their counts
+            "historical": {
+                k: [t.detach().cpu().clone() for t in v] if isinstance(v, list) else v.cpu()
+                for k, v in self.train_state.items()
+                if k.startswith("hist_")
+            },
         }
 
     def state_tensors(self) -> dict[str, list[Tensor]]:
@@ -418,6 +433,14 @@ class Trainer(Run):
             if key in self.train_state:
                 for name, value in saved.items():
                     self.train_state[key][name].copy_(value)
+        for key, saved in (state.get("historical") or {}).items():
+            if key not in self.train_state:
+                continue
+            if isinstance(saved, list):
+                for dst, src in zip(self.train_state[key], saved, strict=True):
+                    dst.copy_(src)
+            else:
+                self.train_state[key].copy_(saved)
 
 
 def _short(values: dict[str, float]) -> dict[str, str]:

@@ -136,6 +136,40 @@ class BatchAwareCritic(nn.Module):
         return self.head(torch.cat([phi, self.layer(phi)], dim=1))  # (B, 1)
 
 
+class FeatureCritic(nn.Module):
+    """A critic whose ``forward(x, *args, features=True)`` returns its features phi(x).
+
+    Feature matching needs d(x) inside the training step, where a critic is called through
+    :func:`torch.func.functional_call`, which only reaches ``forward``; this wrapper routes the
+    feature call through it. Other keyword arguments (``with_logits`` of an AC-GAN critic) pass
+    through.
+    """
+
+    def __init__(self, critic: nn.Module) -> None:
+        super().__init__()
+        if not hasattr(critic, "features"):
+            raise ConfigError("feature matching needs a critic with features() (every wgan net)")
+        self.inner = critic
+        for attr in ("in_shape", "in_dim", "n_classes"):
+            if hasattr(critic, attr):
+                setattr(self, attr, getattr(critic, attr))
+
+    @property
+    def head(self) -> nn.Module:
+        return self.inner.head
+
+    def features(self, x: Tensor, *args: Any) -> Tensor:
+        return self.inner.features(x, *args)
+
+    def score_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.inner.score_and_logits(x)
+
+    def forward(self, x: Tensor, *args: Any, features: bool = False, **kwargs: Any) -> Any:
+        if features:
+            return self.inner.features(x, *args)
+        return self.inner(x, *args, **kwargs)
+
+
 # ---------------------------------------------------------------------------------------------
 # Historical averaging
 # ---------------------------------------------------------------------------------------------
@@ -193,15 +227,22 @@ class VirtualBatchNorm(nn.Module):
         xf = x.float()
         ref, cur = xf[:n], xf[n:]
         shape = (1, -1) + (1,) * len(dims)
+        # Centred (two-pass) moments, combined with the parallel-variance rule: no E[x^2] -
+        # mean^2 cancellation, so batched (vmapped) and single runs round alike.
         ref_mean = ref.mean(dim=(0, *dims))  # (C,)
-        ref_sq = ref.square().mean(dim=(0, *dims))  # (C,)
-        cur_mean = cur.mean(dim=dims) if dims else cur  # (B', C)
-        cur_sq = cur.square().mean(dim=dims) if dims else cur.square()  # (B', C)
+        ref_var = (ref - ref_mean.view(shape)).square().mean(dim=(0, *dims))  # (C,)
+        if dims:
+            cur_mean = cur.mean(dim=dims)  # (B', C)
+            view = cur_mean.shape + (1,) * len(dims)  # (B', C, 1, 1)
+            cur_var = (cur - cur_mean.view(view)).square().mean(dim=dims)  # (B', C)
+        else:
+            cur_mean, view = cur, cur.shape
+            cur_var = torch.zeros_like(cur)
         mean = (n * ref_mean + cur_mean) / (n + 1)  # (B', C)
-        var = ((n * ref_sq + cur_sq) / (n + 1) - mean.square()).clamp_min(0.0)
-        ref_var = (ref_sq - ref_mean.square()).clamp_min(0.0)
+        var = (
+            n * (ref_var + (ref_mean - mean).square()) + cur_var + (cur_mean - mean).square()
+        ) / (n + 1)
         ref_out = (ref - ref_mean.view(shape)) / (ref_var.view(shape) + self.eps).sqrt()
-        view = mean.shape + (1,) * len(dims)  # (B', C, 1, 1)
         cur_out = (cur - mean.view(view)) / (var.view(view) + self.eps).sqrt()
         out = torch.cat([ref_out, cur_out]) * self.weight.view(shape) + self.bias.view(shape)
         return out.to(x.dtype)

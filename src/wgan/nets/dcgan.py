@@ -25,8 +25,9 @@ from torch import Tensor, nn
 
 from wgan.errors import ConfigError, WganError
 from wgan.nets.sizes import check_positive, check_weights
+from wgan.tricks import VirtualBatchNorm
 
-NORMS = ("batch", "none", "layer")
+NORMS = ("batch", "none", "layer", "virtual")
 MIN_RESOLUTION, MAX_RESOLUTION = 8, 64
 
 
@@ -69,6 +70,8 @@ def conv_norm(norm: str, channels: int) -> nn.Module:
         return nn.GroupNorm(1, channels)
     if norm == "none":
         return nn.Identity()
+    if norm == "virtual":  # a generator inside a VirtualBatchNet (Salimans et al. 2016)
+        return VirtualBatchNorm(channels)
     raise ConfigError(f"unknown normalisation {norm!r} (choose from {', '.join(NORMS)})")
 
 

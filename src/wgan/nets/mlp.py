@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from wgan.errors import ConfigError, WganError
 from wgan.nets.sizes import check_positive, check_weights
+from wgan.tricks import VirtualBatchNorm
 
 
 class ShiftedSoftplus(nn.Module):
@@ -39,15 +40,19 @@ def make_activation(name: str) -> nn.Module:
 
 
 def _make_norm(name: str, width: int) -> nn.Module:
+    """none, batch, layer or virtual batch norm (a generator inside a VirtualBatchNet)."""
+    choices = "none, batch, layer, virtual"
     if not isinstance(name, str):
-        raise ConfigError(f"unknown normalisation '{name}' (choose from none, batch, layer)")
+        raise ConfigError(f"unknown normalisation '{name}' (choose from {choices})")
     if name == "none":
         return nn.Identity()
     if name == "batch":
         return nn.BatchNorm1d(width)
     if name == "layer":
         return nn.LayerNorm(width)
-    raise ConfigError(f"unknown normalisation '{name}' (choose from none, batch, layer)")
+    if name == "virtual":
+        return VirtualBatchNorm(width)
+    raise ConfigError(f"unknown normalisation '{name}' (choose from {choices})")
 
 
 class MLP(nn.Module):
@@ -76,7 +81,8 @@ class MLP(nn.Module):
         width = in_dim
         for _ in range(depth):
             blocks += [
-                nn.Linear(width, hidden),
+                # A bias before virtual batch norm is cancelled by it (zero gradient): none.
+                nn.Linear(width, hidden, bias=norm != "virtual"),
                 _make_norm(norm, hidden),
                 make_activation(activation),
             ]

@@ -97,10 +97,10 @@ OBJECTIVES: dict[str, Callable[..., Objective]] = {
 
 # Accepted keyword parameters per objective (all others raise ConfigError).
 _PARAMS: dict[str, tuple[str, ...]] = {
-    "minimax": (),
-    "nonsaturating": (),
+    "minimax": ("label_smoothing",),
+    "nonsaturating": ("label_smoothing",),
     "wasserstein": (),
-    "least_squares": (),
+    "least_squares": ("label_smoothing",),
     "hinge": (),
     "fgan": ("divergence", "pi", "generator_loss"),
 }
@@ -112,10 +112,11 @@ def make_objective(name: str, **params: Any) -> Objective:
     Args:
         name: one of ``"minimax"``, ``"nonsaturating"``, ``"wasserstein"``,
             ``"least_squares"``, ``"hinge"``, ``"fgan"``.
-        **params: only ``"fgan"`` takes parameters: ``divergence`` (required; a key of
-            :data:`DIVERGENCES`), ``pi`` (float in (0, 1), default 0.5, used only by
-            ``"weighted_jensen_shannon"``), ``generator_loss`` (``"saddle"`` default, or
-            ``"alternative"``).
+        **params: ``label_smoothing`` (one-sided, alpha in [0, 1)) for the objectives with
+            labels: minimax, nonsaturating, least_squares. ``"fgan"`` takes ``divergence``
+            (required; a key of :data:`DIVERGENCES`), ``pi`` (float in (0, 1), default 0.5,
+            used only by ``"weighted_jensen_shannon"``), ``generator_loss`` (``"saddle"``
+            default, or ``"alternative"``).
 
     Raises:
         ConfigError: unknown name (with the closest valid one), unknown/missing parameter or
@@ -130,6 +131,14 @@ def make_objective(name: str, **params: Any) -> Objective:
             f"unknown objective {name!r}{hint}; valid choices: {', '.join(OBJECTIVES)}"
         )
     allowed = _PARAMS[name]
+    if "label_smoothing" in params and "label_smoothing" not in allowed:
+        if not params["label_smoothing"]:
+            params = {k: v for k, v in params.items() if k != "label_smoothing"}
+        else:
+            raise ConfigError(
+                f"label smoothing needs an objective with real/fake labels (minimax, "
+                f"nonsaturating, least_squares), not {name!r}"
+            )
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         valid = ", ".join(allowed) if allowed else "none"

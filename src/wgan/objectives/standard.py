@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from wgan.errors import WganError
+from wgan.errors import ConfigError, WganError
 from wgan.objectives.base import Objective, as_batch
 
 __all__ = [
@@ -64,7 +64,9 @@ def _scores(out: Tensor, name: str) -> Tensor:
 # --------------------------------------------------------------------------------------------
 
 
-def minimax_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
+def minimax_critic_loss(
+    real_out: Tensor, fake_out: Tensor, label_smoothing: float = 0.0
+) -> dict[str, Tensor]:
     """Discriminator loss of the minimax GAN (Goodfellow et al. 2014, eq. 1).
 
     ``D(x) = sigmoid(l(x))`` with ``l`` the raw critic output (a logit).  The discriminator
@@ -77,14 +79,25 @@ def minimax_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]
     ``V = 2 JS(p, q) - 2 log 2``, so ``estimate = (V + 2 log 2)/2 = log 2 - loss/2``
     estimates the Jensen-Shannon divergence (natural log, in ``[0, log 2]``).
 
+    One-sided label smoothing (Salimans et al. 2016, sec. 3.4) with ``label_smoothing`` = alpha:
+    real samples get the target 1 - alpha, generated ones keep 0, so the real term is the cross
+    entropy -E_p[(1 - alpha) log D + alpha log(1 - D)]. Pointwise the loss
+    -p[(1 - alpha) log D + alpha log(1 - D)] - q log(1 - D) is minimised by
+    D*(x) = (1 - alpha) p(x) / (p(x) + q(x)). ``estimate`` and ``value`` stay those of the
+    unsmoothed V.
+
     Returns ``loss``, ``estimate`` (JS), ``value`` (``V``), ``d_real``/``d_fake`` (mean logits)
     and ``p_real``/``p_fake`` (mean ``D`` probabilities).
     """
     l_real, l_fake = _scores(real_out, "real_out"), _scores(fake_out, "fake_out")
     loss_real = F.softplus(-l_real).mean()  # -E log(sigmoid(l_real)) = -E log D(x)
     loss_fake = F.softplus(l_fake).mean()  # -E log(1 - sigmoid(l_fake)) = -E log(1 - D(G(z)))
-    loss = loss_real + loss_fake  # = -V
-    value = -loss  # V = E log D(x) + E log(1 - D(G(z)))
+    value = -(loss_real + loss_fake)  # V = E log D(x) + E log(1 - D(G(z)))
+    loss = -value
+    if label_smoothing:
+        # target 1 - alpha: -(1 - alpha) log D(x) - alpha log(1 - D(x))
+        smoothed = (1.0 - label_smoothing) * loss_real
+        loss = smoothed + label_smoothing * F.softplus(l_real).mean() + loss_fake
     return {
         "loss": loss,
         "estimate": (value + 2.0 * _LOG2) / 2.0,  # V = 2 JS - 2 log 2 at the optimal D
@@ -117,19 +130,30 @@ def nonsaturating_generator_loss(fake_out: Tensor) -> dict[str, Tensor]:
     return {"loss": F.softplus(-l_fake).mean()}  # -E log(sigmoid(l_fake))
 
 
+def check_label_smoothing(alpha: float) -> float:
+    """ConfigError unless the one-sided label smoothing alpha is a number in [0, 1)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
+        raise ConfigError(f"label smoothing alpha must be a number in [0, 1), got {alpha!r}")
+    return float(alpha)
+
+
 class MinimaxGAN(Objective):
     """Minimax GAN (Goodfellow et al. 2014) with the saturating generator loss.
 
-    Critic: :func:`minimax_critic_loss`; generator: :func:`minimax_generator_loss`.
-    ``estimate`` is the Jensen-Shannon divergence (``estimate_name = "js"``).
+    Critic: :func:`minimax_critic_loss` (with one-sided ``label_smoothing``); generator:
+    :func:`minimax_generator_loss`. ``estimate`` is the Jensen-Shannon divergence
+    (``estimate_name = "js"``).
     """
 
     name = "minimax"
     estimate_name = "js"
 
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+
     def critic_loss(self, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`minimax_critic_loss`."""
-        return minimax_critic_loss(real_out, fake_out)
+        return minimax_critic_loss(real_out, fake_out, self.label_smoothing)
 
     def fake_term(self, fake_out: Tensor) -> Tensor:
         return F.softplus(_scores(fake_out, "fake_out")).mean()  # -E log(1 - sigmoid(l))
@@ -208,7 +232,9 @@ class WassersteinGAN(Objective):
 # --------------------------------------------------------------------------------------------
 
 
-def least_squares_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
+def least_squares_critic_loss(
+    real_out: Tensor, fake_out: Tensor, label_smoothing: float = 0.0
+) -> dict[str, Tensor]:
     """LSGAN critic loss (Mao et al. 2017, eq. 2 with ``a=0, b=1``)::
 
         loss = 1/2 E_p (D(x) - 1)^2 + 1/2 E_q D(G(z))^2.
@@ -222,9 +248,12 @@ def least_squares_critic_loss(real_out: Tensor, fake_out: Tensor) -> dict[str, T
     = 2 - 4 ∫ pq/(p+q)``, so ``∫ pq/(p+q) = (2 - Δ)/4`` and ``L* = (2 - Δ)/8``.  Hence
     ``estimate = 2 - 8 loss`` (``estimate_name = "triangular"``, range ``[0, 2]`` at the
     optimum; a lower bound on Δ for any other critic since ``loss >= L*``).
+
+    One-sided label smoothing: the real target b = 1 - alpha (then D* = (1 - alpha) p/(p+q)).
     """
     d_real, d_fake = _scores(real_out, "real_out"), _scores(fake_out, "fake_out")
-    loss = 0.5 * (d_real - 1.0).square().mean() + 0.5 * d_fake.square().mean()  # b=1, a=0
+    b = 1.0 - label_smoothing
+    loss = 0.5 * (d_real - b).square().mean() + 0.5 * d_fake.square().mean()  # b=1-alpha, a=0
     return {
         "loss": loss,
         "estimate": 2.0 - 8.0 * loss,  # L* = (2 - Δ)/8 at D* = p/(p+q)
@@ -248,9 +277,12 @@ class LeastSquaresGAN(Objective):
     name = "least_squares"
     estimate_name = "triangular"
 
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+
     def critic_loss(self, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
         """See :func:`least_squares_critic_loss`."""
-        return least_squares_critic_loss(real_out, fake_out)
+        return least_squares_critic_loss(real_out, fake_out, self.label_smoothing)
 
     def fake_term(self, fake_out: Tensor) -> Tensor:
         return 0.5 * _scores(fake_out, "fake_out").square().mean()  # 1/2 E D^2
