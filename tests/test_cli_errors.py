@@ -350,6 +350,13 @@ def test_num_too_large_is_refused_at_once(capsys, trained, tmp_path, command):
     assert not (tmp_path / "s.npy").exists()
 
 
+def test_num_that_is_not_an_integer_is_a_usage_error(capsys, trained, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(trained), "--num", "1e23", "--out", str(tmp_path / "s.npy")])
+    assert exc.value.code == 2
+    one_line_error(2, capsys.readouterr().err, "invalid int value: '1e23'")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0"])
 def test_bench_roofline_seconds_must_be_finite_and_positive(capsys, monkeypatch, value):
     import wgan.bench

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from wgan.config import resolve
 from wgan.distributed import DistContext
 from wgan.errors import ConfigError
-from wgan.train import Trainer
+from wgan.train import Trainer, train
 
 B = 16
 
@@ -162,16 +162,9 @@ def test_torchrun_resumes_a_one_process_run_with_two(tmp_path):
         "train.eval_samples=200",
         "train.log_every=1",
     ]
-    first = subprocess.run(
-        [sys.executable, "-m", "wgan", "train", "toy-wgan-gp", "train.steps=2", *common]
-        + ["--out-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert first.returncode == 0, first.stderr[-3000:]
-    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    cfg = resolve("toy-wgan-gp", ["train.steps=2", *common])  # 1 process: this one
+    cfg.out_dir = str(tmp_path)
+    run = train(cfg, tensorboard=False).run_dir
     before = torch.load(run / "checkpoint.pt", weights_only=True)
     assert before["step"] == 2
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

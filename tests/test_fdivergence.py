@@ -63,6 +63,63 @@ def test_closed_forms_against_references(pq):
     assert d["squared_hellinger"] == pytest.approx(hel, rel=1e-12)
 
 
+def _jeffrey_conjugate(t):
+    w = torch.from_numpy(scipy.special.lambertw(np.exp(1 - t.numpy())).real)
+    return w + 1 / w + t - 2
+
+
+# Nowozin, Cseke & Tomioka 2016 (arXiv 1606.00709): the generator f (Table 1), the output
+# activation g_f and the conjugate f* (Table 2), typed in here from the paper, not taken from
+# wgan's table, so that the table the library uses is checked against the published one.
+PAPER = {
+    "total_variation": (
+        lambda u: 0.5 * (u - 1).abs(),
+        lambda v: 0.5 * torch.tanh(v),
+        lambda t: t,
+    ),
+    "kl": (lambda u: u * u.log(), lambda v: v, lambda t: torch.exp(t - 1)),
+    "reverse_kl": (lambda u: -u.log(), lambda v: -torch.exp(-v), lambda t: -1 - torch.log(-t)),
+    "pearson": (lambda u: (u - 1) ** 2, lambda v: v, lambda t: t**2 / 4 + t),
+    "neyman": (
+        lambda u: (1 - u) ** 2 / u,
+        lambda v: 1 - torch.exp(-v),
+        lambda t: 2 - 2 * torch.sqrt(1 - t),
+    ),
+    "squared_hellinger": (
+        lambda u: (u.sqrt() - 1) ** 2,
+        lambda v: 1 - torch.exp(-v),
+        lambda t: t / (1 - t),
+    ),
+    "jeffrey": (lambda u: (u - 1) * u.log(), lambda v: v, _jeffrey_conjugate),
+    "jensen_shannon": (
+        lambda u: -(u + 1) * ((1 + u) / 2).log() + u * u.log(),
+        lambda v: math.log(2) - torch.log1p(torch.exp(-v)),
+        lambda t: -torch.log(2 - torch.exp(t)),
+    ),
+    "gan": (
+        lambda u: u * u.log() - (u + 1) * (u + 1).log(),
+        lambda v: -torch.log1p(torch.exp(-v)),
+        lambda t: -torch.log(1 - torch.exp(t)),
+    ),
+}
+
+
+def test_table_matches_the_published_tables():
+    """Every row but the weighted JS (this package's addition) is the paper's f, g_f and f*."""
+    assert set(DIVERGENCES) == {*PAPER, "weighted_jensen_shannon"}
+    u = torch.logspace(-3, 2, 101, dtype=torch.float64)
+    v = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    for name, (f, g, f_star) in PAPER.items():
+        div = DIVERGENCES[name]
+        torch.testing.assert_close(div.f(u), f(u), rtol=1e-10, atol=1e-12, msg=name)
+        torch.testing.assert_close(div.activation(v), g(v), rtol=1e-10, atol=1e-12, msg=name)
+        t = g(v)  # f* on the range of g_f, where the f-GAN evaluates it
+        torch.testing.assert_close(div.f_star(t), f_star(t), rtol=1e-9, atol=1e-10, msg=name)
+        torch.testing.assert_close(
+            div.f_star_of_activation(v), f_star(t), rtol=1e-8, atol=1e-10, msg=name
+        )
+
+
 @pytest.mark.parametrize("name", IDS)
 def test_closed_form_equals_integral_of_f(name, pq):
     div = ALL[name]

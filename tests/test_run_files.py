@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,6 +110,40 @@ def test_a_save_that_fails_for_another_reason_is_not_reported_as_a_full_disk(tmp
     with pytest.raises(TypeError, match="cannot pickle"):
         save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1, "x": Unpicklable()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_full_disk_while_writing_config_keeps_the_old_file(tmp_path, monkeypatch):
+    runs.write_config(tmp_path, {"name": "old", "train": {"steps": 1}})
+    old = (tmp_path / "config.yaml").read_text()
+    real_open = Path.open
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            self.fh.write(text[:10])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+    def open_(self, mode="r", *args, **kwargs):
+        fh = real_open(self, mode, *args, **kwargs)
+        return Full(fh) if "w" in mode and "config.yaml" in self.name else fh
+
+    monkeypatch.setattr(Path, "open", open_)
+    with pytest.raises(WganError, match="disk is full.*the previous config.yaml is kept"):
+        runs.write_config(tmp_path, {"name": "new", "train": {"steps": 2}})
+    monkeypatch.undo()
+    assert (tmp_path / "config.yaml").read_text() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
 
 
 # ----------------------------------------------------------------------------------------------

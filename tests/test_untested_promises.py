@@ -226,6 +226,7 @@ def test_resumed_image_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, pr
     for key in sa:
         if key not in ("config", "torch_rng"):
             _assert_same(sa[key], sb[key], key)
+
     # The metrics file holds each logged step once, with the same losses, as if never
     # interrupted (a checkpoint flushes the statistics: step 3 is logged in both runs).
     def losses(run_dir):

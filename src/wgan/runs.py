@@ -29,7 +29,6 @@ import contextlib
 import errno
 import os
 import re
-import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -289,7 +288,30 @@ def create_run_dir(
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
-    (Path(run_dir) / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    """Write ``config.yaml`` atomically: a full disk or a kill leaves the previous file whole."""
+    write_text_atomic(Path(run_dir) / CONFIG, yaml.safe_dump(config, sort_keys=False))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Replace ``path`` by ``text`` via a temporary file, fsync and ``os.replace``.
+
+    On a failure (a full disk, a read-only folder) the temporary file is removed, ``path`` is
+    left as it was and :class:`WganError` names the file and the reason.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        kept = f"; the previous {path.name} is kept" if path.exists() else ""
+        raise WganError(f"cannot write {path}: {os_error_reason(err)}{kept}") from None
+    finally:
+        if tmp.exists():
+            _unlink_quietly(tmp)
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
@@ -532,11 +554,3 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     if not isinstance(state, dict) or "step" not in state or "generator" not in state:
         raise WganError(f"{path} is not a wgan checkpoint")
     return state
-
-
-def free_bytes(folder: str | Path) -> int | None:
-    """Free space in bytes on the file system of ``folder`` (None if unknown)."""
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return None

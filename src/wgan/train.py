@@ -15,6 +15,7 @@ step's internals.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -269,43 +270,45 @@ class Trainer(Run):
 
         metrics: dict[str, Any] = {}
         figure: Path | None = None
-        while self.step < cfg.steps:
-            # Train.
-            self.train_step()
+        try:
+            while self.step < cfg.steps:
+                # Train.
+                self.train_step()
+                if bar is not None:
+                    bar.update(1)
+                last = self.step == cfg.steps
+                # Log (the only host sync), and stop on non-finite values before any save.
+                if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
+                    values = self._log(tracker)
+                    if bar is not None and values:
+                        bar.set_postfix(_short(values), refresh=False)
+                    if hook is not None:
+                        hook(self, values)
+                # Evaluate, plot, checkpoint: only from a finite state (weights, optimiser states,
+                # the generator's samples; one host sync), whether or not this step was logged. The
+                # check runs on every process (their states are equal), so all stop together.
+                eval_due, figure_due = due(cfg.eval_every) or last, due(cfg.figure_every) or last
+                save_due = due(cfg.checkpoint_every) or last
+                if eval_due or figure_due or save_due:
+                    bad = self.non_finite_parts()
+                    if bad:
+                        self.diverged(tracker, bad)
+                if not main:
+                    continue  # evaluation, figures and checkpoints happen on rank 0
+                try:
+                    if eval_due:
+                        metrics = self.evaluate()
+                        if tracker is not None:
+                            tracker.log(self.step, metrics, kind="eval")
+                    if figure_due:
+                        figure = self.figure(tracker)
+                except NonFiniteSamples:  # more samples than the check drew, one of them not finite
+                    self.diverged(tracker, ["generator samples"])
+                if save_due:
+                    self._write_checkpoint()
+        finally:  # an error's message gets its own line, not the bar's redraw
             if bar is not None:
-                bar.update(1)
-            last = self.step == cfg.steps
-            # Log (the only host sync), and stop on non-finite values before any save.
-            if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
-                values = self._log(tracker)
-                if bar is not None and values:
-                    bar.set_postfix(_short(values), refresh=False)
-                if hook is not None:
-                    hook(self, values)
-            # Evaluate, plot, checkpoint: only from a finite state (weights, optimiser states,
-            # the generator's samples; one host sync), whether or not this step was logged. The
-            # check runs on every process (their states are equal), so all stop together.
-            eval_due, figure_due = due(cfg.eval_every) or last, due(cfg.figure_every) or last
-            save_due = due(cfg.checkpoint_every) or last
-            if eval_due or figure_due or save_due:
-                bad = self.non_finite_parts()
-                if bad:
-                    self.diverged(tracker, bad)
-            if not main:
-                continue  # evaluation, figures and checkpoints happen on rank 0
-            try:
-                if eval_due:
-                    metrics = self.evaluate()
-                    if tracker is not None:
-                        tracker.log(self.step, metrics, kind="eval")
-                if figure_due:
-                    figure = self.figure(tracker)
-            except NonFiniteSamples:  # more samples than the check drew, one of them not finite
-                self.diverged(tracker, ["generator samples"])
-            if save_due:
-                self._write_checkpoint()
-        if bar is not None:
-            bar.close()
+                bar.close()
         return TrainResult(self.run_dir, self.step, metrics, figure, time.time() - start_time)
 
     def _log(self, tracker: Tracker | None) -> dict[str, float]:
@@ -484,14 +487,15 @@ def train(
     :mod:`wgan.distributed`. Rank 0 chooses the run directory and writes everything in it.
     """
     dist = dist or DistContext.from_env()
-    if dist.is_main:
-        if run_dir is None:
-            run_dir = runs.new_run_dir(cfg.out_dir, cfg.name)
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        runs.write_config(run_dir, cfg.to_dict())
-    run_dir = Path(dist.broadcast_object(str(run_dir)))
-    return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard)
+    if not dist.is_main:
+        run_dir = Path(dist.broadcast_object(None))
+        return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard)
+    # A failed start (bad data path, a model that cannot be built, Ctrl-C) removes the new
+    # directory again; the run is locked while it trains.
+    with runs.create_run_dir(cfg.out_dir, cfg.name, run_dir) as path:
+        runs.write_config(path, cfg.to_dict())
+        dist.broadcast_object(str(path))
+        return _fit(Trainer(cfg, path, dist=dist), tensorboard)
 
 
 def _check_format(state: dict[str, Any]) -> None:
@@ -589,6 +593,15 @@ def resume(
     fresh ones (so a resume is bit-exact only for a single process).
     """
     dist = dist or DistContext.from_env()
+    has_checkpoint = (Path(run_dir) / runs.CHECKPOINT).is_file()
+    lock = runs.lock_run(run_dir) if dist.is_main and has_checkpoint else contextlib.nullcontext()
+    with lock:  # a second trainer of the same run is refused at once
+        return _resume(run_dir, overrides, tensorboard, dist)
+
+
+def _resume(
+    run_dir: str | Path, overrides: dict[str, Any] | None, tensorboard: bool, dist: DistContext
+) -> TrainResult:
     run_dir, state, cfg = read_run(run_dir)
     _check_format(state)
     overrides = dict(overrides or {})

@@ -69,6 +69,9 @@ def feature_matching_loss(
 # ---------------------------------------------------------------------------------------------
 
 
+MINIBATCH_CHUNK = 1024  # larger batches are scored in independent chunks (memory B^2 kernels dim)
+
+
 class MinibatchDiscrimination(nn.Module):
     """o(x_i)_b = sum_{j != i} exp(-|| M_{i,b} - M_{j,b} ||_1), M_i = f(x_i) T (Salimans et al.
     2016, sec. 3.2).
@@ -76,7 +79,9 @@ class MinibatchDiscrimination(nn.Module):
     T is a learned (F, kernels * kernel_dim) tensor: each sample's features f (F,) become
     ``kernels`` rows of ``kernel_dim``; the output (B, kernels) measures, per row, how close the
     other samples of the batch are. It makes the critic's score of one sample depend on the
-    whole batch, so a generator that collapses is easy to spot.
+    whole batch, so a generator that collapses is easy to spot. Batches over
+    :data:`MINIBATCH_CHUNK` samples (evaluation maps over grids) are scored in independent chunks
+    of that size: the pairwise distances take memory B^2 x kernels x kernel_dim.
     """
 
     def __init__(self, in_features: int, kernels: int = 16, kernel_dim: int = 8) -> None:
@@ -90,6 +95,8 @@ class MinibatchDiscrimination(nn.Module):
         self.out_features = kernels
 
     def forward(self, f: Tensor) -> Tensor:
+        if f.shape[0] > MINIBATCH_CHUNK:  # e.g. a critic map over a grid: independent chunks
+            return torch.cat([self(c) for c in f.split(MINIBATCH_CHUNK)])
         m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)  # (B, kernels, dim)
         l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (B, B, kernels)
         return torch.exp(-l1).sum(1) - 1.0  # (B, kernels): minus exp(0) of j = i

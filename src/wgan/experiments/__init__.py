@@ -16,6 +16,7 @@ from wgan.errors import ConfigError
 from wgan.experiments import (
     clipping_vs_penalty,
     f_divergences,
+    improved_techniques,
     loss_vs_quality,
     mode_collapse,
     overfitting,
@@ -32,6 +33,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ("mode-collapse", mode_collapse),
         ("overfitting", overfitting),
         ("f-divergences", f_divergences),
+        ("improved-techniques", improved_techniques),
     )
 }
 
