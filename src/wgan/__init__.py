@@ -1,1 +1,55 @@
-"""wgan."""
+"""wgan: train, measure and understand GANs, from the minimax GAN through f-GAN to WGAN-GP.
+
+The main API, imported lazily (``import wgan`` stays cheap: torch loads on first use)::
+
+    import wgan
+    cfg = wgan.resolve("toy-wgan-gp", ["train.steps=500"])
+    result = wgan.train_run(cfg)   # = wgan.train.train(cfg)
+    run = wgan.load_run(result.run_dir)
+    x = run.samples(2500)
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+try:
+    __version__ = version("wgan")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+#: Public name -> the module that defines it.
+_API = {
+    "resolve": "wgan.config",
+    "Config": "wgan.config",
+    "train_run": "wgan.train",  # ``wgan.train`` is the module of the loop: train() is there
+    "resume": "wgan.train",
+    "Trainer": "wgan.train",
+    "load_run": "wgan.run",
+    "Run": "wgan.run",
+    "GANStep": "wgan.step",
+    "make_objective": "wgan.objectives",
+    "make_constraints": "wgan.constraints",
+    "make_dataset": "wgan.data",
+    "run_sweep": "wgan.sweep",
+    "run_experiment": "wgan.experiments",
+    "WganError": "wgan.errors",
+    "ConfigError": "wgan.errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        attr = "train" if name == "train_run" else name
+        value = getattr(importlib.import_module(_API[name]), attr)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'wgan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
