@@ -158,8 +158,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     runs.check_output_file(out, "--out")  # before the run is loaded and sampled
     trainer = load_run(args.run)
     allowed = (".npy", ".png") if trainer.is_image else (".npy", ".csv")
+    if trainer.is_text:
+        allowed = (".txt", ".npy")
     if out.suffix not in allowed:
-        kind = "image" if trainer.is_image else "vector"
+        kind = "image" if trainer.is_image else "text" if trainer.is_text else "vector"
         raise WganError(
             f"--out must end in {' or '.join(allowed)} for {kind} data, got '{out.name}'"
         )
@@ -169,7 +171,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     x = trainer.samples(args.num, seed=args.seed, labels=args.label)  # (N, dim) or (N, C, H, W)
     runs.make_dirs(out.parent, "--out")
     with runs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
-        if out.suffix == ".png":
+        if out.suffix == ".txt":  # text: (N, V, L) softmax -> one argmax-decoded line each
+            from wgan.evaluation import printable_line
+
+            lines = [printable_line(t) for t in trainer.dataset.decode(x)]
+            tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        elif out.suffix == ".png":
             from wgan.imaging import save_image_grid
 
             save_image_grid(x, tmp)
@@ -179,6 +186,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         else:
             np.savetxt(tmp, x.numpy(), delimiter=",")
     what = f"of class {args.label} " if args.label is not None else ""
+    if out.suffix == ".txt":
+        print(f"wrote {x.shape[0]} sequences of {x.shape[2]} characters to {out}")
+        return 0
     print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}")
     return 0
 
@@ -195,9 +205,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics.update(trainer.evaluate(args.num))
     if args.json:
         print(json.dumps(metrics))
+    elif trainer.is_text:
+        print(_format_text_metrics(metrics, trainer.text(5)))
     else:
         print(_format_metrics(metrics))
     return 0
+
+
+def _format_text_metrics(metrics: dict[str, Any], samples: list[str]) -> str:
+    """``wgan eval`` of a text run: a JS-n table (bits) and a few argmax-decoded samples."""
+    from wgan.evaluation import printable_line
+
+    head = {k: v for k, v in metrics.items() if not k.startswith("js")}
+    lines = [_format_metrics(head), "", "  JS divergence of character n-grams (bits, log base 2)"]
+    exact = "js1_exact" in metrics
+    cols = "  n  generated  real-vs-real" + ("  exact  exact(real)" if exact else "")
+    lines.append(cols)
+    n = 1
+    while f"js{n}" in metrics:
+        row = f"  {n}  {metrics[f'js{n}']:9.4f}  {metrics[f'js{n}_baseline']:12.4f}"
+        if exact:
+            row += f"  {metrics[f'js{n}_exact']:5.4f}  {metrics[f'js{n}_exact_baseline']:11.4f}"
+        lines.append(row)
+        n += 1
+    lines += ["", "  samples:"] + [f"    {printable_line(t)}" for t in samples]
+    return "\n".join(lines)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -504,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     p.add_argument("--num", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument(
-        "--out", required=True, help="output file: .npy or .csv (vectors), .npy or .png (images)"
+        "--out",
+        required=True,
+        help="output file: .npy or .csv (vectors), .npy or .png (images), .txt or .npy (text)",
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--label", type=int, help="class to generate (conditional GANs)")

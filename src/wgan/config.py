@@ -63,6 +63,12 @@ class DataConfig:
     resolution: int | None = None  # images: side length (8..64, a power of two)
     channels: int | None = None  # image folders: 1 (grayscale) or 3 (RGB)
     split: Literal["train", "test"] = "train"  # which part of a standard image dataset
+    # text (data.name=text data.path=FILE, or the embedded markov_text): see wgan.data.text
+    seq_len: int = _at_most(32, 4096)  # characters per sequence
+    vocab_size: int = _at_most(64, 1024)  # text files: the most frequent chars + 1 unknown symbol
+    # the vocabulary in index order (index 0, unknown, not included); set from the file when a
+    # text run starts and stored in the run's config, so sampling decodes without the file
+    vocab: str | None = None
 
     def dataset_params(self) -> dict[str, Any]:
         """The dataset keyword arguments that were set (None means the dataset's default)."""
@@ -75,17 +81,20 @@ class NetConfig:
     """A network: an MLP on vectors, or a DCGAN / ResNet on images.
 
     MLP: ``depth`` hidden layers of ``hidden`` units (WGAN-GP toy protocol: 3 x 512 ReLU).
+    Text (``arch=text``, :mod:`wgan.nets.text`): ``depth`` residual blocks of two 1-D
+    convolutions of ``width`` channels and ``kernel`` taps (the paper: 5 blocks, 512, 5).
     DCGAN / ResNet: ``width`` base channels (DCGAN 64, WGAN-GP CIFAR ResNet 128); the resolution
     and the image channels come from the data. ``norm`` is none, batch or layer norm (a critic
     trained with a gradient penalty must not use batch norm: the penalty is per sample).
     """
 
-    arch: Literal["mlp", "dcgan", "resnet"] = "mlp"
+    arch: Literal["mlp", "dcgan", "resnet", "text"] = "mlp"
     hidden: int = _at_most(512, 65536)
     depth: int = _at_most(3, 1000)
     activation: Literal["relu", "leaky_relu", "tanh", "softplus"] = "relu"
     norm: Literal["none", "batch", "layer", "virtual"] = "none"  # virtual: generator only
     width: int = _at_most(64, 4096)
+    kernel: int = _at_most(5, 255)  # text: 1-D convolution kernel size (odd)
 
 
 @dataclass
@@ -258,6 +267,10 @@ def _check_numbers(cfg: Config) -> None:
             raise ConfigError(f"{key} must be <= {bound:,}, got {value:,}")
 
 
+def _distinct(chars: str) -> bool:
+    return len(set(chars)) == len(chars)
+
+
 _DEVICE_RE = re.compile(r"auto|cpu(:[0-9]+)?|cuda(:[0-9]+)?")
 
 
@@ -319,8 +332,18 @@ def validate(cfg: Config) -> Config:
             "data.resolution must be 8, 16, 32 or 64",
         ),
     ]
+    checks += [
+        (cfg.data.seq_len >= 1, "data.seq_len must be >= 1"),
+        (cfg.data.vocab_size >= 2, "data.vocab_size must be >= 2 (one symbol + unknown)"),
+        (
+            cfg.data.vocab is None
+            or (0 < len(cfg.data.vocab) < 1024 and _distinct(cfg.data.vocab)),
+            "data.vocab must be a string of 1 to 1023 distinct characters",
+        ),
+    ]
     for net_key in ("generator", "critic"):
         net = getattr(cfg, net_key)
+        checks.append((net.kernel >= 1 and net.kernel % 2 == 1, f"{net_key}.kernel must be odd"))
         checks.append((net.hidden >= 1, f"{net_key}.hidden must be >= 1"))
         checks.append((net.depth >= 0, f"{net_key}.depth must be >= 0"))
         checks.append((net.width >= 1, f"{net_key}.width must be >= 1"))

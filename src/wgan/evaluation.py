@@ -103,3 +103,45 @@ def sample_grid(trainer: Trainer, tracker: Tracker | None = None) -> Path:
     if tracker is not None:
         tracker.image("samples", image_grid(images, nrow=nrow), trainer.step)
     return path
+
+
+# ------------------------------------------------------------------------------------ text
+
+TEXT_FIGURE_SAMPLES = 16  # sample lines written to figures/step_NNNNNN.txt and TensorBoard
+
+
+def evaluate_text(trainer: Trainer, n: int) -> dict[str, Any]:
+    """JS-1..4 of ``n`` argmax-decoded samples against held-out text (:mod:`wgan.metrics.ngram`).
+
+    The held-out reference and the real-vs-real baseline set hold ``min(n, held-out / 2)``
+    sequences each, and that many samples are generated (the same size for all three). On the
+    embedded Markov corpus the exact JS to the true n-gram law is added (``js{n}_exact``).
+    """
+    from wgan.metrics.ngram import MAX_N, ngram_metrics
+
+    dataset = trainer.dataset
+    real, real_other = dataset.heldout_pair(n)  # (m, L) each, disjoint
+    m = int(real.shape[0])
+    fake = trainer.samples(m).argmax(1)  # (m, V, L) softmax -> (m, L) indices
+    laws = [dataset.ngram_probs(k) for k in range(1, MAX_N + 1)]
+    out: dict[str, Any] = {"ngram_sequences": m}
+    out.update(ngram_metrics(fake, real, real_other, dataset.vocab.size, laws))
+    return out
+
+
+def printable_line(text: str) -> str:
+    """One sample as one line: a newline shows as ``↵`` (U+21B5), a tab as ``→`` (U+2192)."""
+    return text.replace("\n", "\u21b5").replace("\t", "\u2192")
+
+
+def sample_text(trainer: Trainer, tracker: Tracker | None = None) -> Path:
+    """``figures/step_NNNNNN.txt`` (and ``latest.txt``): sample lines; also TensorBoard text."""
+    lines = [printable_line(t) for t in trainer.text(TEXT_FIGURE_SAMPLES, seed=2)]
+    path = trainer.run_dir / "figures" / f"step_{trainer.step:06d}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shutil.copyfile(path, path.with_name("latest.txt"))
+    tb = getattr(tracker, "tb", None)
+    if tb is not None:  # markdown: a code block keeps spaces and one sample per line
+        tb.add_text("samples", "    " + "\n    ".join(lines), trainer.step)
+    return path

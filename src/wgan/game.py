@@ -30,6 +30,8 @@ from wgan.nets import (
     DCGANGenerator,
     ResNetCritic,
     ResNetGenerator,
+    TextCritic,
+    TextGenerator,
 )
 from wgan.objectives import Objective, make_objective
 from wgan.tricks import (
@@ -105,7 +107,8 @@ class NoisyDataGenerator(nn.Module):
 def build_net(cfg: NetConfig, in_dim: int, out_dim: int) -> nn.Module:
     """The MLP a :class:`NetConfig` describes, from ``in_dim`` to ``out_dim`` features."""
     if cfg.arch != "mlp":
-        raise ConfigError(f"arch '{cfg.arch}' is for images; vector data needs arch 'mlp'")
+        what = "text" if cfg.arch == "text" else "images"
+        raise ConfigError(f"arch '{cfg.arch}' is for {what}; vector data needs arch 'mlp'")
     return MLP(in_dim, out_dim, cfg.hidden, cfg.depth, cfg.activation, cfg.norm)
 
 
@@ -128,6 +131,17 @@ def build_image_critic(cfg: NetConfig, channels: int, resolution: int) -> nn.Mod
     raise ConfigError(f"image data needs critic.arch dcgan or resnet, got '{cfg.arch}'")
 
 
+def build_text_players(cfg: Config, vocab: int, seq_len: int) -> tuple[nn.Module, nn.Module]:
+    """The WGAN-GP language model's nets (:mod:`wgan.nets.text`) for ``(B, vocab, seq_len)``."""
+    for key in ("generator", "critic"):
+        if getattr(cfg, key).arch != "text":
+            raise ConfigError(f"text data needs {key}.arch text, got '{getattr(cfg, key).arch}'")
+    g, d = cfg.generator, cfg.critic
+    g_net = TextGenerator(g.latent_dim, vocab, seq_len, g.width, g.depth, g.kernel)
+    d_net = TextCritic(vocab, seq_len, d.width, d.depth, d.kernel)
+    return g_net, d_net
+
+
 def _players(cfg: Config, dataset) -> tuple[nn.Module, nn.Module]:
     """Generator net and critic net (before any constraint), conditional as configured."""
     cond = cfg.conditional
@@ -140,7 +154,11 @@ def _players(cfg: Config, dataset) -> tuple[nn.Module, nn.Module]:
     extra = cond.embed_dim if cond.mode != "none" else 0  # label embedding width
     latent = cfg.generator.latent_dim + extra
     critic_extra = extra if cond.mode == "concat" else 0
-    if getattr(dataset, "is_image", False):
+    if getattr(dataset, "is_text", False):
+        if cond.mode != "none":
+            raise ConfigError("text data has no labels: conditional.mode must be none")
+        g_net, d_net = build_text_players(cfg, *dataset.shape)
+    elif getattr(dataset, "is_image", False):
         shape = tuple(dataset.shape)
         g_net = build_image_generator(cfg.generator, latent, shape)
         d_net = build_image_critic(cfg.critic, shape[0] + critic_extra, shape[1])

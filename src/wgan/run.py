@@ -23,7 +23,7 @@ from wgan import runs
 from wgan.config import Config, from_dict
 from wgan.constraints import input_gradient_norm, interpolates
 from wgan.data.batches import SampledBatches, TensorBatches
-from wgan.data.build import build_batches, build_dataset, is_image_dataset
+from wgan.data.build import build_batches, build_dataset, is_image_dataset, is_text_dataset
 from wgan.distributed import DistContext
 from wgan.ema import EMA
 from wgan.errors import ConfigError, WganError
@@ -94,6 +94,11 @@ class Run:
         self.rng = torch.Generator(device=self.device).manual_seed(self.dist.seed(cfg.train.seed))
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
         self.is_image = is_image_dataset(self.dataset)
+        self.is_text = is_text_dataset(self.dataset)
+        if self.is_text and cfg.data.name == "text" and cfg.data.vocab is None:
+            # The vocabulary built from the file becomes part of the run's config (and so of
+            # config.yaml and every checkpoint): sampling then decodes without the file.
+            cfg.data.vocab = self.dataset.vocab.chars
         self.conditional = cfg.conditional.mode != "none"
         check_precision(cfg.train.precision, self.device)
         self.gen, self.critic, self.constraints = build_models(cfg, self.dataset, self.device)
@@ -111,8 +116,10 @@ class Run:
         if self.ema is not None and not self.learned_generator:
             raise ConfigError("train.ema needs a learned generator (generator.kind=learned)")
         self.train_set: Tensor | None = None
-        if cfg.data.n_train is not None and self.is_image:
-            raise ConfigError("data.n_train is for toy data; image datasets are already finite")
+        if cfg.data.n_train is not None and (self.is_image or self.is_text):
+            raise ConfigError(
+                "data.n_train is for toy data; image and text datasets are already finite"
+            )
         if cfg.data.n_train is not None:
             # A fixed finite training set, drawn from its own seed so it survives resumes.
             g = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 7919)
@@ -182,6 +189,12 @@ class Run:
             )
         return x
 
+    def text(self, n: int, seed: int = 12345) -> list[str]:
+        """``n`` generated sequences of a text run, argmax-decoded with the run's vocabulary."""
+        if not self.is_text:
+            raise WganError("this run does not model text")
+        return self.dataset.decode(self.samples(n, seed=seed))  # from (n, V, L) softmax
+
     def _check_count(self, n: Any, what: str = "number of samples") -> int:
         """``n`` as an int in [1, the most that fit in :data:`MAX_SAMPLE_VALUES`]."""
         try:
@@ -192,7 +205,7 @@ class Run:
             raise WganError(f"the {what} must be an integer, got {n!r}") from None
         if n < 1:
             raise WganError(f"the {what} must be >= 1, got {n}")
-        shape = getattr(self.dataset, "shape", None) if self.is_image else None
+        shape = getattr(self.dataset, "shape", None) if self.is_image or self.is_text else None
         per_sample = 1
         for size in shape if shape is not None else (getattr(self.dataset, "dim", 1),):
             per_sample *= int(size)
@@ -292,6 +305,10 @@ class Run:
         names the file, :func:`read_run` clears it).
         """
         n = self._check_count(self.cfg.train.eval_samples if n is None else n)
+        if self.is_text:
+            from wgan.evaluation import evaluate_text
+
+            return evaluate_text(self, n)
         if self.is_image:
             from wgan.evaluation import evaluate_images
 
@@ -306,6 +323,10 @@ class Run:
             from wgan.evaluation import sample_grid
 
             return sample_grid(self, tracker)
+        if self.is_text:
+            from wgan.evaluation import sample_text
+
+            return sample_text(self, tracker)
         if self.dataset.dim != 2:
             return None
         from wgan.plotting import plot_toy, save_figure
@@ -369,6 +390,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     """
     run_dir, state, cfg = read_run(run_dir)
     cfg.train.device = device
-    run = Run(cfg, run_dir)
+    # A text run decodes with the vocabulary in its config, so its file may be gone.
+    run = Run(cfg, run_dir, dataset=build_dataset(cfg.data, allow_missing_text=True))
     run.load_models(state)
     return run

@@ -21,16 +21,21 @@ from wgan.data.batches import SampledBatches, TensorBatches
 from wgan.data.digits import StackedDigits, load_digits_dataset
 from wgan.data.image_files import load_cifar, load_idx, load_image_folder, load_mnist_dir
 from wgan.data.images import IMAGE_DATASETS, RESOLUTIONS, ImageDataset, check_resolution
+from wgan.data.text import is_text_dataset, make_text_dataset
 from wgan.data.toy import ALIASES, DATASETS, make_dataset, resolve_dataset_name
 from wgan.errors import ConfigError, DataError
 
 __all__ = [
     "IMAGE_DATASETS",
+    "TEXT_DATASETS",
     "build_batches",
     "build_dataset",
     "is_image_dataset",
+    "is_text_dataset",
     "make_image_dataset",
 ]
+
+TEXT_DATASETS = ("text", "markov_text")  # wgan.data.text: a UTF-8 file, the embedded corpus
 
 
 def is_image_dataset(dataset) -> bool:
@@ -38,8 +43,15 @@ def is_image_dataset(dataset) -> bool:
     return bool(getattr(dataset, "is_image", False))
 
 
-def build_dataset(cfg: DataConfig):
-    """Toy datasets are generated in code; image datasets load from the package or files."""
+def build_dataset(cfg: DataConfig, allow_missing_text: bool = False):
+    """Toy datasets are generated in code; image datasets load from the package or files;
+    text comes from a file (``text``) or code (``markov_text``), see :mod:`wgan.data.text`.
+
+    ``allow_missing_text``: a finished text run whose file is gone still loads, holding only its
+    stored vocabulary (for sampling).
+    """
+    if cfg.name in TEXT_DATASETS:
+        return make_text_dataset(cfg, allow_missing=allow_missing_text)
     if cfg.name == "digits" and cfg.path is None and cfg.split == "train":
         # Train on the 1,500 digits the metrics' classifier also trains on, so the 297 held-out
         # digits it compares against were never seen by the GAN.
@@ -51,12 +63,12 @@ def build_dataset(cfg: DataConfig):
         try:
             resolve_dataset_name(cfg.name)
         except ConfigError:
-            known = sorted(IMAGE_DATASETS) + sorted(DATASETS) + sorted(ALIASES)
+            known = sorted(IMAGE_DATASETS) + sorted(DATASETS) + sorted(ALIASES) + [*TEXT_DATASETS]
             close = difflib.get_close_matches(cfg.name.lower(), known, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ConfigError(
                 f"unknown dataset '{cfg.name}'{hint} (images: {', '.join(IMAGE_DATASETS)}; "
-                f"toy: {', '.join(sorted(DATASETS))})"
+                f"toy: {', '.join(sorted(DATASETS))}; text: {', '.join(TEXT_DATASETS)})"
             ) from None
     if cfg.name in IMAGE_DATASETS:
         return make_image_dataset(

@@ -15,6 +15,7 @@ from pathlib import Path
 from wgan.errors import ConfigError
 from wgan.experiments import (
     clipping_vs_penalty,
+    discrete_data,
     f_divergences,
     improved_techniques,
     loss_vs_quality,
@@ -34,6 +35,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ("overfitting", overfitting),
         ("f-divergences", f_divergences),
         ("improved-techniques", improved_techniques),
+        ("discrete-data", discrete_data),
     )
 }
 

@@ -35,6 +35,7 @@ from wgan.metrics.images import (
 )
 from wgan.metrics.inception import InceptionExtractor, load_inception
 from wgan.metrics.modes import mode_metrics
+from wgan.metrics.ngram import js_strings, ngram_js, ngram_metrics
 from wgan.metrics.precision_recall import precision_recall
 from wgan.metrics.wasserstein import as_points, check_int, exact_w1, sliced_w1, wasserstein_1d
 
@@ -58,7 +59,10 @@ __all__ = [
     "inception_score",
     "kernel_inception_distance",
     "load_inception",
+    "js_strings",
     "mode_metrics",
+    "ngram_js",
+    "ngram_metrics",
     "precision_recall",
     "sliced_w1",
     "stacked_digits_metrics",
@@ -143,5 +147,6 @@ METRICS: dict[str, Callable[..., dict]] = {
     "precision_recall": precision_recall,
     "kernel_inception_distance": kernel_inception_distance,
     "inception_score": inception_score,
+    "ngram_metrics": ngram_metrics,
 }
 """The registry of metrics: name -> function returning a JSON-serialisable dict."""

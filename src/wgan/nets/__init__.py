@@ -4,6 +4,7 @@ from wgan.nets.conditional import AuxClassifierCritic, ConditionalCritic, Condit
 from wgan.nets.dcgan import DCGANCritic, DCGANGenerator
 from wgan.nets.mlp import MLP, make_activation
 from wgan.nets.resnet import ResNetCritic, ResNetGenerator
+from wgan.nets.text import TextCritic, TextGenerator
 
 __all__ = [
     "MLP",
@@ -14,5 +15,7 @@ __all__ = [
     "DCGANGenerator",
     "ResNetCritic",
     "ResNetGenerator",
+    "TextCritic",
+    "TextGenerator",
     "make_activation",
 ]

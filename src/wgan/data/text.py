@@ -1,0 +1,366 @@
+"""Character-level text: a vocabulary, a text file cut into sequences, and an embedded corpus.
+
+The WGAN-GP paper (Gulrajani et al. 2017, "Improved Training of Wasserstein GANs", sec. 5 and
+appendix; reference code ``gan_language.py``) trains a character-level language model with no
+sampling step: real text is one-hot, ``x[b, v, t] = 1`` when character ``t`` of sequence ``b``
+is symbol ``v``, a float tensor of shape ``(B, V, L)``; the generator outputs a softmax over
+the ``V`` symbols at each of the ``L`` positions, and the critic reads those vectors directly.
+
+Two datasets, both with ``is_text = True``, ``shape = (V, L)`` and ``sample(n, generator,
+device) -> (n, V, L)`` one-hot floats:
+
+* :class:`TextDataset` from a UTF-8 file (``data.name=text data.path=FILE``): the text is cut
+  into non-overlapping sequences of ``data.seq_len`` characters (a trailing remainder is
+  dropped; ``\\r\\n`` is read as ``\\n``). The **last 10 %** of the sequences (at least 2) are
+  held out for the metrics and never trained on; training batches are drawn uniformly with
+  replacement from the rest. The vocabulary is the ``data.vocab_size - 1`` most frequent
+  characters of the whole file (ties: lower code point first) plus the unknown symbol at index
+  0, which every other character maps to. The run stores it in ``data.vocab`` (its config and
+  checkpoint), so sampling decodes without the file.
+* :class:`MarkovText` (``data.name=markov_text``), made by code, nothing downloaded: a
+  stationary **second-order Markov chain** over 23 symbols (the 20 letters ``etaoinshrdlucmfwypgb``,
+  space, ``.`` and ``,``). Its transition law is drawn once from a fixed seed
+  (:data:`MARKOV_SEED`): for every context ``(a, b)`` of two symbols, 4 distinct successors
+  (drawn without replacement with :data:`MARKOV_WEIGHTS`, roughly English letter frequencies,
+  space 18 %, so the text falls into word-like runs) get Dirichlet(1) weights, and the law is
+  mixed with the uniform one,
+  ``T[a, b, c] = (1 - eps) * sparse[a, b, c] + eps / 23`` with ``eps = 0.02`` (so the chain is
+  irreducible and aperiodic and has one stationary law ``pi(a, b)``). Every sequence starts
+  from ``pi`` and runs ``L - 2`` transitions, so the n-grams at every position have the
+  stationary law, known exactly (:meth:`MarkovText.ngram_probs`):
+  ``p(c) = sum_a pi(a, c)``, ``p(a, b) = pi(a, b)``, ``p(a, b, c) = pi(a, b) T[a, b, c]``,
+  ``p(a, b, c, d) = pi(a, b) T[a, b, c] T[b, c, d]``. Training batches are fresh sequences;
+  the held-out sets are fixed sequences drawn from their own seed.
+
+``heldout_pair(n)`` returns two disjoint held-out sets of ``n`` sequences each (index tensors
+``(n, L)``): the metrics compare generated text with the first and, as the real-vs-real
+baseline, the second with the first (:mod:`wgan.metrics.ngram`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wgan.errors import ConfigError, DataError, WganError
+
+__all__ = [
+    "MARKOV_ALPHABET",
+    "MARKOV_SEED",
+    "UNKNOWN",
+    "MarkovText",
+    "TextDataset",
+    "Vocabulary",
+    "is_text_dataset",
+    "load_text_file",
+    "make_text_dataset",
+]
+
+UNKNOWN = "\ufffd"  # how the unknown symbol (index 0) is decoded: the replacement character
+HELDOUT_FRACTION = 0.1  # the last 10 % of a file's sequences are held out for the metrics
+MIN_SEQUENCES = 20  # a file must hold at least this many sequences of seq_len characters
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: larger files are refused (the text is held in memory)
+MARKOV_ALPHABET = "etaoinshrdlucmfwypgb .,"
+MARKOV_SEED = 2017
+MARKOV_SUCCESSORS = 4
+MARKOV_EPS = 0.02
+# how likely each symbol is to be picked as one of a context's successors: roughly English
+# letter frequencies (per cent), space 18, '.' and ',' 1 each (normalised to sum to 1)
+MARKOV_WEIGHTS = np.array(
+    [12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.2, 2.4, 2.0, 1.9]
+    + [2.0, 1.5, 18.0, 1.0, 1.0]
+)
+MARKOV_WEIGHTS = MARKOV_WEIGHTS / MARKOV_WEIGHTS.sum()
+MARKOV_HELDOUT = 8192  # sequences in each of the two fixed held-out sets of the Markov corpus
+
+
+def is_text_dataset(dataset) -> bool:
+    """True for character datasets (one-hot ``(N, V, L)`` samples)."""
+    return bool(getattr(dataset, "is_text", False))
+
+
+class Vocabulary:
+    """Index 0 is the unknown symbol; ``chars[i - 1]`` is symbol ``i`` (``size = len + 1``)."""
+
+    def __init__(self, chars: str) -> None:
+        if not isinstance(chars, str) or not chars:
+            raise ConfigError("the vocabulary must be a non-empty string of characters")
+        if len(set(chars)) != len(chars):
+            raise ConfigError("the vocabulary (data.vocab) repeats a character")
+        if UNKNOWN in chars:
+            raise ConfigError(f"the vocabulary may not hold {UNKNOWN!r} (the unknown symbol)")
+        self.chars = chars
+        self.size = len(chars) + 1
+        codes = np.array([ord(c) for c in chars], dtype=np.int64)
+        self._order = np.argsort(codes)
+        self._sorted = codes[self._order]
+        self._table = np.array([UNKNOWN, *chars])
+
+    @classmethod
+    def from_text(cls, text: str, size: int) -> Vocabulary:
+        """The ``size - 1`` most frequent characters of ``text`` (ties: lower code point)."""
+        counts = Counter(text)
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        chars = "".join(c for c, _ in ranked if c != UNKNOWN)[: max(1, size - 1)]
+        return cls(chars)
+
+    def encode(self, text: str) -> Tensor:
+        """Symbol indices ``(len(text),)`` int64; unknown characters become 0."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        pos = np.searchsorted(self._sorted, codes).clip(0, len(self._sorted) - 1)
+        known = self._sorted[pos] == codes
+        idx = np.where(known, self._order[pos] + 1, 0)
+        return torch.from_numpy(idx)
+
+    def decode(self, indices: Tensor) -> list[str]:
+        """Strings from indices ``(N, L)`` (or one string from ``(L,)``)."""
+        idx = torch.as_tensor(indices).long().cpu().numpy()
+        if idx.ndim == 1:
+            return ["".join(self._table[idx])]
+        return ["".join(row) for row in self._table[idx]]
+
+
+class _Text:
+    """What both text datasets share: one-hot batches, decoding, held-out pairs."""
+
+    is_text = True
+    is_image = False
+    n_classes = 0
+    vocab: Vocabulary
+    seq_len: int
+    heldout: Tensor | None  # (M, L) int64 held-out sequences (None: vocabulary only)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.vocab.size, self.seq_len)
+
+    @property
+    def dim(self) -> int:
+        return self.vocab.size * self.seq_len
+
+    def one_hot(self, indices: Tensor) -> Tensor:
+        """``(n, L)`` indices -> ``(n, V, L)`` float one-hot."""
+        x = torch.nn.functional.one_hot(indices, self.vocab.size)  # (n, L, V)
+        return x.transpose(1, 2).float()  # (n, V, L)
+
+    def decode(self, x: Tensor) -> list[str]:
+        """Argmax decoding of softmax / one-hot ``(n, V, L)`` (or indices ``(n, L)``)."""
+        if x.ndim == 3:
+            x = x.argmax(1)  # (n, L)
+        return self.vocab.decode(x)
+
+    def sample_with_labels(self, n: int, generator=None, device=None):
+        raise WganError("text data has no labels (a conditional GAN needs them)")
+
+    def heldout_pair(self, n: int) -> tuple[Tensor, Tensor]:
+        """Two disjoint held-out sets of ``min(n, M // 2)`` sequences each, ``(n, L)`` int64."""
+        if self.heldout is None:
+            where = getattr(self, "source", "") or "the run's text file"
+            raise DataError(
+                f"the metrics need the held-out text of {where}, which is not readable "
+                "(put the file back there; sampling works without it)"
+            )
+        n = min(int(n), self.heldout.shape[0] // 2)
+        return self.heldout[:n], self.heldout[n : 2 * n]
+
+    def ngram_probs(self, n: int) -> Tensor | None:  # noqa: ARG002 - no truth by default
+        """The exact n-gram law, dense ``(V**n,)``; None when unknown (a text file)."""
+        return None
+
+
+class TextDataset(_Text):
+    """Sequences of a text file: ``train`` ``(N, L)`` and ``heldout`` ``(M, L)`` int64 indices."""
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        seq_len: int,
+        train: Tensor | None,
+        heldout: Tensor | None,
+        name: str = "text",
+        source: str = "",
+    ) -> None:
+        self.vocab, self.seq_len, self.train, self.heldout = vocab, seq_len, train, heldout
+        self.name, self.source = name, source
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
+        """``n`` training sequences drawn uniformly with replacement, one-hot ``(n, V, L)``."""
+        if self.train is None:
+            raise WganError("this text dataset holds only its vocabulary (no text to sample)")
+        device = torch.device(device) if device is not None else self.train.device
+        if self.train.device != device:
+            self.train = self.train.to(device)
+        idx = torch.randint(self.train.shape[0], (n,), generator=generator, device=device)
+        return self.one_hot(self.train[idx])
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"{path}: no such file (data.path for dataset 'text')")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file (data.path for dataset 'text' names a text file)")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"{path}: the text file is empty")
+    if size > MAX_FILE_BYTES:
+        raise DataError(f"{path}: {size:,} bytes; text files up to {MAX_FILE_BYTES:,} are read")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise DataError(f"{path}: a binary file (it holds NUL bytes), not UTF-8 text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path}: not UTF-8 text (invalid byte at offset {err.start}); binary file?"
+        ) from None
+    return text.replace("\r\n", "\n").removeprefix("\ufeff")
+
+
+def load_text_file(
+    path: str | Path, seq_len: int = 32, vocab_size: int = 64, vocab: str | None = None
+) -> TextDataset:
+    """A UTF-8 file as sequences of ``seq_len`` characters (see the module docstring).
+
+    ``vocab`` (the run's stored vocabulary) replaces the one built from the file.
+
+    Raises:
+        DataError: a missing, empty, binary (NUL bytes or invalid UTF-8) or too short file
+            (fewer than :data:`MIN_SEQUENCES` sequences of ``seq_len`` characters).
+    """
+    path = Path(path).expanduser()
+    text = _read_text(path)
+    n_seq = len(text) // seq_len
+    if n_seq < MIN_SEQUENCES:
+        raise DataError(
+            f"{path}: too short: {len(text):,} characters make {n_seq} sequences of "
+            f"data.seq_len={seq_len}; at least {MIN_SEQUENCES} are needed "
+            f"({MIN_SEQUENCES * seq_len:,} characters)"
+        )
+    voc = Vocabulary(vocab) if vocab else Vocabulary.from_text(text, vocab_size)
+    seqs = voc.encode(text[: n_seq * seq_len]).view(n_seq, seq_len)  # (N, L)
+    n_held = max(2, math.ceil(HELDOUT_FRACTION * n_seq))
+    return TextDataset(voc, seq_len, seqs[:-n_held], seqs[-n_held:], "text", str(path))
+
+
+# --------------------------------------------------------------------- the embedded corpus
+
+
+def markov_chain(seed: int = MARKOV_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """The corpus's transition law ``T[a, b, c]`` (K, K, K) and stationary law ``pi[a, b]``.
+
+    float64; K = 23 symbols of :data:`MARKOV_ALPHABET` (see the module docstring).
+    """
+    k = len(MARKOV_ALPHABET)
+    rng = np.random.default_rng(seed)
+    sparse = np.zeros((k, k, k))
+    for a in range(k):
+        for b in range(k):
+            succ = rng.choice(k, size=MARKOV_SUCCESSORS, replace=False, p=MARKOV_WEIGHTS)
+            sparse[a, b, succ] = rng.dirichlet(np.ones(MARKOV_SUCCESSORS))
+    trans = (1 - MARKOV_EPS) * sparse + MARKOV_EPS / k  # (K, K, K), rows sum to 1
+    pi = np.full((k, k), 1.0 / k**2)
+    for _ in range(10_000):  # pi'(b, c) = sum_a pi(a, b) T[a, b, c]; mixing is geometric
+        nxt = np.einsum("ab,abc->bc", pi, trans)
+        if np.abs(nxt - pi).max() < 1e-15:
+            pi = nxt
+            break
+        pi = nxt
+    return trans, pi / pi.sum()
+
+
+class MarkovText(_Text):
+    """The embedded corpus: the stationary 2nd-order Markov chain of the module docstring."""
+
+    name = "markov_text"
+    source = f"2nd-order Markov chain, seed {MARKOV_SEED}"
+
+    def __init__(self, seq_len: int = 32) -> None:
+        if seq_len < 2:
+            raise ConfigError("data.seq_len must be >= 2 for markov_text (a 2nd-order chain)")
+        self.seq_len = seq_len
+        self.vocab = Vocabulary(MARKOV_ALPHABET)
+        trans, pi = markov_chain()
+        self.trans64, self.pi64 = trans, pi
+        # inverse-CDF sampling: cumulative laws, the last entry forced to 1 (no rounding gap)
+        cdf = torch.from_numpy(np.cumsum(trans, axis=2)).float()  # (K, K, K)
+        cdf[..., -1] = 1.0
+        pi_cdf = torch.from_numpy(np.cumsum(pi.reshape(-1))).float()  # (K*K,)
+        pi_cdf[-1] = 1.0
+        self._trans, self._pi = cdf, pi_cdf
+        self._on: dict[str, tuple[Tensor, Tensor]] = {}
+        g = torch.Generator().manual_seed(MARKOV_SEED + 1)
+        self.heldout = self.sample_indices(2 * MARKOV_HELDOUT, g)  # (2 * 8192, L)
+
+    def _tables(self, device) -> tuple[Tensor, Tensor]:
+        key = str(device)
+        if key not in self._on:
+            self._on[key] = (self._trans.to(device), self._pi.to(device))
+        return self._on[key]
+
+    def sample_indices(
+        self, n: int, generator: torch.Generator | None = None, device=None
+    ) -> Tensor:
+        """``n`` fresh sequences as vocabulary indices ``(n, L)`` (1..K; 0 never occurs)."""
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        cdf, pi_cdf = self._tables(device)  # (K, K, K), (K*K,) cumulative
+        k = cdf.shape[0]
+        u = torch.rand(self.seq_len - 1, n, generator=generator, device=device)  # (L-1, n)
+        pair = torch.searchsorted(pi_cdf, u[0], right=True).clamp_max(k * k - 1)  # (n,)
+        a, b = pair // k, pair % k  # (n,) each: the first two symbols ~ pi
+        out = [a, b]
+        for t in range(1, self.seq_len - 1):
+            row = cdf[a, b]  # (n, K): the cumulative law of the next symbol
+            c = torch.searchsorted(row, u[t].unsqueeze(1), right=True).squeeze(1).clamp_max(k - 1)
+            out.append(c)
+            a, b = b, c
+        return torch.stack(out, 1) + 1  # (n, L), symbol i is vocabulary index i + 1
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
+        """``n`` fresh sequences, one-hot ``(n, V, L)``."""
+        return self.one_hot(self.sample_indices(n, generator, device))
+
+    def ngram_probs(self, n: int) -> Tensor:
+        """The exact stationary law of n-grams (n = 1..4), dense ``(V**n,)`` float64.
+
+        Entry ``sum_k i_k V**(n-1-k)`` is the probability of the symbols ``i_1 .. i_n``
+        (vocabulary indices; any n-gram holding the unknown symbol 0 has probability 0).
+        """
+        if not 1 <= n <= 4:
+            raise WganError(f"exact n-gram laws are for n = 1..4, got {n}")
+        pi, t = self.pi64, self.trans64
+        if n == 1:
+            p = pi.sum(0)
+        elif n == 2:
+            p = pi
+        elif n == 3:
+            p = pi[:, :, None] * t
+        else:
+            p = pi[:, :, None, None] * t[:, :, :, None] * t[None, :, :, :]
+        full = np.zeros((self.vocab.size,) * n)
+        full[(slice(1, None),) * n] = p  # shift symbols to vocabulary indices 1..K
+        return torch.from_numpy(full.reshape(-1))
+
+
+def make_text_dataset(cfg, allow_missing: bool = False) -> _Text:
+    """The text dataset a :class:`wgan.config.DataConfig` names (``text`` or ``markov_text``).
+
+    ``allow_missing`` (loading a finished run): an unreadable file gives a dataset that holds
+    only the stored vocabulary (sampling and decoding work, the metrics say what is missing).
+    """
+    if cfg.name == "markov_text":
+        if cfg.path is not None:
+            raise ConfigError("dataset 'markov_text' is made by code; data.path must not be set")
+        return MarkovText(cfg.seq_len)
+    if cfg.path is None or str(cfg.path).strip() == "":
+        raise ConfigError("dataset 'text' is read from a file: set data.path=FILE (UTF-8 text)")
+    try:
+        return load_text_file(cfg.path, cfg.seq_len, cfg.vocab_size, cfg.vocab)
+    except DataError:
+        if not (allow_missing and cfg.vocab):
+            raise
+        return TextDataset(Vocabulary(cfg.vocab), cfg.seq_len, None, None, "text", str(cfg.path))

@@ -1,0 +1,45 @@
+"""``wgan experiment discrete-data`` at a tiny size, and the text presets' nets."""
+
+import json
+
+import torch
+
+from wgan.cli import main
+from wgan.config import resolve
+from wgan.data.text import MarkovText
+from wgan.game import build_models
+
+
+def test_discrete_data_experiment_runs_tiny(tmp_path, capsys):
+    argv = ["experiment", "discrete-data", "steps=2", "eval_every=1", "width=8", "depth=1"]
+    assert main([*argv, "eval_samples=32", "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "WGAN-GP" in out and "GAN (minimax)" in out and "real vs real" in out
+    run_dir = next(tmp_path.glob("*-exp-discrete-data"))
+    assert (run_dir / "discrete_data_js.png").is_file()
+    results = json.loads((run_dir / "results.json").read_text())["results"]
+    assert [m["method"] for m in results["methods"]] == ["wgan-gp", "gan", "gan-ns"]
+    for m in results["methods"]:
+        assert [c["step"] for c in m["curve"]] == [0, 1, 2]
+        assert all(0 <= c["js4"] <= 1 for c in m["curve"])
+
+
+def test_experiment_settings_are_checked(capsys):
+    assert main(["experiment", "discrete-data", "methods=wgan-gp,nope"]) == 2
+    assert "unknown methods" in capsys.readouterr().err
+
+
+def test_paper_preset_has_the_papers_nets():
+    cfg = resolve("text-wgan-gp-paper")
+    assert (cfg.train.n_critic, cfg.constraint.penalty_weight, cfg.data.batch_size) == (10, 10, 64)
+    assert cfg.g_optim.lr == 1e-4 and tuple(cfg.g_optim.betas) == (0.5, 0.9)
+    assert (cfg.generator.width, cfg.generator.depth, cfg.generator.kernel) == (512, 5, 5)
+    assert cfg.generator.latent_dim == 128 and cfg.data.seq_len == 32
+    gen, critic, _ = build_models(cfg, MarkovText(32), "cpu")
+    with torch.no_grad():
+        x = gen.sample(2, torch.Generator().manual_seed(0))  # (2, V, L)
+        assert x.shape == (2, 24, 32) and torch.allclose(x.sum(1), torch.ones(2, 32))
+        assert critic(x).shape == (2, 1)
+    blocks = gen.net.blocks
+    assert len(blocks) == 5 and blocks[0].conv1.weight.shape == (512, 512, 5)
+    assert blocks[0].scale == 0.3
