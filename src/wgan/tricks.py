@@ -97,9 +97,9 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, f: Tensor) -> Tensor:
         if f.shape[0] > MINIBATCH_CHUNK:  # e.g. a critic map over a grid: independent chunks
             return torch.cat([self(c) for c in f.split(MINIBATCH_CHUNK)])
-        m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)  # (B, kernels, dim)
-        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (B, B, kernels)
-        return torch.exp(-l1).sum(1) - 1.0  # (B, kernels): minus exp(0) of j = i
+        m = (f @ self.T).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # (K, B, dim)
+        l1 = torch.cdist(m, m, p=1.0)  # (K, B, B): ||M_i,b - M_j,b||_1, without (B, B, K, dim)
+        return torch.exp(-l1).sum(2).T - 1.0  # (B, K): minus exp(0) of j = i
 
 
 class MinibatchStdDev(nn.Module):
