@@ -269,7 +269,14 @@ def cmd_lipschitz(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``wgan sweep``: train the runs, print a table (or JSON) and the run-iterations per second."""
     from wgan.config import resolve
-    from wgan.sweep import ENGINES, expand_variants, parse_seeds, parse_vary, run_sweep
+    from wgan.sweep import (
+        ENGINES,
+        expand_variants,
+        parse_seeds,
+        parse_vary,
+        result_record,
+        run_sweep,
+    )
 
     if args.engine is not None and args.engine not in ENGINES:
         raise WganError(f"--engine must be one of {', '.join(ENGINES)}, got '{args.engine}'")
@@ -289,7 +296,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     done = sum(r.step for r in results)
     rate = done / train_seconds if train_seconds > 0 else float("nan")
     if args.json:
-        record = {"runs": [_sweep_record(r) for r in results], "seconds": seconds}
+        record = {"runs": [result_record(r) for r in results], "seconds": seconds}
         record.update(train_seconds=train_seconds, run_iters_per_s=rate)
         print(json.dumps(json_safe(record)))
     else:
@@ -326,20 +333,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
-
-
-def _sweep_record(r: Any) -> dict[str, Any]:
-    """One run of a sweep (a :class:`wgan.sweep.SweepRunResult`) as a JSON record."""
-    return {
-        "run_dir": str(r.run_dir),
-        "seed": r.seed,
-        "overrides": r.overrides,
-        "step": r.step,
-        "seconds": r.seconds,
-        "train_seconds": r.train_seconds,
-        "diverged": r.diverged,
-        "metrics": r.metrics,
-    }
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

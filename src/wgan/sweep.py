@@ -69,6 +69,7 @@ __all__ = [
     "expand_variants",
     "parse_seeds",
     "parse_vary",
+    "result_record",
     "run_sweep",
     "stack_hyper",
     "sweep_configs",
@@ -403,12 +404,13 @@ def run_sweep(
     summary["seconds"] = results[0].seconds if results else 0.0
     summary["train_seconds"] = results[0].train_seconds if results else 0.0
     summary["steps"] = trainer.step
-    summary["runs"] = [_result_record(r) for r in results]
+    summary["runs"] = [result_record(r) for r in results]
     (sweep_dir / "sweep.json").write_text(json.dumps(json_safe(summary), indent=1))
     return results
 
 
-def _result_record(r: SweepRunResult) -> dict[str, Any]:
+def result_record(r: SweepRunResult) -> dict[str, Any]:
+    """One run of a sweep as a JSON record (``sweep.json``, ``wgan sweep --json``)."""
     return {
         "run_dir": str(r.run_dir),
         "seed": r.seed,
