@@ -135,12 +135,6 @@ def _tiny_digits_run(tmp_path) -> Path:
     return next(out.iterdir())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `wgan eval` of an image run without Inception weights prints no hint "
-    "(README, Metrics: 'Without it `wgan eval` says how to provide it'); "
-    "src/wgan/cli.py cmd_eval / src/wgan/evaluation.py evaluate_images say nothing",
-)
 def test_eval_without_inception_weights_says_how_to_give_them(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("WGAN_INCEPTION_WEIGHTS", raising=False)
     run = _tiny_digits_run(tmp_path)

@@ -199,10 +199,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _check_count("--num", args.num)
     trainer = load_run(args.run)
     _check_count("--num", args.num, trainer)
-    if args.inception_weights:
-        trainer.cfg.train.inception_weights = args.inception_weights
     metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
-    metrics.update(trainer.evaluate(args.num))
+    metrics.update(trainer.evaluate(args.num, inception_weights=args.inception_weights))
+    if trainer.is_image and not any(k in metrics for k in ("fid", "inception_score")):
+        print(
+            "  (no IS/FID/KID: give a local Inception file with --inception-weights FILE or "
+            "WGAN_INCEPTION_WEIGHTS=FILE; nothing is downloaded)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(metrics))
     elif trainer.is_text:
