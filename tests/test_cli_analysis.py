@@ -18,6 +18,8 @@ def test_experiment_list(capsys):
         "mode-collapse",
         "overfitting",
         "f-divergences",
+        "improved-techniques",
+        "discrete-data",
     }
 
 
