@@ -119,3 +119,8 @@ class DistContext:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+    def close(self) -> None:
+        """Destroy the default process group (after the last collective of a run)."""
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()

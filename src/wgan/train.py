@@ -465,14 +465,20 @@ def _short(values: dict[str, float]) -> dict[str, str]:
 def _fit(trainer: Trainer, tensorboard: bool, purge_step: int | None = None) -> TrainResult:
     """Run ``trainer.fit`` with a tracker on rank 0 (none elsewhere)."""
     if not trainer.dist.is_main:
-        return trainer.fit(None)
-    tracker = Tracker(trainer.run_dir, tensorboard=tensorboard, purge_step=purge_step)
-    if purge_step is not None:
-        tracker.jsonl.truncate_after(trainer.step)
-    try:
-        return trainer.fit(tracker)
-    finally:
-        tracker.close()
+        result = trainer.fit(None)
+    else:
+        tracker = Tracker(trainer.run_dir, tensorboard=tensorboard, purge_step=purge_step)
+        if purge_step is not None:
+            tracker.jsonl.truncate_after(trainer.step)
+        try:
+            result = trainer.fit(tracker)
+        finally:
+            tracker.close()
+    # Data parallel: every process waits for rank 0's final evaluation and checkpoint, then
+    # the process group is closed, so no process exits with its communication threads alive.
+    trainer.dist.barrier()
+    trainer.dist.close()
+    return result
 
 
 def train(
