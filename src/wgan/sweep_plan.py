@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from wgan.config import Config, parse_override, set_value, validate
+from wgan.config_sections import MAX_SEED
 from wgan.errors import ConfigError
 
 MAY_DIFFER = (
@@ -40,9 +41,6 @@ steps, batch size, logging cadence, device) changes shapes or code paths and mus
 MAX_RUNS = 4096
 """The most runs one sweep takes. ``--seeds`` and ``--vary`` are counted against it before
 anything is expanded, so ``--seeds 0-200000`` is refused at once instead of filling memory."""
-
-MAX_SEED = 2**63 - 1
-"""The largest seed (``torch.Generator.manual_seed`` takes 64-bit values)."""
 
 
 def _too_many(count: int, what: str) -> ConfigError:
