@@ -359,7 +359,7 @@ def test_logged_lazy_penalty_is_the_same_eager_and_functional(tmp_path):
     penalty on steps where it is not due (eager, Python factors) or multiplies it by 0 (tensor
     factors: train.compile and sweeps). Before the fix: 0.389 eager vs 0.097 (n_critic 1, k 4,
     8 iterations)."""
-    from wgan.train import RunningStats, _as_tensors
+    from wgan.train_stats import RunningStats, as_tensors
 
     cfg = resolve("toy-wgan-gp", [*TOY, "train.n_critic=1", "constraint.penalty_every=4"])
     eager = Trainer(copy.deepcopy(cfg), tmp_path / "eager")
@@ -370,7 +370,7 @@ def test_logged_lazy_penalty_is_the_same_eager_and_functional(tmp_path):
         eager.step = pure.step = step
         draws = eager.engine.draw(eager.batches, eager.rng, eager.batch_size)
         logs[0].add_iteration(eager.engine.iteration(eager.train_state, draws, eager.hyper()))
-        hyper = _as_tensors(pure.hyper(), pure.device)
+        hyper = as_tensors(pure.hyper(), pure.device)
         draws = engine.draw(pure.batches, pure.rng, pure.batch_size)
         logs[1].add_iteration(engine.iteration(state, draws, hyper))
     for a, b in zip(eager.critic.parameters(), pure.critic.parameters(), strict=True):

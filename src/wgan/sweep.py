@@ -58,7 +58,8 @@ from wgan.sweep_plan import (
     sweep_configs,
 )
 from wgan.tracking import Tracker, json_safe
-from wgan.train import RunningStats, Trainer, TrainResult
+from wgan.train import Trainer
+from wgan.train_stats import RunningStats, TrainResult
 
 __all__ = [
     "ENGINES",

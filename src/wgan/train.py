@@ -21,7 +21,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,84 +44,12 @@ from wgan.errors import ConfigError, TrainingDiverged, WganError
 from wgan.run import NonFiniteSamples, Run, load_run, read_run
 from wgan.step import GANStep
 from wgan.tracking import Tracker
+from wgan.train_stats import RunningStats, TrainResult, as_tensors
 from wgan.tricks import instance_noise_std
 
 __all__ = ["RunningStats", "TrainResult", "Trainer", "load_run", "resume", "train"]
 
 CHECKPOINT_FORMAT = "wgan-checkpoint-2"
-
-
-class RunningStats:
-    """Sums of named scalar tensors on the device; read back to the host only on ``flush``.
-
-    A value may be a 0-d tensor (one run) or a (K,) tensor (K runs of a sweep).
-    """
-
-    def __init__(self) -> None:
-        self.sums: dict[str, Tensor] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, prefix: str, terms: dict[str, Tensor]) -> None:
-        for key, value in terms.items():
-            name = f"{prefix}/{key}"
-            value = value.detach().float()
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
-            self.counts[name] = self.counts.get(name, 0) + 1
-
-    def add_iteration(self, out: dict[str, Any]) -> None:
-        """Add one :meth:`GANStep.iteration`'s terms: critic steps as ``d/``, G as ``g/``."""
-        for terms in out["d"]:
-            self.add("d", terms)
-        if "g" in out:
-            self.add("g", out["g"])
-
-    def flush_tensor(
-        self, average: Callable[[Tensor], Tensor] | None = None
-    ) -> tuple[list[str], list[Any]]:
-        """Names and their means since the last flush (one host sync); resets the sums."""
-        if not self.sums:
-            return [], []
-        names = list(self.sums)
-        stacked = torch.stack([self.sums[n] / self.counts[n] for n in names])
-        if average is not None:
-            stacked = average(stacked)
-        self.sums, self.counts = {}, {}
-        return names, stacked.tolist()
-
-    def flush(self, average: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
-        """Means since the last flush; ``average`` combines them over processes first."""
-        names, values = self.flush_tensor(average)
-        return dict(zip(names, values, strict=True))
-
-    def flush_runs(self, k: int) -> list[dict[str, float]]:
-        """Means since the last flush, one dict per run, for (K,)-valued statistics."""
-        names, values = self.flush_tensor()
-        if not names:
-            return [{} for _ in range(k)]
-        return [{n: values[i][r] for i, n in enumerate(names)} for r in range(k)]
-
-
-@dataclass
-class TrainResult:
-    """What a finished run leaves behind."""
-
-    run_dir: Path
-    step: int
-    metrics: dict[str, Any] = field(default_factory=dict)
-    figure: Path | None = None
-    seconds: float = 0.0
-
-
-def _as_tensors(tree: Any, device: torch.device) -> Any:
-    """Floats of a hyperparameter pytree as 0-d tensors (a compiled step must not see a changing
-    Python number: each new value would recompile)."""
-    if isinstance(tree, dict):
-        return {k: _as_tensors(v, device) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return torch.tensor(tree, dtype=torch.float32, device=device)
-    if isinstance(tree, float):
-        return torch.tensor(tree, dtype=torch.float32, device=device)
-    return tree
 
 
 class Trainer(Run):
@@ -201,7 +128,7 @@ class Trainer(Run):
                 self.step, t.instance_noise, anneal, t.instance_noise_schedule
             )
         if self.compiled if tensors is None else tensors:
-            h = _as_tensors(h, self.device)
+            h = as_tensors(h, self.device)
         return h
 
     def train_step(self) -> dict[str, Any]:
