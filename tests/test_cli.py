@@ -120,15 +120,15 @@ def test_module_entry_point_has_no_traceback(tmp_path):
 
 
 def test_every_command_is_parsed_here_without_loading_the_libraries():
-    """All argparse lives in wgan.cli: building the parser (sweep and bench included) imports
+    """All argparse lives in the command-line modules (wgan.cli, wgan.cli_scale): building the parser (sweep and bench included) imports
     neither wgan.sweep, wgan.bench, wgan.train nor torch; the commands import them lazily."""
     code = (
-        "import sys, wgan.cli\n"
+        "import sys, wgan.cli, wgan.cli_scale\n"
         "p = wgan.cli.build_parser()\n"
         "a = p.parse_args(['bench', 'toy-wgan-gp', '--no-compile'])\n"
         "s = p.parse_args(['sweep', '--seeds', '0-1', '--engine', 'vmap'])\n"
-        "assert a.func is wgan.cli.cmd_bench and a.compile is False, a\n"
-        "assert s.func is wgan.cli.cmd_sweep and s.engine == 'vmap', s\n"
+        "assert a.func is wgan.cli_scale.cmd_bench and a.compile is False, a\n"
+        "assert s.func is wgan.cli_scale.cmd_sweep and s.engine == 'vmap', s\n"
         "print(sorted(m for m in ('wgan.sweep', 'wgan.bench', 'wgan.train', 'torch')"
         " if m in sys.modules))\n"
     )
