@@ -120,8 +120,9 @@ def test_module_entry_point_has_no_traceback(tmp_path):
 
 
 def test_every_command_is_parsed_here_without_loading_the_libraries():
-    """All argparse lives in the command-line modules (wgan.cli, wgan.cli_scale): building the parser (sweep and bench included) imports
-    neither wgan.sweep, wgan.bench, wgan.train nor torch; the commands import them lazily."""
+    """All argparse lives in the command-line modules (wgan.cli, wgan.cli_scale): building the
+    parser (sweep and bench included) imports neither wgan.sweep, wgan.bench, wgan.train nor
+    torch; the commands import them lazily."""
     code = (
         "import sys, wgan.cli, wgan.cli_scale\n"
         "p = wgan.cli.build_parser()\n"

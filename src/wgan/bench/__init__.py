@@ -1,6 +1,6 @@
 """Training throughput: iterations per second, FLOPs, memory and, on the CPU, a matmul roofline.
 
-The command line is ``wgan bench`` (:mod:`wgan.cli`); this package has only the library, in
+The command line is ``wgan bench`` (:mod:`wgan.cli_scale`); this package has only the library, in
 modules whose imports run one way (each imports only those above it in this list):
 
 * :mod:`wgan.bench.timing`: device-side clocks (CUDA events on a GPU, ``perf_counter`` on the
