@@ -130,3 +130,22 @@ def test_instance_noise_follows_its_schedule_to_zero(schedule):
         assert values[5] == pytest.approx(expected)
     tensor = instance_noise_std(torch.tensor(50.0), 0.5, 100, schedule)
     assert float(tensor) == pytest.approx(values[5], rel=1e-6)
+
+
+def test_virtual_batch_norm_uses_the_reference_batch_plus_the_sample_itself():
+    """Each current sample is normalised with the statistics of [reference batch; itself] (per
+    channel, over rows and positions), the reference rows with their own: by hand."""
+    torch.manual_seed(0)
+    layer = VirtualBatchNorm(3)
+    layer.n_ref = 5
+    x = torch.randn(5 + 2, 3, 2, 2)  # 5 reference rows, then 2 current samples
+    out = layer(x)
+    for i in (5, 6):
+        group = torch.cat([x[:5], x[i : i + 1]])  # (6, 3, 2, 2)
+        mean = group.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+        var = group.var(dim=(0, 2, 3), unbiased=False).view(1, 3, 1, 1)
+        torch.testing.assert_close(out[i : i + 1], (x[i : i + 1] - mean) / (var + 1e-5).sqrt())
+    ref = x[:5]
+    mean = ref.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+    var = ref.var(dim=(0, 2, 3), unbiased=False).view(1, 3, 1, 1)
+    torch.testing.assert_close(out[:5], (ref - mean) / (var + 1e-5).sqrt())
