@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from wgan import optim, runs
 from wgan.config import Config, OptimConfig, parse_override, resolve, set_value
 from wgan.errors import ConfigError, WganError
+from wgan.experiments.verdict import Verdict
 from wgan.game import GANLoss
 from wgan.step import GANStep
 from wgan.tracking import Tracker, json_safe
@@ -47,6 +48,7 @@ class ExperimentResult:
     numbers: dict[str, Any]
     table: str
     figures: list[Path] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)  # one per claim the experiment tests
 
 
 @dataclass
@@ -289,3 +291,21 @@ def experiment_entry(
 def experiment_dir(out_dir: str | Path, name: str) -> Path:
     """A new numbered run directory for experiment ``name``."""
     return runs.new_run_dir(out_dir, f"exp-{name}")
+
+
+@contextmanager
+def progress(total: int, desc: str, enabled: bool = True) -> Iterator[Any]:
+    """A progress bar for an experiment's units of work (runs, steps): ``bar.update(n)`` after
+    each; ``bar.set_postfix_str(text)`` says what is happening. Written to stderr, closed on
+    exit; ``enabled=False`` (or a non-terminal stderr with ``WGAN_NO_PROGRESS`` set) gives a
+    bar that draws nothing."""
+    import os
+
+    from tqdm import tqdm
+
+    disable = not enabled or bool(os.environ.get("WGAN_NO_PROGRESS"))
+    bar = tqdm(total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
