@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from wgan import runs
+from wgan.cli_format import add_device_argument, resolve_device
 from wgan.cli_format import format_metrics as _format_metrics
 from wgan.cli_format import split_source as _split_source
 from wgan.cli_scale import add_bench_parser, add_sweep_parser
@@ -149,7 +150,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _check_count("--num", args.num)
     out = Path(args.out).expanduser()
     runs.check_output_file(out, "--out")  # before the run is loaded and sampled
-    trainer = load_run(args.run)
+    trainer = load_run(args.run, device=resolve_device(args.device))
     allowed = (".npy", ".png") if trainer.is_image else (".npy", ".csv")
     if trainer.is_text:
         allowed = (".txt", ".npy")
@@ -190,7 +191,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from wgan.train import load_run
 
     _check_count("--num", args.num)
-    trainer = load_run(args.run)
+    trainer = load_run(args.run, device=resolve_device(args.device))
     _check_count("--num", args.num, trainer)
     metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
     metrics.update(trainer.evaluate(args.num, inception_weights=args.inception_weights))
@@ -230,21 +231,79 @@ def _format_text_metrics(metrics: dict[str, Any], samples: list[str]) -> str:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from wgan.experiments import EXPERIMENTS, run_experiment
+    from wgan.experiments import EXPERIMENTS, get_experiment, run_experiment
+    from wgan.experiments.common import settings_help
 
+    if args.help:
+        if args.name is None:
+            args.help_parser.print_help()
+        elif args.name == "all":
+            print(_ALL_HELP)
+        else:
+            print(settings_help(get_experiment(args.name)))
+        return 0
     if args.list or args.name is None:
         width = max(len(n) for n in EXPERIMENTS)
         for name, exp in EXPERIMENTS.items():
             print(f"{name:<{width}}  {exp.description}")
         return 0
+    if args.name == "all":
+        return _experiment_all(args)
+    if args.out is not None or args.quick:
+        raise WganError("--out and --quick belong to 'wgan experiment all'; use --out-dir DIR")
     out_dir = args.out_dir or "runs"
     runs.check_out_dir(out_dir, "--out-dir" if args.out_dir else "out_dir")
     result = run_experiment(args.name, args.overrides, out_dir=out_dir)
+    for verdict in result.verdicts:  # a run too small to test a claim says so, on stderr too
+        if verdict.holds is None:
+            print(f"wgan: warning: {verdict.claim}: {verdict.note}", file=sys.stderr)
+    if args.json:
+        record = {
+            "experiment": result.name,
+            "run_dir": str(result.run_dir),
+            "results": str(result.run_dir / "results.json"),
+            "figures": [str(f) for f in result.figures],
+            "verdicts": [v.to_dict() for v in result.verdicts],
+            "numbers": result.numbers,
+        }
+        print(json.dumps(json_safe(record)))
+        return 0
     print(result.table)
     print(f"run:     {result.run_dir}")
     print(f"results: {result.run_dir / 'results.json'}")
     for fig in result.figures:
         print(f"figure:  {fig}")
+    if result.verdicts:
+        print("verdicts:")
+        for verdict in result.verdicts:
+            print(f"  {verdict.line()}")
+    return 0
+
+
+_ALL_HELP = """usage: wgan experiment all [--out DIR] [--quick] [--json]
+
+Run every registered experiment (at its defaults, or at its quick size with --quick) into DIR
+(default: runs/report), one run directory each, and write DIR/index.html: one self-contained
+page with, for every claim, its source, the figures, the numbers and the verdict. A failing
+experiment is shown as failed on the page; the others still run."""
+
+
+def _experiment_all(args: argparse.Namespace) -> int:
+    """``wgan experiment all``: every experiment, then one ``index.html``."""
+    from wgan.experiments.report import run_all
+
+    if args.overrides:
+        raise WganError("'wgan experiment all' takes no key=value overrides (see --quick)")
+    out = args.out or args.out_dir or str(Path("runs") / "report")
+    runs.check_out_dir(out, "--out")
+    report = run_all(out, quick=args.quick)
+    if args.json:
+        print(json.dumps(json_safe(report.to_dict())))
+        return 0
+    for entry in report.entries:
+        print(entry.summary_line())
+    print(f"page:    {report.index}")
+    print(f"time:    {report.seconds:.0f} s")
     return 0
 
 
@@ -253,7 +312,7 @@ def cmd_lipschitz(args: argparse.Namespace) -> int:
     from wgan.train import load_run
 
     _check_count("--num", args.num)
-    run = load_run(args.run)
+    run = load_run(args.run, device=resolve_device(args.device))
     _check_count("--num", args.num, run)
     report = lipschitz_report(run, n=args.num)
     if args.json:
@@ -297,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--label", type=int, help="class to generate (conditional GANs)")
+    add_device_argument(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="measure a run's generator (modes, W1; classes, FD, FID)")
@@ -310,19 +370,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="TorchScript Inception file for IS/FID/KID (or set WGAN_INCEPTION_WEIGHTS)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_argument(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("experiment", help="reproduce a claim of the seeds (figures + numbers)")
-    p.add_argument("name", nargs="?", help="experiment name (omit, or --list, to list them)")
+    p = sub.add_parser(
+        "experiment",
+        help="reproduce a claim of the seeds (figures + numbers + verdicts)",
+        add_help=False,  # `wgan experiment NAME --help` lists NAME's settings
+    )
+    p.add_argument(
+        "name", nargs="?", help="experiment name, or 'all' (omit, or --list, to list them)"
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="settings overrides")
+    p.add_argument(
+        "-h", "--help", action="store_true", help="this help; with NAME, NAME's settings"
+    )
     p.add_argument("--list", action="store_true", help="list the experiments")
     p.add_argument("--out-dir", help="parent folder of run directories (default: runs)")
-    p.set_defaults(func=cmd_experiment)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", metavar="DIR", help="all: folder of the runs and index.html")
+    p.add_argument("--quick", action="store_true", help="all: every experiment at its quick size")
+    p.set_defaults(func=cmd_experiment, help_parser=p)
 
     p = sub.add_parser("lipschitz", help="Lipschitz bounds of a run's critic (layer product, data)")
     p.add_argument("run", help="run directory")
     p.add_argument("--num", type=int, default=2048, help="samples per set (default 2048)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_argument(p)
     p.set_defaults(func=cmd_lipschitz)
 
     add_sweep_parser(sub)
@@ -339,10 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except WganError as err:
+    except WganError as err:  # 2: the input was wrong; 1 (RunFailure): the work failed
         _close_progress_bars()
         sys.stderr.write(f"wgan: error: {_one_line(str(err))}\n")
-        return 2
+        return err.exit_code
     except OSError as err:  # what the file system refused, e.g. a folder made read-only mid-run
         _close_progress_bars()
         sys.stderr.write(f"wgan: error: {runs.describe_os_error(err)}\n")

@@ -1,8 +1,76 @@
-"""Small pieces the ``wgan`` command line shares: reading positionals, formatting numbers."""
+"""Small pieces the ``wgan`` command line shares: reading positionals, formatting numbers,
+the ``--device`` option.
+
+Nothing here imports torch at module level: ``wgan --help`` builds every parser from these
+helpers and must stay fast.
+"""
 
 from __future__ import annotations
 
+import argparse
+import re
 from typing import Any
+
+from wgan.errors import DeviceUnavailable
+
+DEVICE_NAMES = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+"""The values ``--device`` accepts: ``auto`` (the best available), ``cpu``, ``mps``, ``cuda``
+or ``cuda:N``."""
+
+
+def _device_name(text: str) -> str:
+    """argparse ``type`` of ``--device``: a misspelt name is a usage error (exit 2)."""
+    if not DEVICE_NAMES.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+    return text
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device NAME`` (default ``auto``) to a subcommand's parser.
+
+    Only the spelling is checked while parsing; whether the device exists is checked by
+    :func:`resolve_device` when the command runs (a missing GPU is a run-time failure, exit 1).
+    """
+    parser.add_argument(
+        "--device",
+        type=_device_name,
+        default="auto",
+        metavar="NAME",
+        help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
+    )
+
+
+def resolve_device(name: str) -> str:
+    """The torch device string for ``--device NAME``.
+
+    ``auto`` is the best device present: CUDA, then Apple's MPS, then the CPU. A named device
+    that this machine lacks raises :class:`wgan.errors.DeviceUnavailable` (exit status 1).
+    """
+    import torch  # here, not at import time: the parsers must not load torch
+
+    if not DEVICE_NAMES.fullmatch(name):
+        raise DeviceUnavailable(f"--device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if has_mps else "cpu"
+    if name == "mps" and not has_mps:
+        raise DeviceUnavailable("--device mps but this machine has no MPS device (use cpu or auto)")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable(
+                f"--device {name} but no CUDA device is available (use cpu or auto)"
+            )
+        index = int(name.partition(":")[2] or 0)
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise DeviceUnavailable(
+                f"--device {name} but this machine has {count} CUDA device(s) "
+                f"(cuda:0 to cuda:{count - 1})"
+            )
+    return name
 
 
 def split_source(items: list[str]) -> tuple[str | None, list[str]]:

@@ -88,7 +88,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"wgan: error: {len(failed)} of {len(results)} sweep runs diverged "
             f"(first: {failed[0].run_dir}: {failed[0].diverged})\n"
         )
-        return 2
+        return 1  # a run-time failure, not a usage error
     return 0
 
 

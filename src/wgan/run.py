@@ -26,7 +26,7 @@ from wgan.data.batches import SampledBatches, TensorBatches
 from wgan.data.build import build_batches, build_dataset, is_image_dataset, is_text_dataset
 from wgan.distributed import DistContext
 from wgan.ema import EMA
-from wgan.errors import ConfigError, WganError
+from wgan.errors import ConfigError, DeviceUnavailable, RunFailure, WganError
 from wgan.game import build_loss, build_models
 from wgan.metrics import toy_metrics
 from wgan.precision import check_precision
@@ -40,17 +40,20 @@ of float32): a larger request is refused before anything is drawn."""
 PROBE_SAMPLES = 64  # generator samples scored by the finiteness check before every save
 
 
-class NonFiniteSamples(WganError):
-    """The generator produced nan or inf: its weights have diverged."""
+class NonFiniteSamples(RunFailure):
+    """The generator produced nan or inf: its weights have diverged (a run-time failure)."""
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; an explicit CUDA request without a GPU, a GPU index
-    that does not exist or a name that is not a device is an error (:class:`ConfigError`)."""
+    """``auto`` picks CUDA when available. A name that is not a device is a :class:`ConfigError`
+    (exit 2); an explicit CUDA request without a GPU, or a GPU index that does not exist, is
+    :class:`DeviceUnavailable` (a run-time failure, exit 1: the same config runs elsewhere)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name} but no CUDA device is available (use cpu or auto)")
+        raise DeviceUnavailable(
+            f"train.device={name} but no CUDA device is available (use cpu or auto)"
+        )
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
@@ -58,7 +61,7 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and device.index is not None:
         count = torch.cuda.device_count()
         if device.index >= count:
-            raise ConfigError(
+            raise DeviceUnavailable(
                 f"train.device={name} but this machine has {count} CUDA device(s) "
                 f"(cuda:0 to cuda:{count - 1})"
             )
