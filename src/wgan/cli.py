@@ -34,11 +34,37 @@ of float32 values (e.g. 134 million 2-D points, or 87,000 3x32x32 images)."""
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2 like every other user error."""
+    """argparse, but usage errors are one line and exit 2 like every other user error, and a
+    subcommand's positionals and options may come in any order.
+
+    Every subcommand (its parser is made by ``subparsers.add_parser``, so it is a ``_Parser``
+    too, including those added by other modules' ``add_<name>_parser``) parses its arguments
+    with :meth:`argparse.ArgumentParser.parse_known_intermixed_args`: in
+    ``wgan sweep toy-wgan-gp --seeds 0-3 train.steps=100`` the override after ``--seeds`` joins
+    the positionals before it instead of being "unrecognized". An argument left over is a
+    usage error that names the subcommand's ``--help``.
+    """
+
+    _intermixing = False  # set while parse_known_intermixed_args calls back into this method
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"wgan: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def,override]
+        # The top-level parser holds the subcommands (a PARSER positional), which argparse
+        # cannot intermix; it parses as usual and hands the rest to the subcommand's parser.
+        nested = any(a.nargs in (argparse.PARSER, argparse.REMAINDER) for a in self._actions)
+        if nested or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            namespace, extras = self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+        if extras:  # here, not in the top-level parser: the message names this subcommand
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
 
 def _is_rank0() -> bool:
@@ -85,7 +111,7 @@ def _size(n: float) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from wgan.config import dump_yaml, parse_override, resolve
+    from wgan.config import parse_override, resolve
     from wgan.train import resume, train
 
     source, overrides = _split_source(args.items)
@@ -108,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.out_dir:
                 cfg.out_dir = args.out_dir
             if args.dry_run:
-                sys.stdout.write(dump_yaml(cfg))
+                sys.stdout.write(runs.config_yaml(cfg.to_dict()))  # as in config.yaml
                 return 0
             runs.check_out_dir(cfg.out_dir, "--out-dir" if args.out_dir else "out_dir")
             if _is_rank0():
@@ -328,7 +354,14 @@ def cmd_lipschitz(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wgan import __version__
+
     parser = _Parser(prog="wgan", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"wgan {__version__} (Python {sys.version.split()[0]})",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a GAN from a preset or YAML config")

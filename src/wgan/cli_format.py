@@ -74,10 +74,16 @@ def resolve_device(name: str) -> str:
 
 
 def split_source(items: list[str]) -> tuple[str | None, list[str]]:
-    """The first positional without '=' is the preset or config file; the rest are overrides."""
-    if items and "=" not in items[0]:
-        return items[0], items[1:]
-    return None, items
+    """The first positional without '=' is the preset or config file; the rest are overrides.
+
+    The preset may stand anywhere among the overrides (``train.steps=5 toy-wgan-gp``): options
+    and positionals are intermixed, so "first" is only the usual place. A second item without
+    '=' stays among the overrides, where it is reported as not of the form key=value.
+    """
+    for i, item in enumerate(items):
+        if "=" not in item:
+            return item, items[:i] + items[i + 1 :]
+    return None, list(items)
 
 
 def fmt(value: Any, spec: str = ".3g") -> str:

@@ -287,9 +287,15 @@ def create_run_dir(
         raise
 
 
+def config_yaml(config: dict[str, Any]) -> str:
+    """The text of ``config.yaml`` (block style, keys in the config's order); ``wgan train
+    --dry-run`` prints the same text."""
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     """Write ``config.yaml`` atomically: a full disk or a kill leaves the previous file whole."""
-    write_text_atomic(Path(run_dir) / CONFIG, yaml.safe_dump(config, sort_keys=False))
+    write_text_atomic(Path(run_dir) / CONFIG, config_yaml(config))
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
