@@ -25,6 +25,7 @@ from wgan.cli_format import add_device_argument, resolve_device
 from wgan.cli_format import format_metrics as _format_metrics
 from wgan.cli_format import split_source as _split_source
 from wgan.cli_scale import add_bench_parser, add_sweep_parser
+from wgan.cli_study import add_study_parser
 from wgan.errors import WganError
 from wgan.tracking import json_safe
 
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lipschitz)
 
     add_sweep_parser(sub)
+    add_study_parser(sub)
     add_bench_parser(sub)
     return parser
 

@@ -46,6 +46,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.out_dir:
         base.out_dir = args.out_dir
     runs.check_out_dir(base.out_dir, "--out-dir" if args.out_dir else "out_dir")
+    from wgan.cli_study import sweep_with_launcher
+
+    fallback = sweep_with_launcher(base, variants, args)  # runs that cannot be stacked
+    if fallback is not None:
+        return fallback
     engine = {} if args.engine is None else {"engine": args.engine}
     results = run_sweep(base, variants, out_dir=args.out_dir, **engine)
     seconds = results[0].seconds if results else 0.0
