@@ -24,6 +24,7 @@ from wgan import runs
 from wgan.cli_format import add_device_argument, resolve_device
 from wgan.cli_format import format_metrics as _format_metrics
 from wgan.cli_format import split_source as _split_source
+from wgan.cli_latent import add_interpolate_parser
 from wgan.cli_scale import add_bench_parser, add_sweep_parser
 from wgan.cli_study import add_study_parser
 from wgan.errors import WganError
@@ -436,13 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     add_study_parser(sub)
     add_bench_parser(sub)
+    add_interpolate_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``wgan`` command."""
+    from wgan import provenance
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    provenance.set_command(sys.argv[1:] if argv is None else argv)  # for the run's record
     if args.command is None:
         parser.print_help()
         return 2

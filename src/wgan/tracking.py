@@ -141,8 +141,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [record for _, record in _parsed_lines(Path(path))]
 
 
+def is_count(name: str) -> bool:
+    """Whether a statistic is a size of the measurement (``n_samples``, ``n_modes``, ...): set
+    by the config, the same at every evaluation, so it is kept out of TensorBoard, where a flat
+    line says nothing (metrics.jsonl still has it)."""
+    return name.startswith("n_")
+
+
 class Tracker:
-    """Sends ``log(step, values, kind)`` to a metrics JSONL file and TensorBoard scalars."""
+    """Sends ``log(step, values, kind)`` to a metrics JSONL file and TensorBoard scalars.
+
+    Every value goes to the JSONL file; numbers that are not counts (:func:`is_count`) also
+    become TensorBoard scalars tagged ``<kind>/<name>`` (e.g. ``train/lr/d``, ``eval/w1``).
+    """
 
     def __init__(self, run_dir: Path, tensorboard: bool = True, purge_step: int | None = None):
         self.jsonl = JsonlWriter(Path(run_dir) / "metrics.jsonl")
@@ -156,7 +167,8 @@ class Tracker:
         self.jsonl.write({"kind": kind, "step": step, **values})
         if self.tb is not None:
             for name, value in values.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if number and not is_count(name):
                     self.tb.add_scalar(f"{kind}/{name}", value, step)
 
     def figure(self, tag: str, fig, step: int) -> None:

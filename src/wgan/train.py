@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import time
 from collections.abc import Callable
@@ -28,12 +27,9 @@ import torch
 from torch import Tensor
 from torch.utils._pytree import tree_map
 
-from wgan import optim, runs
+from wgan import optim, provenance, runs
 from wgan.config import (
-    RESUME_MAY_CHANGE,
     Config,
-    apply_mapping,
-    changed_keys,
     check_resume,
     read_yaml_mapping,
     set_value,
@@ -41,6 +37,7 @@ from wgan.config import (
 )
 from wgan.distributed import DistContext
 from wgan.errors import ConfigError, TrainingDiverged, WganError
+from wgan.resume_check import check_config_file
 from wgan.run import NonFiniteSamples, Run, load_run, read_run
 from wgan.step import GANStep
 from wgan.tracking import Tracker
@@ -184,6 +181,9 @@ class Trainer(Run):
         """
         cfg = self.cfg.train
         start_time = time.time()
+        # (wall-clock time, step) of the last log: the seconds per step in metrics.jsonl count
+        # training only (the clock restarts after an evaluation, figure or checkpoint).
+        self._clock = (time.perf_counter(), self.step, start_time)
         main = self.dist.is_main
         tracker = tracker if main else None
         bar = None
@@ -233,6 +233,8 @@ class Trainer(Run):
                     self.diverged(tracker, ["generator samples"])
                 if save_due:
                     self._write_checkpoint()
+                if eval_due or figure_due or save_due:
+                    self._clock = (time.perf_counter(), self.step, start_time)
         finally:  # an error's message gets its own line, not the bar's redraw
             if bar is not None:
                 bar.close()
@@ -248,8 +250,27 @@ class Trainer(Run):
         if bad:
             self.diverged(tracker, bad)
         if tracker is not None:
-            tracker.log(self.step, values)
+            tracker.log(self.step, {**values, **self._timing()})
         return values
+
+    def _timing(self) -> dict[str, float]:
+        """What metrics.jsonl records beside the statistics: ``wall_s`` (seconds since this
+        session's :meth:`fit` began), ``time/step_s`` (wall-clock seconds per generator
+        iteration since the last log, training only) and, when the schedule changes them, the
+        learning rates ``lr/d`` and ``lr/g`` of the next iteration."""
+        now, (then, then_step, start) = time.perf_counter(), getattr(self, "_clock", (0, 0, 0))
+        out = {"wall_s": round(time.time() - start, 3)} if start else {}
+        if start and self.step > then_step:
+            out["time/step_s"] = (now - then) / (self.step - then_step)
+        self._clock = (now, self.step, start)
+        if self.cfg.train.lr_decay != "none":
+            factor = float(
+                optim.lr_factor(self.step, self.cfg.train.steps, self.cfg.train.lr_decay)
+            )
+            out["lr/d"] = self.cfg.d_optim.lr * factor
+            if self.learned_generator:
+                out["lr/g"] = self.cfg.g_optim.lr * factor
+        return out
 
     def diverged(self, tracker: Tracker | None, bad: list[str]) -> None:
         """Record the divergence and raise :class:`TrainingDiverged` (the checkpoint is kept).
@@ -390,15 +411,23 @@ def _short(values: dict[str, float]) -> dict[str, str]:
 
 
 def _fit(trainer: Trainer, tensorboard: bool, purge_step: int | None = None) -> TrainResult:
-    """Run ``trainer.fit`` with a tracker on rank 0 (none elsewhere)."""
+    """Run ``trainer.fit`` with a tracker on rank 0 (none elsewhere); rank 0 records the
+    session in the run's ``provenance.json`` (:mod:`wgan.provenance`)."""
     if not trainer.dist.is_main:
         result = trainer.fit(None)
     else:
+        kind = "new" if purge_step is None else "resume"
         tracker = Tracker(trainer.run_dir, tensorboard=tensorboard, purge_step=purge_step)
         if purge_step is not None:
             tracker.jsonl.truncate_after(trainer.step)
         try:
-            result = trainer.fit(tracker)
+            with provenance.session(
+                trainer.run_dir, kind, trainer.device, trainer.step, trainer.dist.world_size
+            ) as entry:
+                try:
+                    result = trainer.fit(tracker)
+                finally:
+                    entry["end_step"] = trainer.step
         finally:
             tracker.close()
     # Data parallel: every process waits for rank 0's final evaluation and checkpoint, then
@@ -437,60 +466,6 @@ def _check_format(state: dict[str, Any]) -> None:
             f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT!r} "
             "(written by another version of wgan)"
         )
-
-
-def _override_text(key: str, value: Any) -> str:
-    return f"{key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"
-
-
-def check_config_file(run_dir: Path, saved: dict[str, Any], overrides: dict[str, Any]) -> None:
-    """Refuse to resume a run whose ``config.yaml`` was edited (it differs from the
-    checkpoint's config ``saved`` in a key not given in ``overrides``).
-
-    ``config.yaml`` records the config of the run's checkpoint; it is not an input. An edit
-    would otherwise be silently ignored and then overwritten, so the error names each differing
-    key with both values and says how to apply the change (as an override) or drop it. A
-    missing ``config.yaml`` is fine (the checkpoint holds the config); ``train.inception_weights``
-    is never compared (it is never read from a run).
-    """
-    path = Path(run_dir) / runs.CONFIG
-    if not path.exists():
-        return
-    hint = "restore it, or delete it to resume from the checkpoint's config"
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise WganError(f"cannot read {path}: {err}; {hint}") from None
-    on_disk, in_checkpoint = Config(), Config()
-    try:
-        apply_mapping(on_disk, read_yaml_mapping(text, str(path)))
-    except ConfigError as err:
-        raise ConfigError(f"{err} (in {path}); {hint}") from None
-    apply_mapping(in_checkpoint, saved)
-    diff = {
-        key: values
-        for key, values in changed_keys(in_checkpoint, on_disk).items()
-        if key not in overrides and key != "train.inception_weights"
-    }
-    if not diff:
-        return
-    items = "; ".join(
-        f"{key}: {new!r} in config.yaml, {old!r} in the checkpoint"
-        + ("" if key in RESUME_MAY_CHANGE else " (it cannot change on resume)")
-        for key, (old, new) in diff.items()
-    )
-    may = [_override_text(key, new) for key, (_, new) in diff.items() if key in RESUME_MAY_CHANGE]
-    apply = (
-        f"; to apply the edit, pass it as an override: wgan train --resume {run_dir} "
-        + " ".join(may)
-        if may
-        else ""
-    )
-    raise ConfigError(
-        f"{path} was edited: {items}. config.yaml records the checkpoint's config and is not "
-        f"read on resume: restore the file (or delete it) to resume as the checkpoint says"
-        f"{apply}"
-    )
 
 
 def resume(
