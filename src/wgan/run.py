@@ -86,6 +86,7 @@ class Run:
         dataset: Any = None,
     ) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.label = ""  # which run of a sweep this is (its folder's name); "" for a lone run
         self.dist = dist or DistContext()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -320,6 +321,11 @@ class Run:
         fake = self.samples(n)
         return toy_metrics(fake, self.dataset, n_real=n, generator=torch.Generator().manual_seed(1))
 
+    @property
+    def display_name(self) -> str:
+        """The config's name, and for a run of a sweep its label: ``toy-wgan-gp (00001-seed1)``."""
+        return f"{self.cfg.name} ({self.label})" if self.label else self.cfg.name
+
     def figure(self, tracker: Tracker | None = None) -> Path | None:
         """Real vs generated samples over the critic's contours (2-D data only)."""
         if self.is_image:
@@ -337,7 +343,7 @@ class Run:
         g = torch.Generator().manual_seed(2)
         real = self.dataset.sample(1000, generator=g).numpy()
         fake = self.samples(1000).numpy()
-        title = f"{self.cfg.name}: step {self.step}"
+        title = f"{self.display_name}: step {self.step}"
         fig = plot_toy(self.critic, real, fake, self.dataset.bounds(), title)
         if tracker is not None:
             tracker.figure("samples", fig, self.step)

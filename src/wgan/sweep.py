@@ -30,6 +30,7 @@ healthy run's so that its slice stays finite); the other runs go on. Its result 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -45,7 +46,7 @@ import torch
 from torch import Tensor
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
-from wgan import runs
+from wgan import provenance, runs
 from wgan.config import Config
 from wgan.errors import ConfigError, WganError
 from wgan.step import GANStep
@@ -58,7 +59,7 @@ from wgan.sweep_plan import (
     sweep_configs,
 )
 from wgan.tracking import Tracker, json_safe
-from wgan.train import Trainer
+from wgan.train import Trainer, learning_rates
 from wgan.train_stats import RunningStats, TrainResult
 
 __all__ = [
@@ -164,6 +165,7 @@ class SweepTrainer:
         self.torch_rng: list[Tensor] = []
         for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
             self.shells.append(Trainer(cfg, Path(run_dir)))  # seeds torch, builds the models
+            self.shells[-1].label = Path(run_dir).name  # figure titles name the run
             self.torch_rng.append(torch.get_rng_state())  # what this run's Trainer would save
         first = self.shells[0]
         self.device = first.device
@@ -313,8 +315,10 @@ class SweepTrainer:
             bad = [key for key, v in values.items() if not math.isfinite(v)]
             if bad:
                 self._freeze(k, bad, trackers[k])
-            elif trackers[k] is not None:
-                trackers[k].log(self.step, values)
+            elif trackers[k] is not None:  # with the run's own learning rates (lr_decay)
+                shell = self.shells[k]
+                rates = learning_rates(self.cfgs[k], self.step, shell.learned_generator)
+                trackers[k].log(self.step, {**values, **rates})
 
     def _freeze(self, k: int, bad: list[str], tracker: Tracker | None = None) -> None:
         """Stop run ``k``: error record, message, no more saves, lr 0, the state of a healthy
@@ -365,7 +369,7 @@ def run_sweep(
     base: Config,
     variants: list[dict[str, Any]],
     out_dir: str | Path | None = None,
-    tensorboard: bool = False,
+    tensorboard: bool = True,
     engine: str = "vmap",
 ) -> list[SweepRunResult]:
     """Train one run per variant of ``base``, together, each in its own run directory.
@@ -373,8 +377,10 @@ def run_sweep(
     The runs live in ``<out_dir>/<NNNNN>-<name>-sweep/<NNNNN>-<label>/`` (``out_dir`` defaults to
     ``base.out_dir``), next to ``sweep.json`` (the variants and the final metrics). Each run
     directory is a regular run (config.yaml, metrics.jsonl, checkpoint.pt in the Trainer's
-    format, figures/). Returns one :class:`SweepRunResult` per variant, in order; a run that
-    diverged has ``diverged`` set (see the module docstring) and is not raised as an error.
+    format, figures/, and with ``tensorboard`` its own ``tb/``, so that TensorBoard pointed at
+    the sweep's folder overlays the runs). Returns one :class:`SweepRunResult` per variant, in
+    order; a run that diverged has ``diverged`` set (see the module docstring) and is not
+    raised as an error.
     """
     cfgs = sweep_configs(base, variants)
     if base.train.compile:
@@ -395,7 +401,14 @@ def run_sweep(
     trainer = SweepTrainer(cfgs, run_dirs, engine)
     trackers: list[Tracker | None] = [Tracker(d, tensorboard=tensorboard) for d in run_dirs]
     try:
-        results = trainer.fit(trackers)
+        with contextlib.ExitStack() as sessions:  # each run's provenance.json
+            entries = [
+                sessions.enter_context(provenance.session(d, "sweep", trainer.device, 0))
+                for d in run_dirs
+            ]
+            results = trainer.fit(trackers)
+            for entry, result in zip(entries, results, strict=True):
+                entry["end_step"] = result.step
     finally:
         for tracker in trackers:
             if tracker is not None:

@@ -263,14 +263,7 @@ class Trainer(Run):
         if start and self.step > then_step:
             out["time/step_s"] = (now - then) / (self.step - then_step)
         self._clock = (now, self.step, start)
-        if self.cfg.train.lr_decay != "none":
-            factor = float(
-                optim.lr_factor(self.step, self.cfg.train.steps, self.cfg.train.lr_decay)
-            )
-            out["lr/d"] = self.cfg.d_optim.lr * factor
-            if self.learned_generator:
-                out["lr/g"] = self.cfg.g_optim.lr * factor
-        return out
+        return {**out, **learning_rates(self.cfg, self.step, self.learned_generator)}
 
     def diverged(self, tracker: Tracker | None, bad: list[str]) -> None:
         """Record the divergence and raise :class:`TrainingDiverged` (the checkpoint is kept).
@@ -392,6 +385,19 @@ class Trainer(Run):
                     dst.copy_(src)
             else:
                 self.train_state[key].copy_(saved)
+
+
+def learning_rates(cfg: Config, step: int, learned_generator: bool = True) -> dict[str, float]:
+    """The learning rates of iteration ``step`` as logged (``lr/d``, ``lr/g``), or ``{}`` when
+    ``train.lr_decay=none``: a constant series is not logged. Under ``linear`` decay the rate
+    is ``lr * (1 - step / train.steps)`` (Gulrajani et al. 2017, CIFAR-10 schedule)."""
+    if cfg.train.lr_decay == "none":
+        return {}
+    factor = float(optim.lr_factor(step, cfg.train.steps, cfg.train.lr_decay))
+    out = {"lr/d": cfg.d_optim.lr * factor}
+    if learned_generator:
+        out["lr/g"] = cfg.g_optim.lr * factor
+    return out
 
 
 def _short(values: dict[str, float]) -> dict[str, str]:
