@@ -337,6 +337,7 @@ def test_digits_metrics_real_vs_real_and_noise(clf16):
         "classes_covered",
         "class_kl",
         "confidence",
+        "digit_is",
         "fd_classifier",
         "precision",
         "recall",
@@ -352,7 +353,8 @@ def test_digits_metrics_real_vs_real_and_noise(clf16):
     assert fake["fd_classifier"] > 20 * real["fd_classifier"]
     assert fake["precision"] < 0.2 and fake["recall"] < 0.2
     # Without real images: only the label statistics.
-    assert set(digits_metrics(x_te, clf16)) == {"classes_covered", "class_kl", "confidence"}
+    keys = {"classes_covered", "class_kl", "confidence", "digit_is"}
+    assert set(digits_metrics(x_te, clf16)) == keys
     with pytest.raises(WganError, match=r"\(N, 1, 16, 16\)"):
         digits_metrics(torch.zeros(4, 1, 8, 8), clf16)
 

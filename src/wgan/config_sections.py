@@ -66,15 +66,23 @@ class NetConfig:
     DCGAN / ResNet: ``width`` base channels (DCGAN 64, WGAN-GP CIFAR ResNet 128); the resolution
     and the image channels come from the data. ``norm`` is none, batch or layer norm (a critic
     trained with a gradient penalty must not use batch norm: the penalty is per sample).
+    Architecture study options (Gulrajani et al. 2017, Sec. 5.1; :mod:`wgan.nets.build`):
+    ``activation`` (gated = tanh(a) * sigmoid(b); auto = the architecture's own), ``layers``
+    (DCGAN convolutions in all), ``blocks`` (ResNet residual blocks), ``constant_width`` (DCGAN
+    generator), and ``arch=mlp`` for an image generator (``depth`` x ``hidden``, then tanh).
     """
 
     arch: Literal["mlp", "dcgan", "resnet", "text"] = "mlp"
     hidden: int = _at_most(512, 65536)
     depth: int = _at_most(3, 1000)
-    activation: Literal["relu", "leaky_relu", "tanh", "softplus"] = "relu"
+    # auto: relu for mlp and resnet, relu in a dcgan generator, leaky_relu (0.2) in its critic
+    activation: Literal["auto", "relu", "leaky_relu", "tanh", "softplus", "gated"] = "auto"
     norm: Literal["none", "batch", "layer", "virtual"] = "none"  # virtual: generator only
     width: int = _at_most(64, 4096)
     kernel: int = _at_most(5, 255)  # text: 1-D convolution kernel size (odd)
+    layers: int = _at_most(0, 1000)  # dcgan: convolutions in all (0: one per 2x resampling)
+    blocks: int = _at_most(0, 1000)  # resnet: residual blocks in all (0: the paper's count)
+    constant_width: bool = False  # dcgan generator: every map has `width` channels
 
 
 @dataclass

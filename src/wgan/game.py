@@ -26,13 +26,10 @@ from wgan.nets import (
     AuxClassifierCritic,
     ConditionalCritic,
     ConditionalGenerator,
-    DCGANCritic,
-    DCGANGenerator,
-    ResNetCritic,
-    ResNetGenerator,
     TextCritic,
     TextGenerator,
 )
+from wgan.nets.build import image_critic, image_generator
 from wgan.objectives import Objective, make_objective
 from wgan.tricks import (
     BatchAwareCritic,
@@ -113,22 +110,13 @@ def build_net(cfg: NetConfig, in_dim: int, out_dim: int) -> nn.Module:
 
 
 def build_image_generator(cfg: NetConfig, in_dim: int, shape: tuple[int, int, int]) -> nn.Module:
-    """A DCGAN or ResNet generator from (B, in_dim) to images of ``shape`` = (C, H, W)."""
-    channels, resolution, _ = shape
-    if cfg.arch == "dcgan":
-        return DCGANGenerator(in_dim, channels, resolution, cfg.width, cfg.norm)
-    if cfg.arch == "resnet":
-        return ResNetGenerator(in_dim, channels, resolution, cfg.width, cfg.norm)
-    raise ConfigError(f"image data needs generator.arch dcgan or resnet, got '{cfg.arch}'")
+    """A DCGAN, ResNet or MLP generator from (B, in_dim) to images of ``shape`` = (C, H, W)."""
+    return image_generator(cfg, in_dim, shape)  # every option: wgan.nets.build
 
 
 def build_image_critic(cfg: NetConfig, channels: int, resolution: int) -> nn.Module:
     """A DCGAN or ResNet critic from images (B, channels, R, R) to scores (B, 1)."""
-    if cfg.arch == "dcgan":
-        return DCGANCritic(channels, resolution, cfg.width, cfg.norm)
-    if cfg.arch == "resnet":
-        return ResNetCritic(channels, resolution, cfg.width, cfg.norm)
-    raise ConfigError(f"image data needs critic.arch dcgan or resnet, got '{cfg.arch}'")
+    return image_critic(cfg, channels, resolution)
 
 
 def build_text_players(cfg: Config, vocab: int, seq_len: int) -> tuple[nn.Module, nn.Module]:

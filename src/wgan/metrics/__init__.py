@@ -19,6 +19,7 @@ from wgan.metrics.classifier import (
     digits_split,
     get_digit_classifier,
 )
+from wgan.metrics.digit_inception import digit_inception_score
 from wgan.metrics.frechet import (
     feature_statistics,
     frechet_distance,
@@ -48,6 +49,7 @@ __all__ = [
     "class_metrics",
     "classifier_accuracy",
     "conditional_accuracy",
+    "digit_inception_score",
     "digits_metrics",
     "digits_split",
     "exact_w1",
@@ -142,6 +144,7 @@ METRICS: dict[str, Callable[..., dict]] = {
     "toy_metrics": toy_metrics,
     "class_metrics": class_metrics,
     "digits_metrics": digits_metrics,
+    "digit_inception_score": digit_inception_score,
     "stacked_digits_metrics": stacked_digits_metrics,
     "inception_metrics": inception_metrics,
     "precision_recall": precision_recall,

@@ -76,6 +76,12 @@ def _check_digit_shape(x: torch.Tensor, classifier: Any, channels: int, name: st
         )
 
 
+def _rows(probs: torch.Tensor) -> np.ndarray:
+    """Softmax rows (N, K) in float64, renormalised (float32 rows sum to 1 only to ~1e-7)."""
+    p = probs.double()
+    return (p / p.sum(dim=1, keepdim=True)).numpy()
+
+
 def classify(
     classifier: torch.nn.Module, images: Any, batch_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,8 +143,11 @@ def digits_metrics(
 
     ``classes_covered`` / ``class_kl`` are :func:`class_metrics` of the classifier's argmax
     labels; ``confidence`` is the mean over samples of the max class probability (low for
-    blurry or ambiguous digits). With ``real`` (the reference used by the experiments is the
-    297 held-out digits, ``digits_split(R)[2]``): ``fd_classifier`` is the Fréchet distance
+    blurry or ambiguous digits); ``digit_is`` the Inception score exp(E_x KL(p(y|x) ‖ p(y)))
+    of the classifier's probabilities (Salimans et al. 2016; 1 to 10, see
+    :func:`wgan.metrics.digit_inception.digit_inception_score`). With ``real`` (the reference
+    used by the experiments is the 297 held-out digits, ``digits_split(R)[2]``):
+    ``fd_classifier`` is the Fréchet distance
     (:func:`~wgan.metrics.frechet.frechet_distance_features`) between the classifier's 64-d
     penultimate features of ``fake`` and ``real``, and ``precision`` / ``recall`` the improved
     precision and recall (k-NN radii, ``k``) in the same feature space. Two finite samples of
@@ -153,7 +162,7 @@ def digits_metrics(
         batch_size: classifier batch size.
 
     Returns:
-        ``{"classes_covered", "class_kl", "confidence"}`` plus
+        ``{"classes_covered", "class_kl", "confidence", "digit_is"}`` plus
         ``{"fd_classifier", "precision", "recall"}`` when ``real`` is given.
     """
     x = _as_images(fake, "fake")
@@ -164,6 +173,7 @@ def digits_metrics(
         "classes_covered": cm["classes_covered"],
         "class_kl": cm["kl_to_uniform"],
         "confidence": float(p_fake.max(1).values.double().mean()),
+        "digit_is": inception_score(_rows(p_fake), splits=1)["is_mean"],
     }
     if real is not None:
         xr = _as_images(real, "real")

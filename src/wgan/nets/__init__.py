@@ -1,13 +1,15 @@
 """Network architectures (architecture only; sizes come from a config)."""
 
+from wgan.nets.build import image_critic, image_generator
 from wgan.nets.conditional import AuxClassifierCritic, ConditionalCritic, ConditionalGenerator
 from wgan.nets.dcgan import DCGANCritic, DCGANGenerator
-from wgan.nets.mlp import MLP, make_activation
+from wgan.nets.mlp import MLP, MLPImageGenerator, make_activation
 from wgan.nets.resnet import ResNetCritic, ResNetGenerator
 from wgan.nets.text import TextCritic, TextGenerator
 
 __all__ = [
     "MLP",
+    "MLPImageGenerator",
     "AuxClassifierCritic",
     "ConditionalCritic",
     "ConditionalGenerator",
@@ -17,5 +19,7 @@ __all__ = [
     "ResNetGenerator",
     "TextCritic",
     "TextGenerator",
+    "image_critic",
+    "image_generator",
     "make_activation",
 ]

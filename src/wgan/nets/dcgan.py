@@ -15,6 +15,13 @@ D(x_i) depend on the other samples (Gulrajani et al. 2017, section 4): "none" dr
 
 Initialisation is the DCGAN paper's: every conv, transposed-conv and linear weight
 ~ N(0, 0.02), biases 0, batch/group-norm scale ~ N(1, 0.02) and shift 0.
+
+The options of the WGAN-GP paper's architecture studies (Gulrajani et al. 2017, Sec. 5.1 and
+Table 1) are constructor arguments: the nonlinearity (ReLU, LeakyReLU(0.2), softplus(2x+2)/2-1,
+tanh, or the gated unit tanh(a) * sigmoid(b)), the depth (``layers`` convolutions in all: the
+``n`` resampling ones plus 3x3 stride-1 convolutions of unchanged width, spread over the
+resolutions from the smallest map up), the normalisation, the base filter count, and (for the
+generator) a constant filter count instead of the halving widths.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import math
 from torch import Tensor, nn
 
 from wgan.errors import ConfigError, WganError
+from wgan.nets.mlp import gate_factor, make_activation
 from wgan.nets.sizes import check_positive, check_weights
 from wgan.tricks import VirtualBatchNorm
 
@@ -100,14 +108,53 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def check_layers(owner: str, layers: int, n: int) -> int:
+    """The number of convolutions to build: ``n`` (one per resampling step) when ``layers`` is
+    0, else ``layers``; ConfigError unless it is an integer, 0 or >= n."""
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
+        raise ConfigError(f"{owner}: layers must be an integer >= 0, got {layers!r}")
+    if 0 < layers < n:
+        raise ConfigError(
+            f"{owner}: layers={layers} is fewer than the {n} resampling convolutions this "
+            f"resolution needs (0: exactly {n})"
+        )
+    return layers or n
+
+
+def spread(extra: int, slots: int) -> list[int]:
+    """``extra`` layers over ``slots`` places, round-robin from slot 0: [e//s + (i < e%s)]."""
+    return [extra // slots + (1 if i < extra % slots else 0) for i in range(slots)]
+
+
+def _activation(owner: str, name: str, default: str) -> str:
+    name = default if name == "auto" else name
+    try:
+        make_activation(name)
+    except ConfigError as err:
+        raise ConfigError(f"{owner}: {err}") from None
+    return name
+
+
+def _conv_block(conv: nn.Module, norm: str, c_out: int, activation: str) -> list[nn.Module]:
+    """conv (to k * c_out channels for the gated unit), its norm, the activation (-> c_out)."""
+    k = gate_factor(activation)
+    return [conv, conv_norm(norm, k * c_out), make_activation(activation)]
+
+
 class DCGANGenerator(nn.Module):
     """DCGAN generator: z (B, in_dim) -> images (B, channels, resolution, resolution) in [-1, 1].
 
-    Layers (n = log2(resolution / 4), c_k = width * 2**(n - 1 - k)):
+    Layers (n = log2(resolution / 4), c_k = width * 2**(n - 1 - k), or c_k = width for all k
+    when ``constant_width``):
 
-    * Linear(in_dim, c_0 * 16), reshaped to (B, c_0, 4, 4), norm, ReLU;
-    * for k = 1 .. n-1: ConvTranspose2d(c_{k-1}, c_k, 4, 2, 1), norm, ReLU (side doubles);
+    * Linear(in_dim, c_0 * 16), reshaped to (B, c_0, 4, 4), norm, activation;
+    * for k = 1 .. n-1: ConvTranspose2d(c_{k-1}, c_k, 4, 2, 1), norm, activation (side doubles);
     * ConvTranspose2d(c_{n-1}, channels, 4, 2, 1), tanh.
+
+    With ``layers`` > n, ``layers - n`` more Conv2d(c, c, 3, 1, 1), norm, activation are placed
+    before the transposed convolutions, round-robin over the maps 4x4, 8x8, ... (the smallest
+    first, where they are cheapest). With the gated activation every layer followed by it has
+    twice the output channels (the two halves a, b of tanh(a) * sigmoid(b)).
 
     At 64x64 with width 64 this is the paper's 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 ->
     64x64x3 network. Layers followed by a normalisation have no bias (the norm's shift replaces
@@ -119,30 +166,47 @@ class DCGANGenerator(nn.Module):
         resolution: image side, a power of two in [8, 64].
         width: channels of the last hidden map; earlier maps have 2x, 4x, ... as many.
         norm: "batch" (the paper), "layer" (GroupNorm(1, C)) or "none".
+        activation: relu, leaky_relu, softplus, tanh, gated; "auto" is ReLU (the paper).
+        layers: convolutions in all (0: n, the plain DCGAN).
+        constant_width: every hidden map has ``width`` channels (Gulrajani et al. 2017, Sec.
+            5.1: "no BN and a constant number of filters", with ``norm="none"``).
     """
 
     def __init__(
-        self, in_dim: int, channels: int, resolution: int, width: int = 64, norm: str = "batch"
+        self,
+        in_dim: int,
+        channels: int,
+        resolution: int,
+        width: int = 64,
+        norm: str = "batch",
+        activation: str = "auto",
+        layers: int = 0,
+        constant_width: bool = False,
     ) -> None:
         super().__init__()
         owner = "DCGANGenerator"
         check_positive(owner, in_dim=in_dim, channels=channels, width=width)
         check_norm(owner, norm)
+        act = _activation(owner, activation, "relu")
         n = resolution_levels(resolution, owner)
+        extra = spread(check_layers(owner, layers, n) - n, n)  # 3x3 convs at 4x4, 8x8, ...
+        k = gate_factor(act)
         bias = norm == "none"
-        widths = [width * 2 ** (n - 1 - k) for k in range(n)]  # c_0 > c_1 > ... > c_{n-1}
-        weights = in_dim * widths[0] * 16 + widths[-1] * channels * 16
-        weights += sum(a * b * 16 for a, b in zip(widths[:-1], widths[1:], strict=True))
-        check_weights(owner, weights, f"in_dim={in_dim}, width={width}, channels={channels}")
-        self.project = nn.Linear(in_dim, widths[0] * 16, bias=bias)
-        self.project_act = nn.Sequential(conv_norm(norm, widths[0]), nn.ReLU())
+        widths = [width if constant_width else width * 2 ** (n - 1 - i) for i in range(n)]
+        weights = k * in_dim * widths[0] * 16 + widths[-1] * channels * 16
+        weights += sum(k * a * b * 16 for a, b in zip(widths[:-1], widths[1:], strict=True))
+        weights += sum(k * e * c * c * 9 for e, c in zip(extra, widths, strict=True))
+        check_weights(owner, weights, f"in_dim={in_dim}, width={width}, layers={layers}")
+        self.project = nn.Linear(in_dim, k * widths[0] * 16, bias=bias)
+        self.project_act = nn.Sequential(conv_norm(norm, k * widths[0]), make_activation(act))
         blocks: list[nn.Module] = []
-        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
-            blocks += [
-                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias),
-                conv_norm(norm, c_out),
-                nn.ReLU(),
-            ]
+        for i, c_in in enumerate(widths):
+            for _ in range(extra[i]):  # (B, c_i, s, s) -> same shape
+                conv = nn.Conv2d(c_in, k * c_in, 3, 1, 1, bias=bias)
+                blocks += _conv_block(conv, norm, c_in, act)
+            if i + 1 < n:  # (B, c_i, s, s) -> (B, c_{i+1}, 2s, 2s)
+                up = nn.ConvTranspose2d(c_in, k * widths[i + 1], 4, 2, 1, bias=bias)
+                blocks += _conv_block(up, norm, widths[i + 1], act)
         blocks += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*blocks)
         self.in_dim, self.channels, self.resolution = in_dim, channels, resolution
@@ -151,7 +215,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         check_latent(z, self.in_dim)
-        h = self.project(z).view(z.shape[0], -1, 4, 4)  # (B, c_0, 4, 4)
+        h = self.project(z).view(z.shape[0], -1, 4, 4)  # (B, k * c_0, 4, 4)
         return self.body(self.project_act(h))  # (B, channels, res, res)
 
 
@@ -160,40 +224,56 @@ class DCGANCritic(nn.Module):
 
     Layers (n = log2(resolution / 4)): for k = 0 .. n-1, Conv2d(c_{k-1}, width * 2**k, 4, 2, 1),
     norm (not after the first conv: no normalisation at the critic's input, as in the paper),
-    LeakyReLU(0.2). The last map is (B, width * 2**(n-1), 4, 4); ``features`` flattens it to
-    (B, F) with F = 16 * width * 2**(n-1) and ``head = Linear(F, 1)`` gives the score, so
-    ``forward(x) == head(features(x))``. Weights ~ N(0, 0.02) as in the DCGAN paper.
+    activation (LeakyReLU(0.2) by default). With ``layers`` > n, ``layers - n`` more
+    Conv2d(c, c, 3, 1, 1), norm, activation follow the strided convolutions, round-robin over
+    the maps from the smallest (4x4) up. The last map is (B, width * 2**(n-1), 4, 4);
+    ``features`` flattens it to (B, F) with F = 16 * width * 2**(n-1) and ``head = Linear(F,
+    1)`` gives the score, so ``forward(x) == head(features(x))``. With the gated activation the
+    convolutions before it have twice the output channels. Weights ~ N(0, 0.02) as in the
+    DCGAN paper.
 
     Args:
         channels: image channels.
         resolution: image side, a power of two in [8, 64].
         width: channels of the first conv; each later conv doubles them.
         norm: "batch" (the paper; invalid with a gradient penalty), "layer" or "none".
+        activation: relu, leaky_relu, softplus, tanh, gated; "auto" is LeakyReLU(0.2).
+        layers: convolutions in all (0: n, the plain DCGAN).
     """
 
     def __init__(
-        self, channels: int, resolution: int, width: int = 64, norm: str = "batch"
+        self,
+        channels: int,
+        resolution: int,
+        width: int = 64,
+        norm: str = "batch",
+        activation: str = "auto",
+        layers: int = 0,
     ) -> None:
         super().__init__()
         owner = "DCGANCritic"
         check_positive(owner, channels=channels, width=width)
         check_norm(owner, norm)
+        act = _activation(owner, activation, "leaky_relu")
         n = resolution_levels(resolution, owner)
-        outs = [width * 2**k for k in range(n)]
-        weights = sum(a * b * 16 for a, b in zip([channels, *outs[:-1]], outs, strict=True))
-        check_weights(owner, weights + outs[-1] * 16, f"width={width}, channels={channels}")
-        layers: list[nn.Module] = []
+        # extra 3x3 convs after strided conv j (map side res / 2^(j+1)): the smallest map first
+        extra = spread(check_layers(owner, layers, n) - n, n)[::-1]
+        k = gate_factor(act)
+        outs = [width * 2**i for i in range(n)]
+        weights = sum(k * a * b * 16 for a, b in zip([channels, *outs[:-1]], outs, strict=True))
+        weights += sum(k * e * c * c * 9 for e, c in zip(extra, outs, strict=True))
+        check_weights(owner, weights + outs[-1] * 16, f"width={width}, layers={layers}")
+        layers_: list[nn.Module] = []
         c_in = channels
-        for k in range(n):
-            c_out = width * 2**k
-            normed = k > 0 and norm != "none"
-            layers += [
-                nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not normed),
-                conv_norm(norm if k > 0 else "none", c_out),
-                nn.LeakyReLU(0.2),
-            ]
+        for i, c_out in enumerate(outs):
+            normed = i > 0 and norm != "none"
+            conv = nn.Conv2d(c_in, k * c_out, 4, 2, 1, bias=not normed)
+            layers_ += _conv_block(conv, norm if i > 0 else "none", c_out, act)
+            for _ in range(extra[i]):  # (B, c_out, s, s) -> same shape
+                conv = nn.Conv2d(c_out, k * c_out, 3, 1, 1, bias=norm == "none")
+                layers_ += _conv_block(conv, norm, c_out, act)
             c_in = c_out
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers_)
         self.feature_dim = c_in * 16
         self.head = nn.Linear(self.feature_dim, 1)
         self.in_shape = (channels, resolution, resolution)
