@@ -135,6 +135,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = resolve(source, overrides)
             if args.out_dir:
                 cfg.out_dir = args.out_dir
+            if args.dry_run and args.json:
+                print(json.dumps(json_safe(cfg.to_dict())))
+                return 0
             if args.dry_run:
                 sys.stdout.write(runs.config_yaml(cfg.to_dict()))  # as in config.yaml
                 return 0
@@ -152,6 +155,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         ) from None
     if not _is_rank0():
         return 0  # under torchrun only rank 0 reports
+    if args.json:
+        record = {"run": str(result.run_dir), "step": result.step, "seconds": result.seconds}
+        record["figure"] = None if result.figure is None else str(result.figure)
+        record["metrics"] = result.metrics
+        print(json.dumps(json_safe(record)))
+        return 0
     print(f"run:     {result.run_dir}")
     if result.figure is not None:
         print(f"figures: {result.figure.parent}  (latest: {result.figure})")
@@ -182,6 +191,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     allowed = (".npy", ".png") if trainer.is_image else (".npy", ".csv")
     if trainer.is_text:
         allowed = (".txt", ".npy")
+    elif not trainer.is_image and trainer.dataset.dim == 2:
+        allowed = (".npy", ".csv", ".png")  # .png: a scatter plot over the real data
     if out.suffix not in allowed:
         kind = "image" if trainer.is_image else "text" if trainer.is_text else "vector"
         raise WganError(
@@ -198,21 +209,39 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
             lines = [printable_line(t) for t in trainer.dataset.decode(x)]
             tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        elif out.suffix == ".png":
+        elif out.suffix == ".png" and trainer.is_image:
             from wgan.imaging import save_image_grid
 
             save_image_grid(x, tmp)
+        elif out.suffix == ".png":
+            _save_scatter(trainer, x.numpy(), tmp, args.seed)
         elif out.suffix == ".npy":
             with tmp.open("wb") as fh:
                 np.save(fh, x.numpy())
-        else:
-            np.savetxt(tmp, x.numpy(), delimiter=",")
+        else:  # a header row naming the coordinates; 7 significant digits (float32's)
+            header = ",".join(f"x{i + 1}" for i in range(x.shape[1]))
+            np.savetxt(tmp, x.numpy(), delimiter=",", header=header, comments="", fmt="%.7g")
     what = f"of class {args.label} " if args.label is not None else ""
     if out.suffix == ".txt":
         print(f"wrote {x.shape[0]} sequences of {x.shape[2]} characters to {out}")
         return 0
     print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}")
     return 0
+
+
+def _save_scatter(run: Any, fake: np.ndarray, path: Path, seed: int | None) -> None:
+    """``wgan sample --out FILE.png`` of 2-D data: the samples over real data, in grey."""
+    import torch
+
+    from wgan.plotting import save_figure, scatter_panel, subplots
+
+    real = run.dataset.sample(min(len(fake), 2000), generator=torch.Generator().manual_seed(1))
+    fig, ax = subplots(figsize=(5, 5))
+    seed_text = "" if seed is None else f", seed {seed}"
+    title = f"{run.display_name}: step {run.step}, {len(fake)} samples{seed_text}"
+    scatter_panel(ax, real.numpy(), fake, None, run.dataset.bounds(), title)
+    ax.legend(loc="upper right", markerscale=4, fontsize=8)
+    save_figure(fig, path)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -222,7 +251,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     trainer = load_run(args.run, device=resolve_device(args.device))
     _check_count("--num", args.num, trainer)
     metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
-    metrics.update(trainer.evaluate(args.num, inception_weights=args.inception_weights))
+    trainer.notify = lambda message: print(message, file=sys.stderr, flush=True)
+    metrics.update(
+        trainer.evaluate(args.num, inception_weights=args.inception_weights, seed=args.seed)
+    )
     if trainer.is_image and not any(k in metrics for k in ("fid", "inception_score")):
         print(
             "  (no IS/FID/KID: give a local Inception file with --inception-weights FILE or "
@@ -376,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
     p.add_argument("--out-dir", help="parent folder of run directories (default: runs)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: run, step, seconds, figure and the final metrics "
+        "(with --dry-run: the config)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("presets", help="list the presets, one line each")
@@ -389,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="output file: .npy or .csv (vectors), .npy or .png (images), .txt or .npy (text)",
     )
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument(
+        "--seed", type=int, help="noise seed (default 12345, as Run.samples and wgan eval)"
+    )
     p.add_argument("--label", type=int, help="class to generate (conditional GANs)")
     add_device_argument(p)
     p.set_defaults(func=cmd_sample)
@@ -403,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--inception-weights",
         metavar="PATH",
         help="TorchScript Inception file for IS/FID/KID (or set WGAN_INCEPTION_WEIGHTS)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="noise seed of the generated samples (default 12345): wgan sample --seed S "
+        "writes the samples that eval --seed S measures",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_device_argument(p)

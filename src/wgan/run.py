@@ -13,6 +13,7 @@ import itertools
 import math
 import operator
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ MAX_SAMPLE_VALUES = 2**31
 """The most values (samples x values per sample) one :meth:`Run.samples` call returns (8 GiB
 of float32): a larger request is refused before anything is drawn."""
 PROBE_SAMPLES = 64  # generator samples scored by the finiteness check before every save
+SAMPLE_SEED = 12345
+"""The default noise seed of :meth:`Run.samples`, :meth:`Run.evaluate`, ``wgan sample`` and
+``wgan eval``: the samples ``wgan sample --seed S --num N`` writes are those that
+``wgan eval --seed S --num N`` measures."""
 
 
 class NonFiniteSamples(RunFailure):
@@ -87,6 +92,9 @@ class Run:
     ) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.label = ""  # which run of a sweep this is (its folder's name); "" for a lone run
+        self.sample_seed = SAMPLE_SEED  # the seed of samples() when none is given
+        # Told what a long pause is for ("evaluating…"): the progress bar, or the CLI's stderr.
+        self.notify: Callable[[str], None] | None = None
         self.dist = dist or DistContext()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -154,14 +162,18 @@ class Run:
         return self.ema.module if self.ema is not None else self.gen
 
     @torch.no_grad()
-    def samples(self, n: int, seed: int = 12345, labels: Tensor | int | None = None) -> Tensor:
-        """``n`` generated samples from a fixed seed, on the CPU: (n, dim) or (n, C, H, W).
+    def samples(
+        self, n: int, seed: int | None = None, labels: Tensor | int | None = None
+    ) -> Tensor:
+        """``n`` generated samples from a fixed seed (default :data:`SAMPLE_SEED`), on the CPU:
+        (n, dim) or (n, C, H, W).
 
         ``labels`` (a class index, or (n,) indices) conditions a conditional generator; without
         it a conditional generator draws uniform labels. Batch norm uses its running statistics
         (eval mode), so a sample does not depend on the others drawn with it.
         """
         n = self._check_count(n)
+        seed = self.sample_seed if seed is None else seed
         gen = self.sampler
         n_classes = getattr(gen, "n_classes", 0)
         if labels is not None:
@@ -193,7 +205,7 @@ class Run:
             )
         return x
 
-    def text(self, n: int, seed: int = 12345) -> list[str]:
+    def text(self, n: int, seed: int | None = None) -> list[str]:
         """``n`` generated sequences of a text run, argmax-decoded with the run's vocabulary."""
         if not self.is_text:
             raise WganError("this run does not model text")
@@ -298,9 +310,11 @@ class Run:
     # -- measuring and plotting ---------------------------------------------------------------
 
     def evaluate(
-        self, n: int | None = None, inception_weights: str | None = None
+        self, n: int | None = None, inception_weights: str | None = None, seed: int | None = None
     ) -> dict[str, Any]:
-        """Metrics on ``n`` samples (default ``train.eval_samples``; fixed seeds).
+        """Metrics on ``n`` samples (default ``train.eval_samples``) drawn with ``seed`` (default
+        :data:`SAMPLE_SEED`: the samples of ``samples(n, seed)``); the real data and the
+        per-class samples of a conditional generator have fixed seeds of their own.
 
         Toy data: mode coverage, high-quality fraction, KL and exact W1. Images: see
         :func:`wgan.evaluation.evaluate_images` (classifier scores on digits, IS/FID/KID with
@@ -309,17 +323,34 @@ class Run:
         names the file, :func:`read_run` clears it).
         """
         n = self._check_count(self.cfg.train.eval_samples if n is None else n)
-        if self.is_text:
-            from wgan.evaluation import evaluate_text
+        if self.notify is not None:
+            if self._classifier_missing():
+                self.notify("training the digit classifier (once, cached)…")
+            self.notify("evaluating…")
+        saved, self.sample_seed = self.sample_seed, SAMPLE_SEED if seed is None else int(seed)
+        try:  # the evaluators draw with samples(n), i.e. with self.sample_seed
+            if self.is_text:
+                from wgan.evaluation import evaluate_text
 
-            return evaluate_text(self, n)
-        if self.is_image:
-            from wgan.evaluation import evaluate_images
+                return evaluate_text(self, n)
+            if self.is_image:
+                from wgan.evaluation import evaluate_images
 
-            weights = inception_weights or self.cfg.train.inception_weights
-            return evaluate_images(self, n, inception_weights=weights)
-        fake = self.samples(n)
-        return toy_metrics(fake, self.dataset, n_real=n, generator=torch.Generator().manual_seed(1))
+                weights = inception_weights or self.cfg.train.inception_weights
+                return evaluate_images(self, n, inception_weights=weights)
+            fake = self.samples(n)
+            g = torch.Generator().manual_seed(1)
+            return toy_metrics(fake, self.dataset, n_real=n, generator=g)
+        finally:
+            self.sample_seed = saved
+
+    def _classifier_missing(self) -> bool:
+        """Whether evaluating needs the digit classifier and must train it first."""
+        if not self.is_image or self.cfg.data.name not in ("digits", "stacked_digits"):
+            return False
+        from wgan.metrics.classifier import classifier_cache_path
+
+        return not classifier_cache_path(int(self.dataset.resolution)).exists()
 
     @property
     def display_name(self) -> str:

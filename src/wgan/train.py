@@ -191,6 +191,8 @@ class Trainer(Run):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc=self.run_dir.name, leave=True)
+            name = self.run_dir.name
+            self.notify = lambda m: bar.set_description_str(f"{name} ({m})", refresh=True)
 
         def due(every: int) -> bool:
             return every > 0 and self.step % every == 0
@@ -225,6 +227,8 @@ class Trainer(Run):
                 try:
                     if eval_due:
                         metrics = self.evaluate()
+                        if bar is not None:
+                            bar.set_description_str(self.run_dir.name, refresh=False)
                         if tracker is not None:
                             tracker.log(self.step, metrics, kind="eval")
                     if figure_due:
@@ -238,6 +242,7 @@ class Trainer(Run):
         finally:  # an error's message gets its own line, not the bar's redraw
             if bar is not None:
                 bar.close()
+                self.notify = None
         return TrainResult(self.run_dir, self.step, metrics, figure, time.time() - start_time)
 
     def _log(self, tracker: Tracker | None) -> dict[str, float]:
