@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from wgan.imaging import image_grid, save_image_grid
+from wgan.imaging import auto_scale, image_grid, save_image_grid
 
 if TYPE_CHECKING:
     from wgan.tracking import Tracker
@@ -98,7 +98,8 @@ def sample_grid(trainer: Trainer, tracker: Tracker | None = None) -> Path:
         images = trainer.samples(64, seed=2)
         nrow = 8
     path = trainer.run_dir / "figures" / f"step_{trainer.step:06d}.png"
-    save_image_grid(images, path, nrow=nrow)
+    title = f"{trainer.cfg.name}: step {trainer.step}" + (", row = class" if nrow == 10 else "")
+    save_image_grid(images, path, nrow=nrow, scale=auto_scale(images.shape[-1]), title=title)
     shutil.copyfile(path, path.with_name("latest.png"))
     if tracker is not None:
         tracker.image("samples", image_grid(images, nrow=nrow), trainer.step)

@@ -17,7 +17,10 @@ from torch import Tensor
 
 from wgan.errors import WganError
 
-__all__ = ["image_grid", "save_image_grid", "to_uint8"]
+__all__ = ["auto_scale", "image_grid", "save_image_grid", "to_uint8", "upscale"]
+
+MIN_TILE = 48
+"""Smallest side, in pixels, a tile of a saved sample grid is upscaled to (:func:`auto_scale`)."""
 
 
 def _check_batch(images: object) -> Tensor:
@@ -83,19 +86,62 @@ def image_grid(
     return grid.clamp_(0.0, 1.0)
 
 
+def auto_scale(size: int, min_tile: int = MIN_TILE) -> int:
+    """The integer factor that makes a ``size``-pixel image at least ``min_tile`` pixels wide:
+    ``ceil(min_tile / size)`` (8x8 digits x6, 16x16 x3, 32x32 x2, 64x64 and above x1)."""
+    return max(1, math.ceil(min_tile / max(1, int(size))))
+
+
+def upscale(grid: Tensor, factor: int) -> Tensor:
+    """Nearest-neighbour upscaling of a ``(C, H, W)`` image: every pixel becomes a
+    ``factor`` x ``factor`` block, ``(C, factor H, factor W)`` (no smoothing of the pixels)."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise WganError(f"scale must be a positive integer, got {factor!r}")
+    return grid.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+
+
+def _title_band(text: str, width: int, channels: int) -> np.ndarray:
+    """A white ``(h, width, C)`` uint8 band with ``text`` in black, cut to fit ``width``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        font = ImageFont.load_default(size=12)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font only
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    shown = text
+    while shown and draw.textlength(shown, font=font) > width - 8:
+        text = text[:-1]
+        shown = text + "…" if text else ""
+    band = Image.new("L", (width, 18), 255)
+    ImageDraw.Draw(band).text((4, 2), shown, fill=0, font=font)
+    arr = np.asarray(band)[:, :, None]  # (18, width, 1)
+    return np.repeat(arr, channels, axis=2)
+
+
 def save_image_grid(
-    images: Tensor, path: str | Path, nrow: int | None = None, padding: int = 2
+    images: Tensor,
+    path: str | Path,
+    nrow: int | None = None,
+    padding: int = 2,
+    *,
+    scale: int = 1,
+    title: str | None = None,
 ) -> Path:
     """Write :func:`image_grid` of ``images`` as a PNG (8-bit grayscale for 1 channel, else RGB).
 
-    Parent directories are created. Returns the path written.
+    ``scale`` upscales the grid by nearest neighbour (:func:`upscale`; see :func:`auto_scale`);
+    ``title`` (e.g. the run and the step) is written in a white band above the grid. Parent
+    directories are created. Returns the path written.
     """
     from PIL import Image
 
-    grid = image_grid(images, nrow=nrow, padding=padding)  # (C, H', W') in [0, 1]
+    grid = upscale(image_grid(images, nrow=nrow, padding=padding), scale)  # (C, H', W') in [0, 1]
     arr = (grid * 255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()  # (H', W', C)
+    if title:
+        arr = np.concatenate([_title_band(title, arr.shape[1], arr.shape[2]), arr], axis=0)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)  # L or RGB
-    img.save(path, format="PNG")
+    img = Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))
+    img.save(path, format="PNG")  # L or RGB
     return path
