@@ -183,7 +183,8 @@ class Trainer(Run):
         start_time = time.time()
         # (wall-clock time, step) of the last log: the seconds per step in metrics.jsonl count
         # training only (the clock restarts after an evaluation, figure or checkpoint).
-        self._clock = (time.perf_counter(), self.step, start_time)
+        started = time.perf_counter()
+        self._clock = (started, self.step, started)
         main = self.dist.is_main
         tracker = tracker if main else None
         bar = None
@@ -238,7 +239,7 @@ class Trainer(Run):
                 if save_due:
                     self._write_checkpoint()
                 if eval_due or figure_due or save_due:
-                    self._clock = (time.perf_counter(), self.step, start_time)
+                    self._clock = (time.perf_counter(), self.step, started)
         finally:  # an error's message gets its own line, not the bar's redraw
             if bar is not None:
                 bar.close()
@@ -263,9 +264,9 @@ class Trainer(Run):
         session's :meth:`fit` began), ``time/step_s`` (wall-clock seconds per generator
         iteration since the last log, training only) and, when the schedule changes them, the
         learning rates ``lr/d`` and ``lr/g`` of the next iteration."""
-        now, (then, then_step, start) = time.perf_counter(), getattr(self, "_clock", (0, 0, 0))
-        out = {"wall_s": round(time.time() - start, 3)} if start else {}
-        if start and self.step > then_step:
+        now, (then, then_step, start) = time.perf_counter(), self._clock
+        out = {"wall_s": now - start}
+        if self.step > then_step:
             out["time/step_s"] = (now - then) / (self.step - then_step)
         self._clock = (now, self.step, start)
         return {**out, **learning_rates(self.cfg, self.step, self.learned_generator)}
