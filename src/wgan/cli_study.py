@@ -198,7 +198,14 @@ def format_records(records: list[dict[str, Any]]) -> str:
                 numeric.append(key)
     numeric = numeric[:4]
     modes = any("modes_captured" in (r.get("metrics") or {}) for r in records)
-    header = ["run", "status", "step", *(["modes"] if modes else []), *(_SHORT.get(k, k) for k in numeric), "seconds"]
+    header = [
+        "run",
+        "status",
+        "step",
+        *(["modes"] if modes else []),
+        *(_SHORT.get(k, k) for k in numeric),
+        "seconds",
+    ]
     rows = []
     for r in records:
         m = r.get("metrics") or {}
@@ -216,7 +223,7 @@ def format_records(records: list[dict[str, Any]]) -> str:
 
 
 def report(records: list[dict[str, Any]], study_dir: Path, as_json: bool, seconds: float) -> int:
-    """Print the records (table or JSON); one error line and status 2 if a run failed."""
+    """Print the records (table or JSON); one error line and status 1 if a run failed."""
     from wgan.tracking import json_safe
 
     if as_json:
@@ -236,7 +243,7 @@ def report(records: list[dict[str, Any]], study_dir: Path, as_json: bool, second
             f"(first: {failed[0]['name']}: {failed[0].get('error')}); run the study again "
             "to retry them\n"
         )
-        return 2
+        return 1  # a run-time failure, not a usage error (as wgan sweep)
     return 0
 
 

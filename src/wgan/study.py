@@ -185,8 +185,13 @@ def run_study(
     seen: set[str] = set()
     tasks = []
     for item in runs:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Config)):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
             raise ConfigError(f"a study run is a (name, Config) pair, got {type(item).__name__}")
+        if not isinstance(item[1], Config):
+            raise ConfigError(
+                f"study run {item[0]!r}: its config must be a wgan.config.Config, got "
+                f"{type(item[1]).__name__}"
+            )
         name, cfg = _check_name(item[0]), copy.deepcopy(item[1])
         if name in seen:
             raise ConfigError(f"study run name '{name}' is given twice")

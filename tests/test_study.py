@@ -1,0 +1,256 @@
+"""Studies (wgan.study, wgan.study_launchers, ``wgan study``): runs in their own run directories,
+carried out by worker processes; a re-run skips finished runs and resumes interrupted ones.
+
+The interruptions are real: a run is trained by the library's own loop (the body of
+wgan.train.train) and stopped by a KeyboardInterrupt raised from the loop's hook, leaving what a
+Ctrl-C leaves (a checkpoint at step 5 and logs up to step 7, or logs and no checkpoint at all).
+Results are compared with plain in-process wgan.train.train runs of the same config at the same
+thread count (1, as in conftest), bit for bit: a worker process, a resume from a checkpoint and
+a restart after a run killed before its first checkpoint must all change nothing.
+"""
+
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+from wgan import runs
+from wgan.cli import main as cli_main
+from wgan.cli_study import read_study_file
+from wgan.config import resolve
+from wgan.errors import ConfigError, WganError
+from wgan.study import run_study
+from wgan.study_launchers import RUN_RECORD
+from wgan.tracking import Tracker, read_jsonl
+from wgan.train import Trainer, train
+
+TINY = [
+    "generator.hidden=32",
+    "critic.hidden=32",
+    "data.batch_size=64",
+    "train.device=cpu",
+    "train.progress=false",
+    "train.log_every=1",
+    "train.eval_every=0",
+    "train.figure_every=0",
+    "train.checkpoint_every=5",
+    "train.eval_samples=300",
+    "train.steps=10",
+]
+
+
+def tiny(*overrides):
+    return resolve("toy-wgan-gp", [*TINY, *overrides])
+
+
+def weights(run_dir):
+    state = runs.load_checkpoint(run_dir / runs.CHECKPOINT)
+    return state["step"], state["generator"], state["critic"]
+
+
+def assert_same_weights(a, b):
+    step_a, gen_a, critic_a = weights(a)
+    step_b, gen_b, critic_b = weights(b)
+    assert step_a == step_b
+    for sa, sb in ((gen_a, gen_b), (critic_a, critic_b)):
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), key
+
+
+def interrupted(cfg, run_dir, at_step):
+    """Train ``cfg`` into ``run_dir`` as wgan.train.train does, and stop it with a
+    KeyboardInterrupt (a Ctrl-C) right after iteration ``at_step``."""
+
+    def hook(trainer, values):
+        if trainer.step == at_step:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with runs.create_run_dir(cfg.out_dir, cfg.name, run_dir) as path:
+            runs.write_config(path, cfg.to_dict())
+            tracker = Tracker(path)
+            try:
+                Trainer(cfg, path).fit(tracker, hook)
+            finally:
+                tracker.close()
+
+
+def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, monkeypatch):
+    study = tmp_path / "study"
+    cfgs = {name: tiny(f"train.seed={seed}") for seed, name in enumerate("abc")}
+    for cfg in cfgs.values():
+        cfg.out_dir = str(study)
+    # The state a killed study leaves: a finished, b stopped after its step-5 checkpoint,
+    # c stopped before its first checkpoint.
+    finished = train(cfgs["a"], run_dir=study / "a")
+    interrupted(cfgs["b"], study / "b", at_step=7)
+    interrupted(cfgs["c"], study / "c", at_step=3)
+    assert weights(study / "b")[0] == 5
+    assert not (study / "c" / runs.CHECKPOINT).exists()
+    assert (study / "c" / "metrics.jsonl").exists()
+    # A mark in b's log before its checkpoint: a resume keeps it, a retraining would not.
+    with (study / "b" / "metrics.jsonl").open("a") as fh:
+        fh.write(json.dumps({"kind": "mark", "step": 4}) + "\n")
+
+    records = run_study(list(cfgs.items()), study, jobs=2, threads=1)
+
+    assert [(r["name"], r["status"], r["step"]) for r in records] == [
+        ("a", "skipped", 10),
+        ("b", "resumed", 10),
+        ("c", "done", 10),
+    ]
+    assert all(r["error"] is None for r in records)
+    assert records[0]["metrics"] == json.loads(json.dumps(finished.metrics))
+    # Each equals a plain, uninterrupted run of its config.
+    plain = tmp_path / "plain"
+    for name in "bc":
+        train(cfgs[name], run_dir=plain / name)
+        assert_same_weights(study / name, plain / name)
+    # metrics.jsonl of the resumed run and of the restarted one: each step once, as an
+    # uninterrupted run's.
+    for name in "bc":
+        log = read_jsonl(study / name / "metrics.jsonl")
+        assert [r["step"] for r in log if r["kind"] == "train"] == list(range(1, 11))
+    assert [r for r in read_jsonl(study / "b" / "metrics.jsonl") if r["kind"] == "mark"]
+    # study.json holds the same records.
+    saved = json.loads((study / "study.json").read_text())["runs"]
+    assert [r["status"] for r in saved] == ["skipped", "resumed", "done"]
+
+    # A second re-run starts no worker at all: every run left its record.
+    def no_launch(*args, **kwargs):
+        raise AssertionError("a worker was started for a finished run")
+
+    monkeypatch.setattr("wgan.study.launch", no_launch)
+    again = run_study(list(cfgs.items()), study, jobs=2, threads=1)
+    assert [r["status"] for r in again] == ["skipped"] * 3
+    assert [r["metrics"] for r in again] == [r["metrics"] for r in records]
+
+
+def test_a_changed_config_under_an_existing_name_is_refused(tmp_path):
+    study = tmp_path / "study"
+    cfg = tiny()
+    (study / "a").mkdir(parents=True)
+    runs.write_config(study / "a", cfg.to_dict())
+    with pytest.raises(ConfigError, match=r"train\.steps=10, now train\.steps=20"):
+        run_study([("a", tiny("train.steps=20"))], study)
+    # Keys that do not change the run (where it computes, the progress bar) are not compared;
+    # the refusal above came before any worker: nothing was written into the run.
+    assert sorted(p.name for p in (study / "a").iterdir()) == ["config.yaml"]
+
+
+@pytest.mark.parametrize(
+    "runs_, kwargs, message",
+    [
+        ([], {}, "at least one run"),
+        (["a"], {}, r"\(name, Config\) pair"),
+        ([("a", None)], {}, "must be a wgan.config.Config, got NoneType"),
+        ([("../x", "cfg")], {}, "not a folder name"),
+        ([("a", "cfg"), ("a", "cfg")], {}, "given twice"),
+        ([("a", "cfg")], {"jobs": 0}, "jobs must be"),
+        ([("a", "cfg")], {"launcher": "slurm"}, "unknown launcher"),
+        ([("a", "cfg")], {"address": "10.0.0.1:6379"}, "for the ray launcher"),
+        ([("a", "cfg")], {"threads": 0}, "threads must be"),
+    ],
+)
+def test_bad_studies_are_refused_before_anything_runs(tmp_path, runs_, kwargs, message):
+    cfg = tiny()
+    runs_ = [r if isinstance(r, str) else (r[0], cfg if r[1] == "cfg" else r[1]) for r in runs_]
+    with pytest.raises(ConfigError, match=message):
+        run_study(runs_, tmp_path / "study", **kwargs)
+    assert not (tmp_path / "study" / "a").exists()
+
+
+def test_a_folder_that_is_not_a_run_is_not_touched(tmp_path):
+    (tmp_path / "study" / "a").mkdir(parents=True)
+    (tmp_path / "study" / "a" / "notes.txt").write_text("mine")
+    with pytest.raises(WganError, match="not a run directory"):
+        run_study([("a", tiny())], tmp_path / "study")
+    assert (tmp_path / "study" / "a" / "notes.txt").read_text() == "mine"
+
+
+def test_ray_missing_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    code = cli_main(
+        ["study", "toy-wgan-gp", *TINY, "--launcher", "ray", "--study-dir", str(tmp_path / "s")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "install wgan[ray]" in err
+
+
+def test_study_file_names_and_configs(tmp_path):
+    (tmp_path / "confs").mkdir()
+    (tmp_path / "confs" / "clip.yaml").write_text("extends: toy-wgan-clip\ntrain:\n  steps: 7\n")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "config: toy-wgan-gp\n"
+        "overrides: [train.steps=3]\n"
+        "runs:\n"
+        "  - name: gp\n"
+        "  - name: clip\n"
+        "    config: confs/clip.yaml\n"
+        "    overrides: {constraint.clip: 0.02}\n"
+        "seeds: 0-1\n"
+        "study_dir: out\n"
+    )
+    study_runs, study_dir = read_study_file(path, ["critic.hidden=16"])
+    assert study_dir == tmp_path / "out"
+    names = [n for n, _ in study_runs]
+    assert names == ["gp-seed0", "gp-seed1", "clip-seed0", "clip-seed1"]
+    by = dict(study_runs)
+    assert [by[n].train.seed for n in names] == [0, 1, 0, 1]
+    assert by["gp-seed0"].constraint.clip == 0 and by["clip-seed1"].constraint.clip == 0.02
+    # Overrides: the file's common ones, then the command line's, then the run's own.
+    assert by["clip-seed0"].train.steps == 3 and by["gp-seed1"].critic.hidden == 16
+    path.write_text("runs:\n  - name: a\n    steps: 3\n")
+    with pytest.raises(ConfigError, match="unknown key 'steps'"):
+        read_study_file(path)
+
+
+def test_cli_study_reports_a_failed_run_and_trains_the_others(tmp_path, capsys):
+    """A run that fails (here: another process holds its lock) is recorded as failed with its
+    one-line message and exit status 1; the other run is trained; the run directories are
+    regular runs (wgan eval reads them)."""
+    study = tmp_path / "study"
+    path = tmp_path / "two.yaml"
+    path.write_text("overrides: [" + ", ".join(TINY) + "]\nruns:\n  - name: ok\n  - name: locked\n")
+    (study / "locked").mkdir(parents=True)
+    with runs.lock_run(study / "locked"):
+        code = cli_main(
+            ["study", str(path), "--jobs", "2", "--threads", "1", "--study-dir", str(study)]
+        )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.count("\n") == 1 and "1 of 2 study runs failed" in err
+    assert "being trained by another process" in err
+    lines = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:3]}
+    assert lines == {"ok": "done", "locked": "failed"}
+    assert (study / "ok" / RUN_RECORD).exists() and not (study / "locked" / RUN_RECORD).exists()
+    assert cli_main(["eval", str(study / "ok"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 10
+
+
+def test_sweep_of_runs_that_cannot_be_stacked_uses_the_launcher(tmp_path, capsys):
+    """Runs of different widths cannot share one vectorised step: wgan sweep trains them as
+    separate processes (a study), each equal to a plain run of its config."""
+    code = cli_main(
+        ["sweep", "toy-wgan-gp", *TINY, "--vary", "critic.hidden=16,32", "--out-dir", str(tmp_path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "cannot be stacked" in err and "critic.hidden" in err
+    (sweep_dir,) = tmp_path.glob("*-sweep")
+    names = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir() and p.name != ".study")
+    assert names == ["critic_hidden16", "critic_hidden32"]
+    assert "2 runs in" in out
+    # Two jobs: each worker uses the CPU count / 2 threads; a plain run with as many threads.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        train(tiny("critic.hidden=16"), run_dir=tmp_path / "plain")
+    finally:
+        torch.set_num_threads(threads)
+    assert_same_weights(sweep_dir / "critic_hidden16", tmp_path / "plain")
