@@ -91,12 +91,12 @@ def _report(grid: Any, latent: Any) -> None:
             f"with noise: {', '.join(str(p) for p in pred[1])}"
         )
         return
-    norms = latent.norm_along(grid.z)  # (R, S): |z| / sqrt(D)
-    mid = norms.shape[1] // 2
     for kind in sorted(set(grid.row_paths)):
         rows = [i for i, p in enumerate(grid.row_paths) if p == kind]
-        value = float(norms[rows, mid].mean())
-        print(f"  |z| / sqrt(d) at the middle of the {kind} paths: {value:.3f}")
+        ends = grid.z[rows][:, [0, -1]]  # (rows, 2, D): each path's endpoints
+        mid = latent.latent_path(ends[:, 0], ends[:, 1], 3, kind)[:, 1]  # t = 1/2: (rows, D)
+        value = float(latent.norm_along(mid).mean())
+        print(f"  mean |z| / sqrt(d) at t = 1/2 of the {kind} paths: {value:.3f}")
 
 
 def add_interpolate_parser(subparsers: Any) -> None:

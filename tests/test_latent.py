@@ -1,0 +1,266 @@
+"""Latent-space walks (wgan.latent) and `wgan interpolate`: path maths against hand values,
+grid layout, class rows with z fixed, arithmetic on a generator whose classes are known, and
+one-line errors for bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from wgan import latent
+from wgan.cli import main
+from wgan.config import resolve
+from wgan.errors import WganError
+from wgan.game import LatentGenerator
+from wgan.run import Run, load_run
+from wgan.train import train
+
+TINY = [
+    "generator.hidden=16",
+    "critic.hidden=16",
+    "train.steps=1",
+    "train.progress=false",
+    "train.eval_every=0",
+    "train.figure_every=0",
+    "train.eval_samples=100",
+    "train.device=cpu",
+]
+CGAN = [
+    "data.resolution=8",
+    "generator.width=8",
+    "critic.width=8",
+    "generator.latent_dim=6",
+    "train.ema=0",
+    "data.batch_size=16",
+]
+
+
+# ------------------------------------------------------------------------------- the maths
+
+
+def test_lerp_and_slerp_endpoints_and_hand_values():
+    e1, e2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    t = [0.0, 0.25, 0.5, 1.0]
+    s = latent.slerp(e1, e2, t)  # (4, 2): a quarter circle from e1 to e2
+    a = math.pi / 8  # t = 1/4 of the right angle
+    expected = [[1.0, 0.0], [math.cos(a), math.sin(a)], [2**-0.5, 2**-0.5], [0.0, 1.0]]
+    torch.testing.assert_close(s, torch.tensor(expected), atol=1e-6, rtol=0)
+    lin = latent.lerp(e1, e2, t)
+    torch.testing.assert_close(lin[:, 0], torch.tensor([1.0, 0.75, 0.5, 0.0]))
+    torch.testing.assert_close(lin[:, 1], torch.tensor([0.0, 0.25, 0.5, 1.0]))
+    assert lin[2].norm() == pytest.approx(2**-0.5)  # the straight midpoint leaves the circle
+
+
+def test_slerp_keeps_the_norm_of_unit_and_equal_norm_endpoints():
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(2, 5, 64, generator=g)  # 5 pairs in 64-D
+    u0, u1 = z0 / z0.norm(dim=-1, keepdim=True), z1 / z1.norm(dim=-1, keepdim=True)
+    path = latent.latent_path(u0, u1, 9, "slerp")  # (5, 9, 64)
+    assert path.shape == (5, 9, 64)
+    torch.testing.assert_close(path.norm(dim=-1), torch.ones(5, 9), atol=1e-5, rtol=0)
+    torch.testing.assert_close(path[:, 0], u0)
+    torch.testing.assert_close(path[:, -1], u1)
+    scaled = latent.slerp(3 * u0, 3 * u1, torch.linspace(0, 1, 7))
+    torch.testing.assert_close(scaled.norm(dim=-1), torch.full((5, 7), 3.0), atol=1e-5, rtol=0)
+    # the straight path between the same unit endpoints dips inside the sphere
+    assert float(latent.latent_path(u0, u1, 9, "linear")[:, 4].norm(dim=-1).max()) < 0.9
+
+
+def test_slerp_of_parallel_endpoints_is_the_straight_path():
+    z = torch.tensor([1.0, 2.0, 2.0])
+    t = torch.linspace(0, 1, 5)
+    torch.testing.assert_close(latent.slerp(z, 2 * z, t), latent.lerp(z, 2 * z, t))
+    assert torch.isfinite(latent.slerp(z, -z, t)).all()
+
+
+def test_path_arguments_are_checked():
+    z = torch.zeros(3)
+    with pytest.raises(WganError, match="path must be one of"):
+        latent.latent_path(z, z, 4, "cubic")
+    with pytest.raises(WganError, match="steps must be between 2"):
+        latent.latent_path(z, z, 1)
+    with pytest.raises(WganError, match="same shape"):
+        latent.lerp(z, torch.zeros(4), [0.5])
+
+
+# ------------------------------------------------------------------------- grids of a run
+
+
+def _run(tmp_path, preset=None, *overrides):
+    cfg = resolve(preset, [*TINY, *overrides])
+    return Run(cfg, tmp_path / "run")
+
+
+def test_interpolation_grid_layout_and_samples(tmp_path):
+    run = _run(tmp_path)  # toy 2-D WGAN-GP, untrained: the layout is what is tested
+    grid = latent.interpolation_grid(run, num_paths=3, steps=5, path="both", seed=4)
+    assert grid.samples.shape == (6, 5, 2) and grid.z.shape == (6, 5, run.gen.latent_dim)
+    assert grid.row_paths == ["linear", "slerp"] * 3 and grid.labels is None
+    assert grid.row_names[:2] == ["linear 1", "slerp 1"] and len(grid.col_names) == 5
+    # consecutive rows share endpoints; their inside differs (straight vs spherical)
+    torch.testing.assert_close(grid.z[0::2, [0, -1]], grid.z[1::2, [0, -1]])
+    assert not torch.allclose(grid.z[0, 2], grid.z[1, 2])
+    torch.testing.assert_close(
+        grid.z[0], latent.lerp(grid.z[0, 0], grid.z[0, -1], [0, 0.25, 0.5, 0.75, 1])
+    )
+    gen = run.sampler.eval()
+    with torch.no_grad():
+        direct = gen(grid.z.reshape(-1, grid.z.shape[-1])).reshape(6, 5, 2)
+    torch.testing.assert_close(grid.samples, direct)
+    again = latent.interpolation_grid(run, num_paths=3, steps=5, path="slerp", seed=4)
+    torch.testing.assert_close(again.z, grid.z[1::2])  # same seed, same endpoints
+    with pytest.raises(WganError, match="not conditional"):
+        latent.interpolation_grid(run, classes=[1])
+
+
+def test_conditional_rows_keep_z_fixed_down_each_column(tmp_path):
+    run = _run(tmp_path, "digits-cgan", *CGAN)
+    grid = latent.interpolation_grid(run, num_paths=1, steps=4, path="slerp", classes=[2, 5, 7])
+    assert grid.samples.shape == (3, 4, 1, 8, 8)
+    assert grid.labels.tolist() == [[2] * 4, [5] * 4, [7] * 4]
+    for r in (1, 2):
+        torch.testing.assert_close(grid.z[r], grid.z[0])  # the same z in every class row
+    gen = run.sampler.eval()
+    with torch.no_grad():
+        row = gen(grid.z[1], torch.full((4,), 5))
+    torch.testing.assert_close(grid.samples[1], row)
+    assert not torch.allclose(grid.samples[0], grid.samples[1])  # the class changes the image
+    full = latent.interpolation_grid(run, num_paths=2, steps=3, path="both")
+    assert full.samples.shape == (2 * 2 * 10, 3, 1, 8, 8)  # paths x kinds x classes rows
+    with pytest.raises(WganError, match="class must be between 0 and 9"):
+        latent.interpolation_grid(run, classes=[10])
+
+
+class TemplateNet(nn.Module):
+    """G(z) = the template image of class argmax(z): whose class the classifier knows."""
+
+    def __init__(self, templates: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("templates", templates)  # (10, 1, R, R)
+        self.anchor = nn.Parameter(torch.zeros(()))  # a parameter, for the device look-up
+
+    def forward(self, z):
+        return self.templates[z.argmax(1)] + 0 * self.anchor  # (B, 1, R, R)
+
+
+def test_arithmetic_on_a_generator_with_known_classes(tmp_path):
+    from wgan.metrics.classifier import digits_split, get_digit_classifier
+    from wgan.metrics.images import classify
+
+    run = _run(tmp_path, "digits-dcgan", "data.resolution=8", "generator.width=8",
+               "critic.width=8", "train.ema=0")  # fmt: skip
+    clf = get_digit_classifier(8)
+    _, _, x, y = digits_split(8)
+    right = classify(clf, x)[1].argmax(1) == y
+    templates = torch.stack([x[(y == k) & right][0] for k in range(10)])  # (10, 1, 8, 8)
+    run.gen = LatentGenerator(TemplateNet(templates), latent_dim=10)
+    n = 4000
+    grid = latent.arithmetic_grid(run, [3, 5, 8], num_samples=n, seed=1, classifier=clf)
+    # E[z_k | argmax z = k] is the mean of the largest of 10 standard normals, 1.5388; the
+    # other 9 coordinates share -1.5388 (the sum has mean 0): -0.171 each.
+    top, rest = 1.5388, -1.5388 / 9
+    means = grid.z[0, :3]  # (3, 10)
+    for row, k in zip(means, (3, 5, 8), strict=True):
+        expected = torch.full((10,), rest)
+        expected[k] = top
+        torch.testing.assert_close(row, expected, atol=0.15, rtol=0)
+    result = torch.full((10,), rest)  # a - b + c, coordinate by coordinate
+    result[3], result[5], result[8] = top, rest - top + rest, top
+    torch.testing.assert_close(grid.z[0, 3], result, atol=0.25, rtol=0)
+    torch.testing.assert_close(grid.z[0, 3], means[0] - means[1] + means[2])
+    # counts are those of argmax z = k among the same draws: about n / 10 each
+    z = torch.randn(n, 10, generator=torch.Generator().manual_seed(1))
+    assert grid.info["counts"] == [int((z.argmax(1) == k).sum()) for k in (3, 5, 8)]
+    assert grid.info["predicted"][0][:3] == [3, 5, 8]  # G of a class mean is that class
+    assert grid.info["predicted"][0][3] in (3, 8)  # a - b + c: the largest coordinates
+    assert grid.samples.shape == (2, 4, 1, 8, 8)
+
+
+def test_arithmetic_refuses_runs_it_cannot_classify(tmp_path):
+    toy = _run(tmp_path)
+    with pytest.raises(WganError, match="digits data"):
+        latent.arithmetic_grid(toy, [1, 2, 3])
+    cond = Run(resolve("digits-cgan", [*TINY, *CGAN]), tmp_path / "c")
+    with pytest.raises(WganError, match="unconditional"):
+        latent.arithmetic_grid(cond, [1, 2, 3])
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+@pytest.fixture(scope="module")
+def saved_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("latent-runs")
+    out = {}
+    for key, preset, extra in (("toy", None, []), ("cgan", "digits-cgan", CGAN)):
+        cfg = resolve(preset, [*TINY, *extra])
+        cfg.out_dir = str(root)
+        out[key] = train(cfg, tensorboard=False).run_dir
+    return out
+
+
+def _cli(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_interpolate_writes_png_and_npy(saved_runs, tmp_path, capsys):
+    toy, cgan = saved_runs["toy"], saved_runs["cgan"]
+    code, out, _ = _cli(capsys, "interpolate", toy, "--out", tmp_path / "p.npy", "--steps", 6)
+    assert code == 0 and np.load(tmp_path / "p.npy").shape == (8, 6, 2)  # 4 paths x 2 kinds
+    # at t = 1/2 the spherical path is |z0 + z1| / (2 cos(W/2)), the straight one |z0 + z1| / 2
+    norms = {
+        line.split()[-3]: float(line.split()[-1]) for line in out.splitlines() if "t = 1/2" in line
+    }
+    assert set(norms) == {"linear", "slerp"} and norms["slerp"] > norms["linear"] > 0, out
+    code, _, _ = _cli(capsys, "interpolate", toy, "--out", tmp_path / "a" / "p.png")
+    assert code == 0 and (tmp_path / "a" / "p.png").stat().st_size > 0
+    code, out, _ = _cli(
+        capsys, "interpolate", cgan, "--out", tmp_path / "c.npy", "--path", "linear",
+        "--classes", "0,4", "--steps", 3, "--device", "cpu",
+    )  # fmt: skip
+    assert code == 0 and np.load(tmp_path / "c.npy").shape == (2, 3, 1, 8, 8), out
+    grid = np.load(tmp_path / "c.npy")
+    assert not np.allclose(grid[0], grid[1])
+    code, _, _ = _cli(capsys, "interpolate", cgan, "--out", tmp_path / "c.png", "--steps", 3)
+    assert code == 0 and (tmp_path / "c.png").stat().st_size > 0
+    loaded = load_run(cgan)
+    torch.testing.assert_close(
+        torch.from_numpy(grid[1]),
+        latent.interpolation_grid(loaded, 1, 3, "linear", 0, [4]).samples[0],
+    )
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["{missing}", "--out", "{tmp}/x.png"], "run directory not found"),
+        (["{toy}", "--out", "{tmp}/x.png", "--classes", "1,2"], "not conditional"),
+        (["{toy}", "--out", "{tmp}/x.png", "--arithmetic", "1,2,3"], "digits data"),
+        (["{toy}", "--out", "{tmp}/x.txt"], "--out must end in .png or .npy"),
+        (["{toy}", "--out", "{tmp}/file.txt/x.png"], "--out"),
+        (["{toy}", "--out", "{tmp}"], "is a directory"),
+        (["{toy}", "--out", "{tmp}/x.png", "--steps", "1"], "--steps must be between 2"),
+        (["{toy}", "--out", "{tmp}/x.png", "--num-paths", "0"], "--num-paths must be between"),
+        (["{cgan}", "--out", "{tmp}/x.png", "--classes", "3,x"], "class numbers separated"),
+        (["{cgan}", "--out", "{tmp}/x.png", "--classes", "12"], "class must be between 0 and 9"),
+        (["{cgan}", "--out", "{tmp}/x.png", "--arithmetic", "1,2"], "three classes"),
+        (["{cgan}", "--out", "{tmp}/x.png", "--arithmetic", "1,2,3"], "unconditional"),
+        (["{toy}", "--out", "{tmp}/x.png", "--device", "gpu"], "--device"),
+    ],
+)
+def test_interpolate_bad_input_is_one_line_exit_2(saved_runs, tmp_path, capsys, args, needle):
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    names = {"missing": tmp_path / "nope", "tmp": tmp_path, **saved_runs}
+    argv = [a.format(**names) for a in args]
+    try:
+        code, out, err = _cli(capsys, "interpolate", *argv)
+    except SystemExit as exc:  # argparse usage errors exit from the parser
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wgan: error: ") and needle in lines[0], err
+    assert not (tmp_path / "x.png").exists()
