@@ -55,19 +55,27 @@ from wgan.config import OptimConfig
 from wgan.constraints import input_gradient_norm, interpolates, make_constraints
 from wgan.data import make_dataset, resolve_dataset_name
 from wgan.errors import ConfigError
+from wgan.experiments.claims import clipping_vs_penalty_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,
     experiment_entry,
     fit_critic,
     format_table,
+    progress,
     split_list,
     write_results,
 )
 from wgan.game import GANLoss, NoisyDataGenerator
 from wgan.nets import MLP
 from wgan.objectives import make_objective
-from wgan.plotting import critic_grid, save_figure, subplots
+from wgan.plotting import (
+    critic_grid,
+    legend_beside,
+    legend_right_of_figure,
+    save_figure,
+    subplots,
+)
 
 NAME = "clipping-vs-penalty"
 DESCRIPTION = (
@@ -87,7 +95,7 @@ class ClippingVsPenaltySettings:
     hidden: int = 256  # value-surface critics: MLP width (gan_toy.py: 512)
     depth: int = 3  # value-surface critics: hidden layers
     steps: int = 1000  # critic steps for each value-surface critic
-    batch_size: int = 256
+    batch_size: int = 256  # samples per critic step
     clip_lr: float = 5e-5  # RMSProp learning rate of the clipped critics (WGAN)
     gp_lr: float = 1e-4  # Adam learning rate of the penalised critics, betas (0.5, 0.9)
     gp_weight: float = 0.1  # lambda (toy protocol of gan_toy.py)
@@ -98,7 +106,7 @@ class ClippingVsPenaltySettings:
     eval_samples: int = 4096  # fresh samples for gaps and gradient norms
     resolution: int = 96  # contour grid points per axis
     plot_range: float = 3.0  # contour plots cover [-r, r]^2 (gan_toy.py: 3)
-    seed: int = 0
+    seed: int = 0  # seed of data and initial weights
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     def dataset_list(self) -> list[str]:
@@ -141,6 +149,17 @@ class ClippingVsPenaltySettings:
 
 
 SETTINGS = ClippingVsPenaltySettings
+
+#: ``wgan experiment all --quick``: two datasets, smaller critics, coarser plots.
+QUICK: dict[str, Any] = {
+    "datasets": "8gaussians,swissroll",
+    "hidden": 128,
+    "steps": 400,
+    "deep_steps": 200,
+    "deep_hidden": 64,
+    "eval_samples": 2048,
+    "resolution": 48,
+}
 
 
 def method_name(clip: float | None) -> str:
@@ -322,12 +341,13 @@ def _surfaces_figure(
             ax.set_ylabel("x2", fontsize=8)
             ax.tick_params(labelsize=7)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, markerscale=5, fontsize=9)
     fig.suptitle(
         "Critic value surfaces (filled contours of f): weight clipping (RMSProp 5e-5) vs "
         f"gradient penalty (lambda={settings.gp_weight:g}, Adam 1e-4)"
     )
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    # beyond the right edge: the contour maps fill every panel
+    legend_right_of_figure(fig, handles, labels, markerscale=5, fontsize=9)
     return save_figure(fig, path)
 
 
@@ -350,7 +370,7 @@ def _gradients_figure(
         f"(width {settings.deep_hidden}, {settings.focus_dataset})",
         fontsize=10,
     )
-    ax.legend(fontsize=8)
+    legend_beside(ax, fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -385,7 +405,7 @@ def _histogram_figure(
             ax.set_xlabel("weight")
         ax.set_ylabel("count")
         ax.set_title(method, fontsize=10)
-        ax.legend(fontsize=7, loc="upper center")
+        legend_beside(ax)
     fig.suptitle(f"Critic weight histograms ({where}): clipping piles weights at +-c")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -421,59 +441,64 @@ def run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
     focus = resolve_dataset_name(settings.focus_dataset)
     hist_ds = focus if focus in datasets else datasets[0]
     hist_weights: dict[str, np.ndarray] = {}
-    for i, ds in enumerate(datasets):
-        real, fake = eval_batch(ds, settings.eval_samples, settings.noise_std, 10_000 + i)
-        samples[ds] = (real[:500].numpy(), fake[:300].numpy())
+    with progress((len(datasets) + 1) * len(methods), NAME) as bar:
+        for i, ds in enumerate(datasets):
+            real, fake = eval_batch(ds, settings.eval_samples, settings.noise_std, 10_000 + i)
+            samples[ds] = (real[:500].numpy(), fake[:300].numpy())
+            for j, (clip, method) in enumerate(zip(clip_values, methods, strict=True)):
+                bar.set_postfix_str(f"{ds} {method}")
+                critic = train_critic(
+                    ds,
+                    clip,
+                    hidden=settings.hidden,
+                    depth=settings.depth,
+                    steps=settings.steps,
+                    seed=settings.seed + 100 * i + j,
+                    **common,
+                )
+                bar.update(1)
+                surfaces[(ds, method)] = critic_grid(critic, bounds, settings.resolution)
+                w = weight_values(critic)
+                if ds == hist_ds:
+                    hist_weights[method] = w
+                surface_rows.append(
+                    {
+                        "dataset": ds,
+                        "method": method,
+                        "gap": critic_gap(critic, real, fake),
+                        "interp_grad_norm": interpolate_grad_norm(critic, real, fake, 20_000 + i),
+                        "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
+                    }
+                )
+
+        # (b) deep critics on the focus dataset: per-layer gradient norms.
+        deep_ds = focus
+        real, fake = eval_batch(deep_ds, settings.eval_samples, settings.noise_std, 30_000)
+        n_grad = min(settings.eval_samples, 1024)
+        deep: dict[str, dict[str, Any]] = {}
         for j, (clip, method) in enumerate(zip(clip_values, methods, strict=True)):
+            bar.set_postfix_str(f"deep critic, {method}")
             critic = train_critic(
-                ds,
+                deep_ds,
                 clip,
-                hidden=settings.hidden,
-                depth=settings.depth,
-                steps=settings.steps,
-                seed=settings.seed + 100 * i + j,
+                hidden=settings.deep_hidden,
+                depth=settings.deep_depth,
+                steps=settings.deep_steps,
+                seed=settings.seed + 5000 + j,
                 **common,
             )
-            surfaces[(ds, method)] = critic_grid(critic, bounds, settings.resolution)
+            bar.update(1)
+            norms = layer_gradient_norms(critic, real[:n_grad], fake[:n_grad])
             w = weight_values(critic)
-            if ds == hist_ds:
-                hist_weights[method] = w
-            surface_rows.append(
-                {
-                    "dataset": ds,
-                    "method": method,
-                    "gap": critic_gap(critic, real, fake),
-                    "interp_grad_norm": interpolate_grad_norm(critic, real, fake, 20_000 + i),
-                    "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
-                }
-            )
-
-    # (b) deep critics on the focus dataset: per-layer gradient norms.
-    deep_ds = focus
-    real, fake = eval_batch(deep_ds, settings.eval_samples, settings.noise_std, 30_000)
-    n_grad = min(settings.eval_samples, 1024)
-    deep: dict[str, dict[str, Any]] = {}
-    for j, (clip, method) in enumerate(zip(clip_values, methods, strict=True)):
-        critic = train_critic(
-            deep_ds,
-            clip,
-            hidden=settings.deep_hidden,
-            depth=settings.deep_depth,
-            steps=settings.deep_steps,
-            seed=settings.seed + 5000 + j,
-            **common,
-        )
-        norms = layer_gradient_norms(critic, real[:n_grad], fake[:n_grad])
-        w = weight_values(critic)
-        layers = norms["layers"]
-        deep[method] = {
-            "layers": layers,
-            "input": norms["input"],
-            "last_over_first": layers[-1] / layers[0] if layers[0] > 0 else math.inf,
-            "max_over_min": max(layers) / min(layers) if min(layers) > 0 else math.inf,
-            "gap": critic_gap(critic, real, fake),
-            "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
-        }
+            layers = norms["layers"]
+            deep[method] = {
+                "layers": layers,
+                "input": norms["input"],
+                "last_over_first": layers[-1] / layers[0] if layers[0] > 0 else math.inf,
+                "max_over_min": max(layers) / min(layers) if min(layers) > 0 else math.inf,
+                "gap": critic_gap(critic, real, fake),
+                "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
+            }
 
     figures = [
         _surfaces_figure(
@@ -505,6 +530,7 @@ def run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
         "seconds": time.time() - start,
     }
     write_results(run_dir, NAME, settings, numbers)
+    verdicts = clipping_vs_penalty_verdicts(numbers, settings)
 
     def frac(v: float | None) -> Any:
         return "-" if v is None else v
@@ -558,4 +584,4 @@ def run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
             table_b,
         ]
     )
-    return ExperimentResult(NAME, run_dir, numbers, table, figures)
+    return ExperimentResult(NAME, run_dir, numbers, table, figures, verdicts)

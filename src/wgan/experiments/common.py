@@ -4,6 +4,19 @@ An experiment is a function ``run(settings, run_dir) -> ExperimentResult`` with 
 dataclass whose defaults are fast on a laptop CPU (a ``full`` flag or larger values give the
 full-size run). ``key=value`` overrides are type-checked by the same code as training configs.
 
+The conventions every experiment module follows (``wgan experiment NAME --help``, ``wgan
+experiment all`` and the report page read them):
+
+* ``SETTINGS``: a dataclass whose fields each carry a trailing ``# comment`` (or a docstring on
+  the next line) saying what they mean; :func:`settings_help` lists them with their defaults.
+* ``QUICK``: a module-level dict of settings overrides (field name -> value) for ``wgan
+  experiment all --quick``, small enough that every experiment together fits in a few CPU
+  minutes; :func:`quick_settings` applies it (an experiment without one runs at its defaults).
+* ``ExperimentResult.verdicts``: one :class:`~wgan.experiments.verdict.Verdict` per claim, from a
+  pure function of the measured numbers (and the settings, which decide whether the run is large
+  enough to test the claim); :func:`experiment_entry` adds them to ``results.json``.
+* :func:`progress`: a bar over the experiment's units of work.
+
 Experiments train through public interfaces only, written here once:
 
 * :func:`fit_critic`: a critic alone against a fixed sample source, by the training step's own
@@ -18,11 +31,17 @@ Experiments train through public interfaces only, written here once:
 from __future__ import annotations
 
 import functools
+import inspect
+import io
 import json
+import sys
+import textwrap
 import time
+import tokenize
+import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -283,9 +302,21 @@ def experiment_entry(
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         with torch_threads(settings.threads):
-            return body(settings, run_dir)
+            result = body(settings, run_dir)
+        record_verdicts(run_dir, result.verdicts)
+        return result
 
     return run
+
+
+def record_verdicts(run_dir: str | Path, verdicts: Sequence[Verdict]) -> None:
+    """Add ``verdicts`` (one record per claim) to ``run_dir/results.json`` when it exists."""
+    path = Path(run_dir) / "results.json"
+    if not verdicts or not path.is_file():
+        return
+    record = json.loads(path.read_text())
+    record["verdicts"] = [v.to_dict() for v in verdicts]
+    path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
 
 
 def experiment_dir(out_dir: str | Path, name: str) -> Path:
@@ -309,3 +340,108 @@ def progress(total: int, desc: str, enabled: bool = True) -> Iterator[Any]:
         yield bar
     finally:
         bar.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# Settings help and quick sizes
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingHelp:
+    """One field of an experiment's settings: name, type, default and meaning."""
+
+    name: str
+    type: str
+    default: Any
+    meaning: str  # "" when the field has neither a trailing comment nor a docstring
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The meaning of each field of dataclass ``cls``, from its source: the trailing ``#``
+    comment on the field's line, or else a string literal on the line after it."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # no source (e.g. defined in an interactive session)
+        return {}
+    lines = source.splitlines()
+    comments: dict[int, str] = {}  # line number (1-based) -> comment text
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    out: dict[str, str] = {}
+    names = {f.name for f in fields(cls)}
+    for number, line in enumerate(lines, start=1):
+        head = line.strip().split(":", 1)[0]
+        if head not in names or head in out or ":" not in line:
+            continue
+        text = comments.get(number, "")
+        if not text and number < len(lines):
+            after = lines[number].strip()  # the next line
+            if after[:3] in ('"""', "'''") or after[:1] in ('"', "'"):
+                text = after.strip("\"'").strip()
+        out[head] = text
+    return out
+
+
+def settings_fields(settings_cls: type) -> list[SettingHelp]:
+    """Every field of an experiment's settings dataclass with its type, default and meaning."""
+    meanings = _field_comments(settings_cls)
+    out = []
+    for f in fields(settings_cls):
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        out.append(SettingHelp(f.name, str(kind), default, meanings.get(f.name, "")))
+    return out
+
+
+def experiment_module(experiment: Experiment) -> types.ModuleType | None:
+    """The module that defines ``experiment`` (where its ``QUICK`` and docstring live)."""
+    return sys.modules.get(getattr(experiment.run, "__module__", ""))
+
+
+def quick_overrides(experiment: Experiment) -> dict[str, Any]:
+    """The experiment module's ``QUICK`` overrides ({} when it defines none)."""
+    return dict(getattr(experiment_module(experiment), "QUICK", None) or {})
+
+
+def quick_settings(experiment: Experiment) -> Any:
+    """The experiment's settings at its quick size (``QUICK`` applied, then validated)."""
+    settings = experiment.settings()
+    for key, value in quick_overrides(experiment).items():
+        if not hasattr(settings, key):
+            raise ConfigError(f"{experiment.name}: QUICK names unknown setting {key!r}")
+        setattr(settings, key, value)
+    settings.validate()
+    return settings
+
+
+def settings_help(experiment: Experiment) -> str:
+    """``wgan experiment NAME --help``: usage, description, then one line per setting with its
+    type, default and meaning, and the quick size."""
+    rows = [
+        [h.name, h.type, repr(h.default), h.meaning or "-"]
+        for h in settings_fields(experiment.settings)
+    ]
+    quick = quick_overrides(experiment)
+    table = format_table(["setting", "type", "default", "meaning"], rows)
+    lines = [
+        f"usage: wgan experiment {experiment.name} [key=value ...] [--out-dir DIR] [--json]",
+        "",
+        textwrap.fill(experiment.description, 96),
+        "",
+        "settings (override with key=value):",
+        *(line.rstrip() for line in table.splitlines()),
+    ]
+    if quick:
+        lines += [
+            "",
+            "quick size (wgan experiment all --quick): "
+            + ", ".join(f"{k}={v}" for k, v in quick.items()),
+        ]
+    return "\n".join(lines)

@@ -51,12 +51,14 @@ import torch
 from wgan.config import Config
 from wgan.data import make_dataset
 from wgan.errors import ConfigError
+from wgan.experiments.claims import f_divergences_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,
     experiment_config,
     experiment_entry,
     format_table,
+    progress,
     run_config,
     split_list,
     write_results,
@@ -93,19 +95,19 @@ class FDivergencesSettings:
     Paper-size networks: ``hidden=512``; longer runs: ``steps=10000``.
     """
 
-    dataset: str = "8gaussians"
+    dataset: str = "8gaussians"  # toy dataset name
     divergences: str = "all"  # "all" or comma-separated names of wgan.objectives.DIVERGENCES
-    generator_loss: Literal["saddle", "alternative"] = "saddle"
+    generator_loss: Literal["saddle", "alternative"] = "saddle"  # minimise F, or max E_Q[g_f(V)]
     pi: float = 0.5  # weight of weighted_jensen_shannon
     steps: int = 2000  # generator iterations per divergence
     hidden: int = 128  # MLP width of generator and critic
-    depth: int = 3
-    batch_size: int = 256
-    seed: int = 0
+    depth: int = 3  # hidden layers of generator and critic
+    batch_size: int = 256  # samples per batch
+    seed: int = 0  # training seed (the same for every divergence)
     eval_samples: int = 2500  # protocol: 2,500 samples
     log_every: int = 10  # statistics read back (and checked for NaN/inf) this often
     final_window: int = 200  # the final estimate averages the last this many iterations
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | cuda | auto
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     def divergence_list(self) -> list[str]:
@@ -136,6 +138,10 @@ class FDivergencesSettings:
 
 
 SETTINGS = FDivergencesSettings
+
+#: ``wgan experiment all --quick``: 1,000 iterations (the least at which training is judged),
+#: narrower nets, fewer samples.
+QUICK: dict[str, Any] = {"steps": 1000, "hidden": 64, "eval_samples": 1000, "final_window": 100}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,7 +297,7 @@ def table(results: list[dict[str, Any]], s: FDivergencesSettings) -> str:
 
 def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     """A grid of generated samples over the data, one panel per divergence."""
-    from wgan.plotting import save_figure, scatter_panel, subplots
+    from wgan.plotting import legend_beside, save_figure, scatter_panel, subplots
 
     n = len(results)
     ncol = min(5, n)
@@ -308,9 +314,11 @@ def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
         else:
             title = f"{r['divergence']}\ndiverged at step {r['diverged_at']}"
         scatter_panel(ax, real, r["samples"], modes, dataset.bounds(), title)
-        ax.legend(fontsize=6, markerscale=1.5, loc="lower right")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
+    # one legend, beside the top-right panel (the samples fill the panels)
+    full = max(axes.flat, key=lambda a: len(a.get_legend_handles_labels()[1]))
+    legend_beside(axes[0][-1], *full.get_legend_handles_labels(), markerscale=3)
     fig.suptitle("f-GAN samples per divergence")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -318,7 +326,7 @@ def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
 
 def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
     """Bar charts per divergence: final estimate, modes captured, high quality %, exact W1."""
-    from wgan.plotting import save_figure, subplots
+    from wgan.plotting import legend_beside, save_figure, subplots
 
     names = [r["divergence"] for r in results]
     finished = [r["metrics"] is not None for r in results]  # not diverged: samples measured
@@ -356,7 +364,7 @@ def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel)
         ax.set_xlabel("divergence (red x: diverged or exploded, no value)")
-        ax.legend(fontsize=7)
+    legend_beside(axes[-1])
     fig.suptitle("f-GAN: one bar per divergence")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -370,7 +378,13 @@ def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
 @experiment_entry
 def run(settings: FDivergencesSettings, run_dir: Path) -> ExperimentResult:
     """Train one f-GAN per divergence, tabulate and plot."""
-    results = [run_divergence(d, settings, run_dir) for d in settings.divergence_list()]
+    names = settings.divergence_list()
+    results = []
+    with progress(len(names), NAME) as bar:
+        for d in names:
+            bar.set_postfix_str(d)
+            results.append(run_divergence(d, settings, run_dir))
+            bar.update(1)
     dataset = make_dataset(settings.dataset)
     figures = [
         plot_samples(results, dataset, run_dir / "f_divergences_samples.png"),
@@ -392,4 +406,5 @@ def run(settings: FDivergencesSettings, run_dir: Path) -> ExperimentResult:
         },
     }
     write_results(run_dir, NAME, settings, numbers)
-    return ExperimentResult(NAME, run_dir, numbers, table(results, settings), figures)
+    verdicts = f_divergences_verdicts(numbers, settings)
+    return ExperimentResult(NAME, run_dir, numbers, table(results, settings), figures, verdicts)

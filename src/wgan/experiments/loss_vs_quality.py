@@ -60,6 +60,7 @@ import torch
 
 from wgan.config import Config
 from wgan.data import make_dataset
+from wgan.experiments.claims import loss_vs_quality_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,
@@ -67,6 +68,7 @@ from wgan.experiments.common import (
     experiment_entry,
     format_table,
     make_trainer,
+    progress,
     split_list,
     write_results,
 )
@@ -150,12 +152,12 @@ class LossVsQualitySettings:
     The full-size run of the WGAN-GP paper's toy protocol is ``hidden=512 steps=...``.
     """
 
-    dataset: str = "8gaussians"
+    dataset: str = "8gaussians"  # toy dataset name
     methods: str = "wgan-gp,gan"  # comma-separated names from METHODS
     steps: int = 2000  # generator iterations per method
     hidden: int = 128  # MLP width of generator and critic (paper: 512)
     depth: int = 3  # hidden layers
-    batch_size: int = 256
+    batch_size: int = 256  # samples per batch
     penalty_weight: float = 10.0  # WGAN-GP lambda
     d_lr: float = 5e-4  # WGAN-GP critic learning rate (Adam, betas (0.5, 0.9))
     g_lr: float = 5e-5  # WGAN-GP generator learning rate: a slower generator keeps D near optimal
@@ -164,8 +166,8 @@ class LossVsQualitySettings:
     warmup_critic_steps: int = 200  # critic-only steps before training (Wasserstein methods)
     n_records: int = 40  # record points, geometric in the step (plus step 0)
     eval_samples: int = 1000  # held real samples = generated samples per record (exact W1)
-    seed: int = 0
-    device: str = "cpu"
+    seed: int = 0  # training seed; held real samples and noise use seed+101, seed+202
+    device: str = "cpu"  # cpu | cuda | auto
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     def validate(self) -> None:
@@ -192,6 +194,10 @@ class LossVsQualitySettings:
 
 
 SETTINGS = LossVsQualitySettings
+
+#: ``wgan experiment all --quick``: a quarter of the budget, fewer records and samples (the
+#: verdicts are judged while W1 still changes and the critic is warmed up).
+QUICK: dict[str, Any] = {"steps": 500, "n_records": 15, "eval_samples": 500}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,8 +270,11 @@ def spearman(x: list[float], y: list[float]) -> float:
         return float(spearmanr(a, b).statistic)
 
 
-def run_method(method: str, s: LossVsQualitySettings, run_dir: Path) -> dict[str, Any]:
-    """Train one method, recording estimate, losses and exact W1 at :func:`record_steps`."""
+def run_method(
+    method: str, s: LossVsQualitySettings, run_dir: Path, bar: Any = None
+) -> dict[str, Any]:
+    """Train one method, recording estimate, losses and exact W1 at :func:`record_steps`
+    (``bar``: a progress bar advanced by the generator iterations)."""
     cfg = method_config(method, s)
     wasserstein = METHODS[method][1]
     start = time.time()
@@ -286,7 +295,10 @@ def run_method(method: str, s: LossVsQualitySettings, run_dir: Path) -> dict[str
     }
     diverged_at: int | None = None
     for target in record_steps(s.steps, s.n_records):
+        before = trainer.step
         running = trainer.advance(target - trainer.step)  # means since the last record
+        if bar is not None:
+            bar.update(trainer.step - before)
         held = held_out_terms(trainer, real, noise_seed)
         history["step"].append(trainer.step)
         history["estimate"].append(held["estimate"])
@@ -328,7 +340,7 @@ def run_method(method: str, s: LossVsQualitySettings, run_dir: Path) -> dict[str
 
 def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     """Curves per method (estimate, D loss, W1 on a twin axis), estimate vs W1, final samples."""
-    from wgan.plotting import save_figure, subplots
+    from wgan.plotting import legend_beside, save_figure, subplots
 
     n = len(results)
     fig, axes = subplots(2, max(2, n), figsize=(5.2 * max(2, n), 9.0), squeeze=False)
@@ -368,7 +380,7 @@ def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
         twin.set_ylabel("exact W1 to the data", color="tab:red")
         lines = ax.get_legend_handles_labels()
         lines2 = twin.get_legend_handles_labels()
-        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="best")
+        legend_beside(ax, lines[0] + lines2[0], lines[1] + lines2[1])
         ax.set_title(
             f"{res['method']}: Spearman(estimate, W1) = {res['spearman_estimate_w1']:.2f}",
             fontsize=10,
@@ -391,7 +403,7 @@ def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     ax.set_xlabel("exact W1 of generated samples to the data")
     ax.set_ylabel("critic estimate on the held set")
     ax.set_title("estimate vs sample quality (each point: one record)", fontsize=10)
-    ax.legend(fontsize=7)
+    legend_beside(ax)
     # Final samples of every method.
     ax = axes[1][1]
     g = torch.Generator().manual_seed(3)
@@ -409,7 +421,7 @@ def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.set_title("final samples", fontsize=10)
-    ax.legend(fontsize=7, markerscale=3)
+    legend_beside(ax, markerscale=3)
     for ax in axes[1][2:]:
         ax.axis("off")
     fig.suptitle("Does the critic's loss track sample quality?")
@@ -459,7 +471,12 @@ def table(results: list[dict[str, Any]]) -> str:
 @experiment_entry
 def run(settings: LossVsQualitySettings, run_dir: Path) -> ExperimentResult:
     """Train every method, record estimate / loss / exact W1, plot, and correlate."""
-    results = [run_method(m, settings, run_dir) for m in split_list(settings.methods)]
+    methods = split_list(settings.methods)
+    with progress(settings.steps * len(methods), NAME) as bar:
+        results = []
+        for m in methods:
+            bar.set_postfix_str(m)
+            results.append(run_method(m, settings, run_dir, bar))
     dataset = make_dataset(settings.dataset)
     figure = plot(results, dataset, run_dir / "loss_vs_quality.png")
     text = table(results)
@@ -484,5 +501,6 @@ def run(settings: LossVsQualitySettings, run_dir: Path) -> ExperimentResult:
         },
     }
     write_results(run_dir, NAME, settings, numbers)
+    verdicts = loss_vs_quality_verdicts(numbers, settings)
     figures = [figure] + [Path(r["samples_figure"]) for r in results if r["samples_figure"]]
-    return ExperimentResult(NAME, run_dir, numbers, text, figures)
+    return ExperimentResult(NAME, run_dir, numbers, text, figures, verdicts)

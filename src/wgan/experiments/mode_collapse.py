@@ -40,12 +40,14 @@ import torch
 from wgan.config import Config
 from wgan.data import make_dataset
 from wgan.errors import ConfigError
+from wgan.experiments.claims import mode_collapse_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,
     experiment_config,
     experiment_entry,
     format_table,
+    progress,
     run_config,
     split_list,
     write_results,
@@ -149,13 +151,13 @@ class ModeCollapseSettings:
     datasets: str = "8gaussians,25gaussians"  # comma-separated dataset names
     methods: str = "gan,gan-ns,wgan-clip,wgan-gp"  # comma-separated names from METHODS
     n_seeds: int = 2  # seeds seed, seed+1, ...
-    seed: int = 0
+    seed: int = 0  # first training seed
     steps: int = 1000  # generator iterations per run
     hidden: int = 128  # MLP width of generator and critic (gan_toy.py: 512)
-    depth: int = 3
-    batch_size: int = 256
-    eval_samples: int = 2500  # protocol: 2,500 samples
-    device: str = "cpu"
+    depth: int = 3  # hidden layers of generator and critic
+    batch_size: int = 256  # samples per batch
+    eval_samples: int = 2500  # samples for the mode metrics and exact W1 (protocol: 2,500)
+    device: str = "cpu"  # cpu | cuda | auto
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     def validate(self) -> None:
@@ -182,6 +184,10 @@ class ModeCollapseSettings:
 
 
 SETTINGS = ModeCollapseSettings
+
+#: ``wgan experiment all --quick``: one seed, 500 iterations (the least at which coverage is
+#: judged), smaller nets.
+QUICK: dict[str, Any] = {"n_seeds": 1, "steps": 500, "hidden": 64, "eval_samples": 1000}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -337,7 +343,7 @@ def tables(rows: list[dict], s: ModeCollapseSettings) -> str:
 
 def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], path: Path) -> Path:
     """Scatter plots of generated samples (first seed) over the real modes, one per run."""
-    from wgan.plotting import save_figure, scatter_panel, subplots
+    from wgan.plotting import legend_beside, save_figure, scatter_panel, subplots
 
     first = min(r["seed"] for r in runs_)
     nrow, ncol = len(datasets), len(methods)
@@ -362,7 +368,9 @@ def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], pat
             else:
                 title = f"{METHODS[method][1]}\ndiverged at step {run['diverged_at']}"
             scatter_panel(ax, real, run["samples"], modes, dataset.bounds(), f"{name}: {title}")
-            ax.legend(fontsize=6, markerscale=1.5, loc="lower right")
+    # one legend, beside the top-right panel (the samples fill the panels)
+    full = max(axes.flat, key=lambda a: len(a.get_legend_handles_labels()[1]))
+    legend_beside(axes[0][-1], *full.get_legend_handles_labels(), markerscale=3)
     fig.suptitle(f"Generated samples after training (seed {first})")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -378,12 +386,14 @@ def run(settings: ModeCollapseSettings, run_dir: Path) -> ExperimentResult:
     """Train every (dataset, method, seed), measure the modes, tabulate and plot."""
     datasets, methods = split_list(settings.datasets), split_list(settings.methods)
     seeds = [settings.seed + k for k in range(settings.n_seeds)]
-    all_runs = [
-        run_one(method, dataset, seed, settings, run_dir)
-        for dataset in datasets
-        for method in methods
-        for seed in seeds
-    ]
+    all_runs = []
+    with progress(len(datasets) * len(methods) * len(seeds), NAME) as bar:
+        for dataset in datasets:
+            for method in methods:
+                for seed in seeds:
+                    bar.set_postfix_str(f"{dataset} {method} seed {seed}")
+                    all_runs.append(run_one(method, dataset, seed, settings, run_dir))
+                    bar.update(1)
     rows = summarise(all_runs, datasets, methods)
     text = tables(rows, settings)
     figure = plot_samples(all_runs, datasets, methods, run_dir / "mode_collapse_samples.png")
@@ -401,4 +411,5 @@ def run(settings: ModeCollapseSettings, run_dir: Path) -> ExperimentResult:
         },
     }
     write_results(run_dir, NAME, settings, numbers)
-    return ExperimentResult(NAME, run_dir, numbers, text, [figure])
+    verdicts = mode_collapse_verdicts(numbers, settings)
+    return ExperimentResult(NAME, run_dir, numbers, text, [figure], verdicts)

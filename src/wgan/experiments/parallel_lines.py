@@ -58,12 +58,14 @@ from torch import Tensor, nn
 from wgan.config import OptimConfig
 from wgan.constraints import make_constraints
 from wgan.data import make_dataset
+from wgan.experiments.claims import parallel_lines_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,
     experiment_entry,
     fit_critic,
     format_table,
+    progress,
     write_results,
 )
 from wgan.game import GANLoss
@@ -74,7 +76,7 @@ from wgan.objectives import (
     nonsaturating_generator_loss,
     wasserstein_generator_loss,
 )
-from wgan.plotting import save_figure, subplots
+from wgan.plotting import legend_beside, save_figure, subplots
 
 NAME = "parallel-lines"
 DESCRIPTION = (
@@ -96,17 +98,17 @@ class ParallelLinesSettings:
     """Settings of the parallel-lines experiment (defaults: ~1-2 minutes on 2 CPU cores)."""
 
     n_theta: int = 11  # grid of theta: linspace(-theta_max, theta_max, n_theta)
-    theta_max: float = 1.0
+    theta_max: float = 1.0  # largest |theta| of the grid
     hidden: int = 64  # critic MLP width
     depth: int = 2  # critic MLP hidden layers (ReLU)
     steps: int = 1500  # critic optimiser steps per theta and method (generator fixed)
-    batch_size: int = 256
+    batch_size: int = 256  # samples per critic step
     lr: float = 1e-3  # Adam, betas (0.5, 0.9), for all three critics
     clip: float = 0.01  # weight-clipping bound c (WGAN default)
     gp_weight: float = 10.0  # lambda of WGAN-GP
     eval_samples: int = 10000  # fresh samples per distribution for the estimates and gradients
     accept_min_theta: float = 0.2  # summary errors are taken over |theta| >= this
-    seed: int = 0
+    seed: int = 0  # seed of data, initial weights and evaluation samples
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     def validate(self) -> None:
@@ -128,6 +130,10 @@ class ParallelLinesSettings:
 
 
 SETTINGS = ParallelLinesSettings
+
+#: ``wgan experiment all --quick``: 5 thetas, 500 critic steps (the least at which the
+#: verdicts are judged).
+QUICK: dict[str, Any] = {"n_theta": 5, "steps": 500, "eval_samples": 2000}
 
 
 # ------------------------------------------------------------------------------------------
@@ -284,7 +290,7 @@ def _figure(
     ax.set_xlabel("theta (model line at x1 = theta)")
     ax.set_ylabel("divergence / distance estimate")
     ax.set_title("Estimates of trained critics vs closed forms")
-    ax.legend(fontsize=7, loc="upper center", ncol=2)
+    legend_beside(ax)
     ax.grid(alpha=0.3)
 
     # (2) generator gradient vs theta.
@@ -318,7 +324,7 @@ def _figure(
     ax.set_xlabel("theta")
     ax.set_ylabel("dL_G / dtheta (symlog scale)")
     ax.set_title("Gradient each critic gives the generator")
-    ax.legend(fontsize=7, loc="upper left")
+    legend_beside(ax)
     ax.grid(alpha=0.3)
 
     # (3) critic profiles along x1 at one theta.
@@ -339,7 +345,7 @@ def _figure(
     ax.set_title(f"Critics along x1 at theta = {t0:g}")
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
-    ax.legend(handles, labels, fontsize=7, loc="lower left")
+    legend_beside(ax, handles, labels)
     fig.suptitle(
         "Parallel lines (Arjovsky et al. 2017, Example 1): P0 = (0, Z), P_theta = (theta, Z)"
     )
@@ -362,19 +368,24 @@ def run(settings: ParallelLinesSettings, run_dir: Path) -> ExperimentResult:
 
     per: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
     profile: dict[str, Any] = {"theta": profile_theta, "xs": xs}
-    for i, theta in enumerate(thetas):
-        for j, method in enumerate(METHODS):
-            # Same initial weights for every theta (per method), fresh data per theta.
-            seed = settings.seed + 1000 * (i + 1) + j
-            critic = train_critic(method, theta, settings, seed, init_seed=settings.seed + j)
-            per[method].append(measure(critic, method, theta, settings.eval_samples, seed + 500))
-            if theta == profile_theta:
-                values = critic_profile(critic, xs)
-                if method == "minimax":
-                    profile[method] = 1.0 / (1.0 + np.exp(-values))
-                else:
-                    base = float(critic_profile(critic, np.array([0.0]))[0])
-                    profile[method] = values - base
+    with progress(len(thetas) * len(METHODS), NAME) as bar:
+        for i, theta in enumerate(thetas):
+            for j, method in enumerate(METHODS):
+                # Same initial weights for every theta (per method), fresh data per theta.
+                seed = settings.seed + 1000 * (i + 1) + j
+                bar.set_postfix_str(f"theta {theta:+.2f} {method}")
+                critic = train_critic(method, theta, settings, seed, init_seed=settings.seed + j)
+                bar.update(1)
+                per[method].append(
+                    measure(critic, method, theta, settings.eval_samples, seed + 500)
+                )
+                if theta == profile_theta:
+                    values = critic_profile(critic, xs)
+                    if method == "minimax":
+                        profile[method] = 1.0 / (1.0 + np.exp(-values))
+                    else:
+                        base = float(critic_profile(critic, np.array([0.0]))[0])
+                        profile[method] = values - base
 
     # K_hat: the clipped family's scale, from its estimates at |theta| = theta_max.
     ends = [
@@ -444,6 +455,7 @@ def run(settings: ParallelLinesSettings, run_dir: Path) -> ExperimentResult:
         ),
     }
     write_results(run_dir, NAME, settings, numbers)
+    verdicts = parallel_lines_verdicts(numbers, settings)
     figure = _figure(thetas, per, k_hat, profile, run_dir / "parallel_lines.png")
 
     headers = [
@@ -487,4 +499,4 @@ def run(settings: ParallelLinesSettings, run_dir: Path) -> ExperimentResult:
             f"{summary['minimax_max_abs_grad_saturating']:.3g}",
         ]
     )
-    return ExperimentResult(NAME, run_dir, numbers, table, [figure])
+    return ExperimentResult(NAME, run_dir, numbers, table, [figure], verdicts)
