@@ -66,9 +66,8 @@ def plot_toy(
     fig.tight_layout()
     # Beside the colorbar, outside the figure's right edge (save_figure keeps it): the contours
     # fill the axes, so any legend inside would cover data. Grey face: the white dots show.
-    fig.legend(
-        loc="upper left", bbox_to_anchor=(1.0, 0.95), markerscale=4, fontsize=8, facecolor="0.6"
-    )
+    handles, labels = ax.get_legend_handles_labels()
+    legend_right_of_figure(fig, handles, labels, markerscale=4, facecolor="0.6")
     return fig
 
 
@@ -152,6 +151,13 @@ def legend_beside(ax, handles: list | None = None, labels: list | None = None, *
     return ax.legend(handles, labels, **kwargs)
 
 
+def legend_right_of_figure(fig: Figure, handles: list, labels: list, **kwargs: Any):
+    """A figure legend beyond the figure's right edge (kept by :func:`save_figure`): for axes
+    whose right side is taken by a colorbar and whose area is filled by a contour map."""
+    kwargs = {"loc": "upper left", "bbox_to_anchor": (1.0, 0.95), "fontsize": 8, **kwargs}
+    return fig.legend(handles, labels, **kwargs)
+
+
 def _renderer(fig: Figure):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -181,6 +187,12 @@ def _display_points(artist, ax) -> np.ndarray:
             return np.zeros((0, 2))
         return artist.get_offset_transform().transform(offsets)
     return np.zeros((0, 2))
+
+
+def _inside(box, pts: np.ndarray) -> np.ndarray:
+    """Which display points ``(N, 2)`` lie in the box: ``(N,)`` bools."""
+    x, y = pts[:, 0], pts[:, 1]
+    return (x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)
 
 
 def legend_covers_data(fig: Figure) -> list[str]:
@@ -219,8 +231,7 @@ def legend_covers_data(fig: Figure) -> list[str]:
                 if not artist.get_visible() or not isinstance(artist, (PathCollection, Line2D)):
                     continue
                 pts = _display_points(artist, ax)
-                inside = area.contains_points(pts) & box.contains_points(pts) if len(pts) else []
-                if np.any(inside):
+                if np.any(_inside(area, pts) & _inside(box, pts)):
                     found.append(f"{where} covers '{artist.get_label()}' of '{ax.get_title()}'")
     return found
 
