@@ -10,7 +10,7 @@ import torch
 
 from wgan.cli import main
 from wgan.config import resolve
-from wgan.data.text import MarkovText, Vocabulary, load_text_file
+from wgan.data.text import CORPUS_WORDS, MarkovText, Vocabulary, is_primitive, load_text_file
 from wgan.errors import DataError
 from wgan.metrics.ngram import js_strings, js_to_law, ngram_codes, ngram_js, ngram_metrics
 from wgan.train import Trainer, load_run, train
@@ -122,7 +122,35 @@ def test_markov_corpus_is_seeded_and_reproducible():
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(a.sample(4, g1), b.sample(4, g2))
     x = a.sample(4, torch.Generator().manual_seed(0))
-    assert x.shape == (4, 24, 8) and torch.equal(x.sum(1), torch.ones(4, 8))
+    assert x.shape == (4, ds_size(a), 8) and torch.equal(x.sum(1), torch.ones(4, 8))
+
+
+def ds_size(ds):
+    return len(ds.vocab.chars) + 1
+
+
+def test_markov_corpus_is_sentences_of_its_grammar():
+    ds = MarkovText(32)
+    # 26 symbols: the letters of the words, space, '.', and the unknown symbol
+    letters = {c for words in CORPUS_WORDS.values() for w in words for c in w}
+    assert set(ds.vocab.chars) == letters | {" ", "."}
+    lines = ds.decode(ds.heldout[:2000])
+    words = {w for ws in CORPUS_WORDS.values() for w in ws}
+    # each sequence's first and last words may be cut; the ones between are whole words
+    inner = {w for line in lines for w in line.replace(".", " ").split()[1:-1]}
+    assert inner == words
+    assert any(". " in line for line in lines)
+    assert not any("  " in line or ".." in line or ".  " in line for line in lines)
+
+
+def test_primitive_chains_are_told_from_periodic_and_reducible_ones():
+    assert is_primitive(np.array([[0.5, 0.5], [1.0, 0.0]]))
+    assert not is_primitive(np.array([[0.0, 1.0], [1.0, 0.0]]))  # period 2
+    assert not is_primitive(np.array([[1.0, 0.0], [0.5, 0.5]]))  # state 0 never leaves
+    ds = MarkovText(4)
+    assert is_primitive(ds.q64)
+    # and pi is stationary: pi Q = pi
+    np.testing.assert_allclose(ds.pi64 @ ds.q64, ds.pi64, atol=1e-12)
 
 
 def test_ngram_metrics_real_vs_real_is_small():
@@ -233,7 +261,7 @@ def test_sample_and_eval_through_the_cli(tmp_path, capsys):
     npy = tmp_path / "samples.npy"
     assert main(["sample", str(run_dir), "--num", "7", "--out", str(npy)]) == 0
     x = np.load(npy)
-    assert x.shape == (7, 24, 8) and np.allclose(x.sum(1), 1.0, atol=1e-5)
+    assert x.shape == (7, 26, 8) and np.allclose(x.sum(1), 1.0, atol=1e-5)
     capsys.readouterr()
     assert main(["eval", str(run_dir), "--num", "32"]) == 0
     text = capsys.readouterr().out

@@ -38,8 +38,35 @@ def test_paper_preset_has_the_papers_nets():
     gen, critic, _ = build_models(cfg, MarkovText(32), "cpu")
     with torch.no_grad():
         x = gen.sample(2, torch.Generator().manual_seed(0))  # (2, V, L)
-        assert x.shape == (2, 24, 32) and torch.allclose(x.sum(1), torch.ones(2, 32))
+        assert x.shape == (2, 26, 32) and torch.allclose(x.sum(1), torch.ones(2, 32))
         assert critic(x).shape == (2, 1)
     blocks = gen.net.blocks
     assert len(blocks) == 5 and blocks[0].conv1.weight.shape == (512, 512, 5)
     assert blocks[0].scale == 0.3
+
+
+def _result(method, js4_curve, error=None):
+    curve = [{"step": 100 * i, "js4": v} for i, v in enumerate(js4_curve)]
+    return {"method": method, "label": method.upper(), "curve": curve, "error": error}
+
+
+def test_discrete_data_verdict_holds_fails_or_is_not_tested():
+    from wgan.experiments.discrete_data import verdict
+
+    learned = _result("wgan-gp", [0.99, 0.8, 0.6, 0.45])
+    stuck = _result("gan", [0.99, 0.95, 0.97, 0.98])
+    assert verdict([learned, stuck]).holds is True
+    # a standard GAN that learns as well as WGAN-GP contradicts the claim
+    also = _result("gan-ns", [0.99, 0.7, 0.5, 0.47])
+    assert verdict([learned, stuck, also]).holds is False
+    # so does a WGAN-GP that did not learn
+    flat = _result("wgan-gp", [0.99, 0.95, 0.9, 0.85])
+    assert verdict([flat, stuck]).holds is False
+    # a diverged GAN counts as 1 bit: the claim holds
+    diverged = _result("gan", [0.99, 0.9], error="stopped at step 100: non-finite")
+    assert verdict([learned, diverged]).holds is True
+    # too short (200 iterations) or without a standard GAN: not tested
+    short = _result("wgan-gp", [0.99, 0.8, 0.3])
+    assert verdict([short, stuck]).holds is None
+    assert "300" in verdict([short, stuck]).note
+    assert verdict([learned]).status == "not tested at these settings"
