@@ -20,6 +20,10 @@ def test_experiment_list(capsys):
         "f-divergences",
         "improved-techniques",
         "discrete-data",
+        "momentum",
+        "generator-only",
+        "mode-hopping",
+        "likelihood",
     }
 
 

@@ -17,9 +17,13 @@ from wgan.experiments import (
     clipping_vs_penalty,
     discrete_data,
     f_divergences,
+    generator_only,
     improved_techniques,
+    likelihood,
     loss_vs_quality,
     mode_collapse,
+    mode_hopping,
+    momentum,
     overfitting,
     parallel_lines,
 )
@@ -36,6 +40,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         ("f-divergences", f_divergences),
         ("improved-techniques", improved_techniques),
         ("discrete-data", discrete_data),
+        ("momentum", momentum),
+        ("generator-only", generator_only),
+        ("mode-hopping", mode_hopping),
+        ("likelihood", likelihood),
     )
 }
 

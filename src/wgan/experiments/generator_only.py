@@ -1,0 +1,414 @@
+"""A generator trained alone against a frozen discriminator, and against an optimal critic.
+
+The claims (lecture "Generative Adversarial Networks and Wasserstein Loss", after Goodfellow
+2016, "NIPS 2016 Tutorial: Generative Adversarial Networks", arXiv 1701.00160, §5.1.1, and
+Arjovsky et al. 2017, "Wasserstein GAN", arXiv 1701.07875, §3):
+
+1. "If the generator is trained extensively without updates to the discriminator, it will
+   converge to find the optimal image which fools the discriminator the most and therefore will
+   become independent of latent space input": ``G* = argmax_x D(x)`` for every z.
+2. "Critics trained until optimality avoid mode collapse": the WGAN critic can (and should) be
+   trained to optimality, and its gradients then keep G spread over the data.
+
+What is run, on a 2-D mixture whose samples live in a box (the plotting box of the dataset; G's
+samples are clamped into it, as images live in a pixel range, so that D has a maximiser; a ReLU
+D grows without bound along some direction of the open plane):
+
+* ``gan-frozen``: a minimax GAN trained ``pretrain_steps``, then G alone for ``g_steps`` against
+  its discriminator, frozen;
+* ``wgan-frozen``: a WGAN-GP trained ``pretrain_steps``, its critic then trained to optimality
+  (``optimal_steps`` critic updates against the fixed G), then G alone against it, frozen;
+* ``wgan-optimal``: the same start, but the critic is trained back to optimality
+  (``refit_steps`` updates) every ``refit_every`` generator steps, the claim's regime.
+
+What is measured at ``n_records`` records of the G-only phase, on ``eval_samples`` samples from
+fixed noise: the spread (mean distance to the samples' centroid: 0 for a single point), modes
+captured and the high-quality fraction (VEEGAN / PacGAN rule, :func:`wgan.metrics.mode_metrics`),
+the mean distance of the samples to the argmax of the critic over a grid of the box, and the
+critic's mean value at the samples against its maximum on the grid.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wgan.config import Config
+from wgan.data import make_dataset
+from wgan.errors import ConfigError
+from wgan.experiments.common import (
+    ExperimentResult,
+    check_settings,
+    experiment_config,
+    experiment_entry,
+    format_table,
+    make_trainer,
+    progress,
+    write_results,
+)
+from wgan.experiments.toy_probes import (
+    LECTURE_WGAN,
+    box_samples,
+    critic_argmax,
+    generator_alone,
+    generator_optimiser,
+    held_real,
+    spread,
+)
+from wgan.experiments.verdict import Verdict, decide
+from wgan.metrics import mode_metrics
+from wgan.train import Trainer
+
+NAME = "generator-only"
+DESCRIPTION = (
+    "Freeze a trained discriminator and train G alone: spread, modes and distance to the argmax "
+    "of D; beside it a WGAN critic trained to optimality, frozen and kept optimal (Goodfellow "
+    "2016; Arjovsky et al. 2017)."
+)
+
+#: Condition -> (label, preset, pinned overrides of the pretraining, refit the critic?).
+CONDITIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
+    "gan-frozen": (
+        "GAN, D frozen",
+        "toy-gan",
+        ("objective.name=minimax", "train.n_critic=1", "g_optim.lr=2e-4", "d_optim.lr=2e-4"),
+        False,
+    ),
+    "wgan-frozen": (
+        "WGAN-GP, optimal critic frozen",
+        "toy-wgan-gp",
+        ("objective.name=wasserstein", "train.n_critic=5", "train.lr_decay=none"),
+        False,
+    ),
+    "wgan-optimal": (
+        "WGAN-GP, critic kept optimal",
+        "toy-wgan-gp",
+        ("objective.name=wasserstein", "train.n_critic=5", "train.lr_decay=none"),
+        True,
+    ),
+}
+
+COLLAPSED = 0.2  # a spread below 20% of the data's is a collapse to (near) one point
+NEAR_ARGMAX = 0.1  # "at the argmax": within 10% of the box's half-width of it, on average
+KEPT = 0.5  # a generator that keeps at least half the data's spread has not collapsed
+MIN_G_STEPS = 500  # fewer G-only steps than this are not "trained extensively"
+
+
+@dataclass
+class GeneratorOnlySettings:
+    """Settings of ``wgan experiment generator-only`` (fast laptop-CPU defaults)."""
+
+    dataset: str = "8gaussians"  # toy dataset with modes
+    pretrain_steps: int = 1500  # ordinary GAN / WGAN-GP iterations before G trains alone
+    g_steps: int = 1000  # generator updates of the G-only phase
+    optimal_steps: int = 1000  # critic updates that bring the WGAN-GP critic to optimality
+    refit_every: int = 20  # wgan-optimal: G steps between critic refits
+    refit_steps: int = 50  # wgan-optimal: critic updates per refit
+    n_records: int = 10  # records over the G-only phase (plus its start)
+    hidden: int = 128  # MLP width of generator and critic (gan_toy.py: 512)
+    depth: int = 3  # hidden layers of generator and critic
+    batch_size: int = 256  # samples per batch
+    eval_samples: int = 1000  # samples per record (fixed noise)
+    grid: int = 101  # grid points per axis for the argmax of the critic
+    seed: int = 0  # training seed
+    device: str = "cpu"  # cpu | cuda | auto
+    threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
+
+    def validate(self) -> None:
+        """Raise ConfigError for out-of-range values."""
+        checks = [
+            (self.pretrain_steps >= 1, "pretrain_steps must be >= 1"),
+            (self.g_steps >= 1, "g_steps must be >= 1"),
+            (self.optimal_steps >= 0, "optimal_steps must be >= 0"),
+            (self.refit_every >= 1, "refit_every must be >= 1"),
+            (self.refit_steps >= 0, "refit_steps must be >= 0"),
+            (1 <= self.n_records <= self.g_steps, "n_records must be in [1, g_steps]"),
+            (self.hidden >= 1, "hidden must be >= 1"),
+            (self.depth >= 0, "depth must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (2 <= self.eval_samples <= 100_000, "eval_samples must be in [2, 100000]"),
+            (2 <= self.grid <= 1000, "grid must be in [2, 1000]"),
+            (self.threads >= 0, "threads must be >= 0"),
+        ]
+        check_settings(checks, "generator-only: ")
+        if make_dataset(self.dataset).modes is None:  # ConfigError for an unknown name
+            raise ConfigError(f"generator-only: dataset {self.dataset!r} has no modes to count")
+
+
+SETTINGS = GeneratorOnlySettings
+
+#: ``wgan experiment all --quick``: shorter phases (below MIN_G_STEPS: not judged).
+QUICK: dict[str, Any] = {"pretrain_steps": 500, "g_steps": 200, "optimal_steps": 300}
+
+
+# ----------------------------------------------------------------------------------------------
+# One condition
+# ----------------------------------------------------------------------------------------------
+
+
+def condition_config(name: str, s: GeneratorOnlySettings) -> Config:
+    """The pretraining config of condition ``name``."""
+    _, preset, pinned, _ = CONDITIONS[name]
+    return experiment_config(
+        preset,
+        f"{NAME}-{name}",
+        pinned,
+        dataset=s.dataset,
+        batch_size=s.batch_size,
+        hidden=s.hidden,
+        depth=s.depth,
+        steps=s.pretrain_steps,
+        seed=s.seed,
+        device=s.device,
+    )
+
+
+def snapshot(trainer: Trainer, s: GeneratorOnlySettings, argmax: np.ndarray, d_max: float):
+    """The record of one moment of the G-only phase (see the module docstring)."""
+    data = trainer.dataset
+    bounds = data.bounds()
+    x = box_samples(trainer, s.eval_samples, s.seed + 303, bounds)  # (N, 2)
+    m = mode_metrics(x, data.modes, data.sigma)
+    with torch.no_grad():
+        d_mean = float(trainer.critic_fn()(x.to(trainer.device)).float().mean())
+    return {
+        "spread": spread(x),
+        "modes_captured": m["modes_captured"],
+        "high_quality_fraction": m["high_quality_fraction"],
+        "distance_to_argmax": float(np.linalg.norm(x.numpy() - argmax, axis=1).mean()),
+        "critic_at_samples": d_mean,
+        "critic_max": d_max,
+        "argmax": argmax.tolist(),
+    }
+
+
+def pretrained(
+    name: str, s: GeneratorOnlySettings, root: Path, bar: Any, cache: dict[str, Any]
+) -> Trainer:
+    """The trainer of condition ``name`` after pretraining (and, for a WGAN critic, after
+    ``optimal_steps`` critic updates to optimality). Conditions with the same preset share one
+    pretraining: the second starts from a copy of the first's state."""
+    preset = CONDITIONS[name][1]
+    cfg = condition_config(name, s)
+    if preset in cache:
+        return Trainer(cfg, root / name, state=copy.deepcopy(cache[preset]))
+    trainer = make_trainer(cfg, root / name)
+    trainer.advance(s.pretrain_steps)
+    if trainer.cfg.objective.name == "wasserstein":
+        trainer.train_critic(s.optimal_steps)  # to optimality against the pretrained G
+    bar.update(s.pretrain_steps)
+    cache[preset] = copy.deepcopy(trainer.state())
+    return trainer
+
+
+def run_condition(
+    name: str, s: GeneratorOnlySettings, root: Path, bar: Any, cache: dict[str, Any]
+) -> dict[str, Any]:
+    """Pretrain (or copy a shared pretraining), then train G alone with records."""
+    start = time.time()
+    label, _, _, refit = CONDITIONS[name]
+    trainer = pretrained(name, s, root, bar, cache)
+    bounds = trainer.dataset.bounds()
+    argmax, d_max = critic_argmax(trainer, bounds, s.grid)
+    records = [{"g_step": 0, **snapshot(trainer, s, argmax, d_max)}]
+    samples = {0: box_samples(trainer, 500, s.seed + 303, bounds).numpy()}
+    opt = generator_optimiser(trainer)
+    targets = np.linspace(0, s.g_steps, s.n_records + 1).round().astype(int)[1:].tolist()
+    done = 0
+    for target in targets:
+        while done < target:
+            n = min(target - done, s.refit_every) if refit else target - done
+            generator_alone(trainer, n, bounds, opt)
+            done += n
+            if refit:
+                trainer.train_critic(s.refit_steps)
+        bar.update(target - records[-1]["g_step"])
+        if refit:  # the critic moved: its argmax too
+            argmax, d_max = critic_argmax(trainer, bounds, s.grid)
+        records.append({"g_step": done, **snapshot(trainer, s, argmax, d_max)})
+    samples[done] = box_samples(trainer, 500, s.seed + 303, bounds).numpy()
+    return {
+        "condition": name,
+        "label": label,
+        "records": records,
+        "samples": samples,
+        "data_spread": spread(held_real(trainer.dataset, s.eval_samples, s.seed + 101)),
+        "box_half_width": (bounds[1] - bounds[0]) / 2,
+        "seconds": time.time() - start,
+        "run_dir": str(trainer.run_dir),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Verdicts
+# ----------------------------------------------------------------------------------------------
+
+
+def generator_only_verdicts(results: dict[str, dict[str, Any]], g_steps: int) -> list[Verdict]:
+    """Two verdicts from the conditions' records (first and last record of each).
+
+    1. ``gan-frozen``: G collapses to D's argmax: final spread below :data:`COLLAPSED` times the
+       data's and mean distance to the argmax below :data:`NEAR_ARGMAX` times the box's
+       half-width. Not tested when G had already collapsed before the phase (its spread below
+       :data:`KEPT` times the data's: nothing left to lose) or with fewer than
+       :data:`MIN_G_STEPS` steps.
+    2. ``wgan-optimal``: a critic kept optimal avoids the collapse: final spread at least
+       :data:`KEPT` times the data's and no fewer modes than at the start minus one. Not tested
+       below :data:`MIN_G_STEPS` steps.
+    """
+    verdicts = []
+    gan = results.get("gan-frozen")
+    measured, holds, testable = "-", False, False
+    if gan is not None:
+        first, last = gan["records"][0], gan["records"][-1]
+        ref, half = gan["data_spread"], gan["box_half_width"]
+        measured = (
+            f"spread {first['spread']:.3g} -> {last['spread']:.3g} (data {ref:.3g}); modes "
+            f"{first['modes_captured']} -> {last['modes_captured']}; mean distance to argmax D "
+            f"{first['distance_to_argmax']:.3g} -> {last['distance_to_argmax']:.3g} (box "
+            f"half-width {half:.3g}); D at samples {first['critic_at_samples']:.3g} -> "
+            f"{last['critic_at_samples']:.3g} (max {last['critic_max']:.3g})"
+        )
+        holds = last["spread"] < COLLAPSED * ref and last["distance_to_argmax"] < NEAR_ARGMAX * half
+        testable = g_steps >= MIN_G_STEPS and first["spread"] >= KEPT * ref
+    verdicts.append(
+        decide(
+            "Trained alone against a fixed discriminator, the generator converges to the single "
+            "point that fools the discriminator most, whatever its input z",
+            f"Goodfellow 2016, NIPS tutorial, §5.1.1; {LECTURE_WGAN}",
+            measured,
+            holds,
+            testable=testable,
+            why_not=f"needs gan-frozen, g_steps >= {MIN_G_STEPS} and a pretrained generator "
+            f"that had not collapsed already (spread >= {KEPT} x the data's)",
+        )
+    )
+    opt = results.get("wgan-optimal")
+    measured, holds = "-", False
+    if opt is not None:
+        first, last = opt["records"][0], opt["records"][-1]
+        ref = opt["data_spread"]
+        measured = (
+            f"spread {first['spread']:.3g} -> {last['spread']:.3g} (data {ref:.3g}); modes "
+            f"{first['modes_captured']} -> {last['modes_captured']}; high quality "
+            f"{first['high_quality_fraction']:.2f} -> {last['high_quality_fraction']:.2f}"
+        )
+        holds = (
+            last["spread"] >= KEPT * ref and last["modes_captured"] >= first["modes_captured"] - 1
+        )
+    verdicts.append(
+        decide(
+            "A critic trained to optimality avoids mode collapse: G trained against it keeps "
+            "its spread and its modes",
+            f"Arjovsky et al. 2017, WGAN, §3; {LECTURE_WGAN}",
+            measured,
+            holds,
+            testable=opt is not None and g_steps >= MIN_G_STEPS,
+            why_not=f"needs wgan-optimal and g_steps >= {MIN_G_STEPS}",
+        )
+    )
+    return verdicts
+
+
+# ----------------------------------------------------------------------------------------------
+# Figure, table, entry point
+# ----------------------------------------------------------------------------------------------
+
+
+def figure(results: list[dict[str, Any]], dataset: str):
+    """Samples before and after the G-only phase over the box (argmax of D marked), and the
+    spread, modes and distance to the argmax over the phase."""
+    from wgan.plotting import legend_beside, scatter_panel, subplots
+
+    data = make_dataset(dataset)
+    real = held_real(data, 1000, 5).numpy()
+    n = len(results)
+    fig, axes = subplots(2, max(n, 3), figsize=(4.4 * max(n, 3), 8.4), squeeze=False)
+    for ax, r in zip(axes[0], results, strict=False):
+        last = max(r["samples"])
+        scatter_panel(ax, real, None, data.modes.numpy(), data.bounds(), "")
+        ax.scatter(*r["samples"][0].T, s=3, c="tab:blue", alpha=0.5, label="G, start")
+        ax.scatter(*r["samples"][last].T, s=3, c="tab:orange", alpha=0.6, label=f"G, {last} steps")
+        am = r["records"][-1]["argmax"]
+        ax.scatter([am[0]], [am[1]], s=90, marker="*", c="k", label="argmax of D (grid)")
+        ax.set_title(f"{r['label']}", fontsize=9)
+    legend_beside(axes[0][n - 1], markerscale=2)
+    for ax in axes[0][n:]:
+        ax.axis("off")
+    for ax, key, ylabel in (
+        (axes[1][0], "spread", "spread (mean distance to centroid)"),
+        (axes[1][1], "modes_captured", "modes captured"),
+        (axes[1][2], "distance_to_argmax", "mean distance to argmax of D"),
+    ):
+        for r in results:
+            steps = [rec["g_step"] for rec in r["records"]]
+            ax.plot(steps, [rec[key] for rec in r["records"]], "o-", ms=3, label=r["label"])
+        if key == "spread":
+            ax.axhline(results[0]["data_spread"], c="0.5", ls="--", lw=1, label="data spread")
+        ax.set_xlabel("generator-only step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(ylabel.split(" (")[0], fontsize=9)
+    legend_beside(axes[1][2])
+    for ax in axes[1][3:]:
+        ax.axis("off")
+    fig.suptitle("Generator trained alone: frozen discriminator vs optimal critic")
+    fig.tight_layout()
+    return fig
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        a, b = r["records"][0], r["records"][-1]
+        rows.append(
+            [
+                r["label"],
+                f"{a['spread']:.3f} -> {b['spread']:.3f}",
+                f"{a['modes_captured']} -> {b['modes_captured']}",
+                f"{a['high_quality_fraction']:.2f} -> {b['high_quality_fraction']:.2f}",
+                f"{a['distance_to_argmax']:.3f} -> {b['distance_to_argmax']:.3f}",
+                f"{b['critic_at_samples']:.3g} / {b['critic_max']:.3g}",
+            ]
+        )
+    head = ["condition", "spread", "modes", "high quality", "dist. to argmax D", "D(G) / max D"]
+    return format_table(head, rows)
+
+
+def body(settings: GeneratorOnlySettings, run_dir: Path) -> ExperimentResult:
+    """Run every condition, judge, plot."""
+    from wgan.plotting import save_figure
+
+    presets = {c[1] for c in CONDITIONS.values()}
+    total = settings.pretrain_steps * len(presets) + settings.g_steps * len(CONDITIONS)
+    with progress(total, NAME) as bar:
+        results, cache = [], {}
+        for name in CONDITIONS:
+            bar.set_postfix_str(name)
+            results.append(run_condition(name, settings, run_dir, bar, cache))
+    verdicts = generator_only_verdicts({r["condition"]: r for r in results}, settings.g_steps)
+    path = save_figure(figure(results, settings.dataset), run_dir / "generator_only.png")
+    numbers = {
+        "conditions": [{k: v for k, v in r.items() if k != "samples"} for r in results],
+        "data_spread": results[0]["data_spread"],
+    }
+    write_results(run_dir, NAME, settings, numbers)
+    text = "\n".join(
+        [
+            table(results),
+            f"({settings.dataset}; MLPs {settings.depth}x{settings.hidden}; "
+            f"{settings.pretrain_steps} pretraining iterations, {settings.g_steps} G-only steps; "
+            f"data spread {results[0]['data_spread']:.3f}; samples clamped to the box "
+            f"{tuple(round(b, 2) for b in make_dataset(settings.dataset).bounds())})",
+            *(v.line() for v in verdicts),
+        ]
+    )
+    return ExperimentResult(NAME, run_dir, numbers, text, [path], verdicts)
+
+
+run = experiment_entry(body)

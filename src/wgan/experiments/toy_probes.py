@@ -1,0 +1,161 @@
+"""Measurements the claim experiments share on 2-D toy data (``momentum``, ``generator-only``,
+``mode-hopping``): a held set, the mode histogram, the spread of samples, a generator trained
+alone against a frozen critic, the argmax of a critic on a grid, the roughness of a curve.
+
+Everything here is a plain function of a :class:`wgan.train.Trainer` (its public models, loss
+and random stream) or of arrays; nothing writes files.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wgan.errors import WganError
+from wgan.metrics.wasserstein import as_points
+from wgan.train import Trainer
+
+#: The lectures the claims come from (course material, by title).
+LECTURE_WGAN = "lecture 'Generative Adversarial Networks and Wasserstein Loss' (Angermann)"
+LECTURE_PROBLEMS = "lecture 19 'Problems with GANs'"
+LECTURE_DGM = "lecture 8 'Deep Generative Models' (Isachenko)"
+
+
+def held_real(dataset: Any, n: int, seed: int) -> Tensor:
+    """``n`` real samples (n, dim) from their own seed: a held set never seen in training."""
+    return dataset.sample(n, generator=torch.Generator().manual_seed(seed))
+
+
+def mode_histogram(samples: Any, modes: Any, sigma: float, threshold: float = 3.0) -> np.ndarray:
+    """Counts ``c_k`` of high-quality samples per mode, shape (M,).
+
+    The protocol of :func:`wgan.metrics.mode_metrics` (VEEGAN, Srivastava et al. 2017; PacGAN,
+    Lin et al. 2018): sample i belongs to its nearest mode ``k_i = argmin_k ‖s_i − μ_k‖`` and
+    is high quality iff ``‖s_i − μ_{k_i}‖ ≤ threshold · σ``; ``c_k = #{i HQ : k_i = k}``. That
+    function reports ``#{k : c_k ≥ 1}`` and the HQ fraction ``Σ c_k / N``; this one keeps the
+    histogram itself, whose movement over training shows mode hopping.
+    """
+    s = as_points(samples, "samples")  # (N, d)
+    mu = as_points(modes, "modes")  # (M, d)
+    if s.shape[1] != mu.shape[1]:
+        raise WganError(f"samples have dimension {s.shape[1]} but modes have {mu.shape[1]}")
+    d = np.linalg.norm(s[:, None, :] - mu[None, :, :], axis=2)  # (N, M)
+    nearest = d.argmin(axis=1)  # (N,)
+    hq = d[np.arange(len(s)), nearest] <= threshold * float(sigma)  # (N,)
+    return np.bincount(nearest[hq], minlength=len(mu))
+
+
+def spread(samples: Any) -> float:
+    """Mean distance of the samples (N, d) to their centroid: 0 when all are one point."""
+    x = as_points(samples, "samples")
+    return float(np.linalg.norm(x - x.mean(axis=0), axis=1).mean())
+
+
+def roughness(values: list[float]) -> float:
+    """How non-stationary a curve is: ``std(Δv) / mean |v|`` over its records.
+
+    ``Δv`` are the changes between consecutive records. Dividing by the curve's own size makes
+    the number free of the critic's scale: a weight-clipped critic is ``K``-Lipschitz with an
+    unknown ``K``, so its estimate is ``K`` times a W1 lower bound (Arjovsky et al. 2017, §3)
+    and only relative changes compare across optimisers. NaN with fewer than 3 finite values.
+    """
+    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
+    if v.size < 3 or not np.abs(v).mean() > 0:
+        return float("nan")
+    return float(np.diff(v).std() / np.abs(v).mean())
+
+
+@torch.no_grad()
+def critic_argmax(
+    trainer: Trainer, bounds: tuple[float, float, float, float], resolution: int = 101
+) -> tuple[np.ndarray, float]:
+    """The point of a ``resolution`` x ``resolution`` grid over ``bounds`` where the critic is
+    highest, and its value there: the single sample that "fools the discriminator the most"
+    inside the box."""
+    xmin, xmax, ymin, ymax = bounds
+    xs = torch.linspace(xmin, xmax, resolution)
+    ys = torch.linspace(ymin, ymax, resolution)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)  # (R², 2)
+    values = trainer.critic_fn()(grid.to(trainer.device)).reshape(-1).float().cpu()  # (R²,)
+    best = int(values.argmax())
+    return grid[best].numpy(), float(values[best])
+
+
+def clamp_box(x: Tensor, bounds: tuple[float, float, float, float]) -> Tensor:
+    """``x`` (B, 2) clamped into the box ``bounds``: a bounded sample space, as pixels are."""
+    lo = torch.tensor([bounds[0], bounds[2]], dtype=x.dtype, device=x.device)
+    hi = torch.tensor([bounds[1], bounds[3]], dtype=x.dtype, device=x.device)
+    return torch.maximum(torch.minimum(x, hi), lo)
+
+
+def generator_optimiser(trainer: Trainer) -> torch.optim.Optimizer:
+    """A torch optimiser for G with the run's generator settings (name, lr, betas)."""
+    o = trainer.cfg.g_optim
+    params = list(trainer.gen.parameters())
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas))
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.lr)
+    return torch.optim.SGD(params, lr=o.lr)
+
+
+def generator_alone(
+    trainer: Trainer,
+    steps: int,
+    bounds: tuple[float, float, float, float],
+    optimiser: torch.optim.Optimizer,
+) -> float:
+    """Train G alone for ``steps`` updates against the critic as it is (not updated).
+
+    Each update minimises the objective's generator loss on ``D(clamp(G(z)))`` for a batch of
+    noise from the run's random stream; the clamp into ``bounds`` gives the samples a bounded
+    space (as images have), so that the critic has a maximiser over it. A ReLU critic grows
+    without bound along some direction, so on the open plane "the point that fools D most"
+    would lie at infinity. Returns the last generator loss.
+    """
+    critic_params = list(trainer.critic.parameters())
+    frozen = [p.requires_grad for p in critic_params]
+    for p in critic_params:
+        p.requires_grad_(False)
+    trainer.gen.train()
+    loss = torch.tensor(float("nan"))
+    try:
+        for _ in range(steps):
+            z = trainer.gen.noise(trainer.batch_size, trainer.rng, trainer.device)  # (B, latent)
+            fake = clamp_box(trainer.gen(z), bounds)  # (B, 2)
+            loss = trainer.loss.objective.generator_loss(trainer.critic(fake))["loss"]
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    finally:
+        for p, flag in zip(critic_params, frozen, strict=True):
+            p.requires_grad_(flag)
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def box_samples(
+    trainer: Trainer, n: int, seed: int, bounds: tuple[float, float, float, float]
+) -> Tensor:
+    """``n`` generated samples (n, 2) from a fixed noise seed, clamped into ``bounds``."""
+    return clamp_box(trainer.samples(n, seed=seed), bounds)
+
+
+__all__ = [
+    "LECTURE_DGM",
+    "LECTURE_PROBLEMS",
+    "LECTURE_WGAN",
+    "box_samples",
+    "clamp_box",
+    "critic_argmax",
+    "generator_alone",
+    "generator_optimiser",
+    "held_real",
+    "mode_histogram",
+    "roughness",
+    "spread",
+]
