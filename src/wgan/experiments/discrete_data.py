@@ -60,18 +60,18 @@ class DiscreteDataSettings:
     """Settings of the experiment (defaults: a few CPU minutes)."""
 
     preset: str = "text-wgan-gp"  # the nets, optimiser and data of every method
-    methods: str = "wgan-gp,gan,gan-ns"
-    data: str = "markov_text"  # or text (then give data_path)
-    data_path: str = ""
+    methods: str = "wgan-gp,gan,gan-ns"  # comma-separated, from wgan-gp, gan, gan-ns
+    data: str = "markov_text"  # markov_text (embedded, exact n-gram law) or text (a file)
+    data_path: str = ""  # the UTF-8 file when data=text
     steps: int = 300  # generator iterations per method
-    eval_every: int = 50
-    eval_samples: int = 640  # gan_language.py: 10 batches of 64
+    eval_every: int = 50  # generator iterations between JS-1..4 measurements
+    eval_samples: int = 640  # sequences per measurement (gan_language.py: 10 batches of 64)
     sample_lines: int = 3  # lines per method in the samples table
-    width: int = 0  # 0: the preset's
-    depth: int = -1  # -1: the preset's
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 1
+    width: int = 0  # channels of both nets (0: the preset's)
+    depth: int = -1  # residual blocks of both nets (-1: the preset's)
+    seed: int = 0  # seed of every run (the same for every method)
+    device: str = "cpu"  # torch device of the runs
+    threads: int = 1  # torch CPU threads (0: torch's default)
 
     def validate(self) -> None:
         methods = split_list(self.methods)
@@ -120,6 +120,7 @@ class DiscreteDataSettings:
 
 
 SETTINGS = DiscreteDataSettings
+QUICK: dict[str, Any] = {"steps": 300, "eval_every": 100}
 
 
 def run_method(method: str, s: DiscreteDataSettings, root: Path, bar: Any = None) -> dict[str, Any]:
