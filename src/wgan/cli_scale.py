@@ -103,6 +103,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
     from wgan.bench import bench, format_bench, record_result
+    from wgan.bench.report import bench_warnings
     from wgan.config import resolve
 
     source, overrides = _split_source(args.items)
@@ -130,9 +131,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         compile=args.compile,
     )
     if args.json:
-        print(json.dumps(json_safe(result)))
+        print(json.dumps(json_safe({**result, "warnings": bench_warnings(result)})))
     else:
-        print(format_bench(result))
+        print(format_bench(result))  # warnings (wide spread, above the roofline) at the end
     if args.record:
         runs.make_dirs(Path(args.record).expanduser().parent, "--record")
         record_result(result, Path(args.record).expanduser())

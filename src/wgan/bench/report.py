@@ -15,7 +15,52 @@ from typing import Any
 
 from wgan.bench.machine import cpu_model, git_commit
 
-__all__ = ["format_bench", "record_result"]
+__all__ = ["SPREAD_WARNING", "bench_warnings", "format_bench", "record_result"]
+
+SPREAD_WARNING = 1.25
+"""Median / best block time above which ``wgan bench`` warns that its repeats spread widely: on a
+quiet machine the blocks of one measurement agree within a few per cent."""
+
+
+def bench_warnings(result: dict[str, Any]) -> list[str]:
+    """What a reader of a :func:`~wgan.bench.measure.bench` result must not miss.
+
+    * The repeats spread widely: the median block is more than :data:`SPREAD_WARNING` times the
+      best (eager or compiled), so the machine was busy or its clock unsteady, and the median
+      overstates the step's cost.
+    * A rate above the CPU matmul roofline (the dense ops replayed alone, the eager or the
+      compiled iteration): the roofline is the best sustained rate of one ``torch.mm`` shape in
+      short windows, not a hard bound; small operands that stay in cache, or a roofline window
+      slowed by other load, can beat it, and the number needs that note.
+    """
+    out = []
+    for label, median, best in (
+        ("eager", "ms_per_iter", "ms_per_iter_min"),
+        ("compiled", "compiled_ms_per_iter", "compiled_ms_per_iter_min"),
+    ):
+        if result.get(best, 0) > 0 and result[median] / result[best] > SPREAD_WARNING:
+            out.append(
+                f"{label} repeats spread widely: median {result[median]:.2f} ms against a best of "
+                f"{result[best]:.2f} ms per iteration ({result[median] / result[best]:.2f} x); the "
+                "machine was busy or its clock unsteady: rerun on a quiet machine or with more "
+                "--repeats, and read the best as the step's cost"
+            )
+    roofline = result.get("roofline_gflops")
+    if roofline:
+        for label, key in (
+            ("dense ops alone", "dense_gflops"),
+            ("eager iteration", "achieved_gflops"),
+            ("compiled iteration", "compiled_achieved_gflops"),
+        ):
+            if result.get(key, 0) > roofline:
+                out.append(
+                    f"{label} at {result[key]:.1f} GFLOP/s is above the measured matmul "
+                    f"roofline ({roofline:.1f} GFLOP/s, {result.get('roofline_shape', '')}): "
+                    "the roofline is one matmul shape's best sustained rate, not a bound; "
+                    "smaller operands that stay in cache, or load during the roofline windows, "
+                    "can beat it"
+                )
+    return out
 
 
 def format_bench(result: dict[str, Any]) -> str:
@@ -90,7 +135,8 @@ def format_bench(result: dict[str, Any]) -> str:
     elif result.get("compile") is False:
         rows.append(("compiled", "not measured (--no-compile)"))
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+    lines = [f"  {k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines + [f"  warning: {w}" for w in bench_warnings(result)])
 
 
 _RECORD_COLUMNS = (
