@@ -13,6 +13,7 @@ from wgan import latent
 from wgan.cli import main
 from wgan.config import resolve
 from wgan.errors import WganError
+from wgan.evaluation import printable_line
 from wgan.game import LatentGenerator
 from wgan.run import Run, load_run
 from wgan.train import train
@@ -264,3 +265,22 @@ def test_interpolate_bad_input_is_one_line_exit_2(saved_runs, tmp_path, capsys, 
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wgan: error: ") and needle in lines[0], err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_text_run_writes_decoded_strings_per_path(tmp_path):
+    run = _run(tmp_path, "text-wgan-gp", "generator.width=16", "critic.width=16")
+    grid = latent.interpolation_grid(run, num_paths=2, steps=4, path="both", seed=3)
+    assert grid.samples.shape == (4, 4, *run.dataset.shape)  # (rows, steps, V, L) softmax
+    path = latent.write_grid(grid, run, tmp_path / "walk.txt")
+    blocks = path.read_text(encoding="utf-8").split("# ")[1:]
+    assert [b.splitlines()[0] for b in blocks] == ["linear 1", "slerp 1", "linear 2", "slerp 2"]
+    texts = [[line.split("  ", 1)[1] for line in b.splitlines()[1:]] for b in blocks]
+    assert all(len(t) == 4 and all(len(s) == run.dataset.seq_len for s in t) for t in texts)
+    for lin, sph in ((texts[0], texts[1]), (texts[2], texts[3])):
+        assert (lin[0], lin[-1]) == (sph[0], sph[-1])  # the same endpoints, decoded
+    gen = run.sampler.eval()
+    with torch.no_grad():  # cell (r, j) is G at the grid's z[r, j], argmax-decoded
+        for r, j in ((0, 0), (1, 2), (3, 1)):
+            assert texts[r][j] == printable_line(run.dataset.decode(gen(grid.z[r, j][None]))[0])
+    with pytest.raises(WganError, match=r"\.txt or \.npy for text"):
+        latent.write_grid(grid, run, tmp_path / "walk.png")
