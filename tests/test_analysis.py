@@ -42,6 +42,7 @@ KEYS = {
     "input_shape",
     "bound",
     "bound_reason",
+    "bound_without_standardisation",
     "bound_method",
     "layers",
     "warnings",
@@ -74,7 +75,7 @@ def test_report_of_a_trained_run(tmp_path):
     assert rep["empirical_max"] == max(v["max_grad_norm"] for v in rep["empirical"].values())
     # Walk covers body then head; the product of the layer constants is the bound.
     names = [layer["name"] for layer in rep["layers"]]
-    assert names[0] == "body.0" and names[-1] == "head" and len(names) == 3 * 3 + 1
+    assert names[0] == "body.0" and names[-1] == "head" and len(names) == 3 * 2 + 1  # no Identity
     prod = 1.0
     for layer in rep["layers"]:
         prod *= layer["lipschitz"]

@@ -430,3 +430,46 @@ def test_bench_prints_its_warnings(capsys, monkeypatch):
     assert "  warning: eager repeats spread widely: median" in out
     code, out, _ = run_cli(capsys, *argv, "--json")
     assert any(w.startswith("eager repeats spread") for w in json.loads(out)["warnings"])
+
+
+# -- 9. lipschitz on a critic with GroupNorm -------------------------------------------------------
+
+
+def test_groupnorm_affine_part_is_bounded_on_its_own():
+    from wgan.lipschitz import layer_lipschitz
+
+    norm = torch.nn.GroupNorm(2, 4)
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([0.5, -3.0, 1.0, 2.0]))
+    res = layer_lipschitz(norm, (1, 4, 3, 3))
+    assert res["lipschitz"] is None and res["affine"] == 3.0  # max |gamma|
+    plain = layer_lipschitz(torch.nn.LayerNorm(4, elementwise_affine=False), (1, 4))
+    assert plain["affine"] == 1.0
+
+
+def test_lipschitz_report_of_the_digits_critic_explains_none_and_skips_identities(tmp_path):
+    from wgan.analysis import format_lipschitz_report, lipschitz_report
+    from wgan.config import resolve
+    from wgan.run import Run
+
+    run = Run(resolve("digits-wgan-gp", ["train.device=cpu"]), tmp_path / "run")
+    critic = run.critic
+    assert any(isinstance(m, torch.nn.Identity) for m in critic.modules())
+    norms = [m for m in critic.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms
+    with torch.no_grad():
+        norms[0].weight.mul_(0).add_(1.5)  # gamma = 1.5 everywhere
+    report = lipschitz_report(run, n=16)
+    assert (
+        report["bound"] is None
+        and "GroupNorm divides by a data-dependent std" in (report["bound_reason"])
+    )
+    assert not any(layer["type"] == "Identity" for layer in report["layers"])
+    # the rest: the listed constants, each normalisation replaced by its affine part (1.5)
+    expected = 1.0
+    for layer in report["layers"]:
+        expected *= layer["lipschitz"] if layer["lipschitz"] is not None else 1.5
+    assert report["bound_without_standardisation"] == pytest.approx(expected, rel=1e-12)
+    text = format_lipschitz_report(report)
+    assert "affine part max|gamma| = 1.5" in text
+    assert "the other layers times the normalisations' affine parts" in text

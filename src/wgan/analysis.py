@@ -95,6 +95,9 @@ def _layer_walk(critic: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]
     layers: list[dict[str, Any]] = []
     missing: dict[tuple[str, str], list[str]] = {}  # (type, note) -> layer names
     bound: float | None = 1.0
+    # The product with each normalisation's affine part (max|gamma|) in place of the whole
+    # layer: what is bounded once the standardisation (x - mean) / std is left out.
+    affine_bound: float | None = 1.0
     with torch.no_grad():
         for name, mod in seq:
             if isinstance(mod, nn.Linear) and x.ndim > 2:
@@ -104,16 +107,20 @@ def _layer_walk(critic: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]
                 res = layer_lipschitz(mod, shape)
             except WganError as exc:
                 res = {"lipschitz": None, "exact": False, "note": str(exc)}
-            layers.append(
-                {
-                    "name": name,
-                    "type": type(mod).__name__,
-                    "lipschitz": res["lipschitz"],
-                    "exact": bool(res["exact"]),
-                    "input_shape": list(shape),
-                    "note": res["note"],
-                }
-            )
+            factor = res["lipschitz"] if res["lipschitz"] is not None else res.get("affine")
+            affine_bound = None if affine_bound is None or factor is None else affine_bound * factor
+            if not isinstance(mod, nn.Identity):  # a factor of exactly 1: not listed
+                layers.append(
+                    {
+                        "name": name,
+                        "type": type(mod).__name__,
+                        "lipschitz": res["lipschitz"],
+                        "exact": bool(res["exact"]),
+                        "input_shape": list(shape),
+                        "note": res["note"],
+                        **({"affine": res["affine"]} if "affine" in res else {}),
+                    }
+                )
             if res["lipschitz"] is None:
                 missing.setdefault((type(mod).__name__, res["note"]), []).append(name)
                 bound = None
@@ -130,7 +137,9 @@ def _layer_walk(critic: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]
     if missing:
         parts = [f"{', '.join(names)} ({kind}): {note}" for (kind, note), names in missing.items()]
         reason = "no finite layer-product bound: " + "; ".join(parts)
-    return {"bound": bound, "reason": reason, "layers": layers}
+    if bound is not None:
+        affine_bound = None  # nothing to add to a full bound
+    return {"bound": bound, "reason": reason, "layers": layers, "affine_bound": affine_bound}
 
 
 def critic_lipschitz_bound(critic: nn.Module, input_dim: int | tuple[int, ...]) -> dict[str, Any]:
@@ -165,6 +174,7 @@ def critic_lipschitz_bound(critic: nn.Module, input_dim: int | tuple[int, ...]) 
         return {
             "bound": walk["bound"],
             "bound_reason": walk["reason"],
+            "affine_bound": walk["affine_bound"],
             "method": "layer walk (body, then head)",
             "layers": walk["layers"],
             "warnings": [],
@@ -249,6 +259,7 @@ def lipschitz_report(trainer: Any, n: int = 2048, seed: int = 0) -> dict[str, An
         "input_shape": list(in_shape) if isinstance(in_shape, tuple) else [in_shape],
         "bound": bound,
         "bound_reason": bound_info["bound_reason"],
+        "bound_without_standardisation": bound_info.get("affine_bound"),
         "bound_method": bound_info["method"],
         "layers": bound_info["layers"],
         "warnings": bound_info["warnings"],
@@ -273,11 +284,19 @@ def format_lipschitz_report(report: dict[str, Any]) -> str:
     for layer in layers:
         c = layer["lipschitz"]
         tag = "" if c is None else ("" if layer.get("exact") else "  (upper bound)")
+        if c is None and layer.get("affine") is not None:
+            tag = f"  (standardisation unbounded; affine part max|gamma| = {layer['affine']:.4g})"
         shown = "none" if c is None else f"{c:.4g}"
         lines.append(f"  {layer['name']:<{width}}  {layer['type']:<{twidth}}  {shown:>10}{tag}")
     bound = report.get("bound")
     if bound is None:
         lines.append(f"upper bound (layer product): none -- {report.get('bound_reason')}")
+        rest = report.get("bound_without_standardisation")
+        if rest is not None:
+            lines.append(
+                f"  the other layers times the normalisations' affine parts (max|gamma|): "
+                f"{rest:.4g}; a bound once the standardisation (x - mean) / std is left out"
+            )
     else:
         lines.append(f"upper bound (layer product): {bound:.4g}")
     for w in report.get("warnings", []):

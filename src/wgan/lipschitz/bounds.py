@@ -70,7 +70,8 @@ def network_lipschitz_bound(
 
     Returns:
         dict with ``"bound"`` (float, the product), ``"layers"`` (list of dicts with
-        ``"name"``, ``"type"``, ``"lipschitz"``, ``"exact"``, ``"input_shape"``, ``"note"``) and
+        ``"name"``, ``"type"``, ``"lipschitz"``, ``"exact"``, ``"input_shape"``, ``"note"``;
+        ``nn.Identity`` layers, factors of exactly 1, are not listed) and
         ``"warnings"`` (list of str; empty when the forward is a clean chain).
 
     Raises:
@@ -143,6 +144,9 @@ def network_lipschitz_bound(
                 f"{res['note']}"
             )
         bound *= res["lipschitz"]
+        prev_ptr, prev_name = out_ptr, repr(label)
+        if isinstance(mod, nn.Identity):
+            continue  # a factor of exactly 1: not listed
         layers.append(
             {
                 "name": label,
@@ -153,7 +157,6 @@ def network_lipschitz_bound(
                 "note": res["note"],
             }
         )
-        prev_ptr, prev_name = out_ptr, repr(label)
     if isinstance(y, Tensor) and y.data_ptr() != prev_ptr:
         warnings.append(
             f"the model output is not the output of {prev_name}: operations after it are not "

@@ -55,6 +55,14 @@ def _norm_scale(module: nn.Module, running_var: Tensor, eps: float, affine: bool
     return float(scale.max())
 
 
+def _affine_scale(module: nn.Module) -> float:
+    """max |gamma| of a normalisation's affine part z -> gamma * z + beta (1 without one)."""
+    gamma = getattr(module, "weight", None)
+    if not isinstance(gamma, Tensor) or gamma.numel() == 0:
+        return 1.0
+    return float(gamma.detach().abs().max())
+
+
 def _pool_mult(k: int, s: int, d: int = 1) -> int:
     """Max number of windows (kernel k, stride s, dilation d) covering one input index."""
     return min(k, (d * (k - 1)) // s + 1)
@@ -162,6 +170,10 @@ def layer_lipschitz(module: nn.Module, input_shape: Sequence[int] | None = None)
     * LayerNorm, GroupNorm, RMSNorm, InstanceNorm with instance statistics: no useful constant
       (the data-dependent scale :math:`1/\sqrt{\operatorname{var}(x) + \epsilon}` makes the
       Jacobian as large as :math:`\max|\gamma| / \sqrt{\epsilon}` near constant inputs).
+      Such a layer is the standardisation :math:`x \mapsto (x - \mu(x)) / \sigma(x)` followed by
+      the affine map :math:`z \mapsto \gamma z + \beta`; the affine part alone has the exact
+      constant :math:`\max|\gamma|` (1 without ``elementwise_affine``/``affine``), returned as
+      ``"affine"``.
     * ``nn.Identity``, ``nn.Flatten``, ``nn.Unflatten``: 1.  ``nn.Dropout*``: 1 in eval mode;
       in training mode the kept units are scaled by :math:`1/(1-p)`, which is the constant for
       a fixed mask.
@@ -184,7 +196,9 @@ def layer_lipschitz(module: nn.Module, input_shape: Sequence[int] | None = None)
     Returns:
         dict with ``"lipschitz"`` (float, or ``None`` when the layer has no usable global
         constant), ``"exact"`` (True if the value is the exact constant, False for an upper
-        bound) and ``"note"`` (how it was obtained, or why there is no constant).
+        bound) and ``"note"`` (how it was obtained, or why there is no constant); for a
+        normalisation by the input's own statistics also ``"affine"``, the constant of its
+        affine part.
 
     Raises:
         WganError: for a module type this function does not know (the message names it), or
@@ -234,16 +248,22 @@ def layer_lipschitz(module: nn.Module, input_shape: Sequence[int] | None = None)
                 True,
                 "running statistics: max_c |gamma_c| / sqrt(running_var_c + eps)",
             )
-        return out(None, False, f"{name} divides by the per-instance std (see LayerNorm)")
+        return {
+            **out(None, False, f"{name} divides by the per-instance std (see LayerNorm)"),
+            "affine": _affine_scale(module),
+        }
     if isinstance(module, nn.LayerNorm | nn.GroupNorm | nn.RMSNorm):
         eps = getattr(module, "eps", None)
-        return out(
-            None,
-            False,
-            f"{name} divides by a data-dependent std: x -> (x - mean) / sqrt(var(x) + eps) has "
-            "Jacobian norm up to max|gamma| / sqrt(eps) near constant inputs "
-            f"(eps = {eps}), a vacuous constant, and no useful closed-form global bound",
-        )
+        return {
+            **out(
+                None,
+                False,
+                f"{name} divides by a data-dependent std: x -> (x - mean) / sqrt(var(x) + eps) "
+                "has Jacobian norm up to max|gamma| / sqrt(eps) near constant inputs "
+                f"(eps = {eps}), a vacuous constant, and no useful closed-form global bound",
+            ),
+            "affine": _affine_scale(module),
+        }
     if isinstance(module, nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d):
         return out(*_pool_layer(module))
     if isinstance(module, nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d):
