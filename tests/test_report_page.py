@@ -75,9 +75,12 @@ class PageParser(HTMLParser):
         self.links: list[str] = []
         self.ids: set[str] = set()
         self.text: list[str] = []
+        self.rows: list[str] = []  # the text of each table row
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag == "tr":
+            self.rows.append("")
         if "id" in attrs:
             self.ids.add(attrs["id"])
         if tag == "img":
@@ -88,6 +91,8 @@ class PageParser(HTMLParser):
 
     def handle_data(self, data):
         self.text.append(data)
+        if self.rows:
+            self.rows[-1] += data + " | "
 
 
 def parse(path: Path) -> PageParser:
@@ -115,8 +120,13 @@ def test_page_shows_every_experiment_verdict_and_image(tmp_path):
     assert {"fake-one", "broken", "fake-two"} <= page.ids
     for claim in ("Fake claim A is true", "Fake claim B is false", "Fake claim C"):
         assert text.count(claim) == 2  # once per fake experiment
-    for status in ("holds", "does not hold", "not tested at these settings", "too short"):
-        assert status in text
+    for claim, status in (
+        ("Fake claim A is true", "holds"),
+        ("Fake claim B is false", "does not hold"),
+        ("Fake claim C", "not tested at these settings | too short"),
+    ):
+        rows = [r for r in page.rows if r.startswith(claim + " |")]
+        assert len(rows) == 2 and all(f"| {status} |" in r for r in rows), rows
     assert "Doe et al. 2020; lecture 1" in text
     # The broken experiment is on the page as failed, with its error; the others still ran.
     assert "failed after" in text and "RuntimeError: the broken experiment broke" in text

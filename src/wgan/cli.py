@@ -356,7 +356,7 @@ def _experiment_all(args: argparse.Namespace) -> int:
         raise WganError("'wgan experiment all' takes no key=value overrides (see --quick)")
     out = args.out or args.out_dir or str(Path("runs") / "report")
     runs.check_out_dir(out, "--out")
-    report = run_all(out, quick=args.quick)
+    report = run_all(out, quick=args.quick, log=lambda line: print(line, file=sys.stderr))
     if args.json:
         print(json.dumps(json_safe(report.to_dict())))
         return 0
