@@ -16,9 +16,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from wgan import runs
 from wgan.cli_format import add_device_argument, resolve_device
@@ -29,6 +27,9 @@ from wgan.cli_scale import add_bench_parser, add_sweep_parser
 from wgan.cli_study import add_study_parser
 from wgan.errors import WganError
 from wgan.tracking import json_safe
+
+if TYPE_CHECKING:  # numpy loads with the command that needs it: --help stays fast
+    import numpy as np
 
 MAX_SAMPLE_BYTES = 2**30
 """The most generated data one ``wgan sample``, ``eval`` or ``lipschitz`` holds in memory: 1 GiB
@@ -202,6 +203,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         trainer.samples(1, seed=args.seed, labels=args.label)  # checks the label first
     _check_count("--num", args.num, trainer, "; write several files with different --seed")
     x = trainer.samples(args.num, seed=args.seed, labels=args.label)  # (N, dim) or (N, C, H, W)
+    import numpy as np
+
     runs.make_dirs(out.parent, "--out")
     with runs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
         if out.suffix == ".txt":  # text: (N, V, L) softmax -> one argmax-decoded line each
