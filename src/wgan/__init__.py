@@ -12,13 +12,19 @@ The main API, imported lazily (``import wgan`` stays cheap: torch loads on first
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("wgan")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+
+def _version() -> str:
+    """The installed distribution's version (read on first use of ``wgan.__version__``:
+    importlib.metadata is slow to import, and ``wgan --help`` should not wait for it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wgan")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+unknown"
+
 
 #: Public name -> the module that defines it.
 _API = {
@@ -43,6 +49,9 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     if name in _API:
         attr = "train" if name == "train_run" else name
         value = getattr(importlib.import_module(_API[name]), attr)
@@ -52,4 +61,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+    return sorted(set(globals()) | set(_API) | {"__version__"})

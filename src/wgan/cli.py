@@ -70,6 +70,20 @@ class _Parser(argparse.ArgumentParser):
         return namespace, extras
 
 
+class _VersionAction(argparse.Action):
+    """``wgan --version``: the version is looked up only when asked (importlib.metadata is slow
+    to import, and every other command would pay for it)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        import wgan
+
+        print(f"wgan {wgan.__version__} (Python {sys.version.split()[0]})")
+        parser.exit()
+
+
 def _is_rank0() -> bool:
     """Whether this process reports and writes (always, unless a non-zero torchrun rank)."""
     return int(os.environ.get("RANK", "0") or 0) == 0
@@ -391,14 +405,8 @@ def cmd_lipschitz(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from wgan import __version__
-
     parser = _Parser(prog="wgan", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"wgan {__version__} (Python {sys.version.split()[0]})",
-    )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a GAN from a preset or YAML config")
