@@ -86,6 +86,17 @@ def test_path_arguments_are_checked():
         latent.lerp(z, torch.zeros(4), [0.5])
 
 
+def test_largest_step_share_by_hand():
+    ramp = torch.linspace(0, 1, 5)[None, :, None] * torch.tensor([3.0, 4.0])  # (1, 5, 2)
+    jump = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0])[None, :, None]  # (1, 5, 1)
+    uneven = torch.tensor([0.0, 1.0, 3.0])[None, :, None]  # steps 1 and 2: share 2/3
+    flat = torch.zeros(1, 4, 3)
+    assert latent.largest_step_share(ramp).tolist() == [0.25]
+    assert latent.largest_step_share(jump).tolist() == [1.0]
+    assert latent.largest_step_share(uneven).item() == pytest.approx(2 / 3)
+    assert latent.largest_step_share(flat).tolist() == [0.0]
+
+
 # ------------------------------------------------------------------------- grids of a run
 
 
@@ -114,6 +125,10 @@ def test_interpolation_grid_layout_and_samples(tmp_path):
     torch.testing.assert_close(again.z, grid.z[1::2])  # same seed, same endpoints
     with pytest.raises(WganError, match="not conditional"):
         latent.interpolation_grid(run, classes=[1])
+    # a generator that is the identity on z: straight paths move in equal steps
+    run.gen = LatentGenerator(Identity(), latent_dim=2)
+    lines = latent.interpolation_grid(run, num_paths=3, steps=6, path="linear", seed=4)
+    assert lines.info["largest_step_share"] == pytest.approx([0.2] * 3, abs=1e-6)
 
 
 def test_conditional_rows_keep_z_fixed_down_each_column(tmp_path):
@@ -132,6 +147,17 @@ def test_conditional_rows_keep_z_fixed_down_each_column(tmp_path):
     assert full.samples.shape == (2 * 2 * 10, 3, 1, 8, 8)  # paths x kinds x classes rows
     with pytest.raises(WganError, match="class must be between 0 and 9"):
         latent.interpolation_grid(run, classes=[10])
+
+
+class Identity(nn.Module):
+    """G(z) = z, with a parameter for the device look-up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z):
+        return z + 0 * self.anchor
 
 
 class TemplateNet(nn.Module):

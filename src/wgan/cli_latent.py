@@ -91,6 +91,12 @@ def _report(grid: Any, latent: Any) -> None:
             f"with noise: {', '.join(str(p) for p in pred[1])}"
         )
         return
+    share = info["largest_step_share"]
+    steps = grid.samples.shape[1] - 1
+    print(
+        f"  largest single step's share of a path's change: mean {sum(share) / len(share):.3f}, "
+        f"worst {max(share):.3f} (1/{steps} = {1 / steps:.3f}: even steps; 1: one jump)"
+    )
     for kind in sorted(set(grid.row_paths)):
         rows = [i for i, p in enumerate(grid.row_paths) if p == kind]
         ends = grid.z[rows][:, [0, -1]]  # (rows, 2, D): each path's endpoints
@@ -104,7 +110,10 @@ def add_interpolate_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "interpolate",
         help="samples along paths in z, class rows, latent arithmetic (DCGAN's latent walks)",
-        description=__doc__.splitlines()[0],
+        description="Write a grid of a run's samples along straight and spherical paths "
+        "between random latent vectors (DCGAN, Radford et al. 2016); for a conditional run one "
+        "row per class with the same z down each column; with --arithmetic, G(mean z of class "
+        "A - mean z of B + mean z of C) on a digits run. Prints the numbers behind the grid.",
     )
     p.add_argument("run", help="run directory")
     p.add_argument(

@@ -58,6 +58,7 @@ __all__ = [
     "lerp",
     "norm_along",
     "output_suffixes",
+    "largest_step_share",
     "slerp",
     "write_grid",
 ]
@@ -305,14 +306,16 @@ def interpolation_grid(
                 names.append(f"{kind} {p + 1}")
                 row_paths.append(kind)
     what = "class rows along " if conditional else ""
+    samples = torch.cat(samples)
     return LatentGrid(
-        samples=torch.cat(samples),
+        samples=samples,
         z=torch.cat(zs),
         labels=torch.cat(labels) if conditional else None,
         row_names=names,
         col_names=[f"{t:.2f}" for t in torch.linspace(0, 1, steps).tolist()],
         row_paths=row_paths,
         title=f"{_describe(run)}: {what}{' and '.join(kinds)} paths in z",
+        info={"largest_step_share": largest_step_share(samples).tolist()},
     )
 
 
@@ -479,6 +482,21 @@ def write_grid(grid: LatentGrid, run: Any, path: str | Path) -> Path:
             grid.title,
         )
     return save_figure(fig, path)
+
+
+def largest_step_share(samples: Tensor) -> Tensor:
+    """How evenly each row of a grid ``(R, S, ...)`` changes: ``max_j d_j / sum_j d_j`` with
+    ``d_j = ||x_{j+1} - x_j||`` the Euclidean change between neighbouring cells, ``(R,)``.
+
+    ``1 / (S - 1)`` when every step changes the sample by the same amount (a generator that is
+    linear along the path), ``1`` when the whole change happens in one step (a jump, as from a
+    generator that snaps to memorised examples; Radford et al. 2016 read smooth walks as the
+    opposite of memorisation). A row that does not change at all gives 0.
+    """
+    x = samples.flatten(2).double()  # (R, S, values)
+    d = (x[:, 1:] - x[:, :-1]).norm(dim=-1)  # (R, S - 1)
+    total = d.sum(-1)
+    return torch.where(total > 0, d.max(-1).values / total.clamp_min(1e-300), 0.0).float()
 
 
 def norm_along(z: Tensor) -> Tensor:
