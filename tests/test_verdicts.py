@@ -87,6 +87,21 @@ def test_clipping_vs_penalty():
     # Exploding penalised gradients contradict the claim too.
     gp_bad = cvp_numbers(gp_ratio=1e5)
     assert claims.clipping_vs_penalty_verdicts(gp_bad, s)[0].status == FAILS
+    # c = 0.1 in a 64-wide critic: width * c > 1 and 200 steps of 5e-5 cannot reach 0.1, so its
+    # (unremarkable) ratio is not judged; c = 0.01 alone decides.
+    wide = cvp_numbers()
+    wide["deep"]["methods"]["clip c=0.1"] = {"max_over_min": 1.96, "frac_at_clip": 0.0}
+    quick = clipping_vs_penalty.SETTINGS(deep_hidden=64, deep_steps=200)
+    got = claims.clipping_vs_penalty_verdicts(wide, quick)[0]
+    assert got.status == HOLDS and "clip c=0.1: bound not reached" in got.measured
+    longer = clipping_vs_penalty.SETTINGS(deep_hidden=64, deep_steps=2000)
+    assert claims.clipping_vs_penalty_verdicts(wide, longer)[0].status == FAILS
+    # c = 0.01 is out of reach of 100 steps, but 64 * 0.01 < 1 bounds every layer's norm below
+    # 1 whatever the weights: it is judged, and its flat gradients contradict the claim.
+    narrow = cvp_numbers()
+    narrow["deep"]["methods"]["clip c=0.01"]["max_over_min"] = 2.0
+    bounded = clipping_vs_penalty.SETTINGS(deep_hidden=64, deep_steps=100)
+    assert claims.clipping_vs_penalty_verdicts(narrow, bounded)[0].status == FAILS
     shallow = clipping_vs_penalty.SETTINGS(deep_depth=claims.CVP_MIN_DEPTH - 1)
     assert claims.clipping_vs_penalty_verdicts(bad, shallow)[0].status == UNTESTED
     # 100 RMSProp steps of 5e-5 move a weight by 0.005 at most: c = 0.01 cannot be reached, and

@@ -108,7 +108,20 @@ def clipping_vs_penalty_verdicts(numbers: dict[str, Any], settings: Any) -> list
     them of one order, and pushes the weights to ±c (Gulrajani et al. 2017, Sec. 3, Fig. 1)."""
     source = "Gulrajani et al. 2017, Improved Training of WGANs, Sec. 3 and Fig. 1"
     deep = numbers["deep"]["methods"]
-    clipped = {m: r["max_over_min"] for m, r in deep.items() if r["frac_at_clip"] is not None}
+    # A clipped critic is judged only when its bound constrains it: either every layer's norm
+    # is below 1 whatever the weights (||W||_2 <= width * c < 1: gradients must vanish), or the
+    # weights can reach ±c in the run (about lr per RMSProp step, so steps * lr >= c). A bound
+    # that is never reached leaves the critic effectively unconstrained: not a clipped critic.
+    deep_reach = settings.deep_steps * settings.clip_lr
+    clipped, skipped = {}, []
+    for m, r in deep.items():
+        if r["frac_at_clip"] is None:
+            continue
+        c = float(m.split("=", 1)[1])
+        if settings.deep_hidden * c < 1 or c <= deep_reach:
+            clipped[m] = r["max_over_min"]
+        else:
+            skipped.append(m)
     penalised = [r["max_over_min"] for r in deep.values() if r["frac_at_clip"] is None]
     gp = penalised[0] if penalised else math.nan
     small = (
@@ -119,17 +132,22 @@ def clipping_vs_penalty_verdicts(numbers: dict[str, Any], settings: Any) -> list
     )
     why = (
         f"needs deep_depth >= {CVP_MIN_DEPTH}, deep_steps >= {CVP_MIN_DEEP_STEPS} and both a "
-        "clipped and a penalised critic"
+        "penalised critic and a clipped one whose bound constrains it"
     )
     worst_clip = min(clipped.values(), default=math.nan)
+    measured = (
+        "max/min layer gradient norm: "
+        + ", ".join(f"{m} {_fmt(v)}" for m, v in clipped.items())
+        + f"; GP {_fmt(gp)}"
+    )
+    if skipped:
+        measured += f" ({', '.join(skipped)}: bound not reached in deep_steps, not judged)"
     out = [
         decide(
             "Through a deep critic, weight clipping makes gradients vanish or explode; the "
             "gradient penalty keeps them of the same order",
             f"{source}; {LECTURE_WGAN_GP}",
-            "max/min layer gradient norm: "
-            + ", ".join(f"{m} {_fmt(v)}" for m, v in clipped.items())
-            + f"; GP {_fmt(gp)}",
+            measured,
             _finite(gp) and gp <= CVP_GP_RATIO and worst_clip >= CVP_CLIP_RATIO,
             not small,
             why,
