@@ -271,6 +271,10 @@ def test_p2_is_within_log_100_of_p():
     log_p2 = lk.model_logpdf("p2", x, modes, sigma, x, s)
     assert bool((log_p2 >= log_p - math.log(100)).all())
     assert bool((log_p2 < log_p).all())  # near the modes the noise adds almost nothing
+    # At the origin, 1.41 from every mode (σ 0.014), p is 0 to double precision: p2 is 0.99 noise.
+    origin = torch.zeros(1, 16, dtype=torch.float64)
+    want = math.log(0.99) - 8 * math.log(2 * math.pi)  # log 0.99 N(0 | 0, I_16)
+    assert lk.model_logpdf("p2", origin, modes, sigma, x, s).item() == pytest.approx(want)
 
 
 def lk_dim(dim, ll_p, ll_p1, ll_p2, hq_p1=0.99, hq_p2=0.01):
@@ -302,6 +306,9 @@ def test_likelihood_verdicts():
         statuses(lk.likelihood_verdicts(MEASURED_LK, lk.SETTINGS(kernel_std=1.0))) == [UNTESTED] * 3
     )
     assert statuses(lk.likelihood_verdicts(MEASURED_LK[:1], s)) == [UNTESTED] * 3
+    # p1's likelihood poor at every d but not poorer per dimension as d grows: (1) fails alone.
+    flat = [lk_dim(2, 3.6, -200, -0.78), lk_dim(128, 362, -500, 357)]
+    assert statuses(lk.likelihood_verdicts(flat, s)) == [FAILS, HOLDS, HOLDS]
 
 
 def test_likelihood_smoke(tmp_path):

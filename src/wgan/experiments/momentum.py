@@ -302,11 +302,14 @@ def momentum_verdicts(
 
 def figure(runs_: list[dict], summary: dict[str, dict[str, Any]], names: list[str]):
     """One panel per optimiser (estimate per seed, exact W1 on a twin axis), then roughness
-    and final W1 per optimiser with one dot per seed."""
+    and final W1 per optimiser with one dot per seed.
+
+    The estimate is drawn from the first record after step 0: the initial critic is not yet
+    clipped, and its estimate would set the scale of a clipped critic's curve."""
     from wgan.plotting import legend_beside, subplots
 
     n = len(names)
-    fig, axes = subplots(2, max(n, 2), figsize=(4.2 * max(n, 2), 7.6), squeeze=False)
+    fig, axes = subplots(2, max(n, 3), figsize=(4.2 * max(n, 3), 7.6), squeeze=False)
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink"]
     twins = []
     for ax, name in zip(axes[0], names, strict=False):
@@ -314,7 +317,14 @@ def figure(runs_: list[dict], summary: dict[str, dict[str, Any]], names: list[st
         twins.append(twin)
         for r, c in zip([r for r in runs_ if r["optimiser"] == name], colours * 10, strict=False):
             h = r["history"]
-            ax.plot(h["step"], h["estimate"], "-", c=c, lw=1, label=f"estimate, seed {r['seed']}")
+            ax.plot(
+                h["step"][1:],
+                h["estimate"][1:],
+                "-",
+                c=c,
+                lw=1,
+                label=f"estimate, seed {r['seed']}",
+            )
             twin.plot(h["step"], h["w1"], ":", c=c, lw=1, label=f"exact W1, seed {r['seed']}")
         ax.set_xlabel("generator iteration")
         ax.set_ylabel("critic estimate E D(real) − E D(fake)")
@@ -324,7 +334,7 @@ def figure(runs_: list[dict], summary: dict[str, dict[str, Any]], names: list[st
     h2, l2 = twins[0].get_legend_handles_labels()
     for ax in axes[0][n:]:
         ax.axis("off")
-    labels_x = [OPTIMISERS[m][0].replace("WGAN ", "").replace(", ", "\n") for m in names]
+    labels_x = names
     for ax, key, ylabel in (
         (axes[1][0], "roughness", "roughness std(ΔŴ) / mean |Ŵ| (2nd half)"),
         (axes[1][1], "w1_final", "final exact W1"),
@@ -336,14 +346,16 @@ def figure(runs_: list[dict], summary: dict[str, dict[str, Any]], names: list[st
             ax.scatter(
                 [i] * len(vals), vals, s=12, c="k", zorder=3, label="one seed" if i == 0 else None
             )
-        ax.set_xticks(range(n), labels_x, fontsize=7)
+        ax.set_xticks(range(n), labels_x, fontsize=7, rotation=30)
         ax.set_xlabel("critic optimiser")
         ax.set_ylabel(ylabel)
         ax.set_title(key.replace("_", " "), fontsize=9)
         legend_beside(ax)
     for ax in axes[1][2:]:
         ax.axis("off")
-    legend_beside(axes[0][n - 1], handles + h2, labels + l2)
+    # The curves' legend in the empty bottom-right panel: beside the last curve panel it would
+    # sit on that panel's twin-axis label.
+    axes[1][2].legend(handles + h2, labels + l2, loc="upper left", fontsize=7, title="curves")
     fig.suptitle("Momentum on the critic: clipped WGAN with RMSProp vs Adam; WGAN-GP with Adam")
     fig.tight_layout()
     return fig
