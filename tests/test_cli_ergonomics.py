@@ -314,7 +314,19 @@ def _scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
 
 
-def test_each_sweep_run_has_its_own_tensorboard_with_the_learning_rate(tmp_path, capsys):
+def test_each_sweep_run_has_its_own_tensorboard_with_the_learning_rate(
+    tmp_path, capsys, monkeypatch
+):
+    import wgan.plotting
+
+    titles = []
+    plot_toy = wgan.plotting.plot_toy
+
+    def spy(critic, real, fake, bounds, title=""):
+        titles.append(title)
+        return plot_toy(critic, real, fake, bounds, title)
+
+    monkeypatch.setattr(wgan.plotting, "plot_toy", spy)
     argv = ["sweep", "toy-wgan-gp", "--seeds", "0-1", *TINY, "train.steps=4", "train.log_every=2"]
     argv += ["--out-dir", str(tmp_path), "train.lr_decay=linear", "d_optim.lr=0.001"]
     code, _, err = run_cli(capsys, *argv)
@@ -332,6 +344,8 @@ def test_each_sweep_run_has_its_own_tensorboard_with_the_learning_rate(tmp_path,
         (entry,) = json.loads((run_dir / "provenance.json").read_text())
         assert entry["kind"] == "sweep" and entry["end_step"] == 4
     assert losses[0] != losses[1]  # two runs, two seeds: not one log written twice
+    # the figures say which run they show
+    assert titles == ["toy-wgan-gp (00000-seed0): step 4", "toy-wgan-gp (00001-seed1): step 4"]
 
 
 # -- 8. output formats -----------------------------------------------------------------------------
