@@ -47,7 +47,7 @@ def test_run_prints_verdicts_and_warns_when_too_short(tmp_path, capsys):
     assert len(tail) == 2
     assert all(line.startswith("  [not tested at these settings]") for line in tail)
     warnings = [line for line in captured.err.splitlines() if line.startswith("wgan: warning:")]
-    assert len(warnings) == 2 and all("3 generator iterations < 500" in w for w in warnings)
+    assert len(warnings) == 2 and all("3 generator iterations < 1000" in w for w in warnings)
 
 
 def test_json_is_one_object_with_the_verdicts(tmp_path, capsys):
