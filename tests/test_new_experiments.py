@@ -130,6 +130,10 @@ def test_hops_and_movement_by_hand():
     # TV distances: 1, 0.1, 0.6, 0.7
     assert mh.movement(counts) == pytest.approx((1 + 0.1 + 0.6 + 0.7) / 4)
     assert mh.movement(np.array([[0, 0], [1, 1]])) != mh.movement(np.array([[0, 0], [1, 1]]))
+    # Records with fewer than min_hq HQ samples count for nothing.
+    assert mh.dominant_modes(counts, 0.5, min_hq=11) == [None] * 5
+    assert mh.movement(np.array([[10, 0], [0, 2], [10, 0]]), min_hq=5) != 0.5
+    assert mh.movement(np.array([[10, 0], [0, 6], [0, 10]]), min_hq=5) == pytest.approx(0.5)
 
 
 def test_mode_histogram_agrees_with_mode_metrics():
@@ -143,8 +147,14 @@ def test_mode_histogram_agrees_with_mode_metrics():
     assert counts.sum() / 500 == pytest.approx(m["high_quality_fraction"])
 
 
-def hop_stats(hops, movement, modes=8):
-    return {"hops": hops, "late_movement": movement, "final_modes": modes, "n_modes": 8}
+def hop_stats(hops, movement, modes=8, counted=40):
+    return {
+        "hops": hops,
+        "late_movement": movement,
+        "final_modes": modes,
+        "n_modes": 8,
+        "records_counted": counted,
+    }
 
 
 def test_hopping_verdict():
@@ -157,6 +167,9 @@ def test_hopping_verdict():
     small = mh.hopping_verdict("8g", hop_stats(5, 0.4), hop_stats(0, 0.02), mh.MIN_STEPS - 1, 40)
     assert small.status == UNTESTED
     assert mh.hopping_verdict("8g", hop_stats(5, 0.4), None, 2000, 40).status == UNTESTED
+    # A GAN with too few high-quality samples to follow: its hops are noise.
+    few = mh.hopping_verdict("8g", hop_stats(5, 0.4, counted=3), hop_stats(0, 0.02), 2000, 40)
+    assert few.status == UNTESTED
 
 
 def test_mode_hopping_smoke(tmp_path):

@@ -18,8 +18,8 @@ What is measured from it:
 
 * the heatmap of the fraction of samples per mode (modes x steps);
 * hops: the dominant mode (the one holding at least ``concentrated`` of the high-quality
-  samples) changes between consecutive records where both have one; the hop rate is hops per
-  transition;
+  samples, in a record with at least ``min_hq`` of them) changes between consecutive records
+  where both have one; the hop rate is hops per transition;
 * movement: the mean total-variation distance ``½ Σ_k |p_t(k) − p_{t−1}(k)|`` between
   consecutive normalised histograms over the second half of training (after the early
   learning that moves every method's histogram);
@@ -103,6 +103,7 @@ METHODS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 MIN_RATIO = 2.0
 MIN_STEPS = 500  # fewer iterations: the first modes are still being found, nothing to hop from
 MIN_RECORDS = 10  # the second half needs several transitions
+MIN_COUNTED = 5  # records with enough HQ samples the GAN needs before its hops mean anything
 
 
 @dataclass
@@ -114,11 +115,12 @@ class ModeHoppingSettings:
     seed: int = 0  # training seed
     steps: int = 2000  # generator iterations per run
     n_records: int = 40  # evenly spaced histograms over training (plus step 0)
-    hidden: int = 64  # MLP width of generator and critic (gan_toy.py: 512)
+    hidden: int = 128  # MLP width of generator and critic (gan_toy.py: 512)
     depth: int = 3  # hidden layers of generator and critic
     batch_size: int = 256  # samples per batch
     eval_samples: int = 1000  # generated samples per histogram (fixed noise)
     concentrated: float = 0.5  # share of HQ samples a mode needs to be the dominant one
+    min_hq: int = 20  # HQ samples a record needs to count (fewer: hops and movement by chance)
     device: str = "cpu"  # cpu | cuda | auto
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
@@ -137,6 +139,7 @@ class ModeHoppingSettings:
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (1 <= self.eval_samples <= 100_000, "eval_samples must be in [1, 100000]"),
             (0.0 < self.concentrated <= 1.0, "concentrated must be in (0, 1]"),
+            (self.min_hq >= 1, "min_hq must be >= 1"),
             (self.threads >= 0, "threads must be >= 0"),
         ]
         check_settings(checks, "mode-hopping: ")
@@ -156,14 +159,15 @@ QUICK: dict[str, Any] = {"steps": 300, "n_records": 15}
 # ----------------------------------------------------------------------------------------------
 
 
-def dominant_modes(counts: np.ndarray, concentrated: float) -> list[int | None]:
+def dominant_modes(counts: np.ndarray, concentrated: float, min_hq: int = 1) -> list[int | None]:
     """Per record (row of ``counts``, (T, M)), the mode holding at least ``concentrated`` of
-    the high-quality samples, or None (no HQ sample, or no mode that concentrated)."""
+    the high-quality samples, or None (fewer than ``min_hq`` HQ samples, or no mode that
+    concentrated)."""
     out: list[int | None] = []
     for row in counts:
         total = row.sum()
         k = int(row.argmax())
-        out.append(k if total > 0 and row[k] >= concentrated * total else None)
+        out.append(k if total >= max(1, min_hq) and row[k] >= concentrated * total else None)
     return out
 
 
@@ -176,25 +180,29 @@ def hops(dominant: list[int | None]) -> int:
     )
 
 
-def movement(counts: np.ndarray) -> float:
+def movement(counts: np.ndarray, min_hq: int = 1) -> float:
     """Mean total-variation distance between consecutive normalised histograms (rows of
-    ``counts``, (T, M)); transitions from or to a record without HQ samples are skipped."""
+    ``counts``, (T, M)); transitions from or to a record with fewer than ``min_hq`` HQ samples
+    are skipped (a histogram of a handful of samples moves by chance alone)."""
     tv = []
+    lowest = max(1, min_hq)
     for a, b in zip(counts[:-1], counts[1:], strict=True):
-        if a.sum() > 0 and b.sum() > 0:
+        if a.sum() >= lowest and b.sum() >= lowest:
             tv.append(0.5 * float(np.abs(a / a.sum() - b / b.sum()).sum()))
     return float(np.mean(tv)) if tv else float("nan")
 
 
-def hopping_stats(counts: np.ndarray, concentrated: float) -> dict[str, Any]:
-    """Hops, hop rate, late movement (second half of the records), modes captured at the end."""
-    dominant = dominant_modes(counts, concentrated)
+def hopping_stats(counts: np.ndarray, concentrated: float, min_hq: int = 1) -> dict[str, Any]:
+    """Hops, hop rate, late movement (second half of the records), modes captured at the end,
+    and how many records had at least ``min_hq`` HQ samples (the ones that count)."""
+    dominant = dominant_modes(counts, concentrated, min_hq)
     n_hops = hops(dominant)
     return {
         "dominant": dominant,
         "hops": n_hops,
         "hop_rate": n_hops / max(1, len(counts) - 1),
-        "late_movement": movement(counts[len(counts) // 2 :]),
+        "late_movement": movement(counts[len(counts) // 2 :], min_hq),
+        "records_counted": int((counts.sum(axis=1) >= max(1, min_hq)).sum()),
         "final_modes": int((counts[-1] > 0).sum()),
         "n_modes": int(counts.shape[1]),
     }
@@ -218,7 +226,8 @@ def hopping_verdict(
             f"GAN: {gan['hops']} hops, late movement {gan['late_movement']:.3g}, "
             f"{gan['final_modes']}/{gan['n_modes']} modes at the end; WGAN-GP: {wgan['hops']} "
             f"hops, late movement {wgan['late_movement']:.3g}, "
-            f"{wgan['final_modes']}/{wgan['n_modes']} modes"
+            f"{wgan['final_modes']}/{wgan['n_modes']} modes; records counted (>= min_hq HQ "
+            f"samples): GAN {gan['records_counted']}, WGAN-GP {wgan['records_counted']}"
         )
         g, w = gan["late_movement"], wgan["late_movement"]
         holds = (
@@ -230,8 +239,12 @@ def hopping_verdict(
         f"Metz et al. 2017, Unrolled GANs, Fig. 1; {LECTURE_PROBLEMS}",
         measured,
         holds,
-        testable=both and steps >= MIN_STEPS and n_records >= MIN_RECORDS,
-        why_not=f"needs both gan and wgan-gp, steps >= {MIN_STEPS}, n_records >= {MIN_RECORDS}",
+        testable=both
+        and steps >= MIN_STEPS
+        and n_records >= MIN_RECORDS
+        and gan["records_counted"] >= MIN_COUNTED,
+        why_not=f"needs both gan and wgan-gp, steps >= {MIN_STEPS}, n_records >= {MIN_RECORDS} "
+        f"and {MIN_COUNTED} GAN records with at least min_hq high-quality samples",
     )
 
 
@@ -279,7 +292,7 @@ def run_one(method: str, dataset: str, s: ModeHoppingSettings, root: Path, bar: 
         steps.append(trainer.step)
         rows.append(mode_histogram(x, data.modes, data.sigma))
     counts = np.stack(rows) if rows else np.zeros((0, len(data.modes)), dtype=int)  # (T, M)
-    stats = hopping_stats(counts, s.concentrated) if len(counts) else None
+    stats = hopping_stats(counts, s.concentrated, s.min_hq) if len(counts) else None
     return {
         "method": method,
         "dataset": dataset,
@@ -346,7 +359,9 @@ def table(runs_: list[dict]) -> str:
     for r in runs_:
         st = r["stats"]
         if st is None:
-            rows.append([r["dataset"], METHODS[r["method"]][1], "-", "-", "-", "-", "diverged"])
+            rows.append(
+                [r["dataset"], METHODS[r["method"]][1], "-", "-", "-", "-", "-", "diverged"]
+            )
             continue
         note = f"diverged at step {r['diverged_at']}" if r["diverged_at"] is not None else ""
         rows.append(
@@ -356,11 +371,21 @@ def table(runs_: list[dict]) -> str:
                 st["hops"],
                 f"{st['hop_rate']:.3f}",
                 f"{st['late_movement']:.3f}",
+                st["records_counted"],
                 f"{st['final_modes']}/{st['n_modes']}",
                 note,
             ]
         )
-    head = ["dataset", "method", "hops", "hop rate", "late movement (TV)", "final modes", "note"]
+    head = [
+        "dataset",
+        "method",
+        "hops",
+        "hop rate",
+        "late movement (TV)",
+        "records counted",
+        "final modes",
+        "note",
+    ]
     return format_table(head, rows)
 
 
@@ -391,7 +416,8 @@ def body(settings: ModeHoppingSettings, run_dir: Path) -> ExperimentResult:
             table(runs_),
             f"(MLPs {settings.depth}x{settings.hidden}; {settings.steps} generator iterations; "
             f"{settings.n_records} records of {settings.eval_samples} samples from fixed noise; "
-            f"a dominant mode holds >= {settings.concentrated:g} of the HQ samples; late movement "
+            f"a dominant mode holds >= {settings.concentrated:g} of the HQ samples, in records "
+            f"with >= {settings.min_hq} of them; late movement "
             "= mean TV between consecutive histograms over the second half)",
             *(v.line() for v in verdicts),
         ]
