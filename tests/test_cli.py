@@ -97,7 +97,8 @@ def test_train_sample_eval_resume(capsys, tmp_path):
     assert code == 0 and np.load(npy).shape == (123, 2)
     csv = tmp_path / "s.csv"
     assert run_cli(capsys, "sample", str(run), "--num", "5", "--out", str(csv))[0] == 0
-    assert np.loadtxt(csv, delimiter=",").shape == (5, 2)
+    assert csv.read_text().splitlines()[0] == "x1,x2"  # a header row
+    assert np.loadtxt(csv, delimiter=",", skiprows=1).shape == (5, 2)
     code, _, err = run_cli(capsys, "sample", str(run), "--out", str(tmp_path / "s.txt"))
     assert code == 2 and ".npy or .csv" in err
     code, out, _ = run_cli(capsys, "eval", str(run), "--num", "300", "--json")
