@@ -200,3 +200,43 @@ def test_f_divergence_and_mode_collapse_figures(captured, tmp_path):
     ]
     mode_collapse.plot_samples(runs, ["8gaussians"], ["gan", "wgan-gp"], tmp_path / "c.png")
     _check(captured)
+
+
+def test_loss_vs_quality_figure_with_twin_axes(captured, tmp_path):
+    from wgan.data import make_dataset
+    from wgan.experiments import loss_vs_quality
+
+    data = make_dataset("8gaussians")
+    steps = [0, 10, 100, 1000]
+    history = {
+        "step": steps,
+        "estimate": [2.0, 1.0, 0.5, 0.2],
+        "run_estimate": [2.0, 1.0, 0.4, 0.3],
+        "d_loss": [-2.0, -1.0, -0.5, -0.2],
+        "w1": [1.5, 0.9, 0.4, 0.1],
+    }
+    results = [
+        {"method": m, "estimate_of": "W1", "spearman_estimate_w1": 0.9, "history": history,
+         "_samples": data.sample(300, generator=torch.Generator().manual_seed(k)).numpy()}
+        for k, m in enumerate(("wgan-gp", "wgan-clip"))
+    ]  # fmt: skip
+    loss_vs_quality.plot(results, data, tmp_path / "f.png")
+    _check(captured)
+
+
+def test_clipping_vs_penalty_figures(captured, monkeypatch, tmp_path):
+    from wgan.experiments import clipping_vs_penalty as cvp
+
+    monkeypatch.setattr(cvp, "save_figure", plotting.save_figure)
+    s = cvp.SETTINGS()
+    X, Y = np.meshgrid(np.linspace(-3, 3, 20), np.linspace(-3, 3, 20))
+    pts = np.random.default_rng(0).normal(size=(200, 2))
+    methods = ["clip", "GP"]
+    surfaces = {("8gaussians", m): (X, Y, X + Y) for m in methods}
+    cvp._surfaces_figure(surfaces, {"8gaussians": (pts, pts)}, ["8gaussians"], methods, s,
+                         tmp_path / "a.png")  # fmt: skip
+    deep = {m: {"layers": [1.0, 0.5, 0.1, 0.01]} for m in methods}
+    cvp._gradients_figure(deep, s, tmp_path / "b.png")
+    weights = {"clip": np.random.default_rng(1).uniform(-0.01, 0.01, 500), "GP": pts.ravel()}
+    cvp._histogram_figure(weights, {"clip": 0.01}, "swissroll", tmp_path / "c.png")
+    _check(captured)

@@ -379,7 +379,7 @@ def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
         twin.set_ylabel("exact W1 to the data", color="tab:red")
         lines = ax.get_legend_handles_labels()
         lines2 = twin.get_legend_handles_labels()
-        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best")
+        legend_beside(ax, lines[0] + lines2[0], lines[1] + lines2[1])
         ax.set_title(
             f"{res['method']}: Spearman(estimate, W1) = {res['spearman_estimate_w1']:.2f}",
             fontsize=10,
