@@ -59,8 +59,8 @@ from wgan.sweep_plan import (
     sweep_configs,
 )
 from wgan.tracking import Tracker, json_safe
-from wgan.train import Trainer, learning_rates
-from wgan.train_stats import RunningStats, TrainResult
+from wgan.train import Trainer
+from wgan.train_stats import RunningStats, TrainResult, learning_rates
 
 __all__ = [
     "ENGINES",

@@ -41,7 +41,7 @@ from wgan.resume_check import check_config_file
 from wgan.run import NonFiniteSamples, Run, load_run, read_run
 from wgan.step import GANStep
 from wgan.tracking import Tracker
-from wgan.train_stats import RunningStats, TrainResult, as_tensors
+from wgan.train_stats import RunningStats, TrainResult, as_tensors, learning_rates, short_stats
 from wgan.tricks import instance_noise_std
 
 __all__ = ["RunningStats", "TrainResult", "Trainer", "load_run", "resume", "train"]
@@ -211,7 +211,7 @@ class Trainer(Run):
                 if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
                     values = self._log(tracker)
                     if bar is not None and values:
-                        bar.set_postfix(_short(values), refresh=False)
+                        bar.set_postfix(short_stats(values), refresh=False)
                     if hook is not None:
                         hook(self, values)
                 # Evaluate, plot, checkpoint: only from a finite state (weights, optimiser states,
@@ -391,30 +391,6 @@ class Trainer(Run):
                     dst.copy_(src)
             else:
                 self.train_state[key].copy_(saved)
-
-
-def learning_rates(cfg: Config, step: int, learned_generator: bool = True) -> dict[str, float]:
-    """The learning rates of iteration ``step`` as logged (``lr/d``, ``lr/g``), or ``{}`` when
-    ``train.lr_decay=none``: a constant series is not logged. Under ``linear`` decay the rate
-    is ``lr * (1 - step / train.steps)`` (Gulrajani et al. 2017, CIFAR-10 schedule)."""
-    if cfg.train.lr_decay == "none":
-        return {}
-    factor = float(optim.lr_factor(step, cfg.train.steps, cfg.train.lr_decay))
-    out = {"lr/d": cfg.d_optim.lr * factor}
-    if learned_generator:
-        out["lr/g"] = cfg.g_optim.lr * factor
-    return out
-
-
-def _short(values: dict[str, float]) -> dict[str, str]:
-    """The progress bar's postfix: critic loss, estimate, penalty and generator loss."""
-    labels = {
-        "d/loss": "d_loss",
-        "d/estimate": "estimate",
-        "d/penalty": "penalty",
-        "g/loss": "g_loss",
-    }
-    return {labels[k]: f"{v:.3g}" for k, v in values.items() if k in labels}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""What the loop keeps between log points: running sums of loss terms, and a run's result.
+"""What the loop keeps between log points: running sums of loss terms, and a run's result;
+what it logs beside them (the learning rates under a schedule, the progress bar's postfix).
 
 Statistics stay on the device as running sums and are read back to the host only when they are
 flushed (every ``train.log_every`` steps), so the training step never synchronises.
@@ -13,6 +14,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from wgan import optim
 
 
 class RunningStats:
@@ -86,3 +89,27 @@ def as_tensors(tree: Any, device: torch.device) -> Any:
     if isinstance(tree, float):
         return torch.tensor(tree, dtype=torch.float32, device=device)
     return tree
+
+
+def learning_rates(cfg: Any, step: int, learned_generator: bool = True) -> dict[str, float]:
+    """The learning rates of iteration ``step`` as logged (``lr/d``, ``lr/g``), or ``{}`` when
+    ``train.lr_decay=none``: a constant series is not logged. Under ``linear`` decay the rate
+    is ``lr * (1 - step / train.steps)`` (Gulrajani et al. 2017, CIFAR-10 schedule)."""
+    if cfg.train.lr_decay == "none":
+        return {}
+    factor = float(optim.lr_factor(step, cfg.train.steps, cfg.train.lr_decay))
+    out = {"lr/d": cfg.d_optim.lr * factor}
+    if learned_generator:
+        out["lr/g"] = cfg.g_optim.lr * factor
+    return out
+
+
+def short_stats(values: dict[str, float]) -> dict[str, str]:
+    """The progress bar's postfix: critic loss, estimate, penalty and generator loss."""
+    labels = {
+        "d/loss": "d_loss",
+        "d/estimate": "estimate",
+        "d/penalty": "penalty",
+        "g/loss": "g_loss",
+    }
+    return {labels[k]: f"{v:.3g}" for k, v in values.items() if k in labels}
