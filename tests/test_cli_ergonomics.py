@@ -219,6 +219,14 @@ def test_exit_1_for_a_missing_device(capsys, trained, monkeypatch):
     )
 
 
+def test_exit_1_for_training_on_a_missing_gpu(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    argv = ["train", *TINY, "train.steps=2", "train.device=cuda", "--out-dir", str(tmp_path)]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 1 and "no CUDA device is available" in err
+    assert list(tmp_path.iterdir()) == []  # a failed start leaves no run directory
+
+
 def test_exit_1_for_a_diverged_run(capsys, tmp_path):
     argv = ["train", *TINY, "train.steps=3", "train.checkpoint_every=1", "g_optim.lr=1e30"]
     code, _, err = run_cli(capsys, *argv, "train.eval_every=0", "--out-dir", str(tmp_path))
