@@ -241,7 +241,7 @@ def test_sweep_of_runs_that_cannot_be_stacked_uses_the_launcher(tmp_path, capsys
     )
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "cannot be stacked" in err and "critic.hidden" in err
+    assert "cannot be stacked (they differ in critic.hidden)" in err
     (sweep_dir,) = tmp_path.glob("*-sweep")
     names = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir() and p.name != ".study")
     assert names == ["critic_hidden16", "critic_hidden32"]

@@ -289,18 +289,22 @@ def sweep_with_launcher(
     run by the local launcher (one process per run, up to one per CPU core). Returns the exit
     status, or None when the runs can be stacked (the vectorised sweep then trains them)."""
     from wgan import runs
+    from wgan.config import changed_keys
     from wgan.study import run_study
-    from wgan.sweep_plan import run_label, sweep_configs
+    from wgan.sweep_plan import MAY_DIFFER, run_label, sweep_configs
 
     try:
         sweep_configs(base, variants)
         return None
     except ConfigError as stack_error:
         reason = str(stack_error)
-    study_runs = []
-    for variant in variants:
-        cfg = _variant_config(base, variant)  # a bad value is raised here, as the sweep would
-        study_runs.append((run_label(variant), cfg))
+    # A bad key or value is raised here, as the sweep would raise it.
+    study_runs = [(run_label(v), _variant_config(base, v)) for v in variants]
+    differ = sorted(
+        {k for _, c in study_runs[1:] for k in changed_keys(study_runs[0][1], c)} - set(MAY_DIFFER)
+    )
+    if differ:  # else: an option the vectorised step does not take (fp16, channels-last)
+        reason = f"they differ in {', '.join(differ)}"
     root = Path(args.out_dir) if args.out_dir else Path(base.out_dir)
     study_dir = runs.new_run_dir(root, f"{base.name}-sweep")
     jobs = max(1, min(len(study_runs), os.cpu_count() or 1))

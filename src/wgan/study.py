@@ -40,7 +40,9 @@ __all__ = ["IGNORED", "LAUNCHERS", "MAX_JOBS", "MAX_RUNS", "STATUSES", "run_stud
 
 STATUSES = ("done", "skipped", "resumed", "failed")
 """A run's status in its record: trained from scratch now, already finished, continued from
-its last checkpoint, or stopped by an error (``error`` holds the message)."""
+its last checkpoint, or stopped by an error (``error`` holds the message). While the study
+runs, ``study.json`` shows the runs not yet ended as ``"pending"``, and after an interruption
+(Ctrl-C) as ``"interrupted"``."""
 
 IGNORED = ("out_dir", "train.progress", "train.device", "train.inception_weights")
 """Config keys that may differ from the config an existing run of the study was trained with:
@@ -231,6 +233,12 @@ def run_study(
         for record in stream:
             records[record["name"]] = record
             _write_records(study_dir, head, list(records.values()))
+    except BaseException:  # Ctrl-C: the runs in flight keep their last checkpoints
+        for name, record in records.items():
+            if record.get("status") == "pending":
+                records[name] = {**record, "status": "interrupted"}
+        _write_records(study_dir, head, list(records.values()))
+        raise
     finally:
         close = getattr(stream, "close", None)
         if close is not None:

@@ -31,6 +31,7 @@ Launchers map :func:`run_one` over the tasks and yield records as runs finish:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -304,7 +305,12 @@ def launch_ray(
     started = False
     if not ray.is_initialized():
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,  # each run's output stays in Ray's worker logs
+                logging_level=logging.WARNING,
+            )
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = f"at {address}" if address else "locally"
             raise WganError(f"cannot start or reach Ray {where}: {_one_line(str(err))}") from None
