@@ -499,3 +499,24 @@ def test_lipschitz_report_of_the_digits_critic_explains_none_and_skips_identitie
     text = format_lipschitz_report(report)
     assert "affine part max|gamma| = 1.5" in text
     assert "the other layers times the normalisations' affine parts" in text
+
+
+def test_inception_features_run_on_the_runs_device(tmp_path, monkeypatch):
+    """FID/IS/KID follow --device: the Inception network is loaded onto the run's device."""
+    import wgan.metrics.inception as inception
+    from wgan.config import resolve
+    from wgan.run import Run
+
+    class Loaded(Exception):
+        pass
+
+    def fake_load(path, device="cpu", **kwargs):
+        raise Loaded(str(device))
+
+    monkeypatch.setattr(inception, "load_inception", fake_load)
+    run = Run(resolve("digits-wgan-gp", ["train.device=cpu"]), tmp_path / "run")
+    run.cfg.data.name = "not-digits"  # straight to the Inception metrics (no digit classifier)
+    run.device = torch.device("meta")  # a device that is not the CPU default
+    monkeypatch.setattr(run, "samples", lambda n, seed=None, labels=None: torch.zeros(n, 1, 16, 16))
+    with pytest.raises(Loaded, match="^meta$"):
+        run.evaluate(8, inception_weights=str(tmp_path / "weights.pt"))

@@ -80,7 +80,7 @@ def evaluate_images(
         from wgan.metrics.images import inception_metrics
         from wgan.metrics.inception import load_inception
 
-        extractor = load_inception(weights)
+        extractor = load_inception(weights, device=trainer.device)  # --device: FID on the GPU
         g = torch.Generator().manual_seed(1)
         real = trainer.dataset.sample(min(n, 50_000), generator=g)
         out.update(inception_metrics(fake, real, extractor))
