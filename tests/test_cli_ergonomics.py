@@ -351,6 +351,9 @@ def test_each_sweep_run_has_its_own_tensorboard_with_the_learning_rate(
         losses.append(tags["train/d/loss"])
         (entry,) = json.loads((run_dir / "provenance.json").read_text())
         assert entry["kind"] == "sweep" and entry["end_step"] == 4
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        train = [r for r in map(json.loads, lines) if r["kind"] == "train"]
+        assert all(r["time/step_s"] > 0 and r["wall_s"] >= 2 * r["time/step_s"] for r in train)
     assert losses[0] != losses[1]  # two runs, two seeds: not one log written twice
     # the figures say which run they show
     assert titles == ["toy-wgan-gp (00000-seed0): step 4", "toy-wgan-gp (00001-seed1): step 4"]

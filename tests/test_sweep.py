@@ -254,7 +254,7 @@ def test_run_dirs_metrics_and_checkpoints_work_like_trainer_runs(tmp_path):
         assert {"d/loss", "d/estimate", "d/penalty", "d/grad_norm", "g/loss"} <= set(got[0])
         for g, w in zip(got, want, strict=True):
             for key, value in w.items():
-                if isinstance(value, float):
+                if isinstance(value, float) and key not in ("wall_s", "time/step_s"):  # clocks
                     assert g[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
         assert result.metrics["w1"] == pytest.approx(single.metrics["w1"], abs=1e-6)
         # eval / sample: a Trainer restored from the sweep's checkpoint gives the same samples.

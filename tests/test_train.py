@@ -272,11 +272,12 @@ def test_copying_a_run_and_resuming_it(fast_config, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
-def test_cuda_request_without_gpu_is_a_clear_error(fast_config):
-    from wgan.errors import ConfigError
+def test_cuda_request_without_gpu_is_a_clear_error(fast_config, monkeypatch):
+    from wgan.errors import DeviceUnavailable  # a run-time failure (exit 1), not bad input
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = fast_config(None, "train.steps=1", "train.device=cuda")
-    with pytest.raises(ConfigError, match="no CUDA device"):
+    with pytest.raises(DeviceUnavailable, match="no CUDA device"):
         train(cfg, tensorboard=False)
 
 

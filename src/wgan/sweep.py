@@ -257,6 +257,8 @@ class SweepTrainer:
 
         metrics: list[dict[str, Any]] = [{} for _ in range(self.k)]
         figures: list[Path | None] = [None] * self.k
+        started = time.perf_counter()
+        self._clock = (started, self.step, started)  # as Trainer.fit: training time only
         while self.step < cfg.steps and any(self.active):
             self.train_step()
             if bar is not None:
@@ -285,7 +287,10 @@ class SweepTrainer:
             if due(cfg.checkpoint_every) or last:
                 for k in live:
                     self.save(k)
-            self.outside_seconds += time.perf_counter() - outside
+            spent = time.perf_counter() - outside
+            self.outside_seconds += spent
+            then, then_step, _ = self._clock  # time/step_s leaves this time out
+            self._clock = (then + spent, then_step, started)
         if bar is not None:
             bar.close()
         seconds = time.time() - start
@@ -306,6 +311,12 @@ class SweepTrainer:
 
     def _log(self, trackers: list[Tracker | None]) -> None:
         per_run = self.stats.flush_runs(self.k)
+        # wall_s and time/step_s as in Trainer._timing: one clock, the runs share each step
+        now, (then, then_step, started) = time.perf_counter(), self._clock
+        timing = {"wall_s": now - started}
+        if self.step > then_step:
+            timing["time/step_s"] = (now - then) / (self.step - then_step)
+        self._clock = (now, self.step, started)
         for k, values in enumerate(per_run):
             if not self.active[k] or not values:
                 continue
@@ -318,7 +329,7 @@ class SweepTrainer:
             elif trackers[k] is not None:  # with the run's own learning rates (lr_decay)
                 shell = self.shells[k]
                 rates = learning_rates(self.cfgs[k], self.step, shell.learned_generator)
-                trackers[k].log(self.step, {**values, **rates})
+                trackers[k].log(self.step, {**values, **timing, **rates})
 
     def _freeze(self, k: int, bad: list[str], tracker: Tracker | None = None) -> None:
         """Stop run ``k``: error record, message, no more saves, lr 0, the state of a healthy
