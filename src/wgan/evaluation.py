@@ -98,7 +98,7 @@ def sample_grid(trainer: Trainer, tracker: Tracker | None = None) -> Path:
         images = trainer.samples(64, seed=2)
         nrow = 8
     path = trainer.run_dir / "figures" / f"step_{trainer.step:06d}.png"
-    title = f"{trainer.cfg.name}: step {trainer.step}" + (", row = class" if nrow == 10 else "")
+    title = f"{trainer.display_name}: step {trainer.step}" + (", row = class" if nrow == 10 else "")
     save_image_grid(images, path, nrow=nrow, scale=auto_scale(images.shape[-1]), title=title)
     shutil.copyfile(path, path.with_name("latest.png"))
     if tracker is not None:
