@@ -179,6 +179,20 @@ def test_ray_missing_is_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "install wgan[ray]" in err
+    assert not (tmp_path / "s").exists()  # refused before anything was written
+
+
+def test_an_unreachable_ray_address_is_one_line_at_once(tmp_path, capsys):
+    pytest.importorskip("ray")
+    study = tmp_path / "s"
+    code = cli_main(
+        ["study", "toy-wgan-gp", *TINY, "--launcher", "ray", "--address", "127.0.0.1:1"]
+        + ["--study-dir", str(study)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in err
+    assert not study.exists()  # refused before anything was written
 
 
 def test_study_file_names_and_configs(tmp_path):

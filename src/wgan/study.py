@@ -33,7 +33,7 @@ from typing import Any
 from wgan import runs as rundirs
 from wgan.config import Config, apply_mapping, changed_keys, validate
 from wgan.errors import ConfigError, WganError
-from wgan.study_launchers import LAUNCHERS, RUN_RECORD, launch
+from wgan.study_launchers import LAUNCHERS, RUN_RECORD, check_launcher, launch
 from wgan.tracking import json_safe
 
 __all__ = ["IGNORED", "LAUNCHERS", "MAX_JOBS", "MAX_RUNS", "STATUSES", "run_study"]
@@ -183,6 +183,7 @@ def run_study(
         raise ConfigError("a study needs at least one run")
     if len(runs) > MAX_RUNS:
         raise ConfigError(f"a study takes at most {MAX_RUNS:,} runs, got {len(runs):,}")
+    check_launcher(launcher, address)  # Ray installed, its address reachable
     study_dir = rundirs.check_out_dir(study_dir, "study directory")
     seen: set[str] = set()
     tasks = []

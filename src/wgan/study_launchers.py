@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,7 +45,7 @@ from typing import Any
 from wgan import runs
 from wgan.errors import WganError
 
-__all__ = ["LAUNCHERS", "launch", "launch_local", "launch_ray", "run_one"]
+__all__ = ["LAUNCHERS", "check_launcher", "launch", "launch_local", "launch_ray", "run_one"]
 
 LAUNCHERS = ("local", "ray")
 
@@ -279,6 +280,46 @@ def _read_record(
     )
 
 
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise WganError(
+            "the ray launcher needs Ray, which is not installed: install wgan[ray] "
+            "(pip install 'wgan[ray]')"
+        ) from None
+    return ray
+
+
+def check_launcher(launcher: str, address: str | None = None) -> None:
+    """Before a study starts: the launcher exists; for Ray, Ray is installed and ``address``
+    (unless a Ray session is already initialised here) is reachable."""
+    if launcher not in LAUNCHERS:
+        raise WganError(f"unknown launcher '{launcher}' (choose {', '.join(LAUNCHERS)})")
+    if launcher == "ray" and not _import_ray().is_initialized():
+        _check_reachable(address)
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse at once an address ``[ray://]HOST:PORT`` where nothing listens (Ray itself
+    retries such an address for minutes); "auto" and None are left to Ray."""
+    if not address or address == "auto":
+        return
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise WganError(
+            f"--address must be auto or HOST:PORT (or ray://HOST:PORT), got {address!r}"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise WganError(
+            f"cannot reach the Ray cluster at {address}: {runs.os_error_reason(err)} "
+            "(start it with 'ray start --head', and give the address it prints)"
+        ) from None
+
+
 def launch_ray(
     tasks: list[dict[str, Any]],
     jobs: int,
@@ -295,15 +336,10 @@ def launch_ray(
     process (``max_calls=1``), and at most ``jobs`` are in flight. The study directory must be
     on a file system every node sees at the same path, and every node needs this wgan.
     """
-    try:
-        import ray
-    except ImportError:
-        raise WganError(
-            "the ray launcher needs Ray, which is not installed: install wgan[ray] "
-            "(pip install 'wgan[ray]')"
-        ) from None
+    ray = _import_ray()
     started = False
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(
                 address=address,
