@@ -277,6 +277,7 @@ def test_interpolate_writes_png_and_npy(saved_runs, tmp_path, capsys):
         (["{cgan}", "--out", "{tmp}/x.png", "--arithmetic", "1,2"], "three classes"),
         (["{cgan}", "--out", "{tmp}/x.png", "--arithmetic", "1,2,3"], "unconditional"),
         (["{toy}", "--out", "{tmp}/x.png", "--device", "gpu"], "--device"),
+        (["{cgan}", "--out", "{tmp}/x.npy", "--num-paths", "64", "--steps", "64"], "too large"),
     ],
 )
 def test_interpolate_bad_input_is_one_line_exit_2(saved_runs, tmp_path, capsys, args, needle):

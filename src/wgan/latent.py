@@ -66,6 +66,7 @@ __all__ = [
 PATHS = ("linear", "slerp")
 MAX_PATHS = 64
 MAX_STEPS = 64
+MAX_CELLS = 16_384  # samples in one grid (e.g. 64 paths x 2 kinds x 8 classes x 16 steps)
 MAX_ARITHMETIC_SAMPLES = 100_000
 CHUNK = 1024  # latent vectors per generator call
 _PARALLEL = 1e-6  # sin W below this: endpoints (anti)parallel, the great circle is undefined
@@ -288,6 +289,12 @@ def interpolation_grid(
     if classes is not None and not conditional:
         _check_classes(run, classes)  # the error for a class option on an unconditional run
     cls = _check_classes(run, classes) if conditional else []
+    cells = num_paths * len(kinds) * max(1, len(cls)) * steps
+    if cells > MAX_CELLS:
+        raise WganError(
+            f"a grid of {cells:,} samples is too large (at most {MAX_CELLS:,}): use fewer paths, "
+            "steps or classes"
+        )
     z0, z1 = _endpoints(int(gen.latent_dim), num_paths, seed)
     zs, samples, labels, names, row_paths = [], [], [], [], []
     for p in range(num_paths):
