@@ -286,6 +286,12 @@ def test_provenance_of_a_new_run_then_a_resume(tmp_path, capsys):
     assert second["kind"] == "resume" and second["command"] == "wgan " + " ".join(resume)
     assert (second["start_step"], second["end_step"], second["session"]) == (4, 6, 2)
     assert second["start"] >= first["end"]
+    # A record that cannot be read is kept aside, never overwritten.
+    (run_dir / "provenance.json").write_text("{not json")
+    assert run_cli(capsys, "train", "--resume", str(run_dir), "train.steps=7")[0] == 0
+    assert (run_dir / "provenance.json.unreadable").read_text() == "{not json"
+    (third,) = json.loads((run_dir / "provenance.json").read_text())
+    assert (third["kind"], third["start_step"], third["end_step"]) == ("resume", 6, 7)
 
 
 def test_metrics_have_wall_clock_time_per_step(trained):
