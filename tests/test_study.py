@@ -11,6 +11,7 @@ a restart after a run killed before its first checkpoint must all change nothing
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -161,6 +162,32 @@ def test_bad_studies_are_refused_before_anything_runs(tmp_path, runs_, kwargs, m
     with pytest.raises(ConfigError, match=message):
         run_study(runs_, tmp_path / "study", **kwargs)
     assert not (tmp_path / "study" / "a").exists()
+
+
+def test_one_process_per_study_directory(tmp_path):
+    """A second launcher on a study directory (here: another process holding its lock) is
+    refused at once, before it touches a run."""
+    study = tmp_path / "study"
+    study.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from wgan import runs\n"
+            "with runs.lock_run(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(study),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WganError, match=rf"being run by another process \(pid {holder.pid}\)"):
+            run_study([("a", tiny())], study)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (study / "a").exists()
 
 
 def test_a_folder_that_is_not_a_run_is_not_touched(tmp_path):

@@ -254,7 +254,7 @@ def report(records: list[dict[str, Any]], study_dir: Path, as_json: bool, second
 
 def cmd_study(args: argparse.Namespace) -> int:
     """``wgan study``: read the runs, run them through the launcher, print the records."""
-    from wgan.study import run_study
+    from wgan.study import MAX_JOBS, run_study
 
     source, overrides = _split_source(args.items)
     if _is_study_file(source):
@@ -275,7 +275,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         study_runs,
         study_dir,
         launcher=args.launcher,
-        jobs=args.jobs,
+        # Ray schedules the tasks by the CPUs (and GPUs) they need: all in flight by default.
+        jobs=args.jobs or (1 if args.launcher == "local" else min(len(study_runs), MAX_JOBS)),
         address=args.address,
         threads=args.threads,
     )
@@ -354,7 +355,7 @@ def add_study_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--launcher", choices=("local", "ray"), default="local", help="local processes or Ray"
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    p.add_argument("--jobs", type=int, help="runs at once (default: 1 locally, all of them on Ray)")
     p.add_argument("--address", help="Ray cluster address (launcher ray; default: a local Ray)")
     p.add_argument(
         "--threads",

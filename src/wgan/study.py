@@ -14,6 +14,9 @@ first checkpoint trains again from the start. An interruption of the study (Ctrl
 machine) therefore loses at most the iterations since the last checkpoint of the runs in
 flight.
 
+One study directory is run by one process at a time (its ``.lock``, as a run's): a second
+``run_study`` on it is refused at once; each run is locked by its own worker too.
+
 A name already in the study directory must come with the config it was trained with: a config
 that differs in any key other than :data:`IGNORED` is refused, naming the key and both values,
 before anything runs (give the changed run another name, or delete its directory).
@@ -136,10 +139,6 @@ def _default_threads(launcher: str, jobs: int) -> int | None:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _pending(task: dict[str, Any]) -> dict[str, Any]:
-    return {"name": task["name"], "run_dir": task["run_dir"]}
-
-
 def _write_records(study_dir: Path, head: dict[str, Any], records: list[dict[str, Any]]) -> None:
     text = json.dumps(json_safe({**head, "runs": records}), indent=1)
     rundirs.write_text_atomic(study_dir / RECORDS, text)
@@ -184,9 +183,9 @@ def run_study(
     if len(runs) > MAX_RUNS:
         raise ConfigError(f"a study takes at most {MAX_RUNS:,} runs, got {len(runs):,}")
     check_launcher(launcher, address)  # Ray installed, its address reachable
-    study_dir = rundirs.check_out_dir(study_dir, "study directory")
+    study_dir = Path(study_dir).expanduser()
     seen: set[str] = set()
-    tasks = []
+    planned: list[tuple[str, Config]] = []
     for item in runs:
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
             raise ConfigError(f"a study run is a (name, Config) pair, got {type(item).__name__}")
@@ -200,25 +199,53 @@ def run_study(
             raise ConfigError(f"study run name '{name}' is given twice")
         seen.add(name)
         cfg.out_dir = str(study_dir)
-        validate(cfg)
-        run_dir = study_dir / name
-        _check_same(name, run_dir, cfg)
-        tasks.append(
-            {
-                "name": name,
-                "run_dir": str(run_dir),
-                "config": cfg.to_dict(),
-                "threads": threads or _default_threads(launcher, jobs),
-            }
-        )
-    head = {"launcher": launcher, "jobs": jobs, "started": time.time()}
+        planned.append((name, validate(cfg)))
+    rundirs.check_out_dir(study_dir, "study directory")
+    try:
+        with rundirs.lock_run(study_dir):  # one launcher per study directory at a time
+            return _run_locked(planned, study_dir, launcher, jobs, address, threads)
+    except rundirs.RunLockedError:
+        raise WganError(
+            f"study {study_dir} is being run by another process "
+            f"({_holder(study_dir)}); wait for it to finish or stop it first"
+        ) from None
+
+
+def _holder(study_dir: Path) -> str:
+    try:
+        text = (study_dir / rundirs.LOCK).read_text().strip()
+    except OSError:
+        text = ""
+    return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+def _run_locked(
+    planned: list[tuple[str, Config]],
+    study_dir: Path,
+    launcher: str,
+    jobs: int,
+    address: str | None,
+    threads: int | None,
+) -> list[dict[str, Any]]:
+    """:func:`run_study` once its arguments are checked, holding the study's lock."""
+    tasks = []
     records: dict[str, dict[str, Any]] = {}
     todo = []
-    for task, (_, cfg) in zip(tasks, runs, strict=True):
-        done = _finished(Path(task["run_dir"]), cfg)
-        records[task["name"]] = done or {**_pending(task), "status": "pending"}
+    for name, cfg in planned:  # every config is compared before any run starts
+        _check_same(name, study_dir / name, cfg)
+    for name, cfg in planned:
+        task = {
+            "name": name,
+            "run_dir": str(study_dir / name),
+            "config": cfg.to_dict(),
+            "threads": threads or _default_threads(launcher, jobs),
+        }
+        tasks.append(task)
+        done = _finished(study_dir / name, cfg)
+        records[name] = done or {"name": name, "run_dir": task["run_dir"], "status": "pending"}
         if done is None:
             todo.append(task)
+    head = {"launcher": launcher, "jobs": jobs, "started": time.time()}
     _write_records(study_dir, head, list(records.values()))
     if not todo:
         return [records[t["name"]] for t in tasks]

@@ -198,6 +198,17 @@ def _gpu_ids(tasks: list[dict[str, Any]]) -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def _die_with_parent() -> None:
+    """In a new worker (Linux): be sent SIGTERM when the launcher process dies, however it
+    dies, so that no orphaned worker goes on training (its last checkpoint is kept)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _stop(procs: list[subprocess.Popen]) -> None:
     """Interrupt the running workers (each keeps its last checkpoint), then make sure."""
     for proc in procs:
@@ -220,7 +231,8 @@ def launch_local(
 
     Each worker is ``python -m wgan.study_launchers`` (this interpreter, this copy of wgan);
     its task, record and output (``NAME.log``) are in ``work_dir``. If this generator is closed
-    early or interrupted (Ctrl-C), the running workers are interrupted and waited for.
+    early or interrupted (Ctrl-C), the running workers are interrupted and waited for; if this
+    process is killed, Linux sends them SIGTERM (``PR_SET_PDEATHSIG``).
     """
     import wgan
 
@@ -252,6 +264,7 @@ def launch_local(
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
                         env=proc_env,
+                        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                     )
                 running[slot] = (proc, task, record_path, time.time())
             finished = [s for s, (proc, *_rest) in running.items() if proc.poll() is not None]
