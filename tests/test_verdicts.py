@@ -230,8 +230,13 @@ def test_f_divergences():
     }
     got = claims.f_divergences_verdicts(bad, s)
     assert statuses(got) == [FAILS, FAILS] and "kl" in got[0].measured
-    diverged = {"divergences": {"kl": {"status": "diverged at step 5", "metrics": None}}}
-    assert statuses(claims.f_divergences_verdicts(diverged, s)) == [FAILS]
+    diverged = {"status": "diverged at step 5", "metrics": None}
+    one_diverged = {"divergences": {"kl": diverged, "pearson": fd_row()}}
+    assert statuses(claims.f_divergences_verdicts(one_diverged, s)) == [FAILS]
+    # Not one divergence trained: the budget was too short for any of them.
+    none_trained = {"divergences": {"kl": diverged, "pearson": fd_row(modes=2)}}
+    got = claims.f_divergences_verdicts(none_trained, s)
+    assert statuses(got) == [UNTESTED] and "too short" in got[0].note
     short = f_divergences.SETTINGS(steps=claims.FD_MIN_STEPS - 1)
     assert statuses(claims.f_divergences_verdicts(bad, short))[0] == UNTESTED
 
@@ -241,7 +246,7 @@ def test_f_divergences():
 # ---------------------------------------------------------------------------------------------
 
 
-def it_numbers(fm=7.0, plain=4.0, sd=0.5, n_modes=8):
+def it_numbers(fm=7.0, plain=4.0, sd=0.5, n_modes=8, gp=8.0):
     rows = [
         {
             "dataset": "8gaussians",
@@ -254,7 +259,7 @@ def it_numbers(fm=7.0, plain=4.0, sd=0.5, n_modes=8):
         for t, label, m in (
             ("none", "plain", plain),
             ("fm", "feature matching", fm),
-            ("wgan-gp", "WGAN-GP (baseline)", 8.0),
+            ("wgan-gp", "WGAN-GP (baseline)", gp),
         )
     ]
     return {"summary": rows}
@@ -270,6 +275,9 @@ def test_improved_techniques():
     assert statuses(claims.improved_techniques_verdicts(within, s)) == [FAILS]
     one_seed = improved_techniques.SETTINGS(n_seeds=1)
     assert statuses(claims.improved_techniques_verdicts(it_numbers(), one_seed)) == [UNTESTED]
+    # WGAN-GP itself short of the modes: the budget is too short to tell collapse from training.
+    got = claims.improved_techniques_verdicts(it_numbers(fm=2.0, plain=1.5, gp=2.5), s)
+    assert statuses(got) == [UNTESTED] and "WGAN-GP baseline" in got[0].note
     # The plain GAN already covers every mode: there is no collapse to reduce.
     full = it_numbers(fm=8.0, plain=8.0)
     got = claims.improved_techniques_verdicts(full, s)
