@@ -23,7 +23,6 @@ from wgan.cli_study import read_study_file
 from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
 from wgan.study import run_study
-from wgan.study_launchers import RUN_RECORD
 from wgan.tracking import Tracker, read_jsonl
 from wgan.train import Trainer, train
 
@@ -251,27 +250,43 @@ def test_study_file_names_and_configs(tmp_path):
         read_study_file(path)
 
 
-def test_cli_study_reports_a_failed_run_and_trains_the_others(tmp_path, capsys):
-    """A run that fails (here: another process holds its lock) is recorded as failed with its
-    one-line message and exit status 1; the other run is trained; the run directories are
-    regular runs (wgan eval reads them)."""
+def test_cli_study_reports_failed_runs_and_retries_only_those_that_may_succeed(tmp_path, capsys):
+    """A run that fails (another process holds its lock) and one that diverges are recorded as
+    failed with their one-line messages, exit status 1; the other run is trained and is a
+    regular run (wgan eval reads it). Run again: the finished run is skipped, the locked one
+    (now free) is trained, the diverged one is reported again without a worker (training is
+    deterministic: it would diverge again)."""
     study = tmp_path / "study"
-    path = tmp_path / "two.yaml"
-    path.write_text("overrides: [" + ", ".join(TINY) + "]\nruns:\n  - name: ok\n  - name: locked\n")
+    path = tmp_path / "three.yaml"
+    path.write_text(
+        "overrides: [" + ", ".join(TINY) + "]\nruns:\n  - name: ok\n  - name: locked\n"
+        "  - name: blowup\n    overrides: {d_optim.lr: 1.0e+30, g_optim.lr: 1.0e+30}\n"
+    )
+    command = ["study", str(path), "--jobs", "2", "--threads", "1", "--study-dir", str(study)]
     (study / "locked").mkdir(parents=True)
     with runs.lock_run(study / "locked"):
-        code = cli_main(
-            ["study", str(path), "--jobs", "2", "--threads", "1", "--study-dir", str(study)]
-        )
+        code = cli_main(command)
     out, err = capsys.readouterr()
     assert code == 1
-    assert err.count("\n") == 1 and "1 of 2 study runs failed" in err
-    assert "being trained by another process" in err
-    lines = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:3]}
-    assert lines == {"ok": "done", "locked": "failed"}
-    assert (study / "ok" / RUN_RECORD).exists() and not (study / "locked" / RUN_RECORD).exists()
+    assert err.count("\n") == 1 and "2 of 3 study runs failed" in err
+    assert "locked: run" in err and "being trained by another process" in err
+    lines = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:4]}
+    assert lines == {"ok": "done", "locked": "failed", "blowup": "diverged"}
     assert cli_main(["eval", str(study / "ok"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["step"] == 10
+    blowup_log = (study / ".study" / "blowup.log").stat().st_mtime_ns
+
+    assert cli_main([*command, "--json"]) == 1
+    out, err = capsys.readouterr()
+    records = {r["name"]: r for r in json.loads(out)["runs"]}
+    assert {n: r["status"] for n, r in records.items()} == {
+        "ok": "skipped",
+        "locked": "done",
+        "blowup": "failed",
+    }
+    assert records["blowup"]["diverged"] and "training diverged" in records["blowup"]["error"]
+    assert (study / ".study" / "blowup.log").stat().st_mtime_ns == blowup_log  # no worker
+    assert "1 of 3 study runs failed (first: blowup" in err and "delete a run's folder" in err
 
 
 def test_sweep_of_runs_that_cannot_be_stacked_uses_the_launcher(tmp_path, capsys):

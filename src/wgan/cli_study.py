@@ -209,7 +209,8 @@ def format_records(records: list[dict[str, Any]]) -> str:
     rows = []
     for r in records:
         m = r.get("metrics") or {}
-        row = [str(r["name"]), str(r.get("status")), str(r.get("step", "-"))]
+        status = "diverged" if r.get("diverged") else str(r.get("status"))
+        row = [str(r["name"]), status, str(r.get("step", "-"))]
         if modes:
             row.append(f"{m['modes_captured']}/{m['n_modes']}" if "modes_captured" in m else "-")
         row += [_fmt(m.get(k)) for k in numeric]
@@ -238,10 +239,18 @@ def report(records: list[dict[str, Any]], study_dir: Path, as_json: bool, second
         )
     failed = [r for r in records if r.get("status") == "failed"]
     if failed:
+        retry = [r for r in failed if not r.get("diverged")]
+        what = (
+            "run the study again to retry the others, delete a diverged run's folder to "
+            "train it again"
+            if retry and len(retry) < len(failed)
+            else "run the study again to retry them"
+            if retry
+            else "they diverged: delete a run's folder to train it again"
+        )
         sys.stderr.write(
             f"wgan: error: {len(failed)} of {len(records)} study runs failed "
-            f"(first: {failed[0]['name']}: {failed[0].get('error')}); run the study again "
-            "to retry them\n"
+            f"(first: {failed[0]['name']}: {failed[0].get('error')}); {what}\n"
         )
         return 1  # a run-time failure, not a usage error (as wgan sweep)
     return 0

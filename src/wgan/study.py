@@ -43,7 +43,8 @@ __all__ = ["IGNORED", "LAUNCHERS", "MAX_JOBS", "MAX_RUNS", "STATUSES", "run_stud
 
 STATUSES = ("done", "skipped", "resumed", "failed")
 """A run's status in its record: trained from scratch now, already finished, continued from
-its last checkpoint, or stopped by an error (``error`` holds the message). While the study
+its last checkpoint, or stopped by an error (``error`` holds the message; ``diverged`` is set
+for a divergence, which is final: a re-run reports it again without training it). While the study
 runs, ``study.json`` shows the runs not yet ended as ``"pending"``, and after an interruption
 (Ctrl-C) as ``"interrupted"``."""
 
@@ -114,13 +115,17 @@ def _check_same(name: str, run_dir: Path, cfg: Config) -> None:
 
 
 def _finished(run_dir: Path, cfg: Config) -> dict[str, Any] | None:
-    """The record a finished run left (:data:`RUN_RECORD`), as a "skipped" record; None if the
-    run has not finished (or the record is missing or unreadable: then a worker decides)."""
+    """The record a finished run left (:data:`RUN_RECORD`), as a "skipped" record (a diverged
+    run's stays "failed", with ``diverged``); None if the run has not finished (or the record is
+    missing or unreadable: then a worker decides)."""
     try:
         record = json.loads((run_dir / RUN_RECORD).read_text())
+        if not isinstance(record, dict):
+            return None
+        if record.get("status") == "failed" and record.get("diverged") is True:
+            return {**record, "run_dir": str(run_dir), "seconds": 0.0}  # final: it diverged
         finished = (
-            isinstance(record, dict)
-            and record.get("status") in ("done", "resumed", "skipped")
+            record.get("status") in ("done", "resumed", "skipped")
             and int(record.get("step", -1)) >= cfg.train.steps
             and (run_dir / rundirs.CHECKPOINT).is_file()
         )
@@ -165,7 +170,8 @@ def run_study(
     (validated; a name already in ``study_dir`` must have the same config up to
     :data:`IGNORED`), ``launcher``, ``jobs`` and ``threads``. Returns one record per run, in
     the order given: ``name``, ``run_dir``, ``status`` (one of :data:`STATUSES`), ``step``,
-    ``metrics`` (the final evaluation), ``error`` (None unless failed), ``seconds``. A failed
+    ``metrics`` (the final evaluation), ``error`` (None unless failed), ``diverged``,
+    ``seconds``. A failed
     run does not stop the others and is not raised; the records are also written to
     ``study_dir/study.json`` as runs end.
     """

@@ -3,7 +3,7 @@
 A *task* is a plain dict ``{"name", "run_dir", "config", "threads"}`` (``config`` is
 :meth:`wgan.config.Config.to_dict` output), built and checked by :func:`wgan.study.run_study`.
 :func:`run_one` carries one task out in the process it is called in and returns its *record*
-``{"name", "run_dir", "status", "step", "metrics", "error", "seconds"}``:
+``{"name", "run_dir", "status", "step", "metrics", "error", "diverged", "seconds"}``:
 
 * a checkpoint at ``train.steps`` or beyond: nothing to do -> ``"skipped"``, with the final
   evaluation read back from ``metrics.jsonl``;
@@ -12,10 +12,13 @@ A *task* is a plain dict ``{"name", "run_dir", "config", "threads"}`` (``config`
 * a checkpoint before ``train.steps`` (the run was interrupted): :func:`wgan.train.resume`
   continues it bit-exactly from that checkpoint -> ``"resumed"``;
 * any error (divergence, a bad data file, the run locked by another process) -> ``"failed"``
-  with the one-line message; the run directory keeps its last checkpoint.
+  with the one-line message; the run directory keeps its last checkpoint. A divergence also
+  sets ``"diverged"``: training is deterministic, so the run is final (a re-run of the study
+  does not train it again; delete its directory to do so).
 
-A run that ends well leaves its record in ``run_dir/.study-record.json`` (:data:`RUN_RECORD`),
-so that :func:`wgan.study.run_study` skips it next time without starting a worker.
+A run that ends well (or diverges) leaves its record in ``run_dir/.study-record.json``
+(:data:`RUN_RECORD`), so that :func:`wgan.study.run_study` skips it next time without starting
+a worker.
 
 Launchers map :func:`run_one` over the tasks and yield records as runs finish:
 
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from wgan import runs
-from wgan.errors import WganError
+from wgan.errors import TrainingDiverged, WganError
 
 __all__ = ["LAUNCHERS", "check_launcher", "launch", "launch_local", "launch_ray", "run_one"]
 
@@ -127,6 +130,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         "step": 0,
         "metrics": {},
         "error": None,
+        "diverged": False,
     }
     try:
         import torch
@@ -138,6 +142,8 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         cfg = from_dict(task["config"])
         status, step, metrics = _train_or_resume(cfg, Path(task["run_dir"]))
         record.update(status=status, step=step, metrics=metrics)
+    except TrainingDiverged as err:  # deterministic: training it again would diverge again
+        record.update(error=_one_line(str(err)), diverged=True)
     except WganError as err:
         record["error"] = _one_line(str(err))
     except OSError as err:
@@ -150,7 +156,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     from wgan.tracking import json_safe
 
     record = json_safe(record)
-    if record["status"] != "failed":
+    if record["status"] != "failed" or record["diverged"]:
         try:
             runs.write_text_atomic(Path(task["run_dir"]) / RUN_RECORD, json.dumps(record))
         except WganError:
@@ -180,6 +186,7 @@ def _lost(task: dict[str, Any], why: str, seconds: float = 0.0) -> dict[str, Any
         "step": 0,
         "metrics": {},
         "error": why,
+        "diverged": False,
         "seconds": seconds,
     }
 
