@@ -83,6 +83,8 @@ class NetConfig:
     layers: int = _at_most(0, 1000)  # dcgan: convolutions in all (0: one per 2x resampling)
     blocks: int = _at_most(0, 1000)  # resnet: residual blocks in all (0: the paper's count)
     constant_width: bool = False  # dcgan generator: every map has `width` channels
+    # dcgan nets: dcgan = N(0, 0.02), he = N(0, 2 / fan_in) (resnet, mlp: PyTorch's, always)
+    init: Literal["dcgan", "he"] = "dcgan"
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wgan.errors import ConfigError
 from wgan.experiments import (
+    architectures,
     clipping_vs_penalty,
     discrete_data,
     f_divergences,
@@ -26,6 +27,7 @@ from wgan.experiments import (
     momentum,
     overfitting,
     parallel_lines,
+    random_architectures,
 )
 from wgan.experiments.common import Experiment, ExperimentResult, apply_overrides, experiment_dir
 
@@ -40,6 +42,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         ("f-divergences", f_divergences),
         ("improved-techniques", improved_techniques),
         ("discrete-data", discrete_data),
+        ("random-architectures", random_architectures),
+        ("architectures", architectures),
         ("momentum", momentum),
         ("generator-only", generator_only),
         ("mode-hopping", mode_hopping),

@@ -11,6 +11,7 @@ so every architecture of the WGAN-GP paper's robustness studies (Gulrajani et al
 * ``norm``: batch, layer (the paper's replacement of batch norm in a gradient-penalised
   critic), none;
 * ``width``: the base filter count; ``constant_width`` (DCGAN generator): every map has it;
+* ``init`` (DCGAN): dcgan (N(0, 0.02)) or he (N(0, 2 / fan_in), He et al. 2015);
 * depth: ``layers`` (DCGAN: convolutions in all, 0 = one per resampling step), ``blocks``
   (ResNet: residual blocks, 0 = the paper's count), ``depth`` x ``hidden`` (MLP).
 
@@ -38,14 +39,16 @@ __all__ = ["image_critic", "image_generator"]
 def _refuse_unused(cfg: NetConfig, key: str, generator: bool) -> None:
     """ConfigError when an option is set that ``cfg.arch`` (for this player) does not use."""
     uses = {
-        "dcgan": {"layers", "constant_width"} if generator else {"layers"},
+        "dcgan": {"layers", "constant_width", "init"} if generator else {"layers", "init"},
         "resnet": {"blocks"},
         "mlp": set(),
     }.get(cfg.arch, set())
-    for option, unset in (("layers", 0), ("blocks", 0), ("constant_width", False)):
+    unsets = (("layers", 0), ("blocks", 0), ("constant_width", False), ("init", "dcgan"))
+    for option, unset in unsets:
         value = getattr(cfg, option, unset)
         if value != unset and option not in uses:
             where = {"layers": "dcgan", "blocks": "resnet", "constant_width": "a dcgan generator"}
+            where["init"] = "dcgan"
             raise ConfigError(
                 f"{key}.{option}={value} is an option of {where[option]}, not of "
                 f"{key}.arch={cfg.arch}"
@@ -69,6 +72,7 @@ def image_generator(cfg: NetConfig, in_dim: int, shape: tuple[int, int, int]) ->
             cfg.activation,
             cfg.layers,
             cfg.constant_width,
+            cfg.init,
         )
     if cfg.arch == "resnet":
         return ResNetGenerator(
@@ -85,7 +89,9 @@ def image_critic(cfg: NetConfig, channels: int, resolution: int) -> nn.Module:
     """The critic ``cfg`` describes, from images (B, channels, R, R) to scores (B, 1)."""
     _refuse_unused(cfg, "critic", generator=False)
     if cfg.arch == "dcgan":
-        return DCGANCritic(channels, resolution, cfg.width, cfg.norm, cfg.activation, cfg.layers)
+        return DCGANCritic(
+            channels, resolution, cfg.width, cfg.norm, cfg.activation, cfg.layers, cfg.init
+        )
     if cfg.arch == "resnet":
         return ResNetCritic(channels, resolution, cfg.width, cfg.norm, cfg.activation, cfg.blocks)
     raise ConfigError(f"image data needs critic.arch dcgan or resnet, got '{cfg.arch}'")

@@ -14,7 +14,11 @@ D(x_i) depend on the other samples (Gulrajani et al. 2017, section 4): "none" dr
 "layer" replaces it by layer norm over (C, H, W), i.e. GroupNorm with one group.
 
 Initialisation is the DCGAN paper's: every conv, transposed-conv and linear weight
-~ N(0, 0.02), biases 0, batch/group-norm scale ~ N(1, 0.02) and shift 0.
+~ N(0, 0.02), biases 0, batch/group-norm scale ~ N(1, 0.02) and shift 0. ``init="he"`` draws
+weights ~ N(0, 2 / fan_in) instead (He et al. 2015), biases 0: without normalisation,
+N(0, 0.02) weights shrink the signal by ~0.02 sqrt(fan_in) per layer (and PyTorch's default
+by ~sqrt(1/3)), so a deep net without batch norm starts with outputs that do not depend on its
+input; He's scale keeps the variance of ReLU layers constant.
 
 The options of the WGAN-GP paper's architecture studies (Gulrajani et al. 2017, Sec. 5.1 and
 Table 1) are constructor arguments: the nonlinearity (ReLU, LeakyReLU(0.2), softplus(2x+2)/2-1,
@@ -108,6 +112,27 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+INITS = ("dcgan", "he")
+
+
+def _init(owner: str, module: nn.Module, init: str) -> None:
+    """Apply ``init``: "dcgan" (:func:`dcgan_init`) or "he" (weights ~ N(0, 2 / fan_in))."""
+    if init not in INITS:
+        raise ConfigError(f"{owner}: unknown init {init!r} (choose from {', '.join(INITS)})")
+    dcgan_init(module)  # norms (and, for "dcgan", the weights)
+    if init == "he":
+        for m in module.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                # fan_in of a transposed conv is in_channels * k * k / stride^2 in effect; the
+                # weight's dim 1 there is out_channels, so use the convolution's own fan_in
+                fan_in = (
+                    m.weight[0].numel()
+                    if not isinstance(m, nn.ConvTranspose2d)
+                    else (m.in_channels * m.kernel_size[0] * m.kernel_size[1] // (m.stride[0] ** 2))
+                )
+                nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
+
+
 def check_layers(owner: str, layers: int, n: int) -> int:
     """The number of convolutions to build: ``n`` (one per resampling step) when ``layers`` is
     0, else ``layers``; ConfigError unless it is an integer, 0 or >= n."""
@@ -170,6 +195,7 @@ class DCGANGenerator(nn.Module):
         layers: convolutions in all (0: n, the plain DCGAN).
         constant_width: every hidden map has ``width`` channels (Gulrajani et al. 2017, Sec.
             5.1: "no BN and a constant number of filters", with ``norm="none"``).
+        init: "dcgan" (N(0, 0.02), the paper) or "he" (N(0, 2 / fan_in)).
     """
 
     def __init__(
@@ -182,6 +208,7 @@ class DCGANGenerator(nn.Module):
         activation: str = "auto",
         layers: int = 0,
         constant_width: bool = False,
+        init: str = "dcgan",
     ) -> None:
         super().__init__()
         owner = "DCGANGenerator"
@@ -211,7 +238,7 @@ class DCGANGenerator(nn.Module):
         self.body = nn.Sequential(*blocks)
         self.in_dim, self.channels, self.resolution = in_dim, channels, resolution
         self.out_shape = (channels, resolution, resolution)
-        dcgan_init(self)
+        _init(owner, self, init)
 
     def forward(self, z: Tensor) -> Tensor:
         check_latent(z, self.in_dim)
@@ -239,6 +266,7 @@ class DCGANCritic(nn.Module):
         norm: "batch" (the paper; invalid with a gradient penalty), "layer" or "none".
         activation: relu, leaky_relu, softplus, tanh, gated; "auto" is LeakyReLU(0.2).
         layers: convolutions in all (0: n, the plain DCGAN).
+        init: "dcgan" (N(0, 0.02), the paper) or "he" (N(0, 2 / fan_in)).
     """
 
     def __init__(
@@ -249,6 +277,7 @@ class DCGANCritic(nn.Module):
         norm: str = "batch",
         activation: str = "auto",
         layers: int = 0,
+        init: str = "dcgan",
     ) -> None:
         super().__init__()
         owner = "DCGANCritic"
@@ -277,7 +306,7 @@ class DCGANCritic(nn.Module):
         self.feature_dim = c_in * 16
         self.head = nn.Linear(self.feature_dim, 1)
         self.in_shape = (channels, resolution, resolution)
-        dcgan_init(self)
+        _init(owner, self, init)
 
     def features(self, x: Tensor) -> Tensor:
         """The flattened last 4x4 map, (B, 16 * width * 2**(n-1))."""
