@@ -24,7 +24,7 @@ from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
 from wgan.study import run_study
 from wgan.tracking import Tracker, read_jsonl
-from wgan.train import Trainer, train
+from wgan.train import Trainer, resume, train
 
 TINY = [
     "generator.hidden=32",
@@ -39,6 +39,9 @@ TINY = [
     "train.eval_samples=300",
     "train.steps=10",
 ]
+
+
+ATOL = 1e-6  # a stacked run against its separate run, as in tests/test_sweep.py
 
 
 def tiny(*overrides):
@@ -127,6 +130,34 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, monkeypatch
     again = run_study(list(cfgs.items()), study, jobs=2, threads=1)
     assert [r["status"] for r in again] == ["skipped"] * 3
     assert [r["metrics"] for r in again] == [r["metrics"] for r in records]
+
+
+def test_stacked_study_trains_runs_that_share_shapes_together(tmp_path, monkeypatch):
+    """stack=True: the two seeds share one vectorised step (the sweep's), the narrower critic
+    trains on its own; each equals a plain run of its config to ATOL (float rounding of
+    batched products, the sweep's tolerance: tests/test_sweep.py), and is a regular run that
+    resumes (a stacked checkpoint is the Trainer's)."""
+    study = tmp_path / "study"
+    cfgs = [("s0", tiny()), ("s1", tiny("train.seed=1")), ("narrow", tiny("critic.hidden=16"))]
+    records = run_study(cfgs, study, jobs=2, threads=1, stack=True)
+    assert [(r["name"], r["status"], r.get("stacked")) for r in records] == [
+        ("s0", "done", 2),
+        ("s1", "done", 2),
+        ("narrow", "done", None),
+    ]
+    for name, cfg in cfgs:
+        train(cfg, run_dir=tmp_path / "plain" / name)
+        step, gen, critic = weights(study / name)
+        plain_step, plain_gen, plain_critic = weights(tmp_path / "plain" / name)
+        assert step == plain_step == 10
+        for a, b in ((gen, plain_gen), (critic, plain_critic)):
+            for key in a:
+                torch.testing.assert_close(a[key], b[key], rtol=0, atol=ATOL)
+    assert resume(study / "s1", {"train.steps": 12}).step == 12
+
+    monkeypatch.setattr("wgan.study.launch", lambda *a, **k: iter(()))
+    again = run_study(cfgs[:1], study, stack=True)  # s0 still finished: no worker
+    assert again[0]["status"] == "skipped"
 
 
 def test_a_changed_config_under_an_existing_name_is_refused(tmp_path):

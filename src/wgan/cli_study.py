@@ -288,6 +288,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         jobs=args.jobs or (1 if args.launcher == "local" else min(len(study_runs), MAX_JOBS)),
         address=args.address,
         threads=args.threads,
+        stack=args.stack,
     )
     return report(records, study_dir, args.json, time.time() - start)
 
@@ -371,6 +372,12 @@ def add_study_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         help="CPU threads per run (default: torch's for one job, CPUs / jobs for several, "
         "1 per Ray task)",
+    )
+    p.add_argument(
+        "--stack",
+        action="store_true",
+        help="train fresh runs that share shapes together, one vectorised step per group (as "
+        "wgan sweep; equal to separate runs up to float rounding)",
     )
     p.add_argument("--study-dir", help="the study's folder (default: OUT_DIR/<study name>)")
     p.add_argument("--out-dir", help="parent folder of the study's folder (default: runs)")

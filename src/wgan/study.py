@@ -37,6 +37,7 @@ from wgan import runs as rundirs
 from wgan.config import Config, apply_mapping, changed_keys, validate
 from wgan.errors import ConfigError, WganError
 from wgan.study_launchers import LAUNCHERS, RUN_RECORD, check_launcher, launch
+from wgan.study_stack import stack_groups
 from wgan.tracking import json_safe
 
 __all__ = ["IGNORED", "LAUNCHERS", "MAX_JOBS", "MAX_RUNS", "STATUSES", "run_study"]
@@ -156,6 +157,7 @@ def run_study(
     jobs: int = 1,
     address: str | None = None,
     threads: int | None = None,
+    stack: bool = False,
 ) -> list[dict[str, Any]]:
     """Train every ``(name, config)`` run in ``study_dir/name/`` through ``launcher``.
 
@@ -165,6 +167,10 @@ def run_study(
     uses (default: torch's own for one local job, the CPU count / ``jobs`` for several, 1 per
     Ray task); runs of the same config give identical results under either launcher at the
     same ``threads``, equal to a plain ``wgan train`` with that many threads.
+
+    ``stack=True`` trains the fresh runs that share shapes (configs that differ only in
+    :data:`wgan.sweep_plan.MAY_DIFFER` keys) together, one vectorised step per group
+    (:mod:`wgan.study_stack`; equal to separate runs up to float rounding, not bit for bit).
 
     Everything is checked before any run starts: names (unique folder names), configs
     (validated; a name already in ``study_dir`` must have the same config up to
@@ -209,7 +215,7 @@ def run_study(
     rundirs.check_out_dir(study_dir, "study directory")
     try:
         with rundirs.lock_run(study_dir):  # one launcher per study directory at a time
-            return _run_locked(planned, study_dir, launcher, jobs, address, threads)
+            return _run_locked(planned, study_dir, launcher, jobs, address, threads, stack)
     except rundirs.RunLockedError:
         raise WganError(
             f"study {study_dir} is being run by another process "
@@ -232,6 +238,7 @@ def _run_locked(
     jobs: int,
     address: str | None,
     threads: int | None,
+    stack: bool = False,
 ) -> list[dict[str, Any]]:
     """:func:`run_study` once its arguments are checked, holding the study's lock."""
     tasks = []
@@ -255,6 +262,8 @@ def _run_locked(
     _write_records(study_dir, head, list(records.values()))
     if not todo:
         return [records[t["name"]] for t in tasks]
+    if stack:
+        todo = stack_groups(todo)
     stream = launch(
         launcher,
         todo,

@@ -20,7 +20,9 @@ A run that ends well (or diverges) leaves its record in ``run_dir/.study-record.
 (:data:`RUN_RECORD`), so that :func:`wgan.study.run_study` skips it next time without starting
 a worker.
 
-Launchers map :func:`run_one` over the tasks and yield records as runs finish:
+:func:`run_task` does the same for a task or a *group task* (runs of a stacked study trained
+together, :mod:`wgan.study_stack`) and returns a list of records. Launchers map it over the
+tasks and yield records as runs finish:
 
 * :func:`launch_local`: ``jobs`` worker processes at a time on this machine, each a fresh
   ``python -m wgan.study_launchers TASK.json RECORD.json`` (nothing is shared between runs, so a
@@ -48,7 +50,15 @@ from typing import Any
 from wgan import runs
 from wgan.errors import TrainingDiverged, WganError
 
-__all__ = ["LAUNCHERS", "check_launcher", "launch", "launch_local", "launch_ray", "run_one"]
+__all__ = [
+    "LAUNCHERS",
+    "check_launcher",
+    "launch",
+    "launch_local",
+    "launch_ray",
+    "run_one",
+    "run_task",
+]
 
 LAUNCHERS = ("local", "ray")
 
@@ -155,22 +165,36 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     record["seconds"] = time.time() - start
     from wgan.tracking import json_safe
 
-    record = json_safe(record)
-    if record["status"] != "failed" or record["diverged"]:
-        try:
-            runs.write_text_atomic(Path(task["run_dir"]) / RUN_RECORD, json.dumps(record))
-        except WganError:
-            pass  # only a shortcut for the next run of the study
-    return record
+    return json_safe(record)
+
+
+def run_task(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """Carry out a task (one run, :func:`run_one`) or a group task (runs stacked into one
+    vectorised step, :func:`wgan.study_stack.run_stacked`) in this process; the records of its
+    runs. Each run that finished or diverged leaves its record in its run directory."""
+    if "group" in task:
+        from wgan.study_stack import run_stacked
+
+        records = run_stacked(task)
+    else:
+        records = [run_one(task)]
+    for record in records:
+        if record["status"] != "failed" or record.get("diverged"):
+            try:
+                path = Path(record["run_dir"]) / RUN_RECORD
+                runs.write_text_atomic(path, json.dumps(record))
+            except WganError:
+                pass  # only a shortcut for the next run of the study
+    return records
 
 
 def _worker_main(argv: list[str]) -> int:
-    """``python -m wgan.study_launchers TASK.json RECORD.json``: run one task, write its
-    record (atomically; its absence means the process died)."""
+    """``python -m wgan.study_launchers TASK.json RECORDS.json``: run one task, write its
+    records (atomically; their absence means the process died)."""
     task = json.loads(Path(argv[0]).read_text())
-    record = run_one(task)
-    runs.write_text_atomic(argv[1], json.dumps(record))
-    return 0 if record["status"] != "failed" else 1
+    records = run_task(task)
+    runs.write_text_atomic(argv[1], json.dumps(records))
+    return 0 if all(r["status"] != "failed" for r in records) else 1
 
 
 # -----------------------------------------------------------------------------------------------
@@ -178,23 +202,33 @@ def _worker_main(argv: list[str]) -> int:
 # -----------------------------------------------------------------------------------------------
 
 
-def _lost(task: dict[str, Any], why: str, seconds: float = 0.0) -> dict[str, Any]:
-    return {
-        "name": task["name"],
-        "run_dir": str(task["run_dir"]),
-        "status": "failed",
-        "step": 0,
-        "metrics": {},
-        "error": why,
-        "diverged": False,
-        "seconds": seconds,
-    }
+def _lost(task: dict[str, Any], why: str, seconds: float = 0.0) -> list[dict[str, Any]]:
+    """Failed records of the runs of ``task`` (one run or a group)."""
+    return [
+        {
+            "name": t["name"],
+            "run_dir": str(t["run_dir"]),
+            "status": "failed",
+            "step": 0,
+            "metrics": {},
+            "error": why,
+            "diverged": False,
+            "seconds": seconds,
+        }
+        for t in task.get("group", [task])
+    ]
+
+
+def _wants_cuda(tasks: list[dict[str, Any]]) -> bool:
+    """Whether a run of ``tasks`` (or of their groups) computes on CUDA (auto or cuda)."""
+    runs_ = [t for task in tasks for t in task.get("group", [task])]
+    return any(t["config"]["train"]["device"] in ("auto", "cuda") for t in runs_)
 
 
 def _gpu_ids(tasks: list[dict[str, Any]]) -> list[str]:
     """The GPUs to spread local jobs over: the visible ones, if some task wants CUDA
     (``train.device`` auto or cuda without an index); else none."""
-    wants = any(t["config"]["train"]["device"] in ("auto", "cuda") for t in tasks)
+    wants = _wants_cuda(tasks)
     if not wants:
         return []
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -281,16 +315,18 @@ def launch_local(
             for slot in finished:
                 proc, task, record_path, started = running.pop(slot)
                 free.append(slot)
-                yield _read_record(task, proc.returncode, record_path, work_dir, started)
+                yield from _read_records(task, proc.returncode, record_path, work_dir, started)
     finally:
         _stop([proc for proc, *_rest in running.values()])
 
 
-def _read_record(
+def _read_records(
     task: dict[str, Any], code: int, path: Path, work_dir: Path, started: float
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     try:
-        return json.loads(path.read_text())
+        records = json.loads(path.read_text())
+        if isinstance(records, list):
+            return records
     except (OSError, ValueError):
         pass
     log = work_dir / f"{task['name']}.log"
@@ -372,9 +408,9 @@ def launch_ray(
             raise WganError(f"cannot start or reach Ray {where}: {_one_line(str(err))}") from None
         started = True
     try:
-        wants_cuda = any(t["config"]["train"]["device"] in ("auto", "cuda") for t in tasks)
+        wants_cuda = _wants_cuda(tasks)
         gpus = 1 if wants_cuda and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_calls=1, max_retries=0)(run_one)
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_calls=1, max_retries=0)(run_task)
         queue = list(tasks)
         pending: dict[Any, dict[str, Any]] = {}
         while queue or pending:
@@ -384,9 +420,10 @@ def launch_ray(
             done, _ = ray.wait(list(pending), num_returns=1)
             task = pending.pop(done[0])
             try:
-                yield ray.get(done[0])
+                records = ray.get(done[0])
             except ray.exceptions.RayError as err:  # the worker died (killed, out of memory)
-                yield _lost(task, f"the Ray task failed: {_one_line(str(err))[:300]}")
+                records = _lost(task, f"the Ray task failed: {_one_line(str(err))[:300]}")
+            yield from records
     finally:
         if started:
             ray.shutdown()
