@@ -232,6 +232,33 @@ def test_clamp_box_and_spread():
     assert spread(torch.tensor([[0.0, 0.0], [2.0, 0.0]])) == pytest.approx(1.0)
 
 
+def test_generator_alone_climbs_the_frozen_critic(tmp_path):
+    from wgan.experiments.common import experiment_config, make_trainer
+    from wgan.experiments.toy_probes import box_samples, critic_argmax, generator_alone
+
+    cfg = experiment_config(
+        "toy-gan", "t", [], dataset="8gaussians", batch_size=32, hidden=16, depth=2, steps=10,
+        seed=0, device="cpu",
+    )  # fmt: skip
+    trainer = make_trainer(cfg, tmp_path)
+    trainer.advance(10)
+    box = trainer.dataset.bounds()
+    critic = [p.detach().clone() for p in trainer.critic.parameters()]
+    with torch.no_grad():
+        before = trainer.critic(box_samples(trainer, 256, 1, box)).mean().item()
+    from wgan.objectives import make_objective
+
+    ns = make_objective("nonsaturating")  # -log D(G(z)): does not saturate on a short run
+    _, d_max = critic_argmax(trainer, box, 51)
+    generator_alone(trainer, 100, box, torch.optim.Adam(trainer.gen.parameters(), lr=1e-2), ns)
+    with torch.no_grad():
+        x = box_samples(trainer, 256, 1, box)
+        after = trainer.critic(x).mean().item()
+    assert after - before > 0.5 * (d_max - before)  # G climbed D, most of the way to its max
+    assert all(torch.equal(a, b) for a, b in zip(critic, trainer.critic.parameters(), strict=True))
+    assert bool((x.abs() <= box[1] + 1e-6).all())
+
+
 def test_generator_only_smoke(tmp_path):
     s = go.SETTINGS(
         pretrain_steps=3,

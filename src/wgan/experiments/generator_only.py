@@ -14,18 +14,28 @@ What is run, on a 2-D mixture whose samples live in a box (the plotting box of t
 samples are clamped into it, as images live in a pixel range, so that D has a maximiser; a ReLU
 D grows without bound along some direction of the open plane):
 
-* ``gan-frozen``: a minimax GAN trained ``pretrain_steps``, then G alone for ``g_steps`` against
-  its discriminator, frozen;
+* ``gan-frozen``: a GAN (``gan_objective``, minimax by default) trained ``pretrain_steps``,
+  then G alone for ``g_steps`` against its discriminator, frozen. In that phase G minimises
+  ``g_loss``, by default the non-saturating ``−log D(G(z))``: it has the same maximiser of D
+  as the minimax ``log(1 − D(G(z)))``, which saturates against a confident D so that G
+  hardly moves (``g_loss=minimax`` shows it);
 * ``wgan-frozen``: a WGAN-GP trained ``pretrain_steps``, its critic then trained to optimality
-  (``optimal_steps`` critic updates against the fixed G), then G alone against it, frozen;
-* ``wgan-optimal``: the same start, but the critic is trained back to optimality
-  (``refit_steps`` updates) every ``refit_every`` generator steps, the claim's regime.
+  (``optimal_steps`` critic updates against the fixed G's clamped samples, by
+  :func:`wgan.experiments.common.fit_critic`), then G alone against it, frozen;
+* ``wgan-optimal``: the same start, then WGAN-GP training goes on for ``g_steps`` generator
+  iterations (each after the run's 5 critic updates, with its own optimiser states, G not
+  clamped), and every ``refit_every`` iterations the critic is trained back toward optimality
+  with ``refit_steps`` more updates: the claim's regime, a critic kept near optimal.
 
 What is measured at ``n_records`` records of the G-only phase, on ``eval_samples`` samples from
 fixed noise: the spread (mean distance to the samples' centroid: 0 for a single point), modes
 captured and the high-quality fraction (VEEGAN / PacGAN rule, :func:`wgan.metrics.mode_metrics`),
 the mean distance of the samples to the argmax of the critic over a grid of the box, and the
 critic's mean value at the samples against its maximum on the grid.
+
+In the G-only phase the clamp's gradient is passed straight through
+(:func:`wgan.experiments.toy_probes.generator_alone`): a sample that D pushes against the box
+stays on its edge, one that D pulls back returns.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ from wgan.experiments.toy_probes import (
     LECTURE_WGAN,
     box_samples,
     critic_argmax,
+    fit_critic_to_box,
     generator_alone,
     generator_optimiser,
     held_real,
@@ -63,6 +74,7 @@ from wgan.experiments.toy_probes import (
 )
 from wgan.experiments.verdict import Verdict, decide
 from wgan.metrics import mode_metrics
+from wgan.objectives import make_objective
 from wgan.train import Trainer
 
 NAME = "generator-only"
@@ -77,7 +89,7 @@ CONDITIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
     "gan-frozen": (
         "GAN, D frozen",
         "toy-gan",
-        ("objective.name=minimax", "train.n_critic=1", "g_optim.lr=2e-4", "d_optim.lr=2e-4"),
+        ("train.n_critic=1", "g_optim.lr=2e-4", "d_optim.lr=2e-4"),  # objective: gan_objective
         False,
     ),
     "wgan-frozen": (
@@ -105,11 +117,13 @@ class GeneratorOnlySettings:
     """Settings of ``wgan experiment generator-only`` (fast laptop-CPU defaults)."""
 
     dataset: str = "8gaussians"  # toy dataset with modes
+    gan_objective: str = "minimax"  # the GAN's pretraining losses: minimax | nonsaturating
+    g_loss: str = "nonsaturating"  # G's loss alone against the frozen D: nonsaturating | minimax
     pretrain_steps: int = 1500  # ordinary GAN / WGAN-GP iterations before G trains alone
     g_steps: int = 1000  # generator updates of the G-only phase
     optimal_steps: int = 1000  # critic updates that bring the WGAN-GP critic to optimality
-    refit_every: int = 20  # wgan-optimal: G steps between critic refits
-    refit_steps: int = 50  # wgan-optimal: critic updates per refit
+    refit_every: int = 50  # wgan-optimal: generator iterations between critic refits
+    refit_steps: int = 100  # wgan-optimal: extra critic updates per refit
     n_records: int = 10  # records over the G-only phase (plus its start)
     hidden: int = 128  # MLP width of generator and critic (gan_toy.py: 512)
     depth: int = 3  # hidden layers of generator and critic
@@ -123,6 +137,10 @@ class GeneratorOnlySettings:
     def validate(self) -> None:
         """Raise ConfigError for out-of-range values."""
         checks = [
+            (
+                {self.gan_objective, self.g_loss} <= {"nonsaturating", "minimax"},
+                "gan_objective and g_loss must be nonsaturating or minimax",
+            ),
             (self.pretrain_steps >= 1, "pretrain_steps must be >= 1"),
             (self.g_steps >= 1, "g_steps must be >= 1"),
             (self.optimal_steps >= 0, "optimal_steps must be >= 0"),
@@ -155,6 +173,8 @@ QUICK: dict[str, Any] = {"pretrain_steps": 500, "g_steps": 200, "optimal_steps":
 def condition_config(name: str, s: GeneratorOnlySettings) -> Config:
     """The pretraining config of condition ``name``."""
     _, preset, pinned, _ = CONDITIONS[name]
+    if preset == "toy-gan":
+        pinned = (f"objective.name={s.gan_objective}", *pinned)
     return experiment_config(
         preset,
         f"{NAME}-{name}",
@@ -200,8 +220,8 @@ def pretrained(
         return Trainer(cfg, root / name, state=copy.deepcopy(cache[preset]))
     trainer = make_trainer(cfg, root / name)
     trainer.advance(s.pretrain_steps)
-    if trainer.cfg.objective.name == "wasserstein":
-        trainer.train_critic(s.optimal_steps)  # to optimality against the pretrained G
+    if trainer.cfg.objective.name == "wasserstein":  # to optimality against the pretrained G
+        fit_critic_to_box(trainer, s.optimal_steps, trainer.dataset.bounds())
     bar.update(s.pretrain_steps)
     cache[preset] = copy.deepcopy(trainer.state())
     return trainer
@@ -219,15 +239,21 @@ def run_condition(
     records = [{"g_step": 0, **snapshot(trainer, s, argmax, d_max)}]
     samples = {0: box_samples(trainer, 500, s.seed + 303, bounds).numpy()}
     opt = generator_optimiser(trainer)
+    wasserstein = trainer.cfg.objective.name == "wasserstein"
+    g_objective = trainer.loss.objective if wasserstein else make_objective(s.g_loss)
     targets = np.linspace(0, s.g_steps, s.n_records + 1).round().astype(int)[1:].tolist()
     done = 0
     for target in targets:
         while done < target:
-            n = min(target - done, s.refit_every) if refit else target - done
-            generator_alone(trainer, n, bounds, opt)
+            if refit:  # ordinary WGAN-GP iterations, the critic refitted every refit_every
+                n = min(target - done, s.refit_every - done % s.refit_every)
+                trainer.advance(n)
+                if (done + n) % s.refit_every == 0:
+                    trainer.train_critic(s.refit_steps)
+            else:
+                n = target - done
+                generator_alone(trainer, n, bounds, opt, g_objective)
             done += n
-            if refit:
-                trainer.train_critic(s.refit_steps)
         bar.update(target - records[-1]["g_step"])
         if refit:  # the critic moved: its argmax too
             argmax, d_max = critic_argmax(trainer, bounds, s.grid)

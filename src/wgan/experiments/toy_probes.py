@@ -108,14 +108,18 @@ def generator_alone(
     steps: int,
     bounds: tuple[float, float, float, float],
     optimiser: torch.optim.Optimizer,
+    objective: Any = None,
 ) -> float:
     """Train G alone for ``steps`` updates against the critic as it is (not updated).
 
-    Each update minimises the objective's generator loss on ``D(clamp(G(z)))`` for a batch of
-    noise from the run's random stream; the clamp into ``bounds`` gives the samples a bounded
-    space (as images have), so that the critic has a maximiser over it. A ReLU critic grows
-    without bound along some direction, so on the open plane "the point that fools D most"
-    would lie at infinity. Returns the last generator loss.
+    Each update minimises ``objective``'s generator loss (default: the run's) on
+    ``D(clamp(G(z)))`` for a batch of noise from the run's random stream. The clamp into
+    ``bounds`` gives the samples a bounded space (as images have), so that the critic has a
+    maximiser over it: a ReLU critic grows without bound along some direction, and on the open
+    plane "the point that fools D most" would lie at infinity. The clamp's gradient is passed
+    straight through (the gradient of D at the clamped point reaches G's raw output), so a point
+    pushed against the box by D stays on its edge and one pulled inwards comes back. Returns the
+    last generator loss.
     """
     critic_params = list(trainer.critic.parameters())
     frozen = [p.requires_grad for p in critic_params]
@@ -123,11 +127,13 @@ def generator_alone(
         p.requires_grad_(False)
     trainer.gen.train()
     loss = torch.tensor(float("nan"))
+    objective = objective if objective is not None else trainer.loss.objective
     try:
         for _ in range(steps):
             z = trainer.gen.noise(trainer.batch_size, trainer.rng, trainer.device)  # (B, latent)
-            fake = clamp_box(trainer.gen(z), bounds)  # (B, 2)
-            loss = trainer.loss.objective.generator_loss(trainer.critic(fake))["loss"]
+            raw = trainer.gen(z)  # (B, 2)
+            fake = raw + (clamp_box(raw, bounds) - raw).detach()  # clamped, straight-through
+            loss = objective.generator_loss(trainer.critic(fake))["loss"]
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -135,6 +141,38 @@ def generator_alone(
         for p, flag in zip(critic_params, frozen, strict=True):
             p.requires_grad_(flag)
     return float(loss.detach())
+
+
+class BoxedGenerator:
+    """The run's generator as a fixed sample source whose samples are clamped into a box
+    (``sample(n, generator)`` -> (n, 2)), for :func:`wgan.experiments.common.fit_critic`."""
+
+    def __init__(self, trainer: Trainer, bounds: tuple[float, float, float, float]) -> None:
+        self.trainer, self.bounds = trainer, bounds
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        gen = self.trainer.gen
+        return clamp_box(gen(gen.noise(n, generator, self.trainer.device)), self.bounds)
+
+
+def fit_critic_to_box(
+    trainer: Trainer, steps: int, bounds: tuple[float, float, float, float]
+) -> None:
+    """``steps`` critic updates of the run's critic (its loss, penalty, optimiser settings, a
+    fresh optimiser state) against the generator's clamped samples, toward optimality."""
+    from wgan.experiments.common import fit_critic
+
+    fit_critic(
+        trainer.critic,
+        trainer.loss,
+        trainer.dataset,
+        BoxedGenerator(trainer, bounds),
+        steps,
+        trainer.batch_size,
+        trainer.cfg.d_optim,
+        trainer.rng,
+    )
 
 
 @torch.no_grad()
@@ -149,8 +187,10 @@ __all__ = [
     "LECTURE_DGM",
     "LECTURE_PROBLEMS",
     "LECTURE_WGAN",
+    "BoxedGenerator",
     "box_samples",
     "clamp_box",
+    "fit_critic_to_box",
     "critic_argmax",
     "generator_alone",
     "generator_optimiser",
