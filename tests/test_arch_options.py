@@ -104,7 +104,7 @@ def test_default_dcgan_state_dict_unchanged():
     ]
 
 
-@pytest.mark.parametrize("layers", [4, 8, 12, 20])
+@pytest.mark.parametrize("layers", [4, 5, 8, 12, 20])
 def test_dcgan_depth_counts_convolutions(layers):
     gen = DCGANGenerator(6, 1, 16, width=4, activation="softplus", layers=layers)
     critic = DCGANCritic(1, 16, width=4, activation="tanh", layers=layers)
@@ -240,3 +240,23 @@ def test_cli_bad_architecture_options(capsys, tmp_path, override, needle):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wgan: error: ") and needle in lines[0], err
     assert not any(tmp_path.iterdir())  # a failed start leaves no run directory
+
+
+def test_he_init_keeps_a_deep_net_without_norm_alive():
+    """init=he: weights ~ N(0, 2 / fan_in); 20 layers without batch norm still vary with z,
+    where DCGAN's N(0, 0.02) leaves an output that does not depend on z (spread ~1e-18)."""
+    torch.manual_seed(0)
+    z = torch.randn(64, 16)
+    with torch.no_grad():
+        spread = {}
+        for init in ("dcgan", "he"):
+            gen = DCGANGenerator(
+                16, 1, 8, width=16, norm="none", activation="tanh", layers=20, init=init
+            )
+            spread[init] = gen(z).std(dim=0).mean().item()
+    assert spread["dcgan"] < 1e-6 < 0.1 < spread["he"]
+    critic = DCGANCritic(1, 16, width=32, init="he")
+    conv = [m for m in critic.modules() if isinstance(m, nn.Conv2d)][1]  # 32 -> 64, 4x4
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (32 * 16)), rel=0.05)
+    with pytest.raises(ConfigError, match="unknown init 'xavier'"):
+        DCGANCritic(1, 16, width=4, init="xavier")

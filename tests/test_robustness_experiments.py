@@ -165,6 +165,8 @@ def test_verdict_outcomes():
     assert _verdict(big, row).holds is True
     flipped = {**row, "only_gan": 9, "only_wgan_gp": 1}
     assert _verdict(big, flipped).holds is False
+    tie = {**row, "only_gan": 4, "only_wgan_gp": 4}  # as many successes: not "more"
+    assert _verdict(big, tie).holds is False
     small = RandomArchitecturesSettings(n_architectures=4, steps=600)
     assert _verdict(small, row).holds is None
     none = {**row, "only_gan": 0, "only_wgan_gp": 0, "both": 0, "neither": 20}
