@@ -119,6 +119,16 @@ class ArchitecturesSettings:
         )
 
 
+#: ``wgan experiment all --quick``: two settings, two methods, a few iterations.
+QUICK: dict[str, Any] = {
+    "architectures": "dcgan,gated",
+    "methods": "gan,wgan-gp",
+    "steps": 20,
+    "width": 8,
+    "eval_samples": 200,
+}
+
+
 def setting_overrides(arch: str, width: int, resnet_blocks: int) -> list[str]:
     """The ``generator.*`` / ``critic.*`` overrides of one of the seven settings (batch norm in
     D becomes layer norm under the gradient penalty, in :func:`~wgan.experiments.robustness.

@@ -118,6 +118,16 @@ class RandomArchitecturesSettings:
         )
 
 
+#: ``wgan experiment all --quick``: one architecture, a few iterations (the protocol only).
+QUICK: dict[str, Any] = {
+    "n_architectures": 1,
+    "steps": 20,
+    "filters": "8",
+    "depths": "4",
+    "eval_samples": 200,
+}
+
+
 def _ints(text: str, least: int) -> list[int] | None:
     try:
         values = [int(v) for v in split_list(text)]
