@@ -20,6 +20,8 @@ def test_experiment_list(capsys):
         "f-divergences",
         "improved-techniques",
         "discrete-data",
+        "random-architectures",
+        "architectures",
         "momentum",
         "generator-only",
         "mode-hopping",

@@ -67,21 +67,21 @@ class ArchitecturesSettings:
     resnet_blocks=50`` (101 layers), e.g. on a GPU with ``jobs=4``.
     """
 
-    architectures: str = ",".join(ARCHITECTURES)
-    methods: str = ",".join(METHODS)
-    resolution: int = 8
-    width: int = 16
-    steps: int = 200
-    batch_size: int = 32
-    resnet_blocks: int = 6
+    architectures: str = ",".join(ARCHITECTURES)  # settings to train (rows of the grid)
+    methods: str = ",".join(METHODS)  # gan, lsgan, wgan-clip, wgan-gp (columns of the grid)
+    resolution: int = 8  # digits side: 8, 16, 32 or 64
+    width: int = 16  # base filter count of G and D (the paper: 64)
+    steps: int = 200  # generator iterations per run
+    batch_size: int = 32  # batch size (the paper: 64)
+    resnet_blocks: int = 6  # residual blocks of the deep ResNet (50: the paper's 101 layers)
     threshold: float = 5.0  # a run "succeeds" at this digit Inception score (verdict)
-    eval_samples: int = 1000
-    seed: int = 0
-    launcher: str = "local"
-    jobs: int = 2
-    address: str = ""
-    device: str = "cpu"
-    threads: int = 1
+    eval_samples: int = 1000  # samples scored by the digit classifier at the end of a run
+    seed: int = 0  # the i-th setting trains with seed + i (all methods alike)
+    launcher: str = "local"  # how runs are carried out: local processes or ray
+    jobs: int = 2  # runs at a time
+    address: str = ""  # ray cluster address ("": a local Ray)
+    device: str = "cpu"  # train.device of every run: cpu, cuda, auto
+    threads: int = 1  # torch CPU threads per run (0: torch's default)
 
     def validate(self) -> None:
         archs, methods = split_list(self.architectures), split_list(self.methods)

@@ -65,23 +65,23 @@ class RandomArchitecturesSettings:
     are skipped when the experiment is re-run there.
     """
 
-    n_architectures: int = 4
-    seed: int = 0
-    resolution: int = 8
-    steps: int = 600
-    batch_size: int = 32
-    nonlinearities: str = "relu,leaky_relu,softplus,tanh"
-    depths: str = "4,8,12,20"
-    filters: str = "8,16,32"  # the paper's 32,64,128, scaled down for the CPU default
-    thresholds: str = "2,3,4,5,6,7,8,9"
-    verdict_threshold: float = 5.0
-    weight_decay: float = 1e-3  # on D when it is normalised
-    eval_samples: int = 1000
-    launcher: str = "local"
-    jobs: int = 2
-    address: str = ""  # ray cluster address ("" : a local Ray)
-    device: str = "cpu"
-    threads: int = 1
+    n_architectures: int = 4  # architectures drawn (the paper: 200)
+    seed: int = 0  # seed of the draw; run i trains with seed + i
+    resolution: int = 8  # digits side: 8, 16, 32 or 64
+    steps: int = 600  # generator iterations per run, both methods
+    batch_size: int = 32  # batch size (the paper: 64)
+    nonlinearities: str = "relu,leaky_relu,softplus,tanh"  # values drawn for G's and D's
+    depths: str = "4,8,12,20"  # convolutions in G and in D (values drawn)
+    filters: str = "8,16,32"  # base filter counts drawn (the paper's 32,64,128, scaled down)
+    thresholds: str = "2,3,4,5,6,7,8,9"  # digit-IS thresholds of the success table
+    verdict_threshold: float = 5.0  # the threshold the verdict reads (the paper's 5.0)
+    weight_decay: float = 1e-3  # on D's optimiser when D is normalised (the paper's 1e-3)
+    eval_samples: int = 1000  # samples scored by the digit classifier at the end of a run
+    launcher: str = "local"  # how runs are carried out: local processes or ray
+    jobs: int = 2  # runs at a time
+    address: str = ""  # ray cluster address ("": a local Ray)
+    device: str = "cpu"  # train.device of every run: cpu, cuda, auto
+    threads: int = 1  # torch CPU threads per run (0: torch's default)
 
     def validate(self) -> None:
         nonlin = split_list(self.nonlinearities)
