@@ -211,15 +211,15 @@ def go_condition(spread0, spread1, dist1, modes0=8, modes1=8):
 def test_generator_only_verdicts():
     collapse = go_condition(1.2, 0.05, 0.05, modes1=1)
     kept = go_condition(1.3, 1.25, 1.5, modes1=8)
-    good = go.generator_only_verdicts({"gan-frozen": collapse, "wgan-optimal": kept}, 1000)
-    assert statuses(good) == [HOLDS, HOLDS]
-    bad = go.generator_only_verdicts({"gan-frozen": kept, "wgan-optimal": collapse}, 1000)
-    assert statuses(bad) == [FAILS, FAILS]
+    runs = {"gan-frozen": collapse, "wgan-frozen": collapse, "wgan-optimal": kept}
+    assert statuses(go.generator_only_verdicts(runs, 1000)) == [HOLDS] * 3
+    runs = {"gan-frozen": kept, "wgan-frozen": kept, "wgan-optimal": collapse}
+    assert statuses(go.generator_only_verdicts(runs, 1000)) == [FAILS] * 3
     # Spread collapsed but away from D's argmax: not "the point that fools D most".
     far = go.generator_only_verdicts({"gan-frozen": go_condition(1.2, 0.05, 1.0)}, 1000)
-    assert far[0].status == FAILS and far[1].status == UNTESTED
-    short = go.generator_only_verdicts({"gan-frozen": collapse, "wgan-optimal": kept}, 100)
-    assert statuses(short) == [UNTESTED] * 2
+    assert statuses(far) == [FAILS, UNTESTED, UNTESTED]
+    runs = {"gan-frozen": collapse, "wgan-frozen": collapse, "wgan-optimal": kept}
+    assert statuses(go.generator_only_verdicts(runs, 100)) == [UNTESTED] * 3
     # A generator that had collapsed before the phase has nothing left to lose.
     already = go.generator_only_verdicts({"gan-frozen": go_condition(0.1, 0.01, 0.01)}, 1000)
     assert already[0].status == UNTESTED
@@ -273,7 +273,7 @@ def test_generator_only_smoke(tmp_path):
         grid=11,
     )
     result = go.run(s, tmp_path)
-    assert statuses(result.verdicts) == [UNTESTED] * 2
+    assert statuses(result.verdicts) == [UNTESTED] * 3
     conditions = json.loads((tmp_path / "results.json").read_text())["results"]["conditions"]
     assert [c["condition"] for c in conditions] == list(go.CONDITIONS)
     for c in conditions:

@@ -276,24 +276,16 @@ def run_condition(
 # ----------------------------------------------------------------------------------------------
 
 
-def generator_only_verdicts(results: dict[str, dict[str, Any]], g_steps: int) -> list[Verdict]:
-    """Two verdicts from the conditions' records (first and last record of each).
-
-    1. ``gan-frozen``: G collapses to D's argmax: final spread below :data:`COLLAPSED` times the
-       data's and mean distance to the argmax below :data:`NEAR_ARGMAX` times the box's
-       half-width. Not tested when G had already collapsed before the phase (its spread below
-       :data:`KEPT` times the data's: nothing left to lose) or with fewer than
-       :data:`MIN_G_STEPS` steps.
-    2. ``wgan-optimal``: a critic kept optimal avoids the collapse: final spread at least
-       :data:`KEPT` times the data's and no fewer modes than at the start minus one. Not tested
-       below :data:`MIN_G_STEPS` steps.
-    """
-    verdicts = []
-    gan = results.get("gan-frozen")
+def collapse_verdict(condition: str, result: dict[str, Any] | None, g_steps: int) -> Verdict:
+    """Claim 1 on a frozen-critic condition (``gan-frozen`` or ``wgan-frozen``): G collapses to
+    the critic's argmax: final spread below :data:`COLLAPSED` times the data's and mean distance
+    to the argmax below :data:`NEAR_ARGMAX` times the box's half-width. Not tested when G had
+    already collapsed before the phase (spread below :data:`KEPT` times the data's: nothing
+    left to lose) or with fewer than :data:`MIN_G_STEPS` steps."""
     measured, holds, testable = "-", False, False
-    if gan is not None:
-        first, last = gan["records"][0], gan["records"][-1]
-        ref, half = gan["data_spread"], gan["box_half_width"]
+    if result is not None:
+        first, last = result["records"][0], result["records"][-1]
+        ref, half = result["data_spread"], result["box_half_width"]
         measured = (
             f"spread {first['spread']:.3g} -> {last['spread']:.3g} (data {ref:.3g}); modes "
             f"{first['modes_captured']} -> {last['modes_captured']}; mean distance to argmax D "
@@ -303,18 +295,31 @@ def generator_only_verdicts(results: dict[str, dict[str, Any]], g_steps: int) ->
         )
         holds = last["spread"] < COLLAPSED * ref and last["distance_to_argmax"] < NEAR_ARGMAX * half
         testable = g_steps >= MIN_G_STEPS and first["spread"] >= KEPT * ref
-    verdicts.append(
-        decide(
-            "Trained alone against a fixed discriminator, the generator converges to the single "
-            "point that fools the discriminator most, whatever its input z",
-            f"Goodfellow 2016, NIPS tutorial, §5.1.1; {LECTURE_WGAN}",
-            measured,
-            holds,
-            testable=testable,
-            why_not=f"needs gan-frozen, g_steps >= {MIN_G_STEPS} and a pretrained generator "
-            f"that had not collapsed already (spread >= {KEPT} x the data's)",
-        )
+    which = {"gan-frozen": "a GAN's discriminator", "wgan-frozen": "an optimal WGAN critic"}
+    return decide(
+        "Trained alone against a fixed discriminator, the generator converges to the single "
+        f"point that fools it most, whatever its input z ({which[condition]}, frozen)",
+        f"Goodfellow 2016, NIPS tutorial, §5.1.1; {LECTURE_WGAN}",
+        measured,
+        holds,
+        testable=testable,
+        why_not=f"needs {condition}, g_steps >= {MIN_G_STEPS} and a pretrained generator "
+        f"that had not collapsed already (spread >= {KEPT} x the data's)",
     )
+
+
+def generator_only_verdicts(results: dict[str, dict[str, Any]], g_steps: int) -> list[Verdict]:
+    """Three verdicts from the conditions' records (first and last record of each).
+
+    1-2. :func:`collapse_verdict` on ``gan-frozen`` and on ``wgan-frozen``.
+    3. ``wgan-optimal``: a critic kept optimal avoids the collapse: final spread at least
+       :data:`KEPT` times the data's and no fewer modes than at the start minus one. Not tested
+       below :data:`MIN_G_STEPS` steps.
+    """
+    verdicts = [
+        collapse_verdict("gan-frozen", results.get("gan-frozen"), g_steps),
+        collapse_verdict("wgan-frozen", results.get("wgan-frozen"), g_steps),
+    ]
     opt = results.get("wgan-optimal")
     measured, holds = "-", False
     if opt is not None:
