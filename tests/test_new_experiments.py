@@ -175,19 +175,16 @@ def test_hopping_verdict():
 def test_mode_hopping_smoke(tmp_path):
     s = mh.SETTINGS(steps=4, n_records=2, hidden=8, batch_size=16, eval_samples=50)
     result = mh.run(s, tmp_path)
-    assert statuses(result.verdicts) == [UNTESTED] * 2
+    assert statuses(result.verdicts) == [UNTESTED] * 4  # (dataset, GAN) pairs
     runs = json.loads((tmp_path / "results.json").read_text())["results"]["runs"]
     assert [(r["dataset"], r["method"]) for r in runs] == [
-        ("8gaussians", "gan"),
-        ("8gaussians", "wgan-gp"),
-        ("25gaussians", "gan"),
-        ("25gaussians", "wgan-gp"),
+        (d, m) for d in ("8gaussians", "25gaussians") for m in ("gan", "gan-metz", "wgan-gp")
     ]
     for r in runs:
         assert r["steps"] == [0, 2, 4]
         assert np.asarray(r["counts"]).shape == (3, 8 if r["dataset"] == "8gaussians" else 25)
     assert (tmp_path / "mode_hopping.png").is_file()
-    datasets, methods = ["8gaussians", "25gaussians"], ["gan", "wgan-gp"]
+    datasets, methods = ["8gaussians", "25gaussians"], ["gan", "gan-metz", "wgan-gp"]
     clean_figure(mh.figure(result.numbers["runs"], datasets, methods, s))
 
 
