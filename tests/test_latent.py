@@ -184,7 +184,7 @@ def test_arithmetic_on_a_generator_with_known_classes(tmp_path):
     templates = torch.stack([x[(y == k) & right][0] for k in range(10)])  # (10, 1, 8, 8)
     run.gen = LatentGenerator(TemplateNet(templates), latent_dim=10)
     n = 4000
-    grid = latent.arithmetic_grid(run, [3, 5, 8], num_samples=n, seed=1, classifier=clf)
+    grid = latent.arithmetic_grid(run, [3, 5, 8], num_samples=n, seed=1, classifier=clf, top=None)
     # E[z_k | argmax z = k] is the mean of the largest of 10 standard normals, 1.5388; the
     # other 9 coordinates share -1.5388 (the sum has mean 0): -0.171 each.
     top, rest = 1.5388, -1.5388 / 9
@@ -203,6 +203,45 @@ def test_arithmetic_on_a_generator_with_known_classes(tmp_path):
     assert grid.info["predicted"][0][:3] == [3, 5, 8]  # G of a class mean is that class
     assert grid.info["predicted"][0][3] in (3, 8)  # a - b + c: the largest coordinates
     assert grid.samples.shape == (2, 4, 1, 8, 8)
+
+
+class Scores(nn.Module):
+    """A fake classifier: the logits are the first ten pixels of the image."""
+
+    def features(self, x):
+        return x.flatten(1)[:, :10]
+
+    def head(self, f):
+        return f
+
+
+class OneHotStrength(nn.Module):
+    """G(z): pixel argmax(z[:10]) set to 5 + z[10] (> 0 but for 1 in 3.5 million), the rest 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z):
+        img = torch.zeros(z.shape[0], 64) + 0 * self.anchor
+        img[torch.arange(z.shape[0]), z[:, :10].argmax(1)] = 5 + z[:, 10]
+        return img.reshape(-1, 1, 8, 8)
+
+
+def test_arithmetic_averages_the_most_confident_samples(tmp_path):
+    run = _run(tmp_path, "digits-dcgan", "data.resolution=8", "generator.width=8",
+               "critic.width=8", "train.ema=0")  # fmt: skip
+    run.gen = LatentGenerator(OneHotStrength(), latent_dim=11)
+    means, counts, _ = latent.class_latent_means(run, [2, 6], 500, seed=5, classifier=Scores())
+    # the classifier's confidence in class k grows with z[10]: the three largest z[10] win
+    z = torch.randn(500, 11, generator=torch.Generator().manual_seed(5))
+    for row, k in zip(means, (2, 6), strict=True):
+        mine = z[z[:, :10].argmax(1) == k]
+        best = mine[mine[:, 10].argsort(descending=True)[:3]]
+        torch.testing.assert_close(row, best.mean(0))
+    assert counts == [3, 3]
+    everyone, counts, _ = latent.class_latent_means(run, [2], 500, 5, Scores(), top=None)
+    assert counts == [int((z[:, :10].argmax(1) == 2).sum())]
 
 
 def test_arithmetic_refuses_runs_it_cannot_classify(tmp_path):

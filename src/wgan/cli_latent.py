@@ -46,6 +46,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     _check_range("--num-paths", args.num_paths, 1, MAX_PATHS)
     _check_range("--steps", args.steps, 2, MAX_STEPS)
     _check_range("--arithmetic-samples", args.arithmetic_samples, 10, 100_000)
+    _check_range("--arithmetic-top", args.arithmetic_top, 0, args.arithmetic_samples)
     arithmetic = None if args.arithmetic is None else _class_list(args.arithmetic, "--arithmetic")
     classes = None if args.classes is None else _class_list(args.classes, "--classes")
     if arithmetic is not None and len(arithmetic) != 3:
@@ -60,7 +61,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     run = load_run(args.run, device=resolve_device(args.device))
     latent.check_suffix(run, out)
     if arithmetic is not None:
-        grid = latent.arithmetic_grid(run, arithmetic, args.arithmetic_samples, args.seed)
+        top = args.arithmetic_top or None  # 0: every sample of the class
+        grid = latent.arithmetic_grid(run, arithmetic, args.arithmetic_samples, args.seed, top=top)
     else:
         num_paths = args.num_paths
         if num_paths is None:  # a conditional grid already has one row per class and path
@@ -83,7 +85,7 @@ def _report(grid: Any, latent: Any) -> None:
         counts = ", ".join(
             f"{k}: {n}" for k, n in zip(info["classes"], info["counts"], strict=True)
         )
-        print(f"samples averaged per class (of {info['num_samples']}): {counts}")
+        print(f"samples averaged per class (of {info['num_samples']} draws): {counts}")
         pred, conf = info["predicted"], info["confidence"]
         print(
             f"classifier on G(z̄({a}) − z̄({b}) + z̄({c})): {pred[0][3]} (p = {conf[0][3]:.2f}); "
@@ -151,6 +153,13 @@ def add_interpolate_parser(subparsers: Any) -> None:
         type=int,
         default=2000,
         help="samples classified to average z per class (default 2000)",
+    )
+    p.add_argument(
+        "--arithmetic-top",
+        type=int,
+        default=3,
+        help="average the z of the K samples of each class the classifier is most sure of "
+        "(default 3, as DCGAN's three exemplars; 0: all of them)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the endpoints (default 0)")
     add_device_argument(p)

@@ -20,7 +20,8 @@ ways, both reproduced here for any run with a learned generator ``x = G(z)``, ``
   what changes along a row is the "style" that ``z`` carries.
 
 * **Vector arithmetic.** ``z̄_k`` is the mean latent vector of generated samples that the
-  digit classifier (:mod:`wgan.metrics.classifier`) assigns to class ``k``; the grid shows
+  digit classifier (:mod:`wgan.metrics.classifier`) assigns to class ``k`` (by default the three
+  it is most confident about: DCGAN averaged three exemplars); the grid shows
   ``G(z̄_a)``, ``G(z̄_b)``, ``G(z̄_c)`` and ``G(z̄_a - z̄_b + z̄_c)``, and below it the result with
   uniform noise of +-0.25 added to ``z``, as DCGAN's Fig. 7 does (there with three hand-picked
   exemplars per concept).
@@ -342,14 +343,22 @@ def _check_digit_run(run: Any) -> int:
 
 @torch.no_grad()
 def class_latent_means(
-    run: Any, classes: Sequence[int], num_samples: int = 2000, seed: int = 0, classifier: Any = None
+    run: Any,
+    classes: Sequence[int],
+    num_samples: int = 2000,
+    seed: int = 0,
+    classifier: Any = None,
+    top: int | None = 3,
 ) -> tuple[Tensor, list[int], Tensor]:
     """Mean latent vector of the generated digits the classifier assigns to each class.
 
     ``num_samples`` vectors ``z ~ N(0, I)`` (CPU, ``seed``) are decoded and classified (argmax of
-    the digit classifier, or of ``classifier``); returns ``(means (K, D), counts, z_labels (N,))``
-    with ``means[k]`` the average of the ``z`` whose sample was labelled ``classes[k]``. A class
-    no sample was assigned to is an error naming the counts of all classes.
+    the digit classifier, or of ``classifier``). ``means[k]`` averages the ``z`` of the ``top``
+    samples labelled ``classes[k]`` with the highest probability of that class (all of them for
+    ``top=None``). DCGAN averaged three exemplars per concept; a mean over hundreds of ``z``
+    shrinks towards the origin (``|z̄|`` near ``sqrt(D / n)``), where the generator draws its
+    average image rather than the class. Returns ``(means (K, D), counts averaged, labels (N,))``.
+    A class no sample was assigned to is an error naming the counts of all classes.
     """
     from wgan.metrics.classifier import get_digit_classifier
     from wgan.metrics.images import classify
@@ -364,6 +373,8 @@ def class_latent_means(
     _, probs = classify(clf, generate(run, z))  # (N, 10)
     pred = probs.argmax(1)  # (N,)
     counts = torch.bincount(pred, minlength=10)
+    if top is not None:
+        top = _check_int("top", top, 1, num_samples)
     missing = [c for c in classes if int(counts[c]) == 0]
     if missing:
         seen = ", ".join(f"{k}: {int(n)}" for k, n in enumerate(counts.tolist()))
@@ -371,8 +382,14 @@ def class_latent_means(
             f"no generated sample out of {num_samples} was classified as {missing[0]} "
             f"(class counts {seen}); draw more with --arithmetic-samples or train longer"
         )
-    means = torch.stack([z[pred == c].mean(0) for c in classes])  # (K, D)
-    return means, [int(counts[c]) for c in classes], pred
+    chosen = []
+    for c in classes:
+        idx = (pred == c).nonzero().squeeze(1)  # samples labelled c
+        if top is not None:  # the most confident first
+            idx = idx[probs[idx, c].argsort(descending=True, stable=True)[:top]]
+        chosen.append(idx)
+    means = torch.stack([z[idx].mean(0) for idx in chosen])  # (K, D)
+    return means, [int(idx.numel()) for idx in chosen], pred
 
 
 def arithmetic_grid(
@@ -382,10 +399,12 @@ def arithmetic_grid(
     seed: int = 0,
     noise: float = 0.25,
     classifier: Any = None,
+    top: int | None = 3,
 ) -> LatentGrid:
     """``G(z̄_a - z̄_b + z̄_c)`` next to ``G(z̄_a)``, ``G(z̄_b)``, ``G(z̄_c)`` (DCGAN, Fig. 7).
 
-    Row 1: the three class means and the result; row 2: the result plus four draws of uniform
+    Row 1: the three class means (of the ``top`` most confident samples per class,
+    :func:`class_latent_means`) and the result; row 2: the result plus four draws of uniform
     noise in ``[-noise, noise]`` per coordinate. ``info`` holds the number of samples averaged
     per class and the classifier's label (and probability) of every cell.
     """
@@ -394,7 +413,7 @@ def arithmetic_grid(
 
     if len(classes) != 3:
         raise WganError(f"arithmetic takes three classes a,b,c (a - b + c), got {len(classes)}")
-    means, counts, _ = class_latent_means(run, classes, num_samples, seed, classifier)
+    means, counts, _ = class_latent_means(run, classes, num_samples, seed, classifier, top)
     result = means[0] - means[1] + means[2]  # (D,)
     g = torch.Generator().manual_seed(int(seed) + 1)
     jitter = (torch.rand(4, result.shape[0], generator=g) * 2 - 1) * float(noise)  # U(-n, n)
