@@ -82,9 +82,8 @@ def _report(grid: Any, latent: Any) -> None:
     info = grid.info
     if "counts" in info:
         a, b, c = info["classes"]
-        counts = ", ".join(
-            f"{k}: {n}" for k, n in zip(info["classes"], info["counts"], strict=True)
-        )
+        triples = zip(info["classes"], info["counts"], info["labelled"], strict=True)
+        counts = ", ".join(f"{k}: {n} of {m}" for k, n, m in triples)
         print(f"samples averaged per class (of {info['num_samples']} draws): {counts}")
         pred, conf = info["predicted"], info["confidence"]
         print(

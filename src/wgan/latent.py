@@ -413,7 +413,8 @@ def arithmetic_grid(
 
     if len(classes) != 3:
         raise WganError(f"arithmetic takes three classes a,b,c (a - b + c), got {len(classes)}")
-    means, counts, _ = class_latent_means(run, classes, num_samples, seed, classifier, top)
+    means, counts, pred = class_latent_means(run, classes, num_samples, seed, classifier, top)
+    labelled = torch.bincount(pred, minlength=10)  # (10,) samples per class label
     result = means[0] - means[1] + means[2]  # (D,)
     g = torch.Generator().manual_seed(int(seed) + 1)
     jitter = (torch.rand(4, result.shape[0], generator=g) * 2 - 1) * float(noise)  # U(-n, n)
@@ -433,6 +434,7 @@ def arithmetic_grid(
         info={
             "classes": [a, b, c],
             "counts": counts,
+            "labelled": [int(labelled[k]) for k in classes],
             "num_samples": int(num_samples),
             "predicted": probs.argmax(1).reshape(2, 4).tolist(),
             "confidence": probs.max(1).values.reshape(2, 4).tolist(),
@@ -491,8 +493,10 @@ def write_grid(grid: LatentGrid, run: Any, path: str | Path) -> Path:
 
     if run.is_image:
         xlabel = "position t along the path (z0 → z1)" if grid.row_paths[0] else "latent vector"
+        ylabel = "path" if grid.row_paths[0] else "row"
+        ylabel += ", class (same z down a column)" if grid.labels is not None else ""
         fig = plot_image_grid(
-            grid.samples, grid.row_names, grid.col_names, grid.title, xlabel=xlabel
+            grid.samples, grid.row_names, grid.col_names, grid.title, xlabel, ylabel
         )
     else:
         g = torch.Generator().manual_seed(2)
