@@ -185,7 +185,7 @@ def plot_grid(
         for m in methods:
             x = samples[(a, m)]
             x = torch.zeros(shape) if x is None else x  # a failed run: a grey block
-            row.append(image_grid(x, nrow=4, padding=0) * 2 - 1)  # (1, 4R, 4R) in [-1, 1]
+            row.append(image_grid(x, nrow=4, padding=1) * 2 - 1)  # (1, H', W') in [-1, 1]
         cells.append(torch.stack(row))
     images = torch.stack(cells)  # (rows, cols, 1, H', W')
 
