@@ -429,6 +429,7 @@ def f_divergences_verdicts(numbers: dict[str, Any], settings: Any) -> list[Verdi
 IT_MIN_STEPS = 300  # the plain GAN must have had time to collapse (or not)
 IT_MIN_SEEDS = 2  # a change is judged against the seeds' spread
 IT_MIN_CHANGE = 0.5  # and must be at least half a mode
+IT_NOISY = 1.0  # a seed spread this large (in modes) can hide a real gain
 
 
 def improved_techniques_verdicts(numbers: dict[str, Any], settings: Any) -> list[Verdict]:
@@ -470,11 +471,23 @@ def improved_techniques_verdicts(numbers: dict[str, Any], settings: Any) -> list
     for technique, cases in judged.items():
         helps = [c for c in cases if _finite(c[1], c[2]) and c[1] - c[2] > c[3]]
         hurts = [c for c in cases if _finite(c[1], c[2]) and c[2] - c[1] > c[3]]
+        # A gain inside a seed spread of a mode or more is unresolved, not refuted: with two
+        # seeds the spread of the plain GAN alone reached 3.5 modes in the quick run.
+        unresolved = [
+            c
+            for c in cases
+            if c not in helps and _finite(c[1], c[2]) and c[1] > c[2] and c[3] >= IT_NOISY
+        ]
         # The plain GAN must have left modes to recover on at least one dataset.
         room = any(
             _finite(b["modes"][0]) and b["modes"][0] < (b["n_modes"] or 0) - IT_MIN_CHANGE
             for b in base.values()
         )
+        reason = why if small else "the plain GAN already captures every mode"
+        testable = not small and room
+        if testable and not helps and not hurts and unresolved:
+            testable = False
+            reason = "the gain is within the seeds' spread: more seeds (n_seeds) would resolve it"
         out.append(
             decide(
                 f"{labels[technique]} reduces the GAN's mode collapse",
@@ -484,8 +497,8 @@ def improved_techniques_verdicts(numbers: dict[str, Any], settings: Any) -> list
                     f"{c[0]}: {c[1]:.1f} vs plain {c[2]:.1f} modes (±{c[3]:.1f})" for c in cases
                 ),
                 bool(helps) and not hurts,
-                not small and room,
-                why if small else "the plain GAN already captures every mode",
+                testable,
+                reason,
             )
         )
     return out
