@@ -63,7 +63,7 @@ class DiscreteDataSettings:
     methods: str = "wgan-gp,gan,gan-ns"  # comma-separated, from wgan-gp, gan, gan-ns
     data: str = "markov_text"  # markov_text (embedded, exact n-gram law) or text (a file)
     data_path: str = ""  # the UTF-8 file when data=text
-    steps: int = 300  # generator iterations per method
+    steps: int = 500  # generator iterations per method
     eval_every: int = 50  # generator iterations between JS-1..4 measurements
     eval_samples: int = 640  # sequences per measurement (gan_language.py: 10 batches of 64)
     sample_lines: int = 3  # lines per method in the samples table
@@ -212,8 +212,7 @@ CLAIM = (
 )
 SOURCE = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs, sec. 5"
 MIN_STEPS = 300  # below this even WGAN-GP has not moved JS-4 much on the embedded corpus
-LEARNED = 0.75  # WGAN-GP's final JS-4 at most this fraction of its value at initialisation
-MARGIN = 0.1  # bits of JS-4 by which every standard GAN must end above WGAN-GP
+MARGIN = 0.1  # bits of JS-4: WGAN-GP's fall from initialisation, and every GAN's gap above it
 
 
 def _js4(result: dict[str, Any], index: int) -> float:
@@ -224,8 +223,8 @@ def _js4(result: dict[str, Any], index: int) -> float:
 
 
 def verdict(results: list[dict[str, Any]]) -> Verdict:
-    """The claim, decided from the JS-4 curves: WGAN-GP's final JS-4 is at most ``LEARNED``
-    times its initial value, and each standard GAN ends at least ``MARGIN`` bits above it (a
+    """The claim, decided from the JS-4 curves: WGAN-GP's JS-4 falls by at least ``MARGIN``
+    bits from initialisation, and each standard GAN ends at least ``MARGIN`` bits above it (a
     run that stopped on non-finite values counts as 1 bit, the maximum). Not tested without
     WGAN-GP and a standard GAN, or with fewer than ``MIN_STEPS`` generator iterations."""
     by = {r["method"]: r for r in results}
@@ -239,7 +238,7 @@ def verdict(results: list[dict[str, Any]]) -> Verdict:
         f"{label} {v:.3f}" for label, v in others.items()
     )
     steps = wgan["curve"][-1]["step"] if wgan["curve"] else 0
-    holds = w1 <= LEARNED * w0 and all(v >= w1 + MARGIN for v in others.values())
+    holds = w1 <= w0 - MARGIN and all(v >= w1 + MARGIN for v in others.values())
     why = f"{steps} generator iterations; at least {MIN_STEPS} are needed"
     return decide(CLAIM, SOURCE, measured, holds, steps >= MIN_STEPS, why)
 
