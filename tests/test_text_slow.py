@@ -1,6 +1,7 @@
 """Slow: the text model learns. The acceptance run of ``text-wgan-gp`` on the embedded corpus
 (JS-4 at most half its value at initialisation; JS-1 within 3x of the real-vs-real baseline,
-which is not reached yet), and the drop in JS-4 on Tiny Shakespeare
+which is not reached yet), and the drop in JS-4 on Tiny Shakespeare (a fifth in the default
+budget, not half)
 (``../shared/data/tinyshakespeare.txt``, a file for tests only; skipped when absent).
 """
 
@@ -53,5 +54,7 @@ def test_text_wgan_gp_js1_within_3x_of_the_baseline(embedded_run):
 def test_js4_drops_on_tiny_shakespeare(tmp_path):
     overrides = ["data.name=text", f"data.path={SHAKESPEARE}"]
     before, after = _train(tmp_path / "run", overrides)
-    assert after["js4"] < 0.95 * before["js4"], (before["js4"], after["js4"])
-    assert after["js1"] < 0.5 * before["js1"], (before["js1"], after["js1"])
+    # measured: JS-4 1.00 -> 0.80 (real vs real 0.35), JS-1 0.37 -> 0.029 in the default 1,600
+    # steps; halving JS-4 on Shakespeare needs a longer run or wider nets than the default
+    assert after["js4"] <= 0.85 * before["js4"], (before["js4"], after["js4"])
+    assert after["js1"] <= 0.15 * before["js1"], (before["js1"], after["js1"])
