@@ -170,6 +170,8 @@ def test_hopping_verdict():
     # A GAN with too few high-quality samples to follow: its hops are noise.
     few = mh.hopping_verdict("8g", hop_stats(5, 0.4, counted=3), hop_stats(0, 0.02), 2000, 40)
     assert few.status == UNTESTED
+    undefined = mh.hopping_verdict("8g", hop_stats(1, float("nan")), hop_stats(0, 0.02), 2000, 40)
+    assert undefined.status == UNTESTED
 
 
 def test_mode_hopping_smoke(tmp_path):
