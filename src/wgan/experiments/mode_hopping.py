@@ -25,11 +25,11 @@ What is measured from it:
 
 * the heatmap of the fraction of samples per mode (modes x steps);
 * hops: the dominant mode (the one holding at least ``concentrated`` of the high-quality
-  samples, in a record with at least ``min_hq`` of them) changes between consecutive records
-  where both have one; the hop rate is hops per transition;
-* movement: the mean total-variation distance ``½ Σ_k |p_t(k) − p_{t−1}(k)|`` between
-  consecutive normalised histograms over the second half of training (after the early
-  learning that moves every method's histogram);
+  samples, in a record with at least ``min_hq`` of them) changes between successive records
+  that have one; the hop rate is hops per record transition;
+* movement: the mean total-variation distance ``½ Σ_k |p_t(k) − p_s(k)|`` between successive
+  normalised histograms (records with at least ``min_hq`` HQ samples) over the second half of
+  training (after the early learning that moves every method's histogram);
 * modes captured at the last record.
 """
 
@@ -196,23 +196,18 @@ def dominant_modes(counts: np.ndarray, concentrated: float, min_hq: int = 1) -> 
 
 
 def hops(dominant: list[int | None]) -> int:
-    """Changes of the dominant mode between consecutive records that both have one."""
-    return sum(
-        1
-        for a, b in zip(dominant[:-1], dominant[1:], strict=True)
-        if a is not None and b is not None and a != b
-    )
+    """Changes of the dominant mode between successive records that have one (records without
+    one, e.g. a generator in transit between modes, are skipped)."""
+    seen = [d for d in dominant if d is not None]
+    return sum(1 for a, b in zip(seen[:-1], seen[1:], strict=True) if a != b)
 
 
 def movement(counts: np.ndarray, min_hq: int = 1) -> float:
-    """Mean total-variation distance between consecutive normalised histograms (rows of
-    ``counts``, (T, M)); transitions from or to a record with fewer than ``min_hq`` HQ samples
-    are skipped (a histogram of a handful of samples moves by chance alone)."""
-    tv = []
-    lowest = max(1, min_hq)
-    for a, b in zip(counts[:-1], counts[1:], strict=True):
-        if a.sum() >= lowest and b.sum() >= lowest:
-            tv.append(0.5 * float(np.abs(a / a.sum() - b / b.sum()).sum()))
+    """Mean total-variation distance between successive normalised histograms (rows of
+    ``counts``, (T, M)) among the records with at least ``min_hq`` HQ samples (a histogram of
+    a handful of samples moves by chance alone); NaN with fewer than two such records."""
+    kept = [row / row.sum() for row in counts if row.sum() >= max(1, min_hq)]
+    tv = [0.5 * float(np.abs(a - b).sum()) for a, b in zip(kept[:-1], kept[1:], strict=True)]
     return float(np.mean(tv)) if tv else float("nan")
 
 
@@ -273,7 +268,7 @@ def hopping_verdict(
         and math.isfinite(gan["late_movement"]),
         why_not=f"needs the GAN and wgan-gp, steps >= {MIN_STEPS}, n_records >= {MIN_RECORDS} "
         f"and {MIN_COUNTED} GAN records with at least min_hq high-quality samples, two of them "
-        "consecutive in the second half (else its movement is undefined)",
+        "in the second half (else its movement is undefined)",
     )
 
 
