@@ -173,7 +173,6 @@ def test_verdict_outcomes():
     assert _verdict(big, none).holds is None
 
 
-@pytest.mark.slow
 def test_random_architectures_end_to_end_and_rerun_skips(tmp_path):
     settings = RandomArchitecturesSettings(
         n_architectures=1, steps=2, batch_size=8, filters="4", eval_samples=50, jobs=1
