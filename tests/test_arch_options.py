@@ -260,3 +260,33 @@ def test_he_init_keeps_a_deep_net_without_norm_alive():
     assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (32 * 16)), rel=0.05)
     with pytest.raises(ConfigError, match="unknown init 'xavier'"):
         DCGANCritic(1, 16, width=4, init="xavier")
+
+
+def test_a_config_saved_before_the_activation_options_rebuilds_the_same_nets():
+    """Runs saved before ``layers``/``blocks``/``init`` existed said ``activation: relu``
+    for every net (ignored by the image nets): they must load with DCGAN's LeakyReLU critic."""
+    from torch import nn
+
+    from wgan.config import from_dict, resolve
+    from wgan.game import build_models
+
+    cfg = resolve("digits-wgan-gp")
+    old = cfg.to_dict()
+    for player in ("generator", "critic"):
+        old[player] = {
+            k: v
+            for k, v in old[player].items()
+            if k not in ("layers", "blocks", "init", "constant_width")
+        }
+        old[player]["activation"] = "relu"
+    loaded = from_dict(old)
+    assert loaded.critic.activation == "auto"
+    from wgan.data.build import build_dataset
+
+    _, critic, _ = build_models(loaded, build_dataset(loaded.data), "cpu")
+    kinds = {type(m) for m in critic.modules()}
+    assert nn.LeakyReLU in kinds and nn.ReLU not in kinds
+    # a new config that asks for ReLU keeps it
+    new = cfg.to_dict()
+    new["critic"]["activation"] = "relu"
+    assert from_dict(new).critic.activation == "relu"

@@ -510,7 +510,19 @@ def resolve(source: str | None = None, overrides: list[str] | tuple[str, ...] = 
 
 
 def from_dict(mapping: dict[str, Any]) -> Config:
-    """Rebuild a Config from :meth:`Config.to_dict` output (e.g. a run's saved config)."""
+    """Rebuild a Config from :meth:`Config.to_dict` output (e.g. a run's saved config).
+
+    Configs saved before the network options ``layers``/``blocks``/``init`` existed said
+    ``activation: relu`` for every net, a key the image nets then ignored (DCGAN's critic used
+    LeakyReLU(0.2)); such a config is read with ``activation: auto``, which builds the same
+    nets, so old runs load and resume unchanged.
+    """
+    mapping = dict(mapping)
+    for player in ("generator", "critic"):
+        section = mapping.get(player)
+        if isinstance(section, dict) and "layers" not in section:
+            if section.get("activation") == "relu":
+                mapping[player] = {**section, "activation": "auto"}
     cfg = Config()
     apply_mapping(cfg, mapping)
     return validate(cfg)
