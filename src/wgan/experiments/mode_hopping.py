@@ -448,7 +448,7 @@ def body(settings: ModeHoppingSettings, run_dir: Path) -> ExperimentResult:
             f"{settings.n_records} records of {settings.eval_samples} samples from fixed noise; "
             f"a dominant mode holds >= {settings.concentrated:g} of the HQ samples, in records "
             f"with >= {settings.min_hq} of them; late movement "
-            "= mean TV between consecutive histograms over the second half)",
+            "= mean TV between successive counted histograms over the second half)",
             *(v.line() for v in verdicts),
         ]
     )
