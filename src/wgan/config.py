@@ -174,6 +174,7 @@ def validate(cfg: Config) -> Config:
 
 RESUME_MAY_CHANGE = (
     "train.steps",
+    "train.threads",
     "train.n_critic",
     "train.lr_decay",
     "train.log_every",

@@ -40,6 +40,7 @@ from wgan.errors import ConfigError, TrainingDiverged, WganError
 from wgan.resume_check import check_config_file
 from wgan.run import NonFiniteSamples, Run, load_run, read_run
 from wgan.step import GANStep
+from wgan.threads import torch_threads
 from wgan.tracking import Tracker
 from wgan.train_stats import RunningStats, TrainResult, as_tensors, learning_rates, short_stats
 from wgan.tricks import instance_noise_std
@@ -178,7 +179,16 @@ class Trainer(Run):
         """Train up to ``train.steps`` generator iterations; evaluate, plot and checkpoint.
 
         ``hook(trainer, values)`` is called after each logged step with the logged means.
+        Runs with ``train.threads`` torch CPU threads (0: unchanged), restored afterwards.
         """
+        with torch_threads(self.cfg.train.threads):
+            return self._fit_loop(tracker, hook)
+
+    def _fit_loop(
+        self,
+        tracker: Tracker | None,
+        hook: Callable[[Trainer, dict[str, float]], None] | None,
+    ) -> TrainResult:
         cfg = self.cfg.train
         start_time = time.time()
         # (wall-clock time, step) of the last log: the seconds per step in metrics.jsonl count

@@ -54,6 +54,7 @@ from wgan.errors import ConfigError, WganError
 from wgan.experiments.verdict import Verdict
 from wgan.game import GANLoss
 from wgan.step import GANStep
+from wgan.threads import torch_threads  # noqa: F401 - experiments import it from here
 from wgan.tracking import Tracker, json_safe
 from wgan.train import Trainer, TrainResult
 
@@ -122,21 +123,6 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def split_list(text: str) -> list[str]:
     """Items of a comma-separated setting such as ``"8gaussians,25gaussians"`` (blanks dropped)."""
     return [t.strip() for t in text.split(",") if t.strip()]
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch CPU threads (0: unchanged), restoring the setting afterwards.
-
-    Small MLPs are fastest on one thread; on a shared 2-core machine more threads mostly wait.
-    """
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class FixedSource(nn.Module):
