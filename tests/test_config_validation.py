@@ -197,7 +197,10 @@ def test_device_names_that_torch_rejects_are_config_errors():
     with pytest.raises(ConfigError, match="train.device must be"):
         resolve_device("cpux")
     assert str(resolve_device("cpu")) == "cpu" and str(resolve_device("cpu:0")) == "cpu:0"
-    with pytest.raises(ConfigError, match="cuda:99"):
+    # a device this machine lacks is a run-time failure (exit 1), not an input error
+    from wgan.errors import DeviceUnavailable
+
+    with pytest.raises(DeviceUnavailable, match="cuda:99"):
         resolve_device("cuda:99")
 
 
