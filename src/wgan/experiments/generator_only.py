@@ -161,8 +161,15 @@ class GeneratorOnlySettings:
 
 SETTINGS = GeneratorOnlySettings
 
-#: ``wgan experiment all --quick``: shorter phases (below MIN_G_STEPS: not judged).
-QUICK: dict[str, Any] = {"pretrain_steps": 500, "g_steps": 200, "optimal_steps": 300}
+#: ``wgan experiment all --quick``: smaller nets and phases, MIN_G_STEPS generator-only steps
+#: (judged); ~16 s on the shared machine.
+QUICK: dict[str, Any] = {
+    "pretrain_steps": 800,
+    "g_steps": MIN_G_STEPS,
+    "optimal_steps": 300,
+    "n_records": 5,
+    "hidden": 64,
+}
 
 
 # ----------------------------------------------------------------------------------------------
