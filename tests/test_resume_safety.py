@@ -154,6 +154,7 @@ def test_the_may_change_set_is_this_list():
     """The one place that says what a resume may change (wgan.config.RESUME_MAY_CHANGE)."""
     assert set(RESUME_MAY_CHANGE) == {
         "train.steps",
+        "train.threads",
         "train.n_critic",
         "train.lr_decay",
         "train.log_every",
