@@ -292,8 +292,10 @@ class GANLoss:
     n_classes: int = 0  # conditional critics match features per class
 
     def __post_init__(self) -> None:
-        if self.conditioning == "concat" and self.wrong_label and self.objective.name in (
-            "wasserstein",
+        if (
+            self.conditioning == "concat"
+            and self.wrong_label
+            and self.objective.name in ("wasserstein",)
         ):
             raise ConfigError(
                 "conditional.wrong_label=true with objective wasserstein: the critic loss "

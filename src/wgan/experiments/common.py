@@ -120,6 +120,19 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line, "  ".join("-" * w for w in widths), *body])
 
 
+def name_checks(
+    names: list[str], valid: Any, setting: str, what: str, extra: str = ""
+) -> list[tuple[bool, str]]:
+    """The two checks of a list setting such as ``methods=a,b`` (for :func:`check_settings`):
+    it names at least one ``what``, and each is one of ``valid`` (``extra``: more valid words,
+    e.g. ``"all, "``)."""
+    unknown = [n for n in names if n not in valid]
+    return [
+        (bool(names), f"{setting} must name at least one {what}"),
+        (not unknown, f"unknown {setting} {unknown}; valid: {extra}{', '.join(valid)}"),
+    ]
+
+
 def split_list(text: str) -> list[str]:
     """Items of a comma-separated setting such as ``"8gaussians,25gaussians"`` (blanks dropped)."""
     return [t.strip() for t in text.split(",") if t.strip()]

@@ -35,6 +35,7 @@ from wgan.experiments.common import (
     experiment_entry,
     format_table,
     make_trainer,
+    name_checks,
     progress,
     split_list,
     write_results,
@@ -75,11 +76,9 @@ class DiscreteDataSettings:
 
     def validate(self) -> None:
         methods = split_list(self.methods)
-        unknown = [m for m in methods if m not in METHODS]
         check_settings(
             [
-                (bool(methods), "methods must name at least one method"),
-                (not unknown, f"unknown methods {unknown}; valid: {', '.join(METHODS)}"),
+                *name_checks(methods, METHODS, "methods", "method"),
                 (self.data in ("markov_text", "text"), "data must be markov_text or text"),
                 (self.data != "text" or bool(self.data_path), "data=text needs data_path=FILE"),
                 (self.steps >= 1, "steps must be >= 1"),

@@ -58,6 +58,7 @@ from wgan.experiments.common import (
     experiment_config,
     experiment_entry,
     format_table,
+    name_checks,
     progress,
     run_config,
     split_list,
@@ -118,10 +119,8 @@ class FDivergencesSettings:
     def validate(self) -> None:
         """Raise ConfigError for out-of-range values."""
         names = self.divergence_list()
-        unknown = [d for d in names if d not in DIVERGENCES]
         checks = [
-            (bool(names), "divergences must name at least one divergence"),
-            (not unknown, f"unknown divergences {unknown}; valid: all, {', '.join(DIVERGENCES)}"),
+            *name_checks(names, DIVERGENCES, "divergences", "divergence", "all, "),
             (0.0 < self.pi < 1.0, "pi must be in (0, 1)"),
             (self.steps >= 1, "steps must be >= 1"),
             (self.hidden >= 1, "hidden must be >= 1"),

@@ -68,6 +68,7 @@ from wgan.experiments.common import (
     experiment_entry,
     format_table,
     make_trainer,
+    name_checks,
     progress,
     split_list,
     write_results,
@@ -173,10 +174,8 @@ class LossVsQualitySettings:
     def validate(self) -> None:
         """Raise ConfigError for out-of-range values."""
         names = split_list(self.methods)
-        unknown = [m for m in names if m not in METHODS]
         checks = [
-            (bool(names), "methods must name at least one method"),
-            (not unknown, f"unknown methods {unknown}; valid: {', '.join(METHODS)}"),
+            *name_checks(names, METHODS, "methods", "method"),
             (self.steps >= 1, "steps must be >= 1"),
             (self.hidden >= 1, "hidden must be >= 1"),
             (self.depth >= 0, "depth must be >= 0"),

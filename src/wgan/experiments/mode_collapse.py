@@ -47,6 +47,7 @@ from wgan.experiments.common import (
     experiment_config,
     experiment_entry,
     format_table,
+    name_checks,
     progress,
     run_config,
     split_list,
@@ -163,10 +164,8 @@ class ModeCollapseSettings:
     def validate(self) -> None:
         """Raise ConfigError for out-of-range values."""
         methods = split_list(self.methods)
-        unknown = [m for m in methods if m not in METHODS]
         checks = [
-            (bool(methods), "methods must name at least one method"),
-            (not unknown, f"unknown methods {unknown}; valid: {', '.join(METHODS)}"),
+            *name_checks(methods, METHODS, "methods", "method"),
             (bool(split_list(self.datasets)), "datasets must name at least one dataset"),
             (self.n_seeds >= 1, "n_seeds must be >= 1"),
             (self.steps >= 1, "steps must be >= 1"),

@@ -53,6 +53,7 @@ from wgan.experiments.common import (
     experiment_entry,
     format_table,
     make_trainer,
+    name_checks,
     progress,
     split_list,
     write_results,
@@ -151,10 +152,8 @@ class ModeHoppingSettings:
     def validate(self) -> None:
         """Raise ConfigError for out-of-range values."""
         methods = split_list(self.methods)
-        unknown = [m for m in methods if m not in METHODS]
         checks = [
-            (bool(methods), "methods must name at least one method"),
-            (not unknown, f"unknown methods {unknown}; valid: {', '.join(METHODS)}"),
+            *name_checks(methods, METHODS, "methods", "method"),
             (bool(split_list(self.datasets)), "datasets must name at least one dataset"),
             (self.steps >= 1, "steps must be >= 1"),
             (2 <= self.n_records <= self.steps, "n_records must be in [2, steps]"),

@@ -45,6 +45,7 @@ from wgan.experiments.common import (
     experiment_entry,
     format_table,
     make_trainer,
+    name_checks,
     progress,
     split_list,
     write_results,
@@ -104,10 +105,8 @@ class MomentumSettings:
     def validate(self) -> None:
         """Raise ConfigError for out-of-range values."""
         names = split_list(self.optimisers)
-        unknown = [m for m in names if m not in OPTIMISERS]
         checks = [
-            (bool(names), "optimisers must name at least one optimiser"),
-            (not unknown, f"unknown optimisers {unknown}; valid: {', '.join(OPTIMISERS)}"),
+            *name_checks(names, OPTIMISERS, "optimisers", "optimiser"),
             (self.n_seeds >= 1, "n_seeds must be >= 1"),
             (self.steps >= 1, "steps must be >= 1"),
             (self.lr > 0, "lr must be > 0"),
