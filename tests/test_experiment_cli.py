@@ -59,3 +59,13 @@ def test_json_is_one_object_with_the_verdicts(tmp_path, capsys):
     saved = json.loads(open(record["results"]).read())
     assert saved["verdicts"] == record["verdicts"]
     assert record["numbers"]["summary"][0]["dataset"] == "8gaussians"
+
+
+def test_a_one_item_list_setting_is_text_not_a_number():
+    from wgan.experiments import get_experiment
+    from wgan.experiments.common import apply_overrides
+
+    settings = apply_overrides(get_experiment("likelihood").settings(), ["dims=64"])
+    assert settings.dims == "64"
+    settings = apply_overrides(get_experiment("discrete-data").settings(), ["steps=7"])
+    assert settings.steps == 7  # numbers stay numbers where the setting is one

@@ -85,6 +85,10 @@ def apply_overrides(settings: Any, overrides: Sequence[str]) -> Any:
     """Apply ``key=value`` strings to a settings dataclass (unknown keys and bad types raise)."""
     for text in overrides:
         key, value = parse_override(text)
+        current = getattr(settings, key, None)
+        if isinstance(current, str) and isinstance(value, int | float) and "." not in key:
+            # a list setting with one item (``dims=64``) is text, not the number YAML reads
+            value = text.split("=", 1)[1].strip()
         set_value(settings, key, value)
     validate = getattr(settings, "validate", None)
     if validate is not None:
