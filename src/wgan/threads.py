@@ -12,10 +12,10 @@ import torch
 def torch_threads(n: int) -> Iterator[None]:
     """Run with ``n`` torch CPU threads (0: unchanged), restoring the setting afterwards.
 
-    Small networks (toy MLPs, the small text model) are fastest on one thread: their matrices
-    are too small to split, and on a loaded machine a second thread mostly waits for a core
-    (measured: the ``text-wgan-gp`` step is 8x slower on 2 threads than on 1 when one other
-    process runs on a 2-core machine).
+    Small networks (toy MLPs, the small text model) gain little from a second thread, and on a
+    loaded machine a second thread mostly waits for a core (``benchmarks/RESULTS.md``: the
+    ``text-wgan-gp`` run is 17 % faster on 2 threads than on 1 on an idle 2-core machine, and
+    8x slower while one other process runs).
     """
     before = torch.get_num_threads()
     if n > 0:
