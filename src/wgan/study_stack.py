@@ -100,10 +100,9 @@ def run_stacked(task: dict[str, Any]) -> list[dict[str, Any]]:
     runs; a divergence fails only its run."""
     import torch
 
-    from wgan import provenance
     from wgan.config import from_dict
-    from wgan.sweep import SweepTrainer
-    from wgan.tracking import Tracker, json_safe
+    from wgan.sweep import SweepTrainer, fit_recorded
+    from wgan.tracking import json_safe
 
     members = task["group"]
     start = time.time()
@@ -134,19 +133,7 @@ def run_stacked(task: dict[str, Any]) -> list[dict[str, Any]]:
             for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
                 runs.write_config(run_dir, cfg.to_dict())
             trainer = SweepTrainer(cfgs, run_dirs, engine)
-            trackers: list[Tracker | None] = [Tracker(d) for d in run_dirs]
-            try:
-                entries = [
-                    held.enter_context(provenance.session(d, "study", trainer.device, 0))
-                    for d in run_dirs
-                ]
-                results = trainer.fit(trackers)
-                for entry, result in zip(entries, results, strict=True):
-                    entry["end_step"] = result.step
-            finally:
-                for tracker in trackers:
-                    if tracker is not None:
-                        tracker.close()
+            results = fit_recorded(trainer, run_dirs, "study")
         for record, result in zip(records, results, strict=True):
             record.update(step=result.step, metrics=result.metrics)
             if result.diverged:

@@ -69,6 +69,7 @@ __all__ = [
     "SweepTrainer",
     "benchmark_sweep",
     "expand_variants",
+    "fit_recorded",
     "parse_seeds",
     "parse_vary",
     "result_record",
@@ -410,20 +411,7 @@ def run_sweep(
     }
     (sweep_dir / "sweep.json").write_text(json.dumps(json_safe(summary), indent=1))
     trainer = SweepTrainer(cfgs, run_dirs, engine)
-    trackers: list[Tracker | None] = [Tracker(d, tensorboard=tensorboard) for d in run_dirs]
-    try:
-        with contextlib.ExitStack() as sessions:  # each run's provenance.json
-            entries = [
-                sessions.enter_context(provenance.session(d, "sweep", trainer.device, 0))
-                for d in run_dirs
-            ]
-            results = trainer.fit(trackers)
-            for entry, result in zip(entries, results, strict=True):
-                entry["end_step"] = result.step
-    finally:
-        for tracker in trackers:
-            if tracker is not None:
-                tracker.close()
+    results = fit_recorded(trainer, run_dirs, "sweep", tensorboard)
     for result, variant in zip(results, variants, strict=True):
         result.overrides = dict(variant)
     summary["seconds"] = results[0].seconds if results else 0.0
@@ -508,3 +496,25 @@ def benchmark_sweep(
         "ratio": statistics.median(a / b for a, b in zip(sweep_times, single_times, strict=True)),
         "run_iters_per_s": k / sweep_s,
     }
+
+
+def fit_recorded(
+    trainer: SweepTrainer, run_dirs: list[Path], kind: str, tensorboard: bool = True
+) -> list[TrainResult]:
+    """``trainer.fit`` with each run's metrics tracker and a ``provenance.json`` session of
+    ``kind`` ("sweep", "study") per run directory, closed whatever happens."""
+    trackers: list[Tracker | None] = [Tracker(d, tensorboard=tensorboard) for d in run_dirs]
+    try:
+        with contextlib.ExitStack() as sessions:
+            entries = [
+                sessions.enter_context(provenance.session(d, kind, trainer.device, 0))
+                for d in run_dirs
+            ]
+            results = trainer.fit(trackers)
+            for entry, result in zip(entries, results, strict=True):
+                entry["end_step"] = result.step
+    finally:
+        for tracker in trackers:
+            if tracker is not None:
+                tracker.close()
+    return results
