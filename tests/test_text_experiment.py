@@ -38,7 +38,8 @@ def test_paper_preset_has_the_papers_nets():
     gen, critic, _ = build_models(cfg, MarkovText(32), "cpu")
     with torch.no_grad():
         x = gen.sample(2, torch.Generator().manual_seed(0))  # (2, V, L)
-        assert x.shape == (2, 26, 32) and torch.allclose(x.sum(1), torch.ones(2, 32))
+        v = MarkovText(32).vocab.size  # 18 symbols and the unknown one
+        assert x.shape == (2, v, 32) and v == 19 and torch.allclose(x.sum(1), torch.ones(2, 32))
         assert critic(x).shape == (2, 1)
     blocks = gen.net.blocks
     assert len(blocks) == 5 and blocks[0].conv1.weight.shape == (512, 512, 5)
@@ -70,3 +71,16 @@ def test_discrete_data_verdict_holds_fails_or_is_not_tested():
     assert verdict([short, stuck]).holds is None
     assert "300" in verdict([short, stuck]).note
     assert verdict([learned]).status == "not tested at these settings"
+
+
+def test_discrete_data_runs_every_method_without_feature_matching_by_default():
+    # the preset matches critic features; the comparison of objectives is the paper's, without
+    from wgan.experiments.discrete_data import METHODS, DiscreteDataSettings
+
+    settings = DiscreteDataSettings()
+    assert resolve(settings.preset).tricks.feature_matching > 0
+    for extra, _ in METHODS.values():
+        cfg = resolve(settings.preset, [*settings.overrides(), *extra])
+        assert cfg.tricks.feature_matching == 0.0
+    asked = DiscreteDataSettings(feature_matching=0.5)
+    assert resolve(asked.preset, asked.overrides()).tricks.feature_matching == 0.5

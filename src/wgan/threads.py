@@ -14,8 +14,8 @@ def torch_threads(n: int) -> Iterator[None]:
 
     Small networks (toy MLPs, the small text model) gain little from a second thread, and on a
     loaded machine a second thread mostly waits for a core (``benchmarks/RESULTS.md``: the
-    ``text-wgan-gp`` run is 17 % faster on 2 threads than on 1 on an idle 2-core machine, and
-    8x slower while one other process runs).
+    ``text-wgan-gp`` run, in its width-32 version, is 17 % faster on 2 threads than on 1 on an
+    idle 2-core machine, and 8x slower while one other process runs).
     """
     before = torch.get_num_threads()
     if n > 0:

@@ -11,8 +11,10 @@ gradient pointing into the simplex.
 
 Protocol here: the same text nets (:mod:`wgan.nets.text`, the ``text-wgan-gp`` preset's sizes),
 data (by default the embedded Markov corpus, whose exact n-gram law is known), optimiser (Adam,
-the preset's learning rate and betas (0.5, 0.9)), batch, ``n_critic`` and seed for every method;
-only the objective differs: ``wasserstein`` with the two-sided penalty (lambda = 10), ``minimax``
+the preset's learning rate and betas (0.5, 0.9)), batch, ``n_critic`` and seed for every method,
+and no feature matching (the paper's setting; the preset's feature-matching term would give the
+standard GANs a second, non-adversarial signal, so the setting ``feature_matching`` is 0 unless
+asked); only the objective differs: ``wasserstein`` with the two-sided penalty (lambda = 10), ``minimax``
 and ``nonsaturating`` without a penalty. Every ``eval_every`` generator iterations each run is
 measured by JS-1..4 of 640 argmax-decoded samples against held-out text (bits,
 :mod:`wgan.metrics.ngram`), beside the real-vs-real baseline, and sample lines are kept at a few
@@ -71,6 +73,7 @@ class DiscreteDataSettings:
     width: int = 0  # channels of both nets (0: the preset's)
     depth: int = -1  # residual blocks of both nets (-1: the preset's)
     seed: int = 0  # seed of every run (the same for every method)
+    feature_matching: float = 0.0  # tricks.feature_matching of every method (0: the paper's)
     device: str = "cpu"  # torch device of the runs
     threads: int = 1  # torch CPU threads (0: torch's default)
 
@@ -100,6 +103,7 @@ class DiscreteDataSettings:
             f"data.name={self.data}",
             f"train.steps={self.steps}",
             f"train.seed={self.seed}",
+            f"tricks.feature_matching={self.feature_matching}",
             f"train.device={self.device}",
             f"train.eval_samples={self.eval_samples}",
             f"train.log_every={min(self.eval_every, 50)}",
