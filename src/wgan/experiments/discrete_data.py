@@ -14,9 +14,9 @@ data (by default the embedded Markov corpus, whose exact n-gram law is known), o
 the preset's learning rate and betas (0.5, 0.9)), batch, ``n_critic`` and seed for every method,
 and no feature matching (the paper's setting; the preset's feature-matching term would give the
 standard GANs a second, non-adversarial signal, so the setting ``feature_matching`` is 0 unless
-asked); only the objective differs: ``wasserstein`` with the two-sided penalty (lambda = 10), ``minimax``
-and ``nonsaturating`` without a penalty. Every ``eval_every`` generator iterations each run is
-measured by JS-1..4 of 640 argmax-decoded samples against held-out text (bits,
+asked); only the objective differs: ``wasserstein`` with the two-sided penalty (lambda = 10),
+``minimax`` and ``nonsaturating`` without a penalty. Every ``eval_every`` generator iterations
+each run is measured by JS-1..4 of 640 argmax-decoded samples against held-out text (bits,
 :mod:`wgan.metrics.ngram`), beside the real-vs-real baseline, and sample lines are kept at a few
 steps. Outputs: ``discrete_data_js.png`` (JS-n over training, one panel per n), a table of final
 values, a table of samples, and ``results.json``.
