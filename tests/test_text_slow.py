@@ -1,8 +1,8 @@
 """Slow: the text model learns. The acceptance run of ``text-wgan-gp`` on the embedded corpus
 (JS-4 at most half its value at initialisation; JS-1 within 3x of the real-vs-real baseline,
-which is not reached yet), and the drop in JS-4 on Tiny Shakespeare (a fifth in the default
-budget, not half)
-(``../shared/data/tinyshakespeare.txt``, a file for tests only; skipped when absent).
+which is not reached yet), and the drop in JS-4 on Tiny Shakespeare (``../shared/data/
+tinyshakespeare.txt``, a file for tests only; skipped when absent): a drop of 0.29 bits, about
+45 % of the way to the real-vs-real baseline, in the default budget, not half.
 """
 
 from pathlib import Path
@@ -41,8 +41,8 @@ def test_text_wgan_gp_halves_js4_on_the_embedded_corpus(embedded_run):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="not met yet: JS-1 ends at 0.015 bits against a real-vs-real baseline of 0.00035 "
-    "(target 3x the baseline); rare letters are under-produced (see the README)",
+    reason="not met yet: JS-1 ends at 0.00077 bits against a real-vs-real baseline of 0.00014 "
+    "(target 3x the baseline); rarer words are under-produced (see the README)",
 )
 def test_text_wgan_gp_js1_within_3x_of_the_baseline(embedded_run):
     _, after = embedded_run
@@ -54,7 +54,7 @@ def test_text_wgan_gp_js1_within_3x_of_the_baseline(embedded_run):
 def test_js4_drops_on_tiny_shakespeare(tmp_path):
     overrides = ["data.name=text", f"data.path={SHAKESPEARE}"]
     before, after = _train(tmp_path / "run", overrides)
-    # measured: JS-4 1.00 -> 0.80 (real vs real 0.35), JS-1 0.37 -> 0.029 in the default 1,600
-    # steps; halving JS-4 on Shakespeare needs a longer run or wider nets than the default
-    assert after["js4"] <= 0.85 * before["js4"], (before["js4"], after["js4"])
-    assert after["js1"] <= 0.15 * before["js1"], (before["js1"], after["js1"])
+    # measured: JS-4 0.999 -> 0.708 (real vs real 0.35), JS-1 0.33 -> 0.016 (real vs real
+    # 0.0034) in the default 3,200 steps; halving JS-4 on Shakespeare needs a longer run
+    assert after["js4"] <= 0.75 * before["js4"], (before["js4"], after["js4"])
+    assert after["js1"] <= 0.1 * before["js1"], (before["js1"], after["js1"])
