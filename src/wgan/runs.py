@@ -373,6 +373,20 @@ def remove_stale_temporaries(folder: str | Path, locked: bool = False) -> list[P
     return removed
 
 
+def empty_run_dir(run_dir: str | Path) -> None:
+    """Delete everything in ``run_dir`` but its lock file, so that a run killed before its first
+    checkpoint trains again from scratch (the caller holds the lock, :func:`lock_run`)."""
+    import shutil
+
+    for entry in Path(run_dir).iterdir():
+        if entry.name == LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 _HELD: dict[str, list[int]] = {}  # real path of a locked run -> [fd, depth]
 
 

@@ -90,20 +90,6 @@ def final_metrics(run_dir: Path, step: int) -> dict[str, Any]:
     return found
 
 
-def _clear_unfinished(run_dir: Path) -> None:
-    """Empty a run directory that has no checkpoint (a run killed before its first save), so
-    that it trains from scratch; the caller holds the run's lock."""
-    import shutil
-
-    for entry in run_dir.iterdir():
-        if entry.name == runs.LOCK:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-
-
 def _train_or_resume(cfg: Any, run_dir: Path) -> tuple[str, int, dict[str, Any]]:
     """(status, step, metrics) of bringing the run in ``run_dir`` to ``cfg.train.steps``."""
     from wgan.train import resume, train
@@ -119,7 +105,7 @@ def _train_or_resume(cfg: Any, run_dir: Path) -> tuple[str, int, dict[str, Any]]
         return "resumed", result.step, result.metrics
     if run_dir.is_dir():
         with runs.lock_run(run_dir):  # re-entrant: train() takes it again
-            _clear_unfinished(run_dir)
+            runs.empty_run_dir(run_dir)  # killed before its first checkpoint
             result = train(cfg, run_dir=run_dir)
     else:
         result = train(cfg, run_dir=run_dir)

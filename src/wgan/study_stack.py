@@ -81,17 +81,9 @@ def stack_groups(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _prepare(run_dir: Path) -> None:
     """A fresh run directory: created, or emptied if a run was killed before its first
     checkpoint (the caller holds its lock)."""
-    import shutil
-
     if (run_dir / runs.CHECKPOINT).exists():
         raise WganError(f"{run_dir} has a checkpoint; it is resumed on its own, not stacked")
-    for entry in run_dir.iterdir():
-        if entry.name == runs.LOCK:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    runs.empty_run_dir(run_dir)
 
 
 def run_stacked(task: dict[str, Any]) -> list[dict[str, Any]]:
