@@ -7,8 +7,9 @@ import textwrap
 import pytest
 import torch
 
+from wgan.checkpoints import load_checkpoint, save_checkpoint
 from wgan.errors import WganError
-from wgan.runs import load_checkpoint, new_run_dir, save_checkpoint
+from wgan.runs import new_run_dir
 
 
 def state(step):
@@ -30,7 +31,7 @@ def test_killed_during_save_keeps_previous_checkpoint(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, torch
-        from wgan.runs import save_checkpoint
+        from wgan.checkpoints import save_checkpoint
 
         class Bomb:
             def __reduce__(self):

@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 import torch
 
+from wgan.checkpoints import load_checkpoint
 from wgan.cli import main
-from wgan.runs import load_checkpoint
 from wgan.tracking import read_jsonl
 
 FAST = [

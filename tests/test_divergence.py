@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from wgan.checkpoints import load_checkpoint, save_checkpoint
 from wgan.cli import main
 from wgan.errors import TrainingDiverged, WganError
 from wgan.run import NonFiniteSamples
-from wgan.runs import load_checkpoint, save_checkpoint
 from wgan.train import Trainer, load_run, resume, train
 
 STEPS = 4

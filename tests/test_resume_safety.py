@@ -19,6 +19,7 @@ import pytest
 import torch
 import yaml
 
+from wgan.checkpoints import load_checkpoint, save_checkpoint
 from wgan.cli import main
 from wgan.config import (
     RESUME_MAY_CHANGE,
@@ -29,7 +30,6 @@ from wgan.config import (
     set_value,
 )
 from wgan.errors import ConfigError, WganError
-from wgan.runs import load_checkpoint, save_checkpoint
 from wgan.train import load_run, resume, train
 
 STEPS = 4

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from wgan import runs
+from wgan import checkpoints, runs
 from wgan.errors import WganError
 from wgan.tracking import JsonlWriter, read_jsonl
 
 # Used as runs.NAME, so that each test fails on its own when a piece is missing.
-load_checkpoint, save_checkpoint = runs.load_checkpoint, runs.save_checkpoint
+load_checkpoint, save_checkpoint = checkpoints.load_checkpoint, checkpoints.save_checkpoint
 
 
 def state(step):
@@ -82,7 +82,7 @@ def test_full_disk_during_save_keeps_the_previous_checkpoint(tmp_path, full_disk
     full_disk.room = 10**9
     save_checkpoint(path, state(1))
     full_disk.room = 1000  # the next save runs out of space part-way
-    with pytest.raises(runs.CheckpointSaveError) as exc:
+    with pytest.raises(checkpoints.CheckpointSaveError) as exc:
         save_checkpoint(path, state(2))
     message = str(exc.value)
     assert "no space left on device (the disk is full)" in message
@@ -96,7 +96,7 @@ def test_full_disk_during_save_keeps_the_previous_checkpoint(tmp_path, full_disk
 def test_full_disk_before_any_checkpoint_says_none_was_saved(tmp_path, full_disk):
     full_disk.room = 10
     with pytest.raises(
-        runs.CheckpointSaveError, match="disk is full.*no checkpoint was saved before"
+        checkpoints.CheckpointSaveError, match="disk is full.*no checkpoint was saved before"
     ):
         save_checkpoint(tmp_path / "checkpoint.pt", state(1))
     assert list(tmp_path.iterdir()) == []
@@ -177,7 +177,7 @@ def test_a_kill_during_a_save_leaves_a_temporary_that_the_next_start_removes(tmp
     script = textwrap.dedent(
         f"""
         import os, torch
-        from wgan.runs import save_checkpoint
+        from wgan.checkpoints import save_checkpoint
 
         class Bomb:
             def __reduce__(self):

@@ -17,7 +17,7 @@ import sys
 import pytest
 import torch
 
-from wgan import runs
+from wgan import checkpoints, runs
 from wgan.cli import main as cli_main
 from wgan.cli_study import read_study_file
 from wgan.config import resolve
@@ -49,7 +49,7 @@ def tiny(*overrides):
 
 
 def weights(run_dir):
-    state = runs.load_checkpoint(run_dir / runs.CHECKPOINT)
+    state = checkpoints.load_checkpoint(run_dir / runs.CHECKPOINT)
     return state["step"], state["generator"], state["critic"]
 
 

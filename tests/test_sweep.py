@@ -19,10 +19,11 @@ import math
 import pytest
 import torch
 
+from wgan.checkpoints import load_checkpoint
 from wgan.cli import main as cli_main
 from wgan.config import resolve, set_value
 from wgan.errors import ConfigError
-from wgan.runs import load_checkpoint, read_config
+from wgan.runs import read_config
 from wgan.sweep import (
     SweepTrainer,
     benchmark_sweep,

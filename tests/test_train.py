@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from wgan.checkpoints import load_checkpoint
 from wgan.errors import TrainingDiverged
-from wgan.runs import load_checkpoint
 from wgan.tracking import read_jsonl
 from wgan.train import Trainer, load_run, resume, train
 

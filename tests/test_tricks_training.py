@@ -5,11 +5,11 @@ import copy
 import pytest
 import torch
 
+from wgan.checkpoints import load_checkpoint
 from wgan.config import resolve
 from wgan.errors import ConfigError
 from wgan.objectives import make_objective
 from wgan.run import load_run
-from wgan.runs import load_checkpoint
 from wgan.sweep import SweepTrainer, sweep_configs
 from wgan.train import Trainer, resume, train
 

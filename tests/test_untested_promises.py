@@ -23,9 +23,9 @@ import pytest
 import torch
 from test_image_data import cifar_batch, mnist_like, write_idx, write_png
 
+from wgan.checkpoints import load_checkpoint
 from wgan.cli import main
 from wgan.config import resolve
-from wgan.runs import load_checkpoint
 from wgan.tracking import read_jsonl
 from wgan.train import Trainer, load_run, resume, train
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wgan import runs
+from wgan import checkpoints, runs
 from wgan.config import Config, from_dict
 from wgan.constraints import input_gradient_norm, interpolates
 from wgan.data.batches import SampledBatches, TensorBatches
@@ -413,7 +413,7 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
     ckpt = run_dir / runs.CHECKPOINT
     if not ckpt.is_file():
         raise WganError(f"{run_dir} has no checkpoint ({runs.CHECKPOINT})")
-    state = runs.load_checkpoint(ckpt)
+    state = checkpoints.load_checkpoint(ckpt)
     if not isinstance(state.get("config"), dict):
         raise WganError(f"{ckpt} holds no config mapping")
     cfg = from_dict(state["config"])

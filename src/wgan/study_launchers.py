@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wgan import runs
+from wgan import checkpoints, runs
 from wgan.errors import TrainingDiverged, WganError
 
 __all__ = [
@@ -96,7 +96,7 @@ def _train_or_resume(cfg: Any, run_dir: Path) -> tuple[str, int, dict[str, Any]]
 
     ckpt = run_dir / runs.CHECKPOINT
     if ckpt.is_file():
-        step = int(runs.load_checkpoint(ckpt)["step"])
+        step = int(checkpoints.load_checkpoint(ckpt)["step"])
         if step >= cfg.train.steps:
             return "skipped", step, final_metrics(run_dir, step)
         # Keys a resume may change and a study does not compare (wgan.study.IGNORED).

@@ -46,7 +46,7 @@ import torch
 from torch import Tensor
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
-from wgan import provenance, runs
+from wgan import checkpoints, provenance, runs
 from wgan.config import Config
 from wgan.errors import ConfigError, WganError
 from wgan.step import GANStep
@@ -368,7 +368,7 @@ class SweepTrainer:
     def save(self, k: int) -> Path:
         """Run ``k``'s checkpoint (``fit`` checks the state is finite first)."""
         path = self.shells[k].run_dir / runs.CHECKPOINT
-        runs.save_checkpoint(path, self.state_dict(k))
+        checkpoints.save_checkpoint(path, self.state_dict(k))
         return path
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.utils._pytree import tree_map
 
-from wgan import optim, provenance, runs
+from wgan import checkpoints, optim, provenance, runs
 from wgan.config import (
     Config,
     check_resume,
@@ -360,7 +360,7 @@ class Trainer(Run):
     def _write_checkpoint(self) -> Path:
         """Save the checkpoint (atomically), then make ``config.yaml`` describe it."""
         path = self.run_dir / runs.CHECKPOINT
-        runs.save_checkpoint(path, self.state())
+        checkpoints.save_checkpoint(path, self.state())
         self.checkpoint_step = self.step
         self._write_config_file()
         return path
