@@ -1,9 +1,17 @@
 """Shared fixtures: small, fast configs for training tests."""
 
 import pytest
-import torch
 
-from wgan.config import resolve
+from wgan.threads import configure_openmp
+
+# Before torch loads, as the `wgan` command does: OpenMP's bounded spin, so that the suite (and
+# the `wgan` processes its tests start, which inherit the environment) keeps its speed beside
+# other jobs (wgan.threads; benchmarks/RESULTS.md).
+configure_openmp()
+
+import torch  # noqa: E402
+
+from wgan.config import resolve  # noqa: E402
 
 # The in-process tests train small models, for which one thread is faster than two (thread
 # start-up dominates tiny matmuls) and leaves the other core to subprocess tests.

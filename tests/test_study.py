@@ -17,7 +17,7 @@ import sys
 import pytest
 import torch
 
-from wgan import checkpoints, runs
+from wgan import checkpoints, provenance, runs
 from wgan.cli import main as cli_main
 from wgan.cli_study import read_study_file
 from wgan.config import resolve
@@ -99,6 +99,8 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, monkeypatch
         fh.write(json.dumps({"kind": "mark", "step": 4}) + "\n")
 
     records = run_study(list(cfgs.items()), study, jobs=2, threads=1)
+    for name in "bc":  # each worker process ran with the one thread asked for
+        assert provenance.read(study / name)[-1]["threads"]["used"] == [1]
 
     assert [(r["name"], r["status"], r["step"]) for r in records] == [
         ("a", "skipped", 10),
@@ -333,7 +335,13 @@ def test_sweep_of_runs_that_cannot_be_stacked_uses_the_launcher(tmp_path, capsys
     names = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir() and p.name != ".study")
     assert names == ["critic_hidden16", "critic_hidden32"]
     assert "2 runs in" in out
-    # Two jobs: each worker uses the CPU count / 2 threads; a plain run with as many threads.
+    # Two jobs: each worker uses the CPU count / 2 threads (its provenance says so, with the
+    # bounded OpenMP spin it inherited); a plain run with as many threads.
+    share = max(1, (os.cpu_count() or 1) // 2)
+    for name in names:
+        record = provenance.read(sweep_dir / name)[-1]["threads"]
+        assert record["cap"] == share and record["used"][0] <= share
+        assert record["openmp"]["GOMP_SPINCOUNT"] is not None
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
     try:

@@ -6,7 +6,7 @@ the same weights (both at one thread per run). Skipped where Ray is not installe
 import pytest
 import torch
 
-from wgan import checkpoints, runs
+from wgan import checkpoints, provenance, runs
 from wgan.config import resolve
 from wgan.study import run_study
 
@@ -41,6 +41,10 @@ def test_ray_and_local_launchers_give_identical_runs(tmp_path, local_ray):
     by_ray = run_study(study, tmp_path / "ray", launcher="ray", jobs=2, threads=1)
     by_local = run_study(study, tmp_path / "local", launcher="local", jobs=2, threads=1)
     assert [r["status"] for r in by_ray] == ["done", "done"], by_ray
+    for r in by_ray:  # each Ray worker: its num_cpus as its thread count, the bounded spin
+        record = provenance.read(tmp_path / "ray" / r["name"])[-1]["threads"]
+        assert record["used"] == [1]
+        assert record["openmp"]["GOMP_SPINCOUNT"] is not None
     for r, l in zip(by_ray, by_local, strict=True):
         assert (r["name"], r["status"], r["step"]) == (l["name"], l["status"], l["step"])
         assert r["metrics"] == l["metrics"]

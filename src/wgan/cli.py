@@ -64,6 +64,9 @@ class _Parser(argparse.ArgumentParser):
         return namespace, extras
 
 
+VERBOSE_HELP = "say how many CPU threads training uses, and why"
+
+
 class _VersionAction(argparse.Action):
     """``wgan --version``: the version is looked up only when asked (importlib.metadata is slow
     to import, and every other command would pay for it)."""
@@ -242,6 +245,7 @@ def _experiment_all(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wgan", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a GAN from a preset or YAML config")
@@ -292,15 +296,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_parser(sub)
     add_bench_parser(sub)
     add_interpolate_parser(sub)
+    for command in sub.choices.values():  # `wgan train -v ...` as well as `wgan -v train ...`
+        command.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``wgan`` command."""
+    from wgan import threads
+
+    # Before anything loads torch: OpenMP reads its wait policy once (see wgan.threads).
+    threads.configure_openmp()
     from wgan import provenance
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    threads.set_verbose(bool(getattr(args, "verbose", False)))
     provenance.set_command(sys.argv[1:] if argv is None else argv)  # for the run's record
     if args.command is None:
         parser.print_help()

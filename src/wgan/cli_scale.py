@@ -116,8 +116,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads is not None:
         if not 1 <= args.threads <= MAX_THREADS:
             raise WganError(f"--threads must be in [1, {MAX_THREADS}], got {args.threads}")
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)  # for --sweep, which times its runs as they are
     cfg = resolve(source, overrides)
+    if args.threads is not None:
+        cfg.train.threads = args.threads  # fixed; without it, as many as are free
     if args.sweep is not None:
         return _cmd_bench_sweep(cfg, args)
     result = bench(
@@ -231,7 +233,11 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="random images of the dataset's shape (default: only for file-based datasets "
         "without data.path)",
     )
-    p.add_argument("--threads", type=int, help="torch.set_num_threads first (default: torch's)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads, fixed (default: as many as other processes leave free)",
+    )
     p.add_argument(
         "--roofline-seconds", type=float, default=1.0, help="CPU matmul roofline budget (1.0)"
     )

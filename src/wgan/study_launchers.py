@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from wgan import checkpoints, runs
+from wgan import threads as wgan_threads
 from wgan.errors import TrainingDiverged, WganError
 
 __all__ = [
@@ -282,8 +283,9 @@ def launch_local(
                 proc_env = dict(env)
                 if gpus:
                     proc_env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
-                if task.get("threads"):
+                if task.get("threads"):  # torch reads it as it loads: the run's share of cores
                     proc_env["OMP_NUM_THREADS"] = str(task["threads"])
+                proc_env.update(wgan_threads.child_env())  # OpenMP's bounded spin (wgan.threads)
                 with (work_dir / f"{task['name']}.log").open("w") as log:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "wgan.study_launchers", task_path, record_path],
@@ -396,7 +398,15 @@ def launch_ray(
     try:
         wants_cuda = _wants_cuda(tasks)
         gpus = 1 if wants_cuda and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_calls=1, max_retries=0)(run_task)
+        # Each worker loads torch with its share of cores and the bounded OpenMP spin.
+        env_vars = {"OMP_NUM_THREADS": str(threads), **wgan_threads.child_env()}
+        remote = ray.remote(
+            num_cpus=threads,
+            num_gpus=gpus,
+            max_calls=1,
+            max_retries=0,
+            runtime_env={"env_vars": env_vars},
+        )(run_task)
         queue = list(tasks)
         pending: dict[Any, dict[str, Any]] = {}
         while queue or pending:

@@ -58,6 +58,7 @@ from wgan.sweep_plan import (
     run_label,
     sweep_configs,
 )
+from wgan.threads import ThreadGovernor
 from wgan.tracking import Tracker, json_safe
 from wgan.train import Trainer
 from wgan.train_stats import RunningStats, TrainResult, learning_rates
@@ -162,6 +163,7 @@ class SweepTrainer:
             raise WganError("sweep: one run directory per config is needed")
         self.cfgs, self.engine, self.k = cfgs, engine, len(cfgs)
         self.cfg = cfgs[0]
+        self.threads = ThreadGovernor(self.cfg.train.threads)  # CPU threads while fitting
         self.shells: list[Trainer] = []
         self.torch_rng: list[Tensor] = []
         for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
@@ -243,7 +245,14 @@ class SweepTrainer:
     # -- the loop ----------------------------------------------------------------------------
 
     def fit(self, trackers: list[Tracker | None] | None = None) -> list[SweepRunResult]:
-        """Train up to ``train.steps`` iterations; log, evaluate, plot and checkpoint per run."""
+        """Train up to ``train.steps`` iterations; log, evaluate, plot and checkpoint per run.
+
+        CPU threads as in :meth:`wgan.train.Trainer.fit` (``train.threads``, shared by the runs,
+        or as many as other processes leave free)."""
+        with self.threads:
+            return self._fit_loop(trackers)
+
+    def _fit_loop(self, trackers: list[Tracker | None] | None) -> list[SweepRunResult]:
         cfg = self.cfg.train
         trackers = trackers or [None] * self.k
         start = time.time()
@@ -262,6 +271,7 @@ class SweepTrainer:
         self._clock = (started, self.step, started)  # as Trainer.fit: training time only
         while self.step < cfg.steps and any(self.active):
             self.train_step()
+            self.threads.tick()
             if bar is not None:
                 bar.update(1)
             last = self.step == cfg.steps
@@ -513,6 +523,7 @@ def fit_recorded(
             results = trainer.fit(trackers)
             for entry, result in zip(entries, results, strict=True):
                 entry["end_step"] = result.step
+                entry["threads"] = trainer.threads.record()
     finally:
         for tracker in trackers:
             if tracker is not None:

@@ -40,7 +40,7 @@ from wgan.errors import ConfigError, TrainingDiverged, WganError
 from wgan.resume_check import check_config_file
 from wgan.run import NonFiniteSamples, Run, load_run, read_run
 from wgan.step import GANStep
-from wgan.threads import torch_threads
+from wgan.threads import ThreadGovernor
 from wgan.tracking import Tracker
 from wgan.train_stats import RunningStats, TrainResult, as_tensors, learning_rates, short_stats
 from wgan.tricks import instance_noise_std
@@ -66,6 +66,8 @@ class Trainer(Run):
     ) -> None:
         super().__init__(cfg, run_dir, dist=dist, dataset=dataset)
         self.compiled = bool(cfg.train.compile)
+        # CPU threads while fitting: train.threads, or as many as other processes leave free.
+        self.threads = ThreadGovernor(cfg.train.threads)
         sync = self.dist.average_tensors if self.dist.enabled else None
         self.engine = GANStep(
             self.gen,
@@ -179,9 +181,10 @@ class Trainer(Run):
         """Train up to ``train.steps`` generator iterations; evaluate, plot and checkpoint.
 
         ``hook(trainer, values)`` is called after each logged step with the logged means.
-        Runs with ``train.threads`` torch CPU threads (0: unchanged), restored afterwards.
+        Runs with ``train.threads`` torch CPU threads, or with 0 as many as other processes
+        leave free (:class:`wgan.threads.ThreadGovernor`); torch's count is restored afterwards.
         """
-        with torch_threads(self.cfg.train.threads):
+        with self.threads:
             return self._fit_loop(tracker, hook)
 
     def _fit_loop(
@@ -214,6 +217,7 @@ class Trainer(Run):
             while self.step < cfg.steps:
                 # Train.
                 self.train_step()
+                self.threads.tick()  # fewer threads while other processes keep cores busy
                 if bar is not None:
                     bar.update(1)
                 last = self.step == cfg.steps
@@ -426,6 +430,7 @@ def _fit(trainer: Trainer, tensorboard: bool, purge_step: int | None = None) -> 
                     result = trainer.fit(tracker)
                 finally:
                     entry["end_step"] = trainer.step
+                    entry["threads"] = trainer.threads.record()
         finally:
             tracker.close()
     # Data parallel: every process waits for rank 0's final evaluation and checkpoint, then

@@ -60,6 +60,7 @@ from wgan.bench.roofline import matmul_roofline, roofline_shape
 from wgan.bench.timing import time_ms
 from wgan.config import Config
 from wgan.errors import WganError
+from wgan.threads import ThreadGovernor
 
 __all__ = ["bench"]
 
@@ -92,6 +93,7 @@ def _bench_eager(
     repeats: int,
     roofline_seconds: float,
     dense_replay: bool,
+    tick: Callable[[], None],
 ) -> dict[str, Any]:
     """The eager measurement of :func:`bench`: FLOPs, blocks, critic block, roofline, memory.
 
@@ -111,6 +113,7 @@ def _bench_eager(
     def block() -> None:
         for _ in range(steps):
             trainer.train_step()
+            tick()
 
     critic_phase = _critic_steps(trainer)
 
@@ -158,7 +161,13 @@ def _bench_eager(
 
 
 def _bench_compiled(
-    cfg: Config, run_dir: Path, dataset: Any, steps: int, warmup: int, repeats: int
+    cfg: Config,
+    run_dir: Path,
+    dataset: Any,
+    steps: int,
+    warmup: int,
+    repeats: int,
+    tick: Callable[[], None],
 ) -> dict[str, Any]:
     """Compile time and ms / iteration of ``cfg`` with ``train.compile=true``.
 
@@ -180,6 +189,7 @@ def _bench_compiled(
     def block() -> None:
         for _ in range(steps):
             trainer.train_step()
+            tick()
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -251,7 +261,9 @@ def bench(
     dataset = random_images(cfg) if use_random else None
     data_label = cfg.data.name if dataset is None else f"random {tuple(dataset.images.shape)}"
 
-    with tempfile.TemporaryDirectory(prefix="wgan-bench-") as tmp:
+    # Threads as in training: train.threads, or as many as other processes leave free.
+    governor = ThreadGovernor(cfg.train.threads)
+    with tempfile.TemporaryDirectory(prefix="wgan-bench-") as tmp, governor:
         eager = _bench_eager(
             cfg,
             Path(tmp) / "eager",
@@ -261,9 +273,12 @@ def bench(
             repeats,
             roofline_seconds,
             dense_replay,
+            governor.tick,
         )
         compiled = (
-            _bench_compiled(cfg, Path(tmp) / "compiled", dataset, steps, warmup, repeats)
+            _bench_compiled(
+                cfg, Path(tmp) / "compiled", dataset, steps, warmup, repeats, governor.tick
+            )
             if compile
             else None
         )
@@ -280,7 +295,8 @@ def bench(
         "device": device.type,
         "device_name": eager["device_name"],
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": governor.threads,
+        "thread_counts": list(governor.used),  # every count used (they follow the load)
         "interop_threads": torch.get_num_interop_threads(),
         "precision": cfg.train.precision,
         "batch_size": cfg.data.batch_size,
