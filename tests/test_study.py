@@ -23,6 +23,7 @@ from wgan.cli_study import read_study_file
 from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
 from wgan.study import run_study
+from wgan.threads import cpu_cores
 from wgan.tracking import Tracker, read_jsonl
 from wgan.train import Trainer, resume, train
 
@@ -337,7 +338,7 @@ def test_sweep_of_runs_that_cannot_be_stacked_uses_the_launcher(tmp_path, capsys
     assert "2 runs in" in out
     # Two jobs: each worker uses the CPU count / 2 threads (its provenance says so, with the
     # bounded OpenMP spin it inherited); a plain run with as many threads.
-    share = max(1, (os.cpu_count() or 1) // 2)
+    share = max(1, cpu_cores() // 2)
     for name in names:
         record = provenance.read(sweep_dir / name)[-1]["threads"]
         assert record["cap"] == share and record["used"][0] <= share

@@ -370,8 +370,8 @@ def add_study_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--threads",
         type=int,
-        help="CPU threads per run (default: torch's for one job, CPUs / jobs for several, "
-        "1 per Ray task)",
+        help="CPU threads per run (default: as many as are free for one job, CPUs / jobs for "
+        "several, 1 per Ray task)",
     )
     p.add_argument(
         "--stack",

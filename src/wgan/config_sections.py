@@ -163,7 +163,7 @@ class TrainConfig:
     lr_decay: Literal["none", "linear"] = "none"  # linear: to 0 over `steps` (WGAN-GP CIFAR)
     seed: int = _at_most(0, MAX_SEED)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = _at_most(0, 1024)  # torch CPU threads while training (0: torch's default)
+    threads: int = _at_most(0, 1024)  # CPU threads while training (0: as many as are free)
     # read statistics back to the host this often (no per-step sync)
     log_every: int = _at_most(50, MAX_STEPS)
     eval_every: int = _at_most(500, MAX_STEPS)  # mode metrics and exact W1 (0: only at the end)

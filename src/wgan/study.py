@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from wgan.config import Config, apply_mapping, changed_keys, validate
 from wgan.errors import ConfigError, WganError
 from wgan.study_launchers import LAUNCHERS, RUN_RECORD, check_launcher, launch
 from wgan.study_stack import stack_groups
+from wgan.threads import cpu_cores
 from wgan.tracking import json_safe
 
 __all__ = ["IGNORED", "LAUNCHERS", "MAX_JOBS", "MAX_RUNS", "STATUSES", "run_study"]
@@ -141,8 +141,8 @@ def _default_threads(launcher: str, jobs: int) -> int | None:
     if launcher == "ray":
         return 1
     if jobs == 1:
-        return None  # torch's default, as a plain `wgan train`
-    return max(1, (os.cpu_count() or 1) // jobs)
+        return None  # as a plain `wgan train`: as many as other processes leave free
+    return max(1, cpu_cores() // jobs)
 
 
 def _write_records(study_dir: Path, head: dict[str, Any], records: list[dict[str, Any]]) -> None:
