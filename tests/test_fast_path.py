@@ -19,6 +19,7 @@ import wgan.constraints.penalty as penalty_module
 from wgan.bench import count_flops
 from wgan.config import resolve
 from wgan.constraints import GradientPenalty, input_gradient_norm, interpolates
+from wgan.constraints.penalty import input_gradient_norm_func
 from wgan.nets import MLP, DCGANCritic, ResNetCritic
 from wgan.train import Trainer
 
@@ -224,3 +225,46 @@ def test_training_runs_bitwise_equal(tmp_path, monkeypatch, preset, overrides):
         assert all(torch.equal(a[k], b[k]) for k in a), net
     assert torch.equal(fast.rng.get_state(), plain.rng.get_state())
     assert fast.stats.flush() == plain.stats.flush()
+
+
+FUNCTIONAL_CRITICS = [
+    c for c in CRITICS if c[0] in ("mlp relu", "mlp leaky", "mlp tanh layer norm")
+]
+FUNCTIONAL_CRITICS.append(("dcgan layer norm", CRITICS[4][1], CRITICS[4][2]))
+
+
+@pytest.mark.parametrize(
+    "name,make,shape", FUNCTIONAL_CRITICS, ids=[c[0] for c in FUNCTIONAL_CRITICS]
+)
+def test_functional_penalty_gradients_equal_the_plain_ones(name, make, shape):
+    """The functional penalty (torch.func.grad: compiled and vmapped steps) with its constant
+    masks gives the plain autograd path's norms and weight gradients."""
+    torch.manual_seed(0)
+    critic = make()
+    x = torch.randn(shape)
+    out = []
+    for fn in (plain_input_gradient_norm, input_gradient_norm_func):
+        critic.zero_grad(set_to_none=True)
+        norms = fn(critic, x)
+        (norms - 1).square().mean().backward()
+        out.append((norms.detach(), grads(critic)))
+    assert torch.allclose(out[0][0], out[1][0], rtol=1e-6, atol=1e-7)
+    for a, b in zip(out[0][1], out[1][1], strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert any(g.abs().sum() > 0 for g in out[1][1])
+
+
+def test_functional_penalty_skips_the_zero_branch_too():
+    """torch.func.grad with the functional masks costs what the autograd fast path costs."""
+    torch.manual_seed(0)
+    critic = MLP(2, 1, 32, 3)
+    x = torch.randn(16, 2)
+
+    def run(fn):
+        kwargs = {"create_graph": True} if fn is input_gradient_norm else {}
+        fn(critic, x, **kwargs).square().mean().backward()
+
+    fast = count_flops(lambda: run(input_gradient_norm))
+    functional = count_flops(lambda: run(input_gradient_norm_func))
+    plain = count_flops(lambda: run(plain_input_gradient_norm))
+    assert functional == fast < plain
