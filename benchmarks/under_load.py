@@ -58,9 +58,7 @@ def main() -> int:
     p.add_argument("--cwd", help="folder to run the commands in")
     args = p.parse_args()
     for busy in [int(b) for b in args.busy.split(",")]:
-        procs = [
-            subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)
-        ]
+        procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
         try:
             time.sleep(1.0 if busy else 0.0)
             figures: dict[str, list[float]] = {"A": [], "B": []}

@@ -2,11 +2,11 @@
 
 import pytest
 
-from wgan.threads import configure_openmp
+from wgan.training.threads import configure_openmp
 
 # Before torch loads, as the `wgan` command does: OpenMP's bounded spin, so that the suite (and
 # the `wgan` processes its tests start, which inherit the environment) keeps its speed beside
-# other jobs (wgan.threads; benchmarks/RESULTS.md).
+# other jobs (wgan.training.threads; benchmarks/RESULTS.md).
 configure_openmp()
 
 import torch  # noqa: E402

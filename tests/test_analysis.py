@@ -1,4 +1,4 @@
-"""Tests of the Lipschitz report of trained runs (wgan.analysis)."""
+"""Tests of the Lipschitz report of trained runs (wgan.analysis.critic_lipschitz)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import pytest
 import torch
 from torch import nn
 
-from wgan.analysis import critic_lipschitz_bound, format_lipschitz_report, lipschitz_report
+from wgan.analysis.critic_lipschitz import (
+    critic_lipschitz_bound,
+    format_lipschitz_report,
+    lipschitz_report,
+)
 from wgan.config import resolve
 from wgan.errors import WganError
 from wgan.lipschitz import empirical_lipschitz
 from wgan.nets import MLP
-from wgan.train import load_run, train
+from wgan.training.run import load_run
+from wgan.training.train import train
 
 
 @pytest.fixture(autouse=True)

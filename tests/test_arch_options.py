@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.config import resolve
 from wgan.data.build import build_dataset
 from wgan.errors import ConfigError
-from wgan.game import build_models
+from wgan.gan.players import build_models
 from wgan.nets import DCGANCritic, DCGANGenerator, MLPImageGenerator, ResNetCritic, ResNetGenerator
 from wgan.nets.mlp import Gated, ShiftedSoftplus, make_activation
 from wgan.nets.resnet import DownBlock, OptimizedBlock, UpBlock
@@ -268,7 +268,7 @@ def test_a_config_saved_before_the_activation_options_rebuilds_the_same_nets():
     from torch import nn
 
     from wgan.config import from_dict, resolve
-    from wgan.game import build_models
+    from wgan.gan.players import build_models
 
     cfg = resolve("digits-wgan-gp")
     old = cfg.to_dict()

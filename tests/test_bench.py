@@ -7,11 +7,11 @@ import tempfile
 import pytest
 import torch
 
-import wgan.bench as bench_module
-from wgan.bench import bench, format_bench, matmul_roofline, record_result
-from wgan.cli import build_parser, main
+import wgan.scale.bench as bench_module
+from wgan.cli.main import build_parser, main
 from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
+from wgan.scale.bench import bench, format_bench, matmul_roofline, record_result
 
 # A tiny WGAN-GP on 8 Gaussians: 2 hidden layers of 16, batch 32, 5 critic steps.
 TINY = [
@@ -154,7 +154,7 @@ def test_plain_autograd_count_matches_the_issue():
     double backward; with it (plain autograd, the hand count that
     test_plain_autograd_count_includes_the_zero_branch checks against the library) about 19,
     the issue's figure. (One counted iteration at this size: about 5 CPU seconds.)"""
-    from wgan.train import Trainer
+    from wgan.training.trainer import Trainer
 
     cfg = resolve("toy-wgan-gp-paper", ["train.progress=false", "train.device=cpu"])
     assert (cfg.critic.hidden, cfg.critic.depth, cfg.data.batch_size) == (512, 3, 256)
@@ -287,7 +287,7 @@ def test_random_data_for_cifar10_resnet():
 
 
 def test_random_data_restores_the_dataset_builder():
-    import wgan.run as run_module
+    import wgan.training.run as run_module
 
     before = run_module.build_dataset
     cfg = resolve(

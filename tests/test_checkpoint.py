@@ -7,9 +7,9 @@ import textwrap
 import pytest
 import torch
 
-from wgan.checkpoints import load_checkpoint, save_checkpoint
 from wgan.errors import WganError
-from wgan.runs import new_run_dir
+from wgan.store.checkpoints import load_checkpoint, save_checkpoint
+from wgan.store.rundirs import new_run_dir
 
 
 def state(step):
@@ -31,7 +31,7 @@ def test_killed_during_save_keeps_previous_checkpoint(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, torch
-        from wgan.checkpoints import save_checkpoint
+        from wgan.store.checkpoints import save_checkpoint
 
         class Bomb:
             def __reduce__(self):
@@ -84,7 +84,7 @@ def test_training_checkpoint_format_and_optimiser_kind_are_checked_on_resume(fas
     """A run's checkpoint is "wgan-checkpoint-2" (functional optimiser states: the moments as
     lists of tensors and a step count); one of another format, or resuming with another
     optimiser kind, is refused with a clear error instead of a half-loaded state."""
-    from wgan.train import resume, train
+    from wgan.training.train import resume, train
 
     cfg = fast_config(None, "train.steps=2")
     run = train(cfg, tensorboard=False).run_dir

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from wgan.cli import main
+from wgan.cli.main import main
 
 FAST = [
     "generator.hidden=32",
@@ -121,18 +121,18 @@ def test_module_entry_point_has_no_traceback(tmp_path):
 
 
 def test_every_command_is_parsed_here_without_loading_the_libraries():
-    """All argparse lives in the command-line modules (wgan.cli, wgan.cli_scale): building the
-    parser (sweep and bench included) imports neither wgan.sweep, wgan.bench, wgan.train nor
-    torch; the commands import them lazily."""
+    """All argparse lives in the command-line modules (wgan.cli.main, wgan.cli.scale): building the
+    parser (sweep and bench included) imports neither wgan.scale.sweep, wgan.scale.bench,
+    wgan.training.train nor torch; the commands import them lazily."""
     code = (
-        "import sys, wgan.cli, wgan.cli_scale\n"
-        "p = wgan.cli.build_parser()\n"
+        "import sys, wgan.cli.main, wgan.cli.scale\n"
+        "p = wgan.cli.main.build_parser()\n"
         "a = p.parse_args(['bench', 'toy-wgan-gp', '--no-compile'])\n"
         "s = p.parse_args(['sweep', '--seeds', '0-1', '--engine', 'vmap'])\n"
-        "assert a.func is wgan.cli_scale.cmd_bench and a.compile is False, a\n"
-        "assert s.func is wgan.cli_scale.cmd_sweep and s.engine == 'vmap', s\n"
-        "print(sorted(m for m in ('wgan.sweep', 'wgan.bench', 'wgan.train', 'torch')"
-        " if m in sys.modules))\n"
+        "assert a.func is wgan.cli.scale.cmd_bench and a.compile is False, a\n"
+        "assert s.func is wgan.cli.scale.cmd_sweep and s.engine == 'vmap', s\n"
+        "heavy = ('wgan.scale.sweep', 'wgan.scale.bench', 'wgan.training.train', 'torch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

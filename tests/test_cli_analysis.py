@@ -2,7 +2,7 @@
 
 import json
 
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.experiments import EXPERIMENTS
 
 

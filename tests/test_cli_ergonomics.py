@@ -1,5 +1,6 @@
 """The command line as researchers use it: argument order, --version, --device, exit codes, the
-provenance record, per-run TensorBoard of sweeps, output formats. All through ``wgan.cli.main``."""
+provenance record, per-run TensorBoard of sweeps, output formats. All through
+``wgan.cli.main.main``."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import torch
 import yaml
 
 import wgan
-import wgan.cli as cli
-import wgan.train as train_module
-from wgan.cli import main
+import wgan.cli.main as cli
+import wgan.training.train as train_module
+from wgan.cli.main import main
 
 TINY = [
     "generator.hidden=16",
@@ -157,7 +158,8 @@ def test_help_does_not_import_torch():
     """Building every parser (what ``wgan --help`` does) loads none of the slow imports."""
     slow = ["torch", "numpy", "importlib.metadata"]
     code = (
-        f"import sys, wgan.cli; wgan.cli.build_parser(); print([m in sys.modules for m in {slow}])"
+        "import sys, wgan.cli.main; wgan.cli.main.build_parser(); "
+        f"print([m in sys.modules for m in {slow}])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str([False] * len(slow))
@@ -190,7 +192,7 @@ def test_device_on_eval_sample_and_lipschitz(trained, tmp_path, monkeypatch, cap
 
 
 def test_device_auto_is_the_best_available(monkeypatch):
-    from wgan.cli_format import resolve_device
+    from wgan.cli.format import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
@@ -331,16 +333,16 @@ def _scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def test_each_sweep_run_has_its_own_tensorboard_with_the_learning_rate(
     tmp_path, capsys, monkeypatch
 ):
-    import wgan.plotting
+    import wgan.figures.plotting
 
     titles = []
-    plot_toy = wgan.plotting.plot_toy
+    plot_toy = wgan.figures.plotting.plot_toy
 
     def spy(critic, real, fake, bounds, title=""):
         titles.append(title)
         return plot_toy(critic, real, fake, bounds, title)
 
-    monkeypatch.setattr(wgan.plotting, "plot_toy", spy)
+    monkeypatch.setattr(wgan.figures.plotting, "plot_toy", spy)
     argv = ["sweep", "toy-wgan-gp", "--seeds", "0-1", *TINY, "train.steps=4", "train.log_every=2"]
     argv += ["--out-dir", str(tmp_path), "train.lr_decay=linear", "d_optim.lr=0.001"]
     code, _, err = run_cli(capsys, *argv)
@@ -432,7 +434,7 @@ def test_eval_says_it_is_evaluating(trained, capsys):
 
 
 def test_bench_warns_of_a_wide_spread_and_of_rates_above_the_roofline():
-    from wgan.bench.report import bench_warnings
+    from wgan.scale.bench.report import bench_warnings
 
     quiet = {"ms_per_iter": 10.4, "ms_per_iter_min": 10.0, "roofline_gflops": 50.0}
     quiet.update(dense_gflops=40.0, achieved_gflops=20.0)
@@ -447,10 +449,10 @@ def test_bench_warns_of_a_wide_spread_and_of_rates_above_the_roofline():
 
 
 def test_bench_prints_its_warnings(capsys, monkeypatch):
-    import wgan.bench as bench_package
+    import wgan.scale.bench as bench_package
 
     def fake_bench(cfg, **kwargs):
-        from wgan.bench.measure import bench
+        from wgan.scale.bench.measure import bench
 
         result = bench(cfg, **kwargs)
         result["ms_per_iter"] = 3 * result["ms_per_iter_min"]  # as if the machine were busy
@@ -483,9 +485,9 @@ def test_groupnorm_affine_part_is_bounded_on_its_own():
 
 
 def test_lipschitz_report_of_the_digits_critic_explains_none_and_skips_identities(tmp_path):
-    from wgan.analysis import format_lipschitz_report, lipschitz_report
+    from wgan.analysis.critic_lipschitz import format_lipschitz_report, lipschitz_report
     from wgan.config import resolve
-    from wgan.run import Run
+    from wgan.training.run import Run
 
     run = Run(resolve("digits-wgan-gp", ["train.device=cpu"]), tmp_path / "run")
     critic = run.critic
@@ -514,7 +516,7 @@ def test_inception_features_run_on_the_runs_device(tmp_path, monkeypatch):
     """FID/IS/KID follow --device: the Inception network is loaded onto the run's device."""
     import wgan.metrics.inception as inception
     from wgan.config import resolve
-    from wgan.run import Run
+    from wgan.training.run import Run
 
     class Loaded(Exception):
         pass

@@ -29,9 +29,9 @@ import numpy as np
 import pytest
 import torch
 
-from wgan.checkpoints import load_checkpoint
-from wgan.cli import main
-from wgan.tracking import read_jsonl
+from wgan.cli.main import main
+from wgan.store.checkpoints import load_checkpoint
+from wgan.store.tracking import read_jsonl
 
 FAST = [
     "generator.hidden=16",
@@ -215,12 +215,12 @@ def test_out_dir_in_proc(capsys):
 
 @pytest.mark.parametrize("case", ["directory", "through a file", "read-only"])
 def test_bench_record_is_checked_before_the_benchmark(capsys, monkeypatch, tmp_path, a_file, case):
-    import wgan.bench
+    import wgan.scale.bench
 
     def bench(*args, **kwargs):
         raise AssertionError("the benchmark ran before --record was checked")
 
-    monkeypatch.setattr(wgan.bench, "bench", bench)
+    monkeypatch.setattr(wgan.scale.bench, "bench", bench)
     record = {
         "directory": tmp_path,
         "through a file": a_file / "bench.md",
@@ -359,9 +359,9 @@ def test_num_that_is_not_an_integer_is_a_usage_error(capsys, trained, tmp_path):
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0"])
 def test_bench_roofline_seconds_must_be_finite_and_positive(capsys, monkeypatch, value):
-    import wgan.bench
+    import wgan.scale.bench
 
-    monkeypatch.setattr(wgan.bench, "bench", lambda *a, **k: pytest.fail("benchmark ran"))
+    monkeypatch.setattr(wgan.scale.bench, "bench", lambda *a, **k: pytest.fail("benchmark ran"))
     code, _, err = run_cli(capsys, "bench", f"--roofline-seconds={value}", "--no-compile")
     one_line_error(code, err, "--roofline-seconds must be a finite number > 0")
     assert math.isnan(float(value)) or str(float(value)) in err

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from wgan.config import resolve
-from wgan.sweep import SweepTrainer, sweep_configs
-from wgan.train import Trainer
+from wgan.scale.sweep import SweepTrainer, sweep_configs
+from wgan.training.trainer import Trainer
 
 ITERATIONS = 20
 

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.config import (
     Config,
     ConfigError,
@@ -192,7 +192,7 @@ def test_absurd_values_are_one_line_errors(capsys, override, needle):
 
 
 def test_device_names_that_torch_rejects_are_config_errors():
-    from wgan.run import resolve_device
+    from wgan.training.run import resolve_device
 
     with pytest.raises(ConfigError, match="train.device must be"):
         resolve_device("cpux")

@@ -15,7 +15,7 @@ from wgan.constraints import (
     make_constraints,
 )
 from wgan.errors import ConfigError
-from wgan.game import GANLoss
+from wgan.gan.loss import GANLoss
 from wgan.objectives import make_objective
 
 

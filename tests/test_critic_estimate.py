@@ -12,7 +12,7 @@ from wgan.config import resolve
 from wgan.errors import WganError
 from wgan.metrics.critic import critic_estimate, critic_outputs, trainer_critic_estimate
 from wgan.objectives import make_objective
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 
 @pytest.fixture(autouse=True)

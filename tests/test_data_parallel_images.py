@@ -18,8 +18,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from wgan.config import resolve
-from wgan.distributed import DistContext
-from wgan.train import Trainer
+from wgan.training.distributed import DistContext
+from wgan.training.trainer import Trainer
 
 B = 8
 ITERATIONS = 2

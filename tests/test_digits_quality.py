@@ -19,11 +19,11 @@ import pytest
 import torch
 from PIL import Image
 
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.config import resolve
 from wgan.metrics.classifier import digits_split, get_digit_classifier
 from wgan.metrics.images import digits_metrics
-from wgan.train import train
+from wgan.training.train import train
 
 QUIET = ["train.progress=false", "train.figure_every=0", "train.checkpoint_every=0"]
 

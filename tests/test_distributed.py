@@ -14,9 +14,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from wgan.config import resolve
-from wgan.distributed import DistContext
 from wgan.errors import ConfigError
-from wgan.train import Trainer, train
+from wgan.training.distributed import DistContext
+from wgan.training.train import train
+from wgan.training.trainer import Trainer
 
 B = 16
 

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from wgan.checkpoints import load_checkpoint, save_checkpoint
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.errors import TrainingDiverged, WganError
-from wgan.run import NonFiniteSamples
-from wgan.train import Trainer, load_run, resume, train
+from wgan.store.checkpoints import load_checkpoint, save_checkpoint
+from wgan.training.run import NonFiniteSamples, load_run
+from wgan.training.train import resume, train
+from wgan.training.trainer import Trainer
 
 STEPS = 4
 

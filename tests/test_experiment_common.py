@@ -13,7 +13,8 @@ from wgan.experiments.common import (
     fit_critic,
     run_config,
 )
-from wgan.game import GANLoss, NoisyDataGenerator
+from wgan.gan.loss import GANLoss
+from wgan.gan.players import NoisyDataGenerator
 from wgan.nets import MLP
 from wgan.objectives import make_objective
 

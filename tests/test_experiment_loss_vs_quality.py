@@ -71,7 +71,7 @@ def test_acceptance_wgan_gp_estimate_tracks_exact_w1(tmp_path):
 
     250 generator iterations of 3x128 MLPs take W1 from ~1.4 to ~0.65; with lambda = 10, a
     200-step critic warm-up and the generator slower than the critic, the held-set estimate
-    follows W1 (rho 0.89-0.94 over seeds 0-3 with the one-step trainer of wgan.step; 0.91-0.97
+    follows W1 (rho 0.89-0.94 over seeds 0-3 with the one-step trainer of wgan.gan.step; 0.91-0.97
     with the trainer before it, whose warm-up drew a different random stream).
     """
     s = lvq.SETTINGS(steps=250, n_records=20, eval_samples=500, methods="wgan-gp,gan")

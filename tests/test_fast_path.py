@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import wgan.constraints.penalty as penalty_module
-from wgan.bench import count_flops
 from wgan.config import resolve
 from wgan.constraints import GradientPenalty, input_gradient_norm, interpolates
 from wgan.constraints.penalty import input_gradient_norm_func
 from wgan.nets import MLP, DCGANCritic, ResNetCritic
-from wgan.train import Trainer
+from wgan.scale.bench import count_flops
+from wgan.training.trainer import Trainer
 
 
 class _Passthrough(torch.overrides.TorchFunctionMode):

@@ -1,9 +1,9 @@
 """Figures: no legend covers data, every axis is labelled, digit grids are upscaled and titled.
 
-The checks (:func:`wgan.plotting.legend_covers_data`, :func:`wgan.plotting.missing_axis_labels`)
-are first shown to catch a legend over data and a missing label, then run on the figures of
-training runs, of ``wgan interpolate`` and of the experiments (drawn from synthetic results, the
-figure captured instead of saved).
+The checks (:func:`wgan.figures.plotting.legend_covers_data`,
+:func:`wgan.figures.plotting.missing_axis_labels`) are first shown to catch a legend over data and a
+missing label, then run on the figures of training runs, of ``wgan interpolate`` and of the
+experiments (drawn from synthetic results, the figure captured instead of saved).
 """
 
 import numpy as np
@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from wgan import plotting
 from wgan.config import resolve
-from wgan.imaging import auto_scale, image_grid, save_image_grid, to_uint8
-from wgan.plotting import legend_beside, legend_covers_data, missing_axis_labels, subplots
+from wgan.figures import plotting
+from wgan.figures.images import auto_scale, image_grid, save_image_grid, to_uint8
+from wgan.figures.plotting import legend_beside, legend_covers_data, missing_axis_labels, subplots
 
 
 def _busy_axes(ax):
@@ -69,7 +69,7 @@ def test_legend_beside_a_twin_axes_clears_its_labels():
 
 
 def test_toy_training_figure(tmp_path):
-    from wgan.run import Run
+    from wgan.training.run import Run
 
     run = Run(resolve(None, ["generator.hidden=16", "critic.hidden=16"]), tmp_path / "r")
     g = torch.Generator().manual_seed(0)
@@ -116,8 +116,8 @@ def test_saved_grid_is_upscaled_by_nearest_neighbour_with_a_title(tmp_path):
 
 
 def test_training_digit_grid_has_run_and_step(tmp_path):
-    from wgan.evaluation import sample_grid
-    from wgan.run import Run
+    from wgan.training.evaluation import sample_grid
+    from wgan.training.run import Run
 
     cfg = resolve("digits-dcgan", ["data.resolution=8", "generator.width=8", "critic.width=8"])
     run = Run(cfg, tmp_path / "r")

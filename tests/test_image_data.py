@@ -1,4 +1,4 @@
-"""Tests of the image datasets (wgan.data.images / digits / image_files) and wgan.imaging.
+"""Tests of the image datasets (wgan.data.images / digits / image_files) and wgan.figures.images.
 
 Every file format is written here by small independent writers, then loaded back.
 """
@@ -28,7 +28,7 @@ from wgan.data import (
 )
 from wgan.data.image_files import safe_unpickle
 from wgan.errors import ConfigError, DataError
-from wgan.imaging import image_grid, save_image_grid, to_uint8
+from wgan.figures.images import image_grid, save_image_grid, to_uint8
 
 
 def gen(seed: int) -> torch.Generator:

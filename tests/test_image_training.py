@@ -13,11 +13,12 @@ import torch
 from wgan.config import resolve
 from wgan.constraints import make_constraints
 from wgan.errors import ConfigError, WganError
-from wgan.game import GANLoss, LatentGenerator
+from wgan.gan.loss import GANLoss
+from wgan.gan.players import LatentGenerator
+from wgan.gan.step import BoundCritic, Player
 from wgan.nets import MLP, ConditionalCritic, ConditionalGenerator
 from wgan.objectives import make_objective
-from wgan.step import BoundCritic, Player
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 TINY = [
     "generator.width=8",
@@ -345,7 +346,7 @@ def test_torch_func_penalty_equals_the_autograd_penalty(preset, tmp_path, monkey
 
 
 def test_lipschitz_report_of_a_conv_critic(tmp_path):
-    from wgan.analysis import lipschitz_report
+    from wgan.analysis.critic_lipschitz import lipschitz_report
 
     trainer = Trainer(resolve("digits-wgan-gp", [*TINY, "critic.norm=none"]), tmp_path / "a")
     trainer.train_step()

@@ -1,4 +1,4 @@
-"""Latent-space walks (wgan.latent) and `wgan interpolate`: path maths against hand values,
+"""Latent-space walks (wgan.analysis.latent) and `wgan interpolate`: path maths against hand values,
 grid layout, class rows with z fixed, arithmetic on a generator whose classes are known, and
 one-line errors for bad input."""
 
@@ -9,14 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from wgan import latent
-from wgan.cli import main
+from wgan.analysis import latent
+from wgan.cli.main import main
 from wgan.config import resolve
 from wgan.errors import WganError
-from wgan.evaluation import printable_line
-from wgan.game import LatentGenerator
-from wgan.run import Run, load_run
-from wgan.train import train
+from wgan.gan.players import LatentGenerator
+from wgan.training.evaluation import printable_line
+from wgan.training.run import Run, load_run
+from wgan.training.train import train
 
 TINY = [
     "generator.hidden=16",

@@ -1,4 +1,4 @@
-"""fp16 dynamic loss scaling in the step (wgan.step.scaled_update_), checked on the CPU in fp32.
+"""fp16 dynamic loss scaling in the step (wgan.gan.step.scaled_update_), checked on the CPU in fp32.
 
 fp16 training itself needs CUDA; the scaling logic is plain tensor maths, so it is tested here:
 an update from the gradients of ``scale * loss`` equals the unscaled update; a non-finite
@@ -8,8 +8,8 @@ gradient skips the whole step (parameters and optimiser state unchanged) and hal
 
 import torch
 
-from wgan import optim
-from wgan.step import FP16_GROWTH_INTERVAL, scaled_update_
+from wgan.gan import optim
+from wgan.gan.step import FP16_GROWTH_INTERVAL, scaled_update_
 
 
 def setup(name="adam"):

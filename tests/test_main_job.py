@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from wgan.tracking import read_jsonl
+from wgan.store.tracking import read_jsonl
 
 
 def run_main_job(tmp_path, *overrides):

@@ -16,8 +16,8 @@ from wgan.experiments import mode_hopping as mh
 from wgan.experiments import momentum as mo
 from wgan.experiments.common import apply_overrides
 from wgan.experiments.toy_probes import clamp_box, mode_histogram, roughness, spread
+from wgan.figures.plotting import legend_covers_data, missing_axis_labels
 from wgan.metrics import mode_metrics
-from wgan.plotting import legend_covers_data, missing_axis_labels
 
 HOLDS, FAILS, UNTESTED = "holds", "does not hold", "not tested at these settings"
 

@@ -1,4 +1,4 @@
-"""The functional optimisers of wgan.optim equal torch.optim, alone and stacked under vmap.
+"""The functional optimisers of wgan.gan.optim equal torch.optim, alone and stacked under vmap.
 
 Tolerance: rtol 1e-5, atol 1e-7 on the parameters after 20 steps (float32), except Adam with
 beta2 = 0.999 (see ``BETA2_NEAR_1``). The updates are torch's formulas, not its kernels:
@@ -15,14 +15,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wgan import optim
 from wgan.errors import WganError
+from wgan.gan import optim
 
 RTOL, ATOL = 1e-5, 1e-7
 # Adam with beta2 = 0.999: 1 - beta2^t in float32 (float32(0.999) = 0.99900001287) is off by
 # 1.3e-5 relative at t = 1, so the step size by ~6e-6; measured over 20 steps: 1.1e-6 absolute,
 # 1.5e-5 relative. Computing it as -expm1(t log beta2) brings it to 1.2e-7 / 3.5e-7 (a proposed
-# change to wgan.optim._adam; see the report), after which this looser tolerance can go.
+# change to wgan.gan.optim._adam; see the report), after which this looser tolerance can go.
 BETA2_NEAR_1 = {"rtol": 3e-5, "atol": 2e-6}
 STEPS = 20
 SHAPES = [(5, 3), (3,), (2, 2, 3), (4,)]
@@ -49,7 +49,7 @@ def _torch_optimizer(name, params, lr, betas, weight_decay):
 
 
 def _run_both(name, lr, betas, weight_decay, seed=0):
-    """Parameters after 20 steps of torch.optim and of wgan.optim.update_ on the same grads."""
+    """Parameters after 20 steps of torch.optim and of wgan.gan.optim.update_ on the same grads."""
     start, grads = _params_and_grads(seed)
     ref = [p.clone().requires_grad_(True) for p in start]
     opt = _torch_optimizer(name, ref, lr, betas, weight_decay)

@@ -13,8 +13,8 @@ def test_version_is_the_installed_distributions():
 
 def test_main_api_by_name():
     from wgan.config import resolve
-    from wgan.run import load_run
-    from wgan.train import train
+    from wgan.training.run import load_run
+    from wgan.training.train import train
 
     assert wgan.resolve is resolve and wgan.load_run is load_run and wgan.train_run is train
     for name in wgan.__all__:

@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 MODULES = [
-    "wgan.plotting",
-    "wgan.train",
+    "wgan.figures.plotting",
+    "wgan.training.train",
     "wgan.experiments",
     "wgan.experiments.clipping_vs_penalty",
     "wgan.experiments.f_divergences",
@@ -48,7 +48,7 @@ matplotlib.use("svg")
 import numpy as np
 import torch
 from wgan.nets import MLP
-from wgan.plotting import plot_toy, save_figure, subplots
+from wgan.figures.plotting import plot_toy, save_figure, subplots
 
 torch.manual_seed(0)
 rng = np.random.default_rng(0)

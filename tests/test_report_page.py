@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.errors import ConfigError
 from wgan.experiments import EXPERIMENTS, mode_collapse, report
 from wgan.experiments.common import (
@@ -39,7 +39,7 @@ class FakeSettings:
 
 @experiment_entry
 def fake_run(settings: FakeSettings, run_dir: Path) -> ExperimentResult:
-    from wgan.plotting import save_figure, subplots
+    from wgan.figures.plotting import save_figure, subplots
 
     fig, ax = subplots(1, 1, figsize=(2, 2))
     ax.plot([0, 1], [0, settings.value])

@@ -19,8 +19,7 @@ import pytest
 import torch
 import yaml
 
-from wgan.checkpoints import load_checkpoint, save_checkpoint
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.config import (
     RESUME_MAY_CHANGE,
     Config,
@@ -30,7 +29,9 @@ from wgan.config import (
     set_value,
 )
 from wgan.errors import ConfigError, WganError
-from wgan.train import load_run, resume, train
+from wgan.store.checkpoints import load_checkpoint, save_checkpoint
+from wgan.training.run import load_run
+from wgan.training.train import resume, train
 
 STEPS = 4
 
@@ -301,7 +302,7 @@ def test_a_broken_or_missing_config_yaml(run_dir):
 def test_a_resume_killed_before_its_first_checkpoint_leaves_config_yaml_as_it_was(
     run_dir, monkeypatch
 ):
-    from wgan.train import Trainer
+    from wgan.training.trainer import Trainer
 
     before = (run_dir / "config.yaml").read_bytes()
     original = Trainer.train_step

@@ -20,7 +20,7 @@ from wgan.experiments.random_architectures import (
     success_table,
 )
 from wgan.experiments.robustness import method_config
-from wgan.game import build_models
+from wgan.gan.players import build_models
 from wgan.nets import MLPImageGenerator, ResNetCritic
 from wgan.nets.mlp import Gated, ShiftedSoftplus
 

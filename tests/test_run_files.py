@@ -1,8 +1,8 @@
 """The files of a run under faults: a full disk, kills during a save or a log write, two
 processes on one run, a failed start, and checkpoint files that are not checkpoints.
 
-These test :mod:`wgan.runs` and :mod:`wgan.tracking` directly; ``tests/test_cli_errors.py``
-tests the same guarantees through the command line.
+These test :mod:`wgan.store.rundirs` and :mod:`wgan.store.tracking` directly;
+``tests/test_cli_errors.py`` tests the same guarantees through the command line.
 """
 
 import errno
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from wgan import checkpoints, runs
 from wgan.errors import WganError
-from wgan.tracking import JsonlWriter, read_jsonl
+from wgan.store import checkpoints, rundirs
+from wgan.store.tracking import JsonlWriter, read_jsonl
 
 # Used as runs.NAME, so that each test fails on its own when a piece is missing.
 load_checkpoint, save_checkpoint = checkpoints.load_checkpoint, checkpoints.save_checkpoint
@@ -113,7 +113,7 @@ def test_a_save_that_fails_for_another_reason_is_not_reported_as_a_full_disk(tmp
 
 
 def test_full_disk_while_writing_config_keeps_the_old_file(tmp_path, monkeypatch):
-    runs.write_config(tmp_path, {"name": "old", "train": {"steps": 1}})
+    rundirs.write_config(tmp_path, {"name": "old", "train": {"steps": 1}})
     old = (tmp_path / "config.yaml").read_text()
     real_open = Path.open
 
@@ -140,7 +140,7 @@ def test_full_disk_while_writing_config_keeps_the_old_file(tmp_path, monkeypatch
 
     monkeypatch.setattr(Path, "open", open_)
     with pytest.raises(WganError, match="disk is full.*the previous config.yaml is kept"):
-        runs.write_config(tmp_path, {"name": "new", "train": {"steps": 2}})
+        rundirs.write_config(tmp_path, {"name": "new", "train": {"steps": 2}})
     monkeypatch.undo()
     assert (tmp_path / "config.yaml").read_text() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
@@ -158,9 +158,9 @@ def test_temporaries_of_killed_saves_are_removed(tmp_path):
     other = tmp_path / "notes.tmp-1"  # not a temporary of ours: never touched
     for p in (stale, live, other):
         p.write_bytes(b"half a checkpoint")
-    assert runs.remove_stale_temporaries(tmp_path) == [stale]  # only the dead process's
+    assert rundirs.remove_stale_temporaries(tmp_path) == [stale]  # only the dead process's
     assert live.exists() and other.exists()
-    with runs.lock_run(tmp_path):  # holding the lock, every temporary of ours is stale
+    with rundirs.lock_run(tmp_path):  # holding the lock, every temporary of ours is stale
         assert not live.exists() and other.exists()
 
 
@@ -177,7 +177,7 @@ def test_a_kill_during_a_save_leaves_a_temporary_that_the_next_start_removes(tmp
     script = textwrap.dedent(
         f"""
         import os, torch
-        from wgan.checkpoints import save_checkpoint
+        from wgan.store.checkpoints import save_checkpoint
 
         class Bomb:
             def __reduce__(self):
@@ -189,7 +189,7 @@ def test_a_kill_during_a_save_leaves_a_temporary_that_the_next_start_removes(tmp
     proc = subprocess.Popen([sys.executable, "-c", script])
     assert proc.wait() == 9
     assert (tmp_path / f".checkpoint.pt.tmp-{proc.pid}").exists()  # the litter of the kill
-    with runs.lock_run(tmp_path):
+    with rundirs.lock_run(tmp_path):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "checkpoint.pt"]
     assert load_checkpoint(path)["step"] == 1
@@ -201,7 +201,7 @@ def test_a_kill_during_a_save_leaves_a_temporary_that_the_next_start_removes(tmp
 
 HOLD = """
 import sys, time
-from wgan.runs import lock_run
+from wgan.store.rundirs import lock_run
 with lock_run(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)
@@ -214,24 +214,24 @@ def test_a_second_process_cannot_take_the_run(tmp_path):
     ) as holder:
         try:
             assert holder.stdout.readline().strip() == "locked"
-            with pytest.raises(runs.RunLockedError) as exc:
-                with runs.lock_run(tmp_path):
+            with pytest.raises(rundirs.RunLockedError) as exc:
+                with rundirs.lock_run(tmp_path):
                     pass
             assert str(exc.value).startswith(
                 f"run {tmp_path} is being trained by another process (pid {holder.pid})"
             )
         finally:
             holder.kill()
-    with runs.lock_run(tmp_path):  # a killed holder's lock is gone with it
-        with runs.lock_run(tmp_path):  # and the lock is re-entrant within a process
+    with rundirs.lock_run(tmp_path):  # a killed holder's lock is gone with it
+        with rundirs.lock_run(tmp_path):  # and the lock is re-entrant within a process
             pass
-    with runs.lock_run(tmp_path):  # released after the block
+    with rundirs.lock_run(tmp_path):  # released after the block
         pass
 
 
 def test_lock_of_a_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(WganError, match="run directory not found"):
-        with runs.lock_run(tmp_path / "nope"):
+        with rundirs.lock_run(tmp_path / "nope"):
             pass
 
 
@@ -242,18 +242,18 @@ def test_lock_of_a_missing_run_is_a_clear_error(tmp_path):
 
 def test_a_run_that_fails_to_start_leaves_no_directory(tmp_path):
     with pytest.raises(WganError, match="bad data path"):
-        with runs.create_run_dir(tmp_path, "toy") as run_dir:
-            runs.write_config(run_dir, {"name": "toy"})
+        with rundirs.create_run_dir(tmp_path, "toy") as run_dir:
+            rundirs.write_config(run_dir, {"name": "toy"})
             raise WganError("bad data path")
     assert list(tmp_path.iterdir()) == []
-    with runs.create_run_dir(tmp_path, "toy") as run_dir:  # the number is free again
+    with rundirs.create_run_dir(tmp_path, "toy") as run_dir:  # the number is free again
         assert run_dir.name == "00000-toy"
 
 
 def test_a_run_that_fails_after_logging_is_kept(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        with runs.create_run_dir(tmp_path, "toy") as run_dir:
-            runs.write_config(run_dir, {"name": "toy"})
+        with rundirs.create_run_dir(tmp_path, "toy") as run_dir:
+            rundirs.write_config(run_dir, {"name": "toy"})
             (run_dir / "metrics.jsonl").write_text('{"step": 1}\n')
             raise KeyboardInterrupt
     assert (run_dir / "metrics.jsonl").exists()
@@ -263,7 +263,7 @@ def test_an_existing_run_directory_is_never_removed(tmp_path):
     given = tmp_path / "mine"
     given.mkdir()
     with pytest.raises(WganError):
-        with runs.create_run_dir(tmp_path, "toy", run_dir=given):
+        with rundirs.create_run_dir(tmp_path, "toy", run_dir=given):
             raise WganError("fails")
     assert given.is_dir()
 

@@ -1,4 +1,4 @@
-"""The GAN step (wgan.step.GANStep): lazy regularisation, the conditional critic loss, what
+"""The GAN step (wgan.gan.step.GANStep): lazy regularisation, the conditional critic loss, what
 spectral normalisation bounds, and eager autograd = the pure torch.func step.
 
 Each test here was written for a bug found in review of the step's previous form (HEAD~1,
@@ -15,16 +15,17 @@ import pytest
 import torch
 from torch import nn
 
-from wgan import optim
 from wgan.config import resolve
 from wgan.constraints import SpectralNorm, make_constraints
 from wgan.errors import ConfigError
-from wgan.game import GANLoss, LatentGenerator
+from wgan.gan import optim
+from wgan.gan.loss import GANLoss
+from wgan.gan.players import LatentGenerator
+from wgan.gan.step import BoundCritic, GANStep, Player
 from wgan.lipschitz import conv2d_lipschitz_fft
 from wgan.nets import MLP, ConditionalCritic, ConditionalGenerator
 from wgan.objectives import make_objective
-from wgan.step import BoundCritic, GANStep, Player
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 QUIET = ["train.progress=false", "train.eval_every=0", "train.figure_every=0"]
 TOY = ["generator.hidden=16", "critic.hidden=16", "data.batch_size=16", *QUIET]
@@ -359,7 +360,7 @@ def test_logged_lazy_penalty_is_the_same_eager_and_functional(tmp_path):
     penalty on steps where it is not due (eager, Python factors) or multiplies it by 0 (tensor
     factors: train.compile and sweeps). Before the fix: 0.389 eager vs 0.097 (n_critic 1, k 4,
     8 iterations)."""
-    from wgan.train_stats import RunningStats, as_tensors
+    from wgan.training.stats import RunningStats, as_tensors
 
     cfg = resolve("toy-wgan-gp", [*TOY, "train.n_critic=1", "constraint.penalty_every=4"])
     eager = Trainer(copy.deepcopy(cfg), tmp_path / "eager")

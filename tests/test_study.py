@@ -1,12 +1,13 @@
-"""Studies (wgan.study, wgan.study_launchers, ``wgan study``): runs in their own run directories,
-carried out by worker processes; a re-run skips finished runs and resumes interrupted ones.
+"""Studies (wgan.scale.study, wgan.scale.launchers, ``wgan study``): runs in their own run
+directories, carried out by worker processes; a re-run skips finished runs and resumes interrupted
+ones.
 
 The interruptions are real: a run is trained by the library's own loop (the body of
-wgan.train.train) and stopped by a KeyboardInterrupt raised from the loop's hook, leaving what a
-Ctrl-C leaves (a checkpoint at step 5 and logs up to step 7, or logs and no checkpoint at all).
-Results are compared with plain in-process wgan.train.train runs of the same config at the same
-thread count (1, as in conftest), bit for bit: a worker process, a resume from a checkpoint and
-a restart after a run killed before its first checkpoint must all change nothing.
+wgan.training.train.train) and stopped by a KeyboardInterrupt raised from the loop's hook, leaving
+what a Ctrl-C leaves (a checkpoint at step 5 and logs up to step 7, or logs and no checkpoint at
+all). Results are compared with plain in-process wgan.training.train.train runs of the same config
+at the same thread count (1, as in conftest), bit for bit: a worker process, a resume from a
+checkpoint and a restart after a run killed before its first checkpoint must all change nothing.
 """
 
 import json
@@ -17,15 +18,16 @@ import sys
 import pytest
 import torch
 
-from wgan import checkpoints, provenance, runs
-from wgan.cli import main as cli_main
-from wgan.cli_study import read_study_file
+from wgan.cli.main import main as cli_main
+from wgan.cli.study import read_study_file
 from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
-from wgan.study import run_study
-from wgan.threads import cpu_cores
-from wgan.tracking import Tracker, read_jsonl
-from wgan.train import Trainer, resume, train
+from wgan.scale.study import run_study
+from wgan.store import checkpoints, provenance, rundirs
+from wgan.store.tracking import Tracker, read_jsonl
+from wgan.training.threads import cpu_cores
+from wgan.training.train import resume, train
+from wgan.training.trainer import Trainer
 
 TINY = [
     "generator.hidden=32",
@@ -50,7 +52,7 @@ def tiny(*overrides):
 
 
 def weights(run_dir):
-    state = checkpoints.load_checkpoint(run_dir / runs.CHECKPOINT)
+    state = checkpoints.load_checkpoint(run_dir / rundirs.CHECKPOINT)
     return state["step"], state["generator"], state["critic"]
 
 
@@ -65,7 +67,7 @@ def assert_same_weights(a, b):
 
 
 def interrupted(cfg, run_dir, at_step):
-    """Train ``cfg`` into ``run_dir`` as wgan.train.train does, and stop it with a
+    """Train ``cfg`` into ``run_dir`` as wgan.training.train.train does, and stop it with a
     KeyboardInterrupt (a Ctrl-C) right after iteration ``at_step``."""
 
     def hook(trainer, values):
@@ -73,8 +75,8 @@ def interrupted(cfg, run_dir, at_step):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        with runs.create_run_dir(cfg.out_dir, cfg.name, run_dir) as path:
-            runs.write_config(path, cfg.to_dict())
+        with rundirs.create_run_dir(cfg.out_dir, cfg.name, run_dir) as path:
+            rundirs.write_config(path, cfg.to_dict())
             tracker = Tracker(path)
             try:
                 Trainer(cfg, path).fit(tracker, hook)
@@ -93,7 +95,7 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, monkeypatch
     interrupted(cfgs["b"], study / "b", at_step=7)
     interrupted(cfgs["c"], study / "c", at_step=3)
     assert weights(study / "b")[0] == 5
-    assert not (study / "c" / runs.CHECKPOINT).exists()
+    assert not (study / "c" / rundirs.CHECKPOINT).exists()
     assert (study / "c" / "metrics.jsonl").exists()
     # A mark in b's log before its checkpoint: a resume keeps it, a retraining would not.
     with (study / "b" / "metrics.jsonl").open("a") as fh:
@@ -129,7 +131,7 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, monkeypatch
     def no_launch(*args, **kwargs):
         raise AssertionError("a worker was started for a finished run")
 
-    monkeypatch.setattr("wgan.study.launch", no_launch)
+    monkeypatch.setattr("wgan.scale.study.launch", no_launch)
     again = run_study(list(cfgs.items()), study, jobs=2, threads=1)
     assert [r["status"] for r in again] == ["skipped"] * 3
     assert [r["metrics"] for r in again] == [r["metrics"] for r in records]
@@ -158,7 +160,7 @@ def test_stacked_study_trains_runs_that_share_shapes_together(tmp_path, monkeypa
                 torch.testing.assert_close(a[key], b[key], rtol=0, atol=ATOL)
     assert resume(study / "s1", {"train.steps": 12}).step == 12
 
-    monkeypatch.setattr("wgan.study.launch", lambda *a, **k: iter(()))
+    monkeypatch.setattr("wgan.scale.study.launch", lambda *a, **k: iter(()))
     again = run_study(cfgs[:1], study, stack=True)  # s0 still finished: no worker
     assert again[0]["status"] == "skipped"
 
@@ -167,7 +169,7 @@ def test_a_changed_config_under_an_existing_name_is_refused(tmp_path):
     study = tmp_path / "study"
     cfg = tiny()
     (study / "a").mkdir(parents=True)
-    runs.write_config(study / "a", cfg.to_dict())
+    rundirs.write_config(study / "a", cfg.to_dict())
     with pytest.raises(ConfigError, match=r"train\.steps=10, now train\.steps=20"):
         run_study([("a", tiny("train.steps=20"))], study)
     # Keys that do not change the run (where it computes, the progress bar) are not compared;
@@ -298,7 +300,7 @@ def test_cli_study_reports_failed_runs_and_retries_only_those_that_may_succeed(t
     )
     command = ["study", str(path), "--jobs", "2", "--threads", "1", "--study-dir", str(study)]
     (study / "locked").mkdir(parents=True)
-    with runs.lock_run(study / "locked"):
+    with rundirs.lock_run(study / "locked"):
         code = cli_main(command)
     out, err = capsys.readouterr()
     assert code == 1

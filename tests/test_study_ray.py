@@ -6,9 +6,9 @@ the same weights (both at one thread per run). Skipped where Ray is not installe
 import pytest
 import torch
 
-from wgan import checkpoints, provenance, runs
 from wgan.config import resolve
-from wgan.study import run_study
+from wgan.scale.study import run_study
+from wgan.store import checkpoints, provenance, rundirs
 
 ray = pytest.importorskip("ray")
 
@@ -48,8 +48,8 @@ def test_ray_and_local_launchers_give_identical_runs(tmp_path, local_ray):
     for r, l in zip(by_ray, by_local, strict=True):
         assert (r["name"], r["status"], r["step"]) == (l["name"], l["status"], l["step"])
         assert r["metrics"] == l["metrics"]
-        a = checkpoints.load_checkpoint(tmp_path / "ray" / r["name"] / runs.CHECKPOINT)
-        b = checkpoints.load_checkpoint(tmp_path / "local" / l["name"] / runs.CHECKPOINT)
+        a = checkpoints.load_checkpoint(tmp_path / "ray" / r["name"] / rundirs.CHECKPOINT)
+        b = checkpoints.load_checkpoint(tmp_path / "local" / l["name"] / rundirs.CHECKPOINT)
         for part in ("generator", "critic"):
             for key in a[part]:
                 assert torch.equal(a[part][key], b[part][key]), (r["name"], part, key)

@@ -1,6 +1,6 @@
 """Sweeps: K runs trained together equal K separate Trainer runs, and leave regular run dirs.
 
-Tolerance. A sweep is the single-run step (wgan.step.GANStep.iteration) under torch.func.vmap,
+Tolerance. A sweep is the single-run step (wgan.gan.step.GANStep.iteration) under torch.func.vmap,
 fed the same random numbers as the separate runs, so the only possible differences are float32
 rounding: a batched product (bmm over runs) rounds differently from a single one, and the
 functional gradient (torch.func.grad) sums some terms in another order than eager autograd.
@@ -19,22 +19,24 @@ import math
 import pytest
 import torch
 
-from wgan.checkpoints import load_checkpoint
-from wgan.cli import main as cli_main
+from wgan.cli.main import main as cli_main
 from wgan.config import resolve, set_value
 from wgan.errors import ConfigError
-from wgan.runs import read_config
-from wgan.sweep import (
+from wgan.scale.bench.sweep import benchmark_sweep
+from wgan.scale.sweep import (
     SweepTrainer,
-    benchmark_sweep,
     expand_variants,
     parse_seeds,
     parse_vary,
     run_sweep,
     sweep_configs,
 )
-from wgan.tracking import read_jsonl
-from wgan.train import Trainer, load_run, resume, train
+from wgan.store.checkpoints import load_checkpoint
+from wgan.store.rundirs import read_config
+from wgan.store.tracking import read_jsonl
+from wgan.training.run import load_run
+from wgan.training.train import resume, train
+from wgan.training.trainer import Trainer
 
 ATOL = 1e-6
 ATOL_LN = 1e-5

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.config import resolve
 from wgan.data.text import CORPUS_WORDS, MarkovText, Vocabulary, is_primitive, load_text_file
 from wgan.errors import DataError
 from wgan.metrics.ngram import js_strings, js_to_law, ngram_codes, ngram_js, ngram_metrics
-from wgan.train import Trainer, load_run, train
+from wgan.training.run import load_run
+from wgan.training.train import train
+from wgan.training.trainer import Trainer
 
 TINY = [
     "generator.width=8",
@@ -274,7 +276,7 @@ def test_sample_and_eval_through_the_cli(tmp_path, capsys):
         for key in (f"js{n}", f"js{n}_baseline", f"js{n}_exact", f"js{n}_exact_baseline"):
             assert 0.0 <= metrics[key] <= 1.0
     assert main(["sample", str(run_dir), "--num", "3", "--out", str(tmp_path / "x.csv")]) == 2
-    from wgan.tracking import read_jsonl
+    from wgan.store.tracking import read_jsonl
 
     evals = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "eval"]
     assert len(evals) == 2 and "js4" in evals[-1]

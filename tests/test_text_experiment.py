@@ -4,10 +4,10 @@ import json
 
 import torch
 
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.config import resolve
 from wgan.data.text import MarkovText
-from wgan.game import build_models
+from wgan.gan.players import build_models
 
 
 def test_discrete_data_experiment_runs_tiny(tmp_path, capsys):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wgan.config import resolve
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 QUIET = ["train.progress=false", "train.figure_every=0", "train.checkpoint_every=0"]

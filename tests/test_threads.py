@@ -1,6 +1,6 @@
-"""CPU threading under load (wgan.threads): the OpenMP wait policy is set before torch loads and
-only when the user chose none; the thread count follows the cores other processes leave free;
-runs in parallel divide the cores; provenance records the choice. No timings are asserted (the
+"""CPU threading under load (wgan.training.threads): the OpenMP wait policy is set before torch
+loads and only when the user chose none; the thread count follows the cores other processes leave
+free; runs in parallel divide the cores; provenance records the choice. No timings are asserted (the
 speed under load is measured in benchmarks/RESULTS.md)."""
 
 import json
@@ -11,11 +11,11 @@ import sys
 import pytest
 import torch
 
-from wgan import threads
 from wgan.config import resolve
-from wgan.provenance import read
-from wgan.threads import ThreadGovernor, torch_threads
-from wgan.train import Trainer
+from wgan.store.provenance import read
+from wgan.training import threads
+from wgan.training.threads import ThreadGovernor, torch_threads
+from wgan.training.trainer import Trainer
 
 TINY = [
     "train.steps=6",
@@ -33,7 +33,7 @@ import json, os, sys
 pre = sys.argv[1] == "torch-first"
 if pre:
     import torch
-from wgan.threads import configure_openmp
+from wgan.training.threads import configure_openmp
 record = configure_openmp()
 import torch
 print(json.dumps({"record": record, "env": os.environ.get("GOMP_SPINCOUNT")}))

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from wgan.checkpoints import load_checkpoint
 from wgan.errors import TrainingDiverged
-from wgan.tracking import read_jsonl
-from wgan.train import Trainer, load_run, resume, train
+from wgan.store.checkpoints import load_checkpoint
+from wgan.store.tracking import read_jsonl
+from wgan.training.run import load_run
+from wgan.training.train import resume, train
+from wgan.training.trainer import Trainer
 
 LOG2 = math.log(2.0)
 

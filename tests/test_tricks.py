@@ -1,4 +1,4 @@
-"""The improved techniques' defining properties, piece by piece (wgan.tricks)."""
+"""The improved techniques' defining properties, piece by piece (wgan.gan.tricks)."""
 
 import math
 
@@ -7,17 +7,19 @@ import torch
 from torch import nn
 
 from wgan.errors import ConfigError
+from wgan.gan.tricks import (
+    feature_matching_loss,
+    historical_penalty,
+    instance_noise_std,
+    update_historical_mean_,
+)
 from wgan.nets import MLP
-from wgan.tricks import (
+from wgan.nets.tricks import (
     BatchAwareCritic,
     MinibatchDiscrimination,
     MinibatchStdDev,
     VirtualBatchNet,
     VirtualBatchNorm,
-    feature_matching_loss,
-    historical_penalty,
-    instance_noise_std,
-    update_historical_mean_,
 )
 
 

@@ -5,13 +5,14 @@ import copy
 import pytest
 import torch
 
-from wgan.checkpoints import load_checkpoint
 from wgan.config import resolve
 from wgan.errors import ConfigError
 from wgan.objectives import make_objective
-from wgan.run import load_run
-from wgan.sweep import SweepTrainer, sweep_configs
-from wgan.train import Trainer, resume, train
+from wgan.scale.sweep import SweepTrainer, sweep_configs
+from wgan.store.checkpoints import load_checkpoint
+from wgan.training.run import load_run
+from wgan.training.train import resume, train
+from wgan.training.trainer import Trainer
 
 TINY = [
     "train.device=cpu",

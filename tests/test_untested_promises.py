@@ -23,11 +23,13 @@ import pytest
 import torch
 from test_image_data import cifar_batch, mnist_like, write_idx, write_png
 
-from wgan.checkpoints import load_checkpoint
-from wgan.cli import main
+from wgan.cli.main import main
 from wgan.config import resolve
-from wgan.tracking import read_jsonl
-from wgan.train import Trainer, load_run, resume, train
+from wgan.store.checkpoints import load_checkpoint
+from wgan.store.tracking import read_jsonl
+from wgan.training.run import load_run
+from wgan.training.train import resume, train
+from wgan.training.trainer import Trainer
 
 # Tiny DCGANs on 16x16 images: a step takes a few milliseconds.
 TINY = [

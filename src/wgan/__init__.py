@@ -4,7 +4,7 @@ The main API, imported lazily (``import wgan`` stays cheap: torch loads on first
 
     import wgan
     cfg = wgan.resolve("toy-wgan-gp", ["train.steps=500"])
-    result = wgan.train_run(cfg)   # = wgan.train.train(cfg)
+    result = wgan.train_run(cfg)   # = wgan.training.train.train(cfg)
     run = wgan.load_run(result.run_dir)
     x = run.samples(2500)
 """
@@ -30,16 +30,17 @@ def _version() -> str:
 _API = {
     "resolve": "wgan.config",
     "Config": "wgan.config",
-    "train_run": "wgan.train",  # ``wgan.train`` is the module of the loop: train() is there
-    "resume": "wgan.train",
-    "Trainer": "wgan.train",
-    "load_run": "wgan.run",
-    "Run": "wgan.run",
-    "GANStep": "wgan.step",
+    # ``wgan.training.train`` is the module of the loop's entry points: train() is there
+    "train_run": "wgan.training.train",
+    "resume": "wgan.training.train",
+    "Trainer": "wgan.training.trainer",
+    "load_run": "wgan.training.run",
+    "Run": "wgan.training.run",
+    "GANStep": "wgan.gan.step",
     "make_objective": "wgan.objectives",
     "make_constraints": "wgan.constraints",
     "make_dataset": "wgan.data",
-    "run_sweep": "wgan.sweep",
+    "run_sweep": "wgan.scale.sweep",
     "run_experiment": "wgan.experiments",
     "WganError": "wgan.errors",
     "ConfigError": "wgan.errors",

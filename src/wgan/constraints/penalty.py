@@ -164,7 +164,7 @@ class GradientPenalty(Constraint):
     ``every`` > 1 is lazy regularisation (Karras et al. 2020, StyleGAN2): the penalty is applied
     on one critic step in ``every``, counted over all critic steps of the run, and multiplied by
     ``every`` so that its average strength is lambda (the factor is applied by
-    :meth:`wgan.game.GANLoss.critic_terms`). ``impl`` picks how grad_x D is taken: ``autograd``
+    :meth:`wgan.gan.loss.GANLoss.critic_terms`). ``impl`` picks how grad_x D is taken: ``autograd``
     (double backward, with constant activation masks) or ``func`` (``torch.func.grad``, for
     compiled and vmapped steps).
     """

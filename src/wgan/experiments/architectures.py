@@ -175,8 +175,8 @@ def plot_grid(
     title: str,
 ) -> Path:
     """Rows: architectures; columns: methods; each cell a 4x4 grid of samples (grey: failed)."""
-    from wgan.imaging import image_grid
-    from wgan.plotting import plot_image_grid, save_figure
+    from wgan.figures.images import image_grid
+    from wgan.figures.plotting import plot_image_grid, save_figure
 
     cells = []
     shape = next(s.shape for s in samples.values() if s is not None)  # (16, 1, R, R)
@@ -260,7 +260,7 @@ def study_runs(settings: ArchitecturesSettings) -> list[tuple[str, Config]]:
 def run(settings: ArchitecturesSettings, run_dir: Path) -> ExperimentResult:
     """Train every (architecture, method), sample, score, tabulate and plot."""
     from wgan.metrics import digit_inception_score, digits_split
-    from wgan.run import load_run
+    from wgan.training.run import load_run
 
     archs, methods = split_list(settings.architectures), split_list(settings.methods)
     runs = study_runs(settings)

@@ -66,16 +66,17 @@ from wgan.experiments.common import (
     split_list,
     write_results,
 )
-from wgan.game import GANLoss, NoisyDataGenerator
-from wgan.nets import MLP
-from wgan.objectives import make_objective
-from wgan.plotting import (
+from wgan.figures.plotting import (
     critic_grid,
     legend_beside,
     legend_right_of_figure,
     save_figure,
     subplots,
 )
+from wgan.gan.loss import GANLoss
+from wgan.gan.players import NoisyDataGenerator
+from wgan.nets import MLP
+from wgan.objectives import make_objective
 
 NAME = "clipping-vs-penalty"
 DESCRIPTION = (

@@ -20,12 +20,13 @@ experiment all`` and the report page read them):
 Experiments train through public interfaces only, written here once:
 
 * :func:`fit_critic`: a critic alone against a fixed sample source, by the training step's own
-  critic update (:meth:`wgan.step.GANStep.critic_update`);
+  critic update (:meth:`wgan.gan.step.GANStep.critic_update`);
 * :func:`experiment_config`: a preset with the experiment's data, sizes, budget, seed, device;
 * :func:`make_trainer` and :func:`run_config`: a run directory with its config, and one config
-  trained by :meth:`wgan.train.Trainer.fit` with a divergence recorded, not raised. Experiments
-  that measure at their own steps drive the trainer with :meth:`~wgan.train.Trainer.advance`
-  and :meth:`~wgan.train.Trainer.train_critic`.
+  trained by :meth:`wgan.training.trainer.Trainer.fit` with a divergence recorded, not raised.
+  Experiments that measure at their own steps drive the trainer with
+  :meth:`~wgan.training.trainer.Trainer.advance` and
+  :meth:`~wgan.training.trainer.Trainer.train_critic`.
 """
 
 from __future__ import annotations
@@ -48,15 +49,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wgan import optim, runs
 from wgan.config import Config, OptimConfig, parse_override, resolve, set_value
 from wgan.errors import ConfigError, WganError
 from wgan.experiments.verdict import Verdict
-from wgan.game import GANLoss
-from wgan.step import GANStep
-from wgan.threads import torch_threads  # noqa: F401 - experiments import it from here
-from wgan.tracking import Tracker, json_safe
-from wgan.train import Trainer, TrainResult
+from wgan.gan import optim
+from wgan.gan.loss import GANLoss
+from wgan.gan.step import GANStep
+from wgan.store import rundirs
+from wgan.store.tracking import Tracker, json_safe
+from wgan.training.stats import TrainResult
+from wgan.training.threads import torch_threads  # noqa: F401 - experiments import it from here
+from wgan.training.trainer import Trainer
 
 
 @dataclass
@@ -144,7 +147,7 @@ def split_list(text: str) -> list[str]:
 
 class FixedSource(nn.Module):
     """A fixed sample source (a dataset, a fixed generator) in the generator's seat of a
-    :class:`wgan.step.GANStep`: it has no parameters and its samples are given to the critic's
+    :class:`wgan.gan.step.GANStep`: it has no parameters and its samples are given to the critic's
     update as precomputed fakes."""
 
     n_classes = 0
@@ -175,9 +178,9 @@ def fit_critic(
     ``real_source`` and ``fake_source`` have ``sample(n, generator)`` (a dataset, a fixed
     generator). Each step draws a real batch (B, dim), a fake batch (B, dim) and, when the
     constraint has a penalty, its interpolation weights (B,) from ``generator``, in that order,
-    and takes one critic update of the training step (:meth:`wgan.step.GANStep.critic_update`:
+    and takes one critic update of the training step (:meth:`wgan.gan.step.GANStep.critic_update`:
     the objective's critic loss plus the penalty, the optimiser ``optimiser`` (name, lr, betas,
-    weight decay) of :mod:`wgan.optim`, then the constraint's projection, e.g. clipping).
+    weight decay) of :mod:`wgan.gan.optim`, then the constraint's projection, e.g. clipping).
     """
     engine = GANStep(
         FixedSource(fake_source), critic, loss, n_critic=1, d_optim=optimiser.name, g_optim=None
@@ -218,8 +221,8 @@ def experiment_config(
     network size (``hidden``: one width, or (generator, critic) widths; ``depth`` hidden layers
     each), budget, seed and device, then ``overrides`` (which win).
 
-    No progress bar, and :meth:`wgan.train.Trainer.fit` evaluates, plots and checkpoints once,
-    at the end: experiments take their own measurements.
+    No progress bar, and :meth:`wgan.training.trainer.Trainer.fit` evaluates, plots and checkpoints
+    once, at the end: experiments take their own measurements.
     """
     g_hidden, d_hidden = hidden if isinstance(hidden, tuple) else (hidden, hidden)
     cfg = resolve(
@@ -249,7 +252,7 @@ def make_trainer(cfg: Config, run_dir: str | Path) -> Trainer:
     """A :class:`Trainer` for ``cfg`` in ``run_dir`` (created, with the config written in it)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_config(run_dir, cfg.to_dict())
+    rundirs.write_config(run_dir, cfg.to_dict())
     return Trainer(cfg, run_dir)
 
 
@@ -324,7 +327,7 @@ def record_verdicts(run_dir: str | Path, verdicts: Sequence[Verdict]) -> None:
 
 def experiment_dir(out_dir: str | Path, name: str) -> Path:
     """A new numbered run directory for experiment ``name``."""
-    return runs.new_run_dir(out_dir, f"exp-{name}")
+    return rundirs.new_run_dir(out_dir, f"exp-{name}")
 
 
 @contextmanager

@@ -158,7 +158,7 @@ def run_method(method: str, s: DiscreteDataSettings, root: Path, bar: Any = None
 
 def plot_curves(results: list[dict[str, Any]], path: Path) -> Path:
     """JS-n over training, one panel per n, one line per method, the baseline dashed."""
-    from wgan.plotting import legend_beside, save_figure, subplots
+    from wgan.figures.plotting import legend_beside, save_figure, subplots
 
     fig, axes = subplots(1, 4, figsize=(16, 3.8), squeeze=False)
     for n in range(1, 5):

@@ -65,7 +65,7 @@ from wgan.experiments.common import (
     write_results,
 )
 from wgan.objectives import DIVERGENCES
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 NAME = "f-divergences"
 DESCRIPTION = (
@@ -300,7 +300,7 @@ def table(results: list[dict[str, Any]], s: FDivergencesSettings) -> str:
 
 def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     """A grid of generated samples over the data, one panel per divergence."""
-    from wgan.plotting import legend_beside, save_figure, scatter_panel, subplots
+    from wgan.figures.plotting import legend_beside, save_figure, scatter_panel, subplots
 
     n = len(results)
     ncol = min(5, n)
@@ -329,7 +329,7 @@ def plot_samples(results: list[dict[str, Any]], dataset, path: Path) -> Path:
 
 def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
     """Bar charts per divergence: final estimate, modes captured, high quality %, exact W1."""
-    from wgan.plotting import legend_beside, save_figure, subplots
+    from wgan.figures.plotting import legend_beside, save_figure, subplots
 
     names = [r["divergence"] for r in results]
     finished = [r["metrics"] is not None for r in results]  # not diverged: samples measured

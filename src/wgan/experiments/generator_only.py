@@ -75,7 +75,7 @@ from wgan.experiments.toy_probes import (
 from wgan.experiments.verdict import Verdict, decide
 from wgan.metrics import mode_metrics
 from wgan.objectives import make_objective
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 NAME = "generator-only"
 DESCRIPTION = (
@@ -362,7 +362,7 @@ def generator_only_verdicts(results: dict[str, dict[str, Any]], g_steps: int) ->
 def figure(results: list[dict[str, Any]], dataset: str):
     """Samples before and after the G-only phase over the box (argmax of D marked), and the
     spread, modes and distance to the argmax over the phase."""
-    from wgan.plotting import legend_beside, scatter_panel, subplots
+    from wgan.figures.plotting import legend_beside, scatter_panel, subplots
 
     data = make_dataset(dataset)
     real = held_real(data, 1000, 5).numpy()
@@ -420,7 +420,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def body(settings: GeneratorOnlySettings, run_dir: Path) -> ExperimentResult:
     """Run every condition, judge, plot."""
-    from wgan.plotting import save_figure
+    from wgan.figures.plotting import save_figure
 
     presets = {c[1] for c in CONDITIONS.values()}
     total = settings.pretrain_steps * len(presets) + settings.g_steps * len(CONDITIONS)

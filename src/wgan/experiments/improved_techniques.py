@@ -286,7 +286,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def plot(all_runs: list[dict], rows: list[dict], s: ImprovedTechniquesSettings, run_dir: Path):
     """A sample panel per technique (first seed, first objective) and a mode-coverage chart."""
-    from wgan.plotting import save_figure, scatter_panel, subplots
+    from wgan.figures.plotting import save_figure, scatter_panel, subplots
 
     figures = []
     toy = [d for d in split_list(s.datasets) if d != "stacked_digits"]

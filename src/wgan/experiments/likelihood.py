@@ -301,7 +301,7 @@ def likelihood_verdicts(per_dim: list[dict[str, Any]], s: LikelihoodSettings) ->
 
 def figure(per_dim: list[dict[str, Any]]):
     """Held-out log-likelihood per dimension, HQ fraction and exact W1 against d, per model."""
-    from wgan.plotting import legend_beside, subplots
+    from wgan.figures.plotting import legend_beside, subplots
 
     dims = [r["dim"] for r in per_dim]
     fig, axes = subplots(1, 3, figsize=(15.0, 4.0), squeeze=False)
@@ -346,7 +346,7 @@ def table(per_dim: list[dict[str, Any]]) -> str:
 
 def body(settings: LikelihoodSettings, run_dir: Path) -> ExperimentResult:
     """Measure every dimension, judge, plot."""
-    from wgan.plotting import save_figure
+    from wgan.figures.plotting import save_figure
 
     start = time.time()
     dims = sorted(int(d) for d in split_list(settings.dims))

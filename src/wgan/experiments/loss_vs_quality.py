@@ -74,7 +74,7 @@ from wgan.experiments.common import (
     write_results,
 )
 from wgan.metrics import exact_w1
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 NAME = "loss-vs-quality"
 DESCRIPTION = (
@@ -338,7 +338,7 @@ def run_method(
 
 def plot(results: list[dict[str, Any]], dataset, path: Path) -> Path:
     """Curves per method (estimate, D loss, W1 on a twin axis), estimate vs W1, final samples."""
-    from wgan.plotting import legend_beside, save_figure, subplots
+    from wgan.figures.plotting import legend_beside, save_figure, subplots
 
     n = len(results)
     fig, axes = subplots(2, max(2, n), figsize=(5.2 * max(2, n), 9.0), squeeze=False)

@@ -343,7 +343,7 @@ def tables(rows: list[dict], s: ModeCollapseSettings) -> str:
 
 def plot_samples(runs_: list[dict], datasets: list[str], methods: list[str], path: Path) -> Path:
     """Scatter plots of generated samples (first seed) over the real modes, one per run."""
-    from wgan.plotting import legend_beside, save_figure, scatter_panel, subplots
+    from wgan.figures.plotting import legend_beside, save_figure, scatter_panel, subplots
 
     first = min(r["seed"] for r in runs_)
     nrow, ncol = len(datasets), len(methods)

@@ -60,7 +60,7 @@ from wgan.experiments.common import (
 )
 from wgan.experiments.toy_probes import LECTURE_PROBLEMS, mode_histogram
 from wgan.experiments.verdict import Verdict, decide
-from wgan.run import NonFiniteSamples
+from wgan.training.run import NonFiniteSamples
 
 NAME = "mode-hopping"
 DESCRIPTION = (
@@ -337,7 +337,7 @@ def run_one(method: str, dataset: str, s: ModeHoppingSettings, root: Path, bar: 
 def figure(runs_: list[dict], datasets: list[str], methods: list[str], s: ModeHoppingSettings):
     """Heatmaps: fraction of samples per mode (rows) at each record (columns); white dots mark
     the dominant mode where there is one."""
-    from wgan.plotting import subplots
+    from wgan.figures.plotting import subplots
 
     nrow, ncol = len(datasets), len(methods)
     fig, axes = subplots(nrow, ncol, figsize=(5.0 * ncol, 3.6 * nrow), squeeze=False)
@@ -415,7 +415,7 @@ def table(runs_: list[dict]) -> str:
 
 def body(settings: ModeHoppingSettings, run_dir: Path) -> ExperimentResult:
     """Train every (dataset, method), record the histograms, judge and plot."""
-    from wgan.plotting import save_figure
+    from wgan.figures.plotting import save_figure
 
     datasets, methods = split_list(settings.datasets), split_list(settings.methods)
     with progress(settings.steps * len(datasets) * len(methods), NAME) as bar:

@@ -306,7 +306,7 @@ def figure(runs_: list[dict], summary: dict[str, dict[str, Any]], names: list[st
 
     The estimate is drawn from the first record after step 0: the initial critic is not yet
     clipped, and its estimate would set the scale of a clipped critic's curve."""
-    from wgan.plotting import legend_beside, subplots
+    from wgan.figures.plotting import legend_beside, subplots
 
     n = len(names)
     fig, axes = subplots(2, max(n, 3), figsize=(4.2 * max(n, 3), 7.6), squeeze=False)
@@ -391,7 +391,7 @@ def table(summary: dict[str, dict[str, Any]], s: MomentumSettings) -> str:
 
 def body(settings: MomentumSettings, run_dir: Path) -> ExperimentResult:
     """Train every (optimiser, seed), summarise, judge, plot."""
-    from wgan.plotting import save_figure
+    from wgan.figures.plotting import save_figure
 
     names = split_list(settings.optimisers)
     seeds = [settings.seed + k for k in range(settings.n_seeds)]

@@ -61,15 +61,15 @@ from wgan.experiments.common import (
     progress,
     write_results,
 )
-from wgan.metrics import exact_w1
-from wgan.plotting import (
+from wgan.figures.plotting import (
     critic_grid,
     legend_beside,
     legend_right_of_figure,
     save_figure,
     subplots,
 )
-from wgan.train import Trainer
+from wgan.metrics import exact_w1
+from wgan.training.trainer import Trainer
 
 NAME = "overfitting"
 DESCRIPTION = (

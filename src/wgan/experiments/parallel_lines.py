@@ -68,7 +68,8 @@ from wgan.experiments.common import (
     progress,
     write_results,
 )
-from wgan.game import GANLoss
+from wgan.figures.plotting import legend_beside, save_figure, subplots
+from wgan.gan.loss import GANLoss
 from wgan.nets import MLP
 from wgan.objectives import (
     make_objective,
@@ -76,7 +77,6 @@ from wgan.objectives import (
     nonsaturating_generator_loss,
     wasserstein_generator_loss,
 )
-from wgan.plotting import legend_beside, save_figure, subplots
 
 NAME = "parallel-lines"
 DESCRIPTION = (

@@ -16,7 +16,7 @@ about 9), and the networks are the DCGAN builders of :mod:`wgan.nets.build` with
 options, initialised with He et al.'s N(0, 2 / fan_in) (``init=he``: DCGAN's N(0, 0.02) would
 fail every deep net without batch norm for both methods before training starts). Weight decay
 1e-3 is applied to a normalised D, as in the paper. Every run is an
-ordinary run directory of a study (:func:`wgan.study.run_study`) under ``<run_dir>/runs``.
+ordinary run directory of a study (:func:`wgan.scale.study.run_study`) under ``<run_dir>/runs``.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ def plot_scatter(
     scores: list[tuple[float | None, float | None]], threshold: float, real_is: float, path: Path
 ) -> Path:
     """GAN score against WGAN-GP score, one point per architecture (failed runs at 1, as x)."""
-    from wgan.plotting import legend_beside, save_figure, subplots
+    from wgan.figures.plotting import legend_beside, save_figure, subplots
 
     fig, ax = subplots(figsize=(5.0, 4.6))
     ok = [(g, w) for g, w in scores if g is not None and w is not None]

@@ -30,7 +30,7 @@ from wgan.experiments.common import (
     quick_settings,
 )
 from wgan.experiments.verdict import Verdict
-from wgan.tracking import json_safe
+from wgan.store.tracking import json_safe
 
 INDEX = "index.html"
 

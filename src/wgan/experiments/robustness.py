@@ -3,10 +3,10 @@ sec. 5.1): the training methods with their published optimisers, one run config 
 architecture), the study that trains them, and the digit Inception score of each run.
 
 Both experiments (:mod:`wgan.experiments.random_architectures`, :mod:`wgan.experiments.
-architectures`) describe an architecture as config overrides of the ``generator.*`` and
-``critic.*`` keys (:mod:`wgan.nets.build`), and train every run as an ordinary run directory
-through :func:`wgan.study.run_study`, so an interrupted experiment re-run with the same settings
-in the same folder skips the finished runs, and ``launcher=ray`` / ``jobs=K`` spread them out.
+architectures`) describe an architecture as config overrides of the ``generator.*`` and ``critic.*``
+keys (:mod:`wgan.nets.build`), and train every run as an ordinary run directory through
+:func:`wgan.scale.study.run_study`, so an interrupted experiment re-run with the same settings in
+the same folder skips the finished runs, and ``launcher=ray`` / ``jobs=K`` spread them out.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wgan.config import Config, resolve
-from wgan.study import run_study
+from wgan.scale.study import run_study
 
 #: method -> (preset, overrides, label). The standard GAN is DCGAN's non-saturating game with
 #: Adam 2e-4, betas (0.5, 0.999), one critic step (Radford et al. 2015); LSGAN the same with
@@ -94,7 +94,7 @@ def train_all(
     address: str | None,
     threads: int,
 ) -> dict[str, dict[str, Any]]:
-    """Train the ``(name, config)`` runs with :func:`wgan.study.run_study` in ``study_dir``;
+    """Train the ``(name, config)`` runs with :func:`wgan.scale.study.run_study` in ``study_dir``;
     returns name -> record (``status``, ``metrics``, ``error``, ``run_dir``, ``seconds``)."""
     records = run_study(
         runs,

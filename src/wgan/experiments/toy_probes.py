@@ -2,8 +2,8 @@
 ``mode-hopping``): a held set, the mode histogram, the spread of samples, a generator trained
 alone against a frozen critic, the argmax of a critic on a grid, the roughness of a curve.
 
-Everything here is a plain function of a :class:`wgan.train.Trainer` (its public models, loss
-and random stream) or of arrays; nothing writes files.
+Everything here is a plain function of a :class:`wgan.training.trainer.Trainer` (its public models,
+loss and random stream) or of arrays; nothing writes files.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import Tensor
 
 from wgan.errors import WganError
 from wgan.metrics.wasserstein import as_points
-from wgan.train import Trainer
+from wgan.training.trainer import Trainer
 
 #: The lectures the claims come from (course material, by title).
 LECTURE_WGAN = "lecture 'Generative Adversarial Networks and Wasserstein Loss' (Angermann)"

@@ -136,7 +136,8 @@ def critic_estimate(
 
 
 def trainer_critic_estimate(trainer: Any, n: int = 10000, seed: int = 0) -> dict[str, Any]:
-    """:func:`critic_estimate` for a :class:`wgan.train.Trainer` on ``n`` fresh samples each.
+    """:func:`critic_estimate` for a :class:`wgan.training.trainer.Trainer` on ``n`` fresh samples
+    each.
 
     Real samples come from ``trainer.dataset`` and fakes from ``trainer.gen.sample``, both with
     one new ``torch.Generator(seed)`` on the trainer's device (the training RNG is untouched), so

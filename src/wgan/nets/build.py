@@ -31,7 +31,7 @@ from wgan.nets.mlp import MLPImageGenerator
 from wgan.nets.resnet import ResNetCritic, ResNetGenerator
 
 if TYPE_CHECKING:
-    from wgan.config_sections import NetConfig
+    from wgan.config.sections import NetConfig
 
 __all__ = ["image_critic", "image_generator"]
 

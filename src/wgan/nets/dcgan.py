@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from wgan.errors import ConfigError, WganError
 from wgan.nets.mlp import gate_factor, make_activation
 from wgan.nets.sizes import check_positive, check_weights
-from wgan.tricks import VirtualBatchNorm
+from wgan.nets.tricks import VirtualBatchNorm
 
 NORMS = ("batch", "none", "layer", "virtual")
 MIN_RESOLUTION, MAX_RESOLUTION = 8, 64

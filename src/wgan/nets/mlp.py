@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from wgan.errors import ConfigError, WganError
 from wgan.nets.sizes import check_positive, check_weights
-from wgan.tricks import VirtualBatchNorm
+from wgan.nets.tricks import VirtualBatchNorm
 
 
 class ShiftedSoftplus(nn.Module):

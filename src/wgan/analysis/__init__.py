@@ -1,0 +1,1 @@
+"""Looking inside trained runs: the critic's Lipschitz constant, latent walks."""

@@ -1,0 +1,246 @@
+"""``wgan sample``, ``wgan eval`` and ``wgan lipschitz``: commands that read a finished run.
+
+Each loads the run's checkpoint with :func:`wgan.training.run.load_run` on ``--device`` (default:
+the best available, :func:`wgan.cli.format.resolve_device`); the work is done by
+:class:`wgan.training.run.Run` (samples, evaluation) and :mod:`wgan.analysis.critic_lipschitz` (the
+Lipschitz report), imported only when a command runs, so that ``wgan --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wgan.cli.format import add_device_argument, resolve_device
+from wgan.cli.format import format_metrics as _format_metrics
+from wgan.errors import WganError
+from wgan.store import rundirs
+from wgan.store.tracking import json_safe
+
+if TYPE_CHECKING:  # numpy loads with the command that needs it
+    import numpy as np
+
+MAX_SAMPLE_BYTES = 2**30
+"""The most generated data one ``wgan sample``, ``eval`` or ``lipschitz`` holds in memory: 1 GiB
+of float32 values (e.g. 134 million 2-D points, or 87,000 3x32x32 images)."""
+
+
+def _check_count(flag: str, value: int | None, run: Any = None, hint: str = "") -> None:
+    """``value`` >= 1 and, given the run, at most :data:`MAX_SAMPLE_BYTES` of its samples."""
+    if value is None:
+        return
+    if value < 1:
+        raise WganError(f"{flag} must be >= 1, got {value}")
+    if run is None:
+        return
+    shape = _sample_shape(run)
+    per = 4 * math.prod(shape)
+    if value * per > MAX_SAMPLE_BYTES:
+        limit = MAX_SAMPLE_BYTES // per
+        raise WganError(
+            f"{flag} {value:,} is too large: {value:,} samples of shape {shape} would need "
+            f"{_size(value * per)} of memory; the limit is {limit:,} samples of this shape "
+            f"({_size(MAX_SAMPLE_BYTES)}){hint}"
+        )
+
+
+def _sample_shape(run: Any) -> tuple[int, ...]:
+    """The shape of one generated sample: (dim,) or (C, H, W)."""
+    n_classes = getattr(run.sampler, "n_classes", 0)
+    return tuple(run.samples(1, labels=0 if n_classes else None).shape[1:])
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} EiB"  # pragma: no cover
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from wgan.training.run import load_run
+
+    _check_count("--num", args.num)
+    out = Path(args.out).expanduser()
+    rundirs.check_output_file(out, "--out")  # before the run is loaded and sampled
+    trainer = load_run(args.run, device=resolve_device(args.device))
+    allowed = (".npy", ".png") if trainer.is_image else (".npy", ".csv")
+    if trainer.is_text:
+        allowed = (".txt", ".npy")
+    elif not trainer.is_image and trainer.dataset.dim == 2:
+        allowed = (".npy", ".csv", ".png")  # .png: a scatter plot over the real data
+    if out.suffix not in allowed:
+        kind = "image" if trainer.is_image else "text" if trainer.is_text else "vector"
+        raise WganError(
+            f"--out must end in {' or '.join(allowed)} for {kind} data, got '{out.name}'"
+        )
+    if args.label is not None:
+        trainer.samples(1, seed=args.seed, labels=args.label)  # checks the label first
+    _check_count("--num", args.num, trainer, "; write several files with different --seed")
+    x = trainer.samples(args.num, seed=args.seed, labels=args.label)  # (N, dim) or (N, C, H, W)
+    import numpy as np
+
+    rundirs.make_dirs(out.parent, "--out")
+    with rundirs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
+        if out.suffix == ".txt":  # text: (N, V, L) softmax -> one argmax-decoded line each
+            from wgan.training.evaluation import printable_line
+
+            lines = [printable_line(t) for t in trainer.dataset.decode(x)]
+            tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        elif out.suffix == ".png" and trainer.is_image:
+            from wgan.figures.images import save_image_grid
+
+            save_image_grid(x, tmp)
+        elif out.suffix == ".png":
+            _save_scatter(trainer, x.numpy(), tmp, args.seed)
+        elif out.suffix == ".npy":
+            with tmp.open("wb") as fh:
+                np.save(fh, x.numpy())
+        else:  # a header row naming the coordinates; 7 significant digits (float32's)
+            header = ",".join(f"x{i + 1}" for i in range(x.shape[1]))
+            np.savetxt(tmp, x.numpy(), delimiter=",", header=header, comments="", fmt="%.7g")
+    what = f"of class {args.label} " if args.label is not None else ""
+    if out.suffix == ".txt":
+        print(f"wrote {x.shape[0]} sequences of {x.shape[2]} characters to {out}")
+        return 0
+    print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}")
+    return 0
+
+
+def _save_scatter(run: Any, fake: np.ndarray, path: Path, seed: int | None) -> None:
+    """``wgan sample --out FILE.png`` of 2-D data: the samples over real data, in grey."""
+    import torch
+
+    from wgan.figures.plotting import save_figure, scatter_panel, subplots
+
+    real = run.dataset.sample(min(len(fake), 2000), generator=torch.Generator().manual_seed(1))
+    fig, ax = subplots(figsize=(5, 5))
+    seed_text = "" if seed is None else f", seed {seed}"
+    title = f"{run.display_name}: step {run.step}, {len(fake)} samples{seed_text}"
+    scatter_panel(ax, real.numpy(), fake, None, run.dataset.bounds(), title)
+    ax.legend(loc="upper right", markerscale=4, fontsize=8)
+    save_figure(fig, path)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from wgan.training.run import load_run
+
+    _check_count("--num", args.num)
+    trainer = load_run(args.run, device=resolve_device(args.device))
+    _check_count("--num", args.num, trainer)
+    metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
+    trainer.notify = lambda message: print(message, file=sys.stderr, flush=True)
+    metrics.update(
+        trainer.evaluate(args.num, inception_weights=args.inception_weights, seed=args.seed)
+    )
+    if trainer.is_image and not any(k in metrics for k in ("fid", "inception_score")):
+        print(
+            "  (no IS/FID/KID: give a local Inception file with --inception-weights FILE or "
+            "WGAN_INCEPTION_WEIGHTS=FILE; nothing is downloaded)",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(metrics))
+    elif trainer.is_text:
+        print(_format_text_metrics(metrics, trainer.text(5)))
+    else:
+        print(_format_metrics(metrics))
+    return 0
+
+
+def _format_text_metrics(metrics: dict[str, Any], samples: list[str]) -> str:
+    """``wgan eval`` of a text run: a JS-n table (bits) and a few argmax-decoded samples."""
+    from wgan.training.evaluation import printable_line
+
+    head = {k: v for k, v in metrics.items() if not k.startswith("js")}
+    lines = [_format_metrics(head), "", "  JS divergence of character n-grams (bits, log base 2)"]
+    exact = "js1_exact" in metrics
+    cols = "  n  generated  real-vs-real" + ("  exact  exact(real)" if exact else "")
+    lines.append(cols)
+    n = 1
+    while f"js{n}" in metrics:
+        row = f"  {n}  {metrics[f'js{n}']:9.4f}  {metrics[f'js{n}_baseline']:12.4f}"
+        if exact:
+            row += f"  {metrics[f'js{n}_exact']:5.4f}  {metrics[f'js{n}_exact_baseline']:11.4f}"
+        lines.append(row)
+        n += 1
+    lines += ["", "  samples:"] + [f"    {printable_line(t)}" for t in samples]
+    return "\n".join(lines)
+
+
+def cmd_lipschitz(args: argparse.Namespace) -> int:
+    from wgan.analysis.critic_lipschitz import format_lipschitz_report, lipschitz_report
+    from wgan.training.run import load_run
+
+    _check_count("--num", args.num)
+    run = load_run(args.run, device=resolve_device(args.device))
+    _check_count("--num", args.num, run)
+    report = lipschitz_report(run, n=args.num)
+    if args.json:
+        print(json.dumps(json_safe(report)))
+    else:
+        print(format_lipschitz_report(report))
+    return 0
+
+
+def add_sample_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``wgan sample`` to the ``wgan`` command's subparsers; returns its parser."""
+    p = subparsers.add_parser("sample", help="write generated samples of a run to a file")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--num", type=int, default=1000, help="number of samples (default 1000)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output file: .npy or .csv (vectors), .npy or .png (images), .txt or .npy (text)",
+    )
+    p.add_argument(
+        "--seed", type=int, help="noise seed (default 12345, as Run.samples and wgan eval)"
+    )
+    p.add_argument("--label", type=int, help="class to generate (conditional GANs)")
+    add_device_argument(p)
+    p.set_defaults(func=cmd_sample)
+    return p
+
+
+def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``wgan eval`` to the ``wgan`` command's subparsers; returns its parser."""
+    p = subparsers.add_parser(
+        "eval", help="measure a run's generator (modes, W1; classes, FD, FID)"
+    )
+    p.add_argument("run", help="run directory")
+    p.add_argument(
+        "--num", type=int, default=None, help="number of samples (default: the run's eval_samples)"
+    )
+    p.add_argument(
+        "--inception-weights",
+        metavar="PATH",
+        help="TorchScript Inception file for IS/FID/KID (or set WGAN_INCEPTION_WEIGHTS)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="noise seed of the generated samples (default 12345): wgan sample --seed S "
+        "writes the samples that eval --seed S measures",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_argument(p)
+    p.set_defaults(func=cmd_eval)
+    return p
+
+
+def add_lipschitz_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``wgan lipschitz`` to the ``wgan`` command's subparsers; returns its parser."""
+    p = subparsers.add_parser(
+        "lipschitz", help="Lipschitz bounds of a run's critic (layer product, data)"
+    )
+    p.add_argument("run", help="run directory")
+    p.add_argument("--num", type=int, default=2048, help="samples per set (default 2048)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_argument(p)
+    p.set_defaults(func=cmd_lipschitz)
+    return p

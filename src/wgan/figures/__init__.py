@@ -1,0 +1,1 @@
+"""Figures: plots of samples and training curves, image grids and PNG files."""

@@ -1,0 +1,1 @@
+"""The GAN step and what it is made of: losses, players, optimiser maths, EMA, precision."""

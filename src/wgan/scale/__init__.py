@@ -1,0 +1,1 @@
+"""Many runs and their speed: stacked sweeps, studies and their launchers, benchmarks."""

@@ -1,0 +1,438 @@
+"""The run handle: a GAN's models, data and randomness, without any optimiser.
+
+:class:`Run` is what evaluation, sampling, analysis, the CLI and experiments take: the generator,
+the critic (with its constraint's parametrisation), the EMA of the generator, the dataset and its
+batch stream, the run's ``torch.Generator`` and the step reached.
+:class:`wgan.training.trainer.Trainer` extends it with optimiser states and the training loop;
+:func:`load_run` restores a run from its checkpoint for sampling and evaluation, without building
+optimisers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from wgan.config import Config, from_dict
+from wgan.constraints import input_gradient_norm, interpolates
+from wgan.data.batches import SampledBatches, TensorBatches
+from wgan.data.build import build_batches, build_dataset, is_image_dataset, is_text_dataset
+from wgan.errors import ConfigError, DeviceUnavailable, RunFailure, WganError
+from wgan.gan.ema import EMA
+from wgan.gan.loss import build_loss
+from wgan.gan.players import build_models
+from wgan.gan.precision import check_precision
+from wgan.gan.step import BoundCritic, Player
+from wgan.metrics import toy_metrics
+from wgan.store import checkpoints, rundirs
+from wgan.store.tracking import Tracker
+from wgan.training.distributed import DistContext
+
+SAMPLE_CHUNK = 4096
+MAX_SAMPLE_VALUES = 2**31
+"""The most values (samples x values per sample) one :meth:`Run.samples` call returns (8 GiB
+of float32): a larger request is refused before anything is drawn."""
+PROBE_SAMPLES = 64  # generator samples scored by the finiteness check before every save
+SAMPLE_SEED = 12345
+"""The default noise seed of :meth:`Run.samples`, :meth:`Run.evaluate`, ``wgan sample`` and
+``wgan eval``: the samples ``wgan sample --seed S --num N`` writes are those that
+``wgan eval --seed S --num N`` measures."""
+
+
+class NonFiniteSamples(RunFailure):
+    """The generator produced nan or inf: its weights have diverged (a run-time failure)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available. A name that is not a device is a :class:`ConfigError`
+    (exit 2); an explicit CUDA request without a GPU, or a GPU index that does not exist, is
+    :class:`DeviceUnavailable` (a run-time failure, exit 1: the same config runs elsewhere)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceUnavailable(
+            f"train.device={name} but no CUDA device is available (use cpu or auto)"
+        )
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise DeviceUnavailable(
+                f"train.device={name} but this machine has {count} CUDA device(s) "
+                f"(cuda:0 to cuda:{count - 1})"
+            )
+    return device
+
+
+class Run:
+    """One GAN described by a :class:`Config`, living in ``run_dir``.
+
+    Args:
+        cfg: the run's config.
+        run_dir: its directory (created on rank 0).
+        dist: where this process sits in a data-parallel job (a single process by default).
+        dataset: replaces the dataset ``cfg.data`` names (e.g. random images for a benchmark).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: str | Path,
+        dist: DistContext | None = None,
+        dataset: Any = None,
+    ) -> None:
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.label = ""  # which run of a sweep this is (its folder's name); "" for a lone run
+        self.sample_seed = SAMPLE_SEED  # the seed of samples() when none is given
+        # Told what a long pause is for ("evaluating…"): the progress bar, or the CLI's stderr.
+        self.notify: Callable[[str], None] | None = None
+        self.dist = dist or DistContext()
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(self.dist.device(cfg.train.device))
+        self.batch_size = self.dist.shard(cfg.data.batch_size)  # this process's share
+        torch.manual_seed(cfg.train.seed)  # model initialisation (identical on every process)
+        # All sampling (data, noise, interpolation weights) draws from this one generator;
+        # under data parallelism each process has its own stream (rank 0 keeps the seed).
+        self.rng = torch.Generator(device=self.device).manual_seed(self.dist.seed(cfg.train.seed))
+        self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
+        self.is_image = is_image_dataset(self.dataset)
+        self.is_text = is_text_dataset(self.dataset)
+        if self.is_text and cfg.data.name == "text" and cfg.data.vocab is None:
+            # The vocabulary built from the file becomes part of the run's config (and so of
+            # config.yaml and every checkpoint): sampling then decodes without the file.
+            cfg.data.vocab = self.dataset.vocab.chars
+        self.conditional = cfg.conditional.mode != "none"
+        check_precision(cfg.train.precision, self.device)
+        self.gen, self.critic, self.constraints = build_models(cfg, self.dataset, self.device)
+        self.dist.broadcast_module(self.gen)
+        self.dist.broadcast_module(self.critic)
+        if cfg.train.channels_last:
+            if not self.is_image:
+                raise ConfigError("train.channels_last is for image data (convolutional nets)")
+            self.gen.to(memory_format=torch.channels_last)
+            self.critic.to(memory_format=torch.channels_last)
+        self.learned_generator = any(p.requires_grad for p in self.gen.parameters())
+        n_classes = int(getattr(self.dataset, "n_classes", 0) or 0) if self.conditional else 0
+        self.loss = build_loss(cfg, self.constraints, n_classes)
+        self.ema = EMA(self.gen, cfg.train.ema) if cfg.train.ema > 0 else None
+        if self.ema is not None and not self.learned_generator:
+            raise ConfigError("train.ema needs a learned generator (generator.kind=learned)")
+        self.train_set: Tensor | None = None
+        if cfg.data.n_train is not None and (self.is_image or self.is_text):
+            raise ConfigError(
+                "data.n_train is for toy data; image and text datasets are already finite"
+            )
+        if cfg.data.n_train is not None:
+            # A fixed finite training set, drawn from its own seed so it survives resumes.
+            g = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 7919)
+            self.train_set = self.dataset.sample(cfg.data.n_train, generator=g, device=self.device)
+        self.batches: TensorBatches | SampledBatches = self._make_batches()
+        self.step = 0
+
+    def _make_batches(self) -> TensorBatches | SampledBatches:
+        if self.train_set is not None:
+            batches: Any = TensorBatches(self.train_set, self.batch_size, self.rng, self.device)
+        else:
+            batches = build_batches(self.dataset, self.batch_size, self.rng, self.device)
+        if self.cfg.train.channels_last and isinstance(batches, TensorBatches):
+            batches.examples = batches.examples.contiguous(memory_format=torch.channels_last)
+        return batches
+
+    # -- models as functions ----------------------------------------------------------------
+
+    def critic_fn(self, labels: Tensor | None = None):
+        """The critic as a function of x alone (D(c, .) at ``labels`` for a conditional critic)."""
+        concat = self.cfg.conditional.mode == "concat"
+        critic = BoundCritic(Player(self.critic, functional=False), {}, {}, concat)
+        return self.loss.score_fn(critic, labels)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator used for samples and metrics: its EMA when ``train.ema`` > 0."""
+        return self.ema.module if self.ema is not None else self.gen
+
+    @torch.no_grad()
+    def samples(
+        self, n: int, seed: int | None = None, labels: Tensor | int | None = None
+    ) -> Tensor:
+        """``n`` generated samples from a fixed seed (default :data:`SAMPLE_SEED`), on the CPU:
+        (n, dim) or (n, C, H, W).
+
+        ``labels`` (a class index, or (n,) indices) conditions a conditional generator; without
+        it a conditional generator draws uniform labels. Batch norm uses its running statistics
+        (eval mode), so a sample does not depend on the others drawn with it.
+        """
+        n = self._check_count(n)
+        seed = self.sample_seed if seed is None else seed
+        gen = self.sampler
+        n_classes = getattr(gen, "n_classes", 0)
+        if labels is not None:
+            if not n_classes:
+                raise WganError("this run's generator is not conditional: it takes no label")
+            labels = torch.as_tensor(labels, dtype=torch.long).expand(n).to(self.device)
+            bad = labels[(labels < 0) | (labels >= n_classes)]
+            if bad.numel():
+                raise WganError(f"label {int(bad[0])} is out of range [0, {n_classes})")
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        was_training = gen.training
+        gen.eval()
+        try:
+            out = [
+                gen.sample(
+                    min(SAMPLE_CHUNK, n - i),
+                    g,
+                    None if labels is None else labels[i : i + SAMPLE_CHUNK],
+                )
+                for i in range(0, n, SAMPLE_CHUNK)
+            ]
+        finally:
+            gen.train(was_training)
+        x = torch.cat(out).float().cpu()
+        if not bool(torch.isfinite(x).all()):
+            raise NonFiniteSamples(
+                f"the generator of {self.run_dir} at step {self.step} produces non-finite samples "
+                "(nan or inf): its weights have diverged"
+            )
+        return x
+
+    def text(self, n: int, seed: int | None = None) -> list[str]:
+        """``n`` generated sequences of a text run, argmax-decoded with the run's vocabulary."""
+        if not self.is_text:
+            raise WganError("this run does not model text")
+        return self.dataset.decode(self.samples(n, seed=seed))  # from (n, V, L) softmax
+
+    def _check_count(self, n: Any, what: str = "number of samples") -> int:
+        """``n`` as an int in [1, the most that fit in :data:`MAX_SAMPLE_VALUES`]."""
+        try:
+            if isinstance(n, bool):
+                raise TypeError
+            n = operator.index(n)
+        except TypeError:
+            raise WganError(f"the {what} must be an integer, got {n!r}") from None
+        if n < 1:
+            raise WganError(f"the {what} must be >= 1, got {n}")
+        shape = getattr(self.dataset, "shape", None) if self.is_image or self.is_text else None
+        per_sample = 1
+        for size in shape if shape is not None else (getattr(self.dataset, "dim", 1),):
+            per_sample *= int(size)
+        most = max(1, MAX_SAMPLE_VALUES // max(1, per_sample))
+        if n > most:
+            raise WganError(
+                f"the {what} must be <= {most:,} for this run ({per_sample:,} values per "
+                f"sample, at most {MAX_SAMPLE_VALUES:,} values at once), got {n:,}"
+            )
+        return n
+
+    def interpolate_grad_norm(self, n: int = 256) -> float:
+        """Mean ||grad_x D(x_hat)|| on interpolates, with its own RNG (training RNG untouched)."""
+        g = torch.Generator(device=self.device).manual_seed(self.step)
+        labels = None
+        if self.conditional:
+            real, labels = self.dataset.sample_with_labels(n, generator=g, device=self.device)
+        else:
+            real = self.dataset.sample(n, generator=g, device=self.device)
+        with torch.no_grad():
+            fake = self.gen.sample(n, g, labels)
+        score = self.critic_fn(labels)
+        return float(input_gradient_norm(score, interpolates(real, fake, g)).mean())
+
+    # -- finiteness ---------------------------------------------------------------------------
+
+    def state_tensors(self) -> dict[str, list[Tensor]]:
+        """The floating-point tensors a checkpoint saves, by part (weights, buffers, the EMA)."""
+
+        def floats(module: nn.Module) -> list[Tensor]:
+            tensors = itertools.chain(module.parameters(), module.buffers())
+            return [t for t in tensors if t.is_floating_point() and t.numel()]
+
+        groups = {"generator weights": floats(self.gen), "critic weights": floats(self.critic)}
+        if self.ema is not None:
+            groups["generator EMA weights"] = floats(self.ema.module)
+        return groups
+
+    @torch.no_grad()
+    def non_finite_parts(self, probe: bool = True) -> list[str]:
+        """The parts of the state that hold nan or inf (an empty list when all is finite).
+
+        One fused reduction per part (the largest absolute value of every tensor,
+        ``torch._foreach_norm(ord=inf)``, which is nan or inf exactly when a value is) and one
+        host synchronisation in all. With ``probe``, also :data:`PROBE_SAMPLES` samples of the
+        generator used for sampling and the critic's scores on them, from a fixed seed in eval
+        mode (neither the training RNG nor batch-norm statistics are touched): weights that are
+        finite but so large that the networks overflow are caught too.
+        """
+        names: list[str] = []
+        flags: list[Tensor] = []
+        for name, tensors in self.state_tensors().items():
+            if tensors:
+                norms = torch._foreach_norm(tensors, math.inf)
+                largest = torch.stack([v.float().to(self.device) for v in norms])
+                flags.append(largest.isfinite().all())
+                names.append(name)
+        if probe:
+            x, scores = self._probe()
+            flags += [x.isfinite().all(), scores.isfinite().all()]
+            names += ["generator samples", "critic scores"]
+        if not flags:
+            return []
+        finite = torch.stack([f.to(self.device) for f in flags]).tolist()
+        return [name for name, ok in zip(names, finite, strict=True) if not ok]
+
+    def _probe(self) -> tuple[Tensor, Tensor]:
+        """A few samples of the sampling generator and the critic's scores on them (eval mode)."""
+        gen, critic = self.sampler, self.critic
+        g = torch.Generator(device=self.device).manual_seed(0)
+        n_classes = int(getattr(gen, "n_classes", 0) or 0)
+        labels = None
+        if n_classes:
+            labels = torch.randint(n_classes, (PROBE_SAMPLES,), generator=g, device=self.device)
+        modes = gen.training, critic.training
+        gen.eval()
+        critic.eval()
+        try:
+            x = gen.sample(PROBE_SAMPLES, g, labels)
+            scores = self.critic_fn(labels)(x)
+        finally:
+            gen.train(modes[0])
+            critic.train(modes[1])
+        return x, scores
+
+    # -- measuring and plotting ---------------------------------------------------------------
+
+    def evaluate(
+        self, n: int | None = None, inception_weights: str | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
+        """Metrics on ``n`` samples (default ``train.eval_samples``) drawn with ``seed`` (default
+        :data:`SAMPLE_SEED`: the samples of ``samples(n, seed)``); the real data and the
+        per-class samples of a conditional generator have fixed seeds of their own.
+
+        Toy data: mode coverage, high-quality fraction, KL and exact W1. Images: see
+        :func:`wgan.training.evaluation.evaluate_images` (classifier scores on digits, IS/FID/KID
+        with the user's Inception weights: ``inception_weights``, else ``train.inception_weights``
+        of a config the user gave, else ``$WGAN_INCEPTION_WEIGHTS``; a checkpoint's config never
+        names the file, :func:`read_run` clears it).
+        """
+        n = self._check_count(self.cfg.train.eval_samples if n is None else n)
+        if self.notify is not None:
+            if self._classifier_missing():
+                self.notify("training the digit classifier (once, cached)…")
+            self.notify("evaluating…")
+        saved, self.sample_seed = self.sample_seed, SAMPLE_SEED if seed is None else int(seed)
+        try:  # the evaluators draw with samples(n), i.e. with self.sample_seed
+            if self.is_text:
+                from wgan.training.evaluation import evaluate_text
+
+                return evaluate_text(self, n)
+            if self.is_image:
+                from wgan.training.evaluation import evaluate_images
+
+                weights = inception_weights or self.cfg.train.inception_weights
+                return evaluate_images(self, n, inception_weights=weights)
+            fake = self.samples(n)
+            g = torch.Generator().manual_seed(1)
+            return toy_metrics(fake, self.dataset, n_real=n, generator=g)
+        finally:
+            self.sample_seed = saved
+
+    def _classifier_missing(self) -> bool:
+        """Whether evaluating needs the digit classifier and must train it first."""
+        if not self.is_image or self.cfg.data.name not in ("digits", "stacked_digits"):
+            return False
+        from wgan.metrics.classifier import classifier_cache_path
+
+        return not classifier_cache_path(int(self.dataset.resolution)).exists()
+
+    @property
+    def display_name(self) -> str:
+        """The config's name, and for a run of a sweep its label: ``toy-wgan-gp (00001-seed1)``."""
+        return f"{self.cfg.name} ({self.label})" if self.label else self.cfg.name
+
+    def figure(self, tracker: Tracker | None = None) -> Path | None:
+        """Real vs generated samples over the critic's contours (2-D data only)."""
+        if self.is_image:
+            from wgan.training.evaluation import sample_grid
+
+            return sample_grid(self, tracker)
+        if self.is_text:
+            from wgan.training.evaluation import sample_text
+
+            return sample_text(self, tracker)
+        if self.dataset.dim != 2:
+            return None
+        from wgan.figures.plotting import plot_toy, save_figure
+
+        g = torch.Generator().manual_seed(2)
+        real = self.dataset.sample(1000, generator=g).numpy()
+        fake = self.samples(1000).numpy()
+        title = f"{self.display_name}: step {self.step}"
+        fig = plot_toy(self.critic, real, fake, self.dataset.bounds(), title)
+        if tracker is not None:
+            tracker.figure("samples", fig, self.step)
+        path = save_figure(fig, self.run_dir / "figures" / f"step_{self.step:06d}.png")
+        shutil.copyfile(path, path.with_name("latest.png"))
+        return path
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def load_models(self, state: dict[str, Any]) -> None:
+        """Restore G, D, the EMA, the training set and the step from a checkpoint dict."""
+        try:
+            self.gen.load_state_dict(state["generator"])
+            self.critic.load_state_dict(state["critic"])
+            if self.ema is not None:
+                saved = state.get("generator_ema")
+                self.ema.load_state_dict(saved if saved is not None else state["generator"])
+        except (KeyError, RuntimeError, ValueError) as err:
+            first = str(err).splitlines()[0]
+            raise WganError(f"checkpoint does not match this run's config: {first}") from None
+        if state.get("train_set") is not None:
+            self.train_set = state["train_set"].to(self.device)
+            self.batches = self._make_batches()
+        self.step = int(state["step"])
+
+
+def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
+    """A run directory's checkpoint dict and config (errors name what is missing).
+
+    The config is the checkpoint's, validated, with ``train.inception_weights`` cleared: a
+    checkpoint may come from anyone, and that file is executed when loaded.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise WganError(f"run directory not found: {run_dir}")
+    ckpt = run_dir / rundirs.CHECKPOINT
+    if not ckpt.is_file():
+        raise WganError(f"{run_dir} has no checkpoint ({rundirs.CHECKPOINT})")
+    state = checkpoints.load_checkpoint(ckpt)
+    if not isinstance(state.get("config"), dict):
+        raise WganError(f"{ckpt} holds no config mapping")
+    cfg = from_dict(state["config"])
+    # Trust: a file that would be loaded as code (the TorchScript Inception weights) comes only
+    # from the user (a command-line option, an override, the environment), never a checkpoint.
+    cfg.train.inception_weights = None
+    return run_dir, state, cfg
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    """A :class:`Run` restored from a run's checkpoint, for sampling and evaluation.
+
+    No optimiser is built; the models are those of the checkpoint's step.
+    """
+    run_dir, state, cfg = read_run(run_dir)
+    cfg.train.device = device
+    # A text run decodes with the vocabulary in its config, so its file may be gone.
+    run = Run(cfg, run_dir, dataset=build_dataset(cfg.data, allow_missing_text=True))
+    run.load_models(state)
+    return run

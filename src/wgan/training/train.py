@@ -1,0 +1,148 @@
+"""Training a run from the outside: :func:`train` a new run, :func:`resume` one from its
+checkpoint, each recorded as a session in the run's ``provenance.json``; the loop itself is
+:class:`wgan.training.trainer.Trainer`."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from pathlib import Path
+from typing import Any
+
+from wgan.config import (
+    Config,
+    check_resume,
+    set_value,
+    validate,
+)
+from wgan.errors import ConfigError
+from wgan.store import provenance, rundirs
+from wgan.store.tracking import Tracker
+from wgan.training.distributed import DistContext
+from wgan.training.resume_check import check_config_file
+from wgan.training.run import read_run
+from wgan.training.stats import TrainResult
+from wgan.training.trainer import Trainer, check_checkpoint_format
+
+__all__ = ["resume", "train"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry points
+# ----------------------------------------------------------------------------------------------
+
+
+def _fit(trainer: Trainer, tensorboard: bool, purge_step: int | None = None) -> TrainResult:
+    """Run ``trainer.fit`` with a tracker on rank 0 (none elsewhere); rank 0 records the
+    session in the run's ``provenance.json`` (:mod:`wgan.store.provenance`)."""
+    if not trainer.dist.is_main:
+        result = trainer.fit(None)
+    else:
+        kind = "new" if purge_step is None else "resume"
+        tracker = Tracker(trainer.run_dir, tensorboard=tensorboard, purge_step=purge_step)
+        if purge_step is not None:
+            tracker.jsonl.truncate_after(trainer.step)
+        try:
+            with provenance.session(
+                trainer.run_dir, kind, trainer.device, trainer.step, trainer.dist.world_size
+            ) as entry:
+                try:
+                    result = trainer.fit(tracker)
+                finally:
+                    entry["end_step"] = trainer.step
+                    entry["threads"] = trainer.threads.record()
+        finally:
+            tracker.close()
+    # Data parallel: every process waits for rank 0's final evaluation and checkpoint, then
+    # the process group is closed, so no process exits with its communication threads alive.
+    trainer.dist.barrier()
+    trainer.dist.close()
+    return result
+
+
+def train(
+    cfg: Config,
+    run_dir: str | Path | None = None,
+    tensorboard: bool = True,
+    dist: DistContext | None = None,
+) -> TrainResult:
+    """Train a new run of ``cfg`` in a new numbered run directory (or ``run_dir``).
+
+    Under ``torchrun`` (WORLD_SIZE > 1) this process joins a data-parallel job: see
+    :mod:`wgan.training.distributed`. Rank 0 chooses the run directory and writes everything in it.
+    """
+    dist = dist or DistContext.from_env()
+    if not dist.is_main:
+        run_dir = Path(dist.broadcast_object(None))
+        return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard)
+    # A failed start (bad data path, a model that cannot be built, Ctrl-C) removes the new
+    # directory again; the run is locked while it trains.
+    with rundirs.create_run_dir(cfg.out_dir, cfg.name, run_dir) as path:
+        rundirs.write_config(path, cfg.to_dict())
+        dist.broadcast_object(str(path))
+        return _fit(Trainer(cfg, path, dist=dist), tensorboard)
+
+
+def resume(
+    run_dir: str | Path,
+    overrides: dict[str, Any] | None = None,
+    tensorboard: bool = True,
+    dist: DistContext | None = None,
+) -> TrainResult:
+    """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps).
+
+    Everything is checked before anything is written (config.yaml, metrics, TensorBoard, the
+    checkpoint), so a refused resume leaves the run exactly as it was:
+
+    * the checkpoint's format;
+    * ``config.yaml`` against the checkpoint's config (:func:`check_config_file`: an edited
+      ``config.yaml`` is refused unless the edited keys are given as overrides);
+    * the overrides' keys and types, then the whole config's ranges, as for a new run
+      (:func:`wgan.config.validate`);
+    * only keys of :data:`wgan.config.RESUME_MAY_CHANGE` may differ from the checkpoint's config
+      (:func:`wgan.config.check_resume`: shapes, the optimiser kind, code paths are refused,
+      naming the key and both values);
+    * ``train.steps`` must be beyond the checkpoint's step;
+    * the models and optimiser states must load (shapes, optimiser kind).
+
+    Changed learning rates, betas, weight decay, penalty and clipping settings, EMA decay and
+    cadences apply from the first resumed iteration (the loop reads them every iteration).
+    ``config.yaml`` is rewritten with the new config at the first checkpoint written, so it
+    always describes the checkpoint (a resume that diverges or is killed before it leaves it
+    as it was).
+
+    The number of processes may differ from the run's: the models, optimisers and step are
+    restored on every process; rank 0 continues the saved random stream, other ranks start
+    fresh ones (so a resume is bit-exact only for a single process).
+    """
+    dist = dist or DistContext.from_env()
+    has_checkpoint = (Path(run_dir) / rundirs.CHECKPOINT).is_file()
+    # A second trainer of the same run is refused at once.
+    lock = (
+        rundirs.lock_run(run_dir) if dist.is_main and has_checkpoint else contextlib.nullcontext()
+    )
+    with lock:
+        return _resume(run_dir, overrides, tensorboard, dist)
+
+
+def _resume(
+    run_dir: str | Path, overrides: dict[str, Any] | None, tensorboard: bool, dist: DistContext
+) -> TrainResult:
+    run_dir, state, cfg = read_run(run_dir)
+    check_checkpoint_format(state)
+    overrides = dict(overrides or {})
+    check_config_file(run_dir, state["config"], overrides)
+    saved = copy.deepcopy(cfg)
+    for key, value in overrides.items():
+        set_value(cfg, key, value)
+    validate(cfg)
+    check_resume(saved, cfg)
+    step = int(state["step"])
+    if cfg.train.steps <= step:
+        raise ConfigError(
+            f"train.steps={cfg.train.steps}: the run is already at step {step}, so there is "
+            f"nothing to train; pass train.steps=N with N > {step} to continue it"
+        )
+    trainer = Trainer(cfg, run_dir, state=state, dist=dist)
+    dist.barrier()  # every process has read the checkpoint before rank 0 writes anything
+    return _fit(trainer, tensorboard, purge_step=trainer.step + 1)
