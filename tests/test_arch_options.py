@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import resolve
 from wgan.data.build import build_dataset
 from wgan.errors import ConfigError

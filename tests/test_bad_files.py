@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.data import (
     ImageDataset,
     image_files,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import wgan.scale.bench as bench_module
-from wgan.cli.main import build_parser, main
+from wgan.cli.app import build_parser, main
 from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
 from wgan.scale.bench import bench, format_bench, matmul_roofline, record_result

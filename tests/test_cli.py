@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 
 FAST = [
     "generator.hidden=32",
@@ -121,12 +121,12 @@ def test_module_entry_point_has_no_traceback(tmp_path):
 
 
 def test_every_command_is_parsed_here_without_loading_the_libraries():
-    """All argparse lives in the command-line modules (wgan.cli.main, wgan.cli.scale): building the
+    """All argparse lives in the command-line modules (wgan.cli.app, wgan.cli.scale): building the
     parser (sweep and bench included) imports neither wgan.scale.sweep, wgan.scale.bench,
     wgan.training.train nor torch; the commands import them lazily."""
     code = (
-        "import sys, wgan.cli.main, wgan.cli.scale\n"
-        "p = wgan.cli.main.build_parser()\n"
+        "import sys, wgan.cli.app, wgan.cli.scale\n"
+        "p = wgan.cli.app.build_parser()\n"
         "a = p.parse_args(['bench', 'toy-wgan-gp', '--no-compile'])\n"
         "s = p.parse_args(['sweep', '--seeds', '0-1', '--engine', 'vmap'])\n"
         "assert a.func is wgan.cli.scale.cmd_bench and a.compile is False, a\n"

@@ -2,7 +2,7 @@
 
 import json
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.experiments import EXPERIMENTS
 
 

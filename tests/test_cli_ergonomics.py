@@ -1,6 +1,6 @@
 """The command line as researchers use it: argument order, --version, --device, exit codes, the
 provenance record, per-run TensorBoard of sweeps, output formats. All through
-``wgan.cli.main.main``."""
+``wgan.cli.app.main``."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import torch
 import yaml
 
 import wgan
-import wgan.cli.main as cli
+import wgan.cli.app as cli
+import wgan.training.run as run_module
 import wgan.training.train as train_module
-from wgan.cli.main import main
+from wgan.cli.app import main
 
 TINY = [
     "generator.hidden=16",
@@ -158,7 +159,7 @@ def test_help_does_not_import_torch():
     """Building every parser (what ``wgan --help`` does) loads none of the slow imports."""
     slow = ["torch", "numpy", "importlib.metadata"]
     code = (
-        "import sys, wgan.cli.main; wgan.cli.main.build_parser(); "
+        "import sys, wgan.cli.app; wgan.cli.app.build_parser(); "
         f"print([m in sys.modules for m in {slow}])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -176,13 +177,13 @@ def test_help_does_not_import_torch():
 def test_device_on_eval_sample_and_lipschitz(trained, tmp_path, monkeypatch, capsys, argv):
     """--device cpu runs; --device mps (made to look available) reaches load_run."""
     devices = []
-    original = train_module.load_run
+    original = run_module.load_run
 
     def spy(run_dir, device="cpu"):
         devices.append(device)
         return original(run_dir, device="cpu")  # this machine computes on its CPU either way
 
-    monkeypatch.setattr(train_module, "load_run", spy)
+    monkeypatch.setattr(run_module, "load_run", spy)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     argv = [a.replace("OUT", str(tmp_path)) for a in argv]
     for device in ("cpu", "mps"):

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import torch
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.store.checkpoints import load_checkpoint
 from wgan.store.tracking import read_jsonl
 

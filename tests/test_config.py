@@ -16,7 +16,7 @@ def test_default_is_main_job():
 def test_paper_defaults_per_method():
     wgan = resolve("wgan")
     assert (wgan.d_optim.name, wgan.d_optim.lr, wgan.constraint.clip) == ("rmsprop", 5e-5, 0.01)
-    assert (wgan.training.train.n_critic, wgan.data.batch_size) == (5, 64)
+    assert (wgan.train.n_critic, wgan.data.batch_size) == (5, 64)
     gp = resolve("wgan-gp")
     assert gp.constraint.penalty_weight == 10.0 and gp.d_optim.betas == (0.0, 0.9)
     assert gp.d_optim.lr == 1e-4 and gp.train.n_critic == 5

@@ -9,16 +9,16 @@ import math
 
 import pytest
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import (
     Config,
-    ConfigError,
     leaf_items,
     read_yaml_mapping,
     resolve,
     set_value,
     validate,
 )
+from wgan.errors import ConfigError
 
 
 def write(tmp_path, text, name="mine.yaml"):

@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import resolve
 from wgan.metrics.classifier import digits_split, get_digit_classifier
 from wgan.metrics.images import digits_metrics

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.errors import TrainingDiverged, WganError
 from wgan.store.checkpoints import load_checkpoint, save_checkpoint
 from wgan.training.run import NonFiniteSamples, load_run

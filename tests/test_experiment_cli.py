@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.experiments import EXPERIMENTS
 from wgan.experiments.common import settings_fields
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from wgan.analysis import latent
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import resolve
 from wgan.errors import WganError
 from wgan.gan.players import LatentGenerator

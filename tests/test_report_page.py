@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.errors import ConfigError
 from wgan.experiments import EXPERIMENTS, mode_collapse, report
 from wgan.experiments.common import (

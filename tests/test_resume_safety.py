@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import (
     RESUME_MAY_CHANGE,
     Config,

@@ -18,7 +18,7 @@ import sys
 import pytest
 import torch
 
-from wgan.cli.main import main as cli_main
+from wgan.cli.app import main as cli_main
 from wgan.cli.study import read_study_file
 from wgan.config import resolve
 from wgan.errors import ConfigError, WganError
@@ -208,8 +208,8 @@ def test_one_process_per_study_directory(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from wgan import runs\n"
-            "with runs.lock_run(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            "import sys, time; from wgan.store import rundirs\n"
+            "with rundirs.lock_run(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
             str(study),
         ],
         stdout=subprocess.PIPE,

@@ -19,7 +19,7 @@ import math
 import pytest
 import torch
 
-from wgan.cli.main import main as cli_main
+from wgan.cli.app import main as cli_main
 from wgan.config import resolve, set_value
 from wgan.errors import ConfigError
 from wgan.scale.bench.sweep import benchmark_sweep

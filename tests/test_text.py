@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import resolve
 from wgan.data.text import CORPUS_WORDS, MarkovText, Vocabulary, is_primitive, load_text_file
 from wgan.errors import DataError

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import resolve
 from wgan.data.text import MarkovText
 from wgan.gan.players import build_models

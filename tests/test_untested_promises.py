@@ -23,7 +23,7 @@ import pytest
 import torch
 from test_image_data import cifar_batch, mnist_like, write_idx, write_png
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 from wgan.config import resolve
 from wgan.store.checkpoints import load_checkpoint
 from wgan.store.tracking import read_jsonl

@@ -1,5 +1,5 @@
 """``python -m wgan`` runs the command line (also what ``torchrun -m wgan`` uses)."""
 
-from wgan.cli.main import main
+from wgan.cli.app import main
 
 raise SystemExit(main())

@@ -1,7 +1,7 @@
 """The ``wgan`` command line, one module per family of commands.
 
-``wgan.cli.main:main`` is the entry point (:func:`wgan.cli.main.main.main`)."""
+``wgan.cli:main`` is the entry point (:func:`wgan.cli.app.main`)."""
 
-from wgan.cli.main.main import main
+from wgan.cli.app import main
 
 __all__ = ["main"]

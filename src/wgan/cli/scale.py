@@ -1,6 +1,6 @@
 """``wgan sweep`` and ``wgan bench``: many runs at once, and timing the training step.
 
-Their parsers and commands, hooked into :mod:`wgan.cli.main`; the work is done by
+Their parsers and commands, hooked into :mod:`wgan.cli.app`; the work is done by
 :mod:`wgan.scale.sweep` and :mod:`wgan.scale.bench`, imported only when a command runs (``wgan
 --help`` stays fast).
 """

@@ -147,7 +147,7 @@ def run_label(variant: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Parsing the command line's sweep values (the parser itself is in wgan.cli.main)
+# Parsing the command line's sweep values (the parser itself is in wgan.cli.app)
 # ----------------------------------------------------------------------------------------------
 
 
