@@ -143,20 +143,40 @@ def _spin_for(seconds: float) -> None:
         sum(range(1000))
 
 
-def test_other_load_sees_a_busy_process_and_not_this_ones_own_work():
-    start = threads._snapshot()
-    _spin_for(1.0)  # this process keeps a core busy: its own time is not "other" load
-    alone = threads.other_load(start)
+def test_other_load_counts_a_busy_process():
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         start = threads._snapshot()
-        _spin_for(1.0)
+        _spin_for(1.0)  # this process is busy too
         beside = threads.other_load(start)
     finally:
         busy.kill()
         busy.wait()
-    assert alone < 0.5
     assert beside >= 0.7
+
+
+def _fake_stat(path, busy_ticks):
+    # cpu0 and cpu1: user nice system idle iowait irq softirq steal (ticks); idle is free time
+    path.write_text(
+        f"cpu  {2 * busy_ticks} 0 0 500 0 0 0 0\n"
+        f"cpu0 {busy_ticks} 0 0 250 0 0 0 0\ncpu1 {busy_ticks} 0 0 250 0 0 0 0\n"
+    )
+
+
+def test_other_load_leaves_out_this_processs_own_time(tmp_path, monkeypatch):
+    """Between two snapshots 1 s apart both cores were busy (200 ticks of 100 Hz) and this
+    process used 0.5 CPU-seconds itself: the others used 1.5 cores."""
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(threads, "STAT", str(stat))
+    monkeypatch.setattr(threads, "_cpu_ids", lambda: {0, 1})
+    monkeypatch.setattr(threads.os, "sysconf", lambda name: 100)
+    clock, own = iter([10.0, 11.0]), iter([3.0, 3.5])
+    monkeypatch.setattr(threads.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(threads.os, "times", lambda: os.times_result((next(own), 0, 0, 0, 0)))
+    _fake_stat(stat, 1000)
+    start = threads._snapshot()
+    _fake_stat(stat, 1100)  # each core 100 ticks busier
+    assert threads.other_load(start) == pytest.approx(1.5)
 
 
 @pytest.fixture

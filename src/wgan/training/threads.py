@@ -114,12 +114,15 @@ def _cpu_ids() -> set[int] | None:
         return None
 
 
+STAT = "/proc/stat"  # the kernel's CPU time counters (Linux)
+
+
 def _snapshot() -> tuple[float, float, float] | None:
     """(wall seconds, busy CPU-seconds of this process's CPUs, this process's CPU-seconds), or
-    None where ``/proc/stat`` cannot be read (not Linux)."""
+    None where :data:`STAT` cannot be read (not Linux)."""
     ids = _cpu_ids()
     try:
-        with open("/proc/stat") as f:
+        with open(STAT) as f:
             lines = [line.split() for line in f if line.startswith("cpu")]
     except OSError:
         return None
