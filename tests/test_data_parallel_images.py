@@ -57,12 +57,12 @@ def _rows(draws: dict, ctx: DistContext) -> dict:
 
 def _steps(case: str, ctx: DistContext, run_dir: Path, draws: list[dict], out: Path) -> None:
     trainer = _trainer(case, run_dir, ctx)
-    assert (trainer.engine.sync is not None) == ctx.enabled
+    assert (trainer.gan_step.sync is not None) == ctx.enabled
     assert (trainer.ema is not None) == (case == "ema")
     for full in draws:
         mine = _rows(full, ctx)
         assert mine["real"].shape[1] == trainer.batch_size  # this process's share of B
-        terms = trainer.engine.iteration(trainer.train_state, mine, trainer.hyper())
+        terms = trainer.gan_step.iteration(trainer.train_state, mine, trainer.hyper())
         assert "g" in terms and all(torch.isfinite(v) for v in terms["g"].values())
         if case == "conditional":
             assert "wrong_label" in terms["d"][0]
@@ -95,7 +95,7 @@ def test_two_processes_of_half_batch_equal_one_process_of_full_batch(tmp_path):
         # The draws of two full-batch iterations (real images, labels, noise, wrong labels, eps).
         maker = _trainer(case, d / "draws", DistContext())
         rng = torch.Generator().manual_seed(1)
-        draws = [maker.engine.draw(maker.batches, rng, B) for _ in range(ITERATIONS)]
+        draws = [maker.gan_step.draw(maker.batches, rng, B) for _ in range(ITERATIONS)]
         assert draws[0]["real"].shape == (1, B, 1, 16, 16)
         if case == "conditional":
             assert {"labels", "wrong", "g_labels"} <= set(draws[0])

@@ -37,7 +37,7 @@ def _one_step(ctx: DistContext, run_dir: Path, out: Path) -> None:
     ]
     overrides.append(f"data.batch_size={B}")
     trainer = Trainer(resolve("toy-wgan-gp", overrides), run_dir, dist=ctx)
-    engine = trainer.engine
+    engine = trainer.gan_step
     assert (engine.sync is not None) == ctx.enabled  # gradients are averaged over processes
     g = torch.Generator().manual_seed(1)
     latent = trainer.gen.latent_dim

@@ -321,17 +321,17 @@ def test_eager_and_functional_iterations_agree(tmp_path, preset, overrides):
     cfg = resolve(preset, overrides)
     eager = Trainer(copy.deepcopy(cfg), tmp_path / "eager")
     pure = Trainer(copy.deepcopy(cfg), tmp_path / "pure")
-    assert not eager.engine.functional
+    assert not eager.gan_step.functional
     engine, state = _functional_engine(pure)
     start = _tensors(eager)
     assert all(torch.equal(v, _tensors(pure)[k]) for k, v in start.items())
 
-    draws = eager.engine.draw(eager.batches, eager.rng, eager.batch_size)
+    draws = eager.gan_step.draw(eager.batches, eager.rng, eager.batch_size)
     draws_pure = engine.draw(pure.batches, pure.rng, pure.batch_size)
     assert draws.keys() == draws_pure.keys()
     assert all(torch.equal(draws[k], draws_pure[k]) for k in draws)
 
-    out_eager = eager.engine.iteration(eager.train_state, draws, eager.hyper())
+    out_eager = eager.gan_step.iteration(eager.train_state, draws, eager.hyper())
     out_pure = engine.iteration(state, draws_pure, pure.hyper())
 
     steps = [*zip(out_eager["d"], out_pure["d"], strict=True), (out_eager["g"], out_pure["g"])]
@@ -369,8 +369,8 @@ def test_logged_lazy_penalty_is_the_same_eager_and_functional(tmp_path):
     logs = RunningStats(), RunningStats()
     for step in range(8):
         eager.step = pure.step = step
-        draws = eager.engine.draw(eager.batches, eager.rng, eager.batch_size)
-        logs[0].add_iteration(eager.engine.iteration(eager.train_state, draws, eager.hyper()))
+        draws = eager.gan_step.draw(eager.batches, eager.rng, eager.batch_size)
+        logs[0].add_iteration(eager.gan_step.iteration(eager.train_state, draws, eager.hyper()))
         hyper = as_tensors(pure.hyper(), pure.device)
         draws = engine.draw(pure.batches, pure.rng, pure.batch_size)
         logs[1].add_iteration(engine.iteration(state, draws, hyper))
@@ -391,7 +391,7 @@ def test_draws_of_a_conditional_iteration(tmp_path):
         [*DIGITS, "train.n_critic=3", "constraint.penalty=two_sided", "critic.norm=layer"],
     )
     trainer = Trainer(cfg, tmp_path / "run")
-    draws = trainer.engine.draw(trainer.batches, trainer.rng, trainer.batch_size)
+    draws = trainer.gan_step.draw(trainer.batches, trainer.rng, trainer.batch_size)
     b, latent = trainer.batch_size, cfg.generator.latent_dim
     assert set(draws) == {"real", "labels", "noise", "wrong", "eps", "g_labels", "g_noise"}
     assert draws["real"].shape == (3, b, 1, 16, 16)
@@ -401,5 +401,5 @@ def test_draws_of_a_conditional_iteration(tmp_path):
     assert ((draws["eps"] >= 0) & (draws["eps"] <= 1)).all()
     # the same seed draws the same tensors
     again = Trainer(cfg, tmp_path / "again")
-    redraw = again.engine.draw(again.batches, again.rng, again.batch_size)
+    redraw = again.gan_step.draw(again.batches, again.rng, again.batch_size)
     assert all(torch.equal(draws[k], redraw[k]) for k in draws)

@@ -131,7 +131,7 @@ def test_fixed_generator_trains_only_the_critic(fast_config):
     cfg = fast_config("toy-critic-gp", "train.steps=20", "train.log_every=10")
     trainer = Trainer(cfg, Path(cfg.out_dir) / "fixed")
     # No generator optimiser, no generator step: an iteration is n_critic critic updates only.
-    assert trainer.opt_g is None and trainer.engine.g_optim is None
+    assert trainer.opt_g is None and trainer.gan_step.g_optim is None
     assert "opt_g" not in trainer.train_state
     assert "g" not in trainer.train_step() and not any(
         k.startswith("g/") for k in trainer.stats.sums

@@ -41,7 +41,7 @@ def test_feature_matching_term_equals_a_hand_computation(tmp_path):
     """G's loss = objective's loss + w ||E d(x) - E d(G(z))||^2, with the step's own draws."""
     cfg = resolve("toy-gan-ns", [*TINY, "tricks.feature_matching=2.0", "train.n_critic=1"])
     trainer = Trainer(cfg, tmp_path / "run")
-    draws = trainer.engine.draw(trainer.batches, trainer.rng, trainer.batch_size)
+    draws = trainer.gan_step.draw(trainer.batches, trainer.rng, trainer.batch_size)
     with torch.no_grad():
         fake = trainer.gen(draws["g_noise"])
         inner = trainer.critic.inner  # the FeatureCritic's critic
@@ -49,7 +49,7 @@ def test_feature_matching_term_equals_a_hand_computation(tmp_path):
         fm = gap.square().sum()
         base = make_objective("nonsaturating").generator_loss(inner(fake))["loss"]
     x = {"noise": draws["g_noise"], "g_real": draws["g_real"]}
-    terms = trainer.engine.generator_update(trainer.train_state, x, trainer.hyper())
+    terms = trainer.gan_step.generator_update(trainer.train_state, x, trainer.hyper())
     assert terms["feature_matching"].item() == pytest.approx(fm.item(), rel=1e-5)
     assert terms["loss"].item() == pytest.approx((base + 2.0 * fm).item(), rel=1e-5)
 
@@ -133,12 +133,12 @@ def test_virtual_batch_norm_generator_samples_alone_and_survives_a_resume(tmp_pa
 def test_instance_noise_reaches_real_and_fake_inputs(tmp_path):
     cfg = resolve("toy-gan", [*TINY, "tricks.instance_noise=0.3", "train.steps=10"])
     trainer = Trainer(cfg, tmp_path / "run")
-    x = trainer.engine.draw_critic(trainer.batches, trainer.rng, trainer.batch_size)
+    x = trainer.gan_step.draw_critic(trainer.batches, trainer.rng, trainer.batch_size)
     seen = []
     handle = trainer.critic.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
     hyper = trainer.hyper()
     assert hyper["instance_noise"] == pytest.approx(0.3)
-    trainer.engine.critic_update(trainer.train_state, x, hyper)
+    trainer.gan_step.critic_update(trainer.train_state, x, hyper)
     handle.remove()
     with torch.no_grad():
         fake = trainer.gen(x["noise"])

@@ -182,19 +182,19 @@ def fit_critic(
     the objective's critic loss plus the penalty, the optimiser ``optimiser`` (name, lr, betas,
     weight decay) of :mod:`wgan.gan.optim`, then the constraint's projection, e.g. clipping).
     """
-    engine = GANStep(
+    gan_step = GANStep(
         FixedSource(fake_source), critic, loss, n_critic=1, d_optim=optimiser.name, g_optim=None
     )
-    state = engine.state(optim.init_state(optimiser.name, list(critic.parameters())), None)
+    state = gan_step.state(optim.init_state(optimiser.name, list(critic.parameters())), None)
     hyper = {"d": optim.hyper(optimiser.lr, optimiser.betas, optimiser.weight_decay)}
     critic.train()
     for _ in range(steps):
         x = {"real": real_source.sample(batch_size, generator)}  # (B, dim)
         with torch.no_grad():
             x["fake"] = fake_source.sample(batch_size, generator)  # (B, dim)
-        if engine.has_penalty:
+        if gan_step.has_penalty:
             x["eps"] = torch.rand(batch_size, generator=generator, device=x["real"].device)
-        engine.critic_update(state, x, hyper)
+        gan_step.critic_update(state, x, hyper)
     critic.eval()
     return critic
 

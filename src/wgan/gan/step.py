@@ -142,6 +142,30 @@ class GANStep:
         self.penalty_every = loss.constraints.penalty_every
         self.device = next(critic.parameters()).device
 
+    @classmethod
+    def for_run(
+        cls,
+        run: Any,
+        functional: bool = False,
+        sync: Callable[[list[Tensor]], list[Tensor]] | None = None,
+    ) -> GANStep:
+        """The step of a run (a :class:`wgan.training.run.Run`: its config, players and loss),
+        the one way a trainer, a sweep or an experiment's run builds it."""
+        cfg = run.cfg
+        return cls(
+            run.gen,
+            run.critic,
+            run.loss,
+            cfg.train.n_critic,
+            cfg.d_optim.name,
+            cfg.g_optim.name if run.learned_generator else None,
+            functional=functional,
+            precision=cfg.train.precision,
+            sync=sync,
+            historical=cfg.tricks.historical_averaging,
+            instance_noise=cfg.tricks.instance_noise > 0,
+        )
+
     # -- randomness, all in one place ---------------------------------------------------------
 
     def draw(self, batches: Any, rng: torch.Generator, batch_size: int) -> Draws:

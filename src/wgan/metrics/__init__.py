@@ -1,7 +1,8 @@
 """Sample-quality metrics: plain functions returning plain (JSON-serialisable) dicts.
 
-Every metric is registered in :data:`METRICS` below (name -> function); that dict is the one
-place where metrics are listed. Inputs may be torch tensors or numpy arrays.
+Every metric is exported here under its own name. Which of them a run reports is chosen by the
+evaluator registry of :mod:`wgan.training.evaluation` (per kind of data). Inputs may be torch
+tensors or numpy arrays.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from wgan.metrics.wasserstein import as_points, check_int, exact_w1, sliced_w1, 
 
 __all__ = [
     "DIGITS_HOLDOUT_SEED",
-    "METRICS",
     "DigitClassifier",
     "InceptionExtractor",
     "as_points",
@@ -136,20 +136,3 @@ def toy_metrics(
         out["w1_note"] = w["note"]
     return out
 
-
-METRICS: dict[str, Callable[..., dict]] = {
-    "mode_metrics": mode_metrics,
-    "exact_w1": exact_w1,
-    "sliced_w1": sliced_w1,
-    "toy_metrics": toy_metrics,
-    "class_metrics": class_metrics,
-    "digits_metrics": digits_metrics,
-    "digit_inception_score": digit_inception_score,
-    "stacked_digits_metrics": stacked_digits_metrics,
-    "inception_metrics": inception_metrics,
-    "precision_recall": precision_recall,
-    "kernel_inception_distance": kernel_inception_distance,
-    "inception_score": inception_score,
-    "ngram_metrics": ngram_metrics,
-}
-"""The registry of metrics: name -> function returning a JSON-serialisable dict."""

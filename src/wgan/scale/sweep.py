@@ -157,7 +157,7 @@ class SweepTrainer:
             raise ConfigError(f"unknown sweep engine '{engine}' (choose {', '.join(ENGINES)})")
         if len(cfgs) != len(run_dirs):
             raise WganError("sweep: one run directory per config is needed")
-        self.cfgs, self.engine, self.k = cfgs, engine, len(cfgs)
+        self.cfgs, self.mode, self.k = cfgs, engine, len(cfgs)
         self.cfg = cfgs[0]
         self.threads = ThreadGovernor(self.cfg.train.threads)  # CPU threads while fitting
         self.shells: list[Trainer] = []
@@ -168,18 +168,7 @@ class SweepTrainer:
             self.torch_rng.append(torch.get_rng_state())  # what this run's Trainer would save
         first = self.shells[0]
         self.device = first.device
-        self.step_fn = GANStep(
-            first.gen,
-            first.critic,
-            first.loss,
-            self.cfg.train.n_critic,
-            self.cfg.d_optim.name,
-            self.cfg.g_optim.name if first.learned_generator else None,
-            functional=True,
-            precision=self.cfg.train.precision,
-            historical=first.engine.historical,
-            instance_noise=first.engine.instance_noise,
-        )
+        self.gan_step = GANStep.for_run(first, functional=True)
         self.state = _stack([s.train_state for s in self.shells])
         _, hyper_dims = stack_hyper([s.hyper(tensors=False) for s in self.shells], self.device)
         self.hyper_dims = hyper_dims
@@ -208,22 +197,22 @@ class SweepTrainer:
     def _iteration(self, dims: Any) -> Callable:
         key = repr(dims)
         if key not in self._mapped:
-            fn = torch.func.vmap(self.step_fn.iteration, in_dims=(0, 0, dims))
-            if self.engine == "compile":
+            fn = torch.func.vmap(self.gan_step.iteration, in_dims=(0, 0, dims))
+            if self.mode == "compile":
                 fn = torch.compile(fn, fullgraph=True, dynamic=False)
             self._mapped[key] = fn
         return self._mapped[key]
 
     def draw(self) -> dict[str, Tensor]:
         """Each run's draws from its own generator and data stream, stacked: (K, ...)."""
-        per_run = [s.engine.draw(s.batches, s.rng, s.batch_size) for s in self.shells]
+        per_run = [s.gan_step.draw(s.batches, s.rng, s.batch_size) for s in self.shells]
         return {key: torch.stack([d[key] for d in per_run]) for key in per_run[0]}
 
     def train_step(self) -> dict[str, Any]:
         """One generator iteration of every run: n_critic critic steps, one generator step."""
         draws = self.draw()
         hyper, dims = self.hyper()
-        if self.engine == "compile":  # numbers as 0-d tensors: a new value must not recompile
+        if self.mode == "compile":  # numbers as 0-d tensors: a new value must not recompile
             hyper = tree_map(
                 lambda v: (
                     torch.tensor(float(v), device=self.device) if isinstance(v, (int, float)) else v

@@ -1,6 +1,7 @@
-"""Measuring an image GAN: which metrics apply to which data, and sample grids.
+"""Measuring a run: a registry of evaluators per kind of data, and sample grids and texts.
 
-Metrics are plain functions in :mod:`wgan.metrics`; this module only chooses them for a run:
+Metrics are plain functions in :mod:`wgan.metrics`; this module chooses them for a run through
+:data:`EVALUATORS` (toy data: modes, high-quality fraction, KL, exact W1; text: n-gram JS):
 
 * ``digits`` (the embedded sklearn digits): a small digit classifier trained once and cached
   (:func:`wgan.metrics.classifier.get_digit_classifier`) labels the samples: classes covered,
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,42 +51,137 @@ def inception_weights_path(inception_weights: str | os.PathLike | None = None) -
     return os.environ.get("WGAN_INCEPTION_WEIGHTS") or None
 
 
-def evaluate_images(
-    trainer: Trainer, n: int, inception_weights: str | os.PathLike | None = None
-) -> dict[str, Any]:
-    """The metrics that apply to ``trainer``'s data, on ``n`` samples from fixed seeds.
+# ---------------------------------------------------------------------------- the registry
+
+
+@dataclass
+class EvalContext:
+    """What an evaluator gets: the run, the sample count, the user's Inception file, and the
+    run's ``n`` samples (drawn once, on first use, and shared by every evaluator)."""
+
+    run: Any
+    n: int
+    inception_weights: str | None = None
+    _fake: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def fake(self) -> torch.Tensor:
+        if self._fake is None:
+            self._fake = self.run.samples(self.n)  # (n, ...) on the CPU
+        return self._fake
+
+
+Evaluator = Callable[[EvalContext], dict[str, Any]]
+
+#: data kind -> [(name, evaluator)], in registration order. A run of 2-D toy data is of kind
+#: ``toy``, a text run ``text``; an image run is of its dataset's name (``digits``, ...) and
+#: of ``image``. A new metric is one function registered with :func:`register_evaluator`.
+EVALUATORS: dict[str, list[tuple[str, Evaluator]]] = {}
+
+
+def register_evaluator(name: str, *kinds: str) -> Callable[[Evaluator], Evaluator]:
+    """Register ``fn(ctx) -> dict`` under ``name`` for the data ``kinds`` (a decorator)."""
+
+    def register(fn: Evaluator) -> Evaluator:
+        for kind in kinds:
+            EVALUATORS.setdefault(kind, []).append((name, fn))
+        return fn
+
+    return register
+
+
+def data_kinds(run: Any) -> list[str]:
+    """The kinds whose evaluators apply to ``run`` (see :data:`EVALUATORS`)."""
+    if run.is_text:
+        return ["text"]
+    if run.is_image:
+        return [run.cfg.data.name, "image"]
+    return ["toy"]
+
+
+def evaluate(run: Any, n: int, inception_weights: str | os.PathLike | None = None) -> dict:
+    """Every registered evaluator of ``run``'s data kinds, on ``n`` samples, merged in order.
 
     ``inception_weights``: the user's TorchScript Inception file for IS/FID/KID (else
     ``$WGAN_INCEPTION_WEIGHTS``); the run's own config is never consulted for it.
     """
-    from wgan.metrics.classifier import digits_split, get_digit_classifier
-    from wgan.metrics.images import conditional_accuracy, digits_metrics, stacked_digits_metrics
-
-    name = trainer.cfg.data.name
+    ctx = EvalContext(run, n, inception_weights_path(inception_weights))
     out: dict[str, Any] = {}
-    fake = trainer.samples(n)  # (n, C, H, W) on the CPU
-    if name == "digits":
-        clf = get_digit_classifier(_digits_resolution(trainer))
-        _, _, x_test, _ = digits_split(_digits_resolution(trainer))
-        out.update(digits_metrics(fake, clf, real=x_test))
-        n_classes = getattr(trainer.sampler, "n_classes", 0)
-        if n_classes:
-            per_class = max(1, n // n_classes)
-            labels = torch.arange(n_classes).repeat_interleave(per_class)
-            images = trainer.samples(labels.numel(), seed=54321, labels=labels)
-            out["conditional_accuracy"] = conditional_accuracy(clf, images, labels)
-    elif name == "stacked_digits":
-        clf = get_digit_classifier(_digits_resolution(trainer))
-        out.update(stacked_digits_metrics(fake, clf))
-    weights = inception_weights_path(inception_weights)
-    if weights:
-        from wgan.metrics.images import inception_metrics
-        from wgan.metrics.inception import load_inception
+    for kind in data_kinds(run):
+        for _name, fn in EVALUATORS.get(kind, []):
+            out.update(fn(ctx))
+    return out
 
-        extractor = load_inception(weights, device=trainer.device)  # --device: FID on the GPU
-        g = torch.Generator().manual_seed(1)
-        real = trainer.dataset.sample(min(n, 50_000), generator=g)
-        out.update(inception_metrics(fake, real, extractor))
+
+@register_evaluator("toy_metrics", "toy")
+def _toy(ctx: EvalContext) -> dict[str, Any]:
+    """Modes captured, high-quality fraction, KL to uniform, exact W1 (:func:`toy_metrics`)."""
+    from wgan.metrics import toy_metrics
+
+    g = torch.Generator().manual_seed(1)
+    return toy_metrics(ctx.fake, ctx.run.dataset, n_real=ctx.n, generator=g)
+
+
+@register_evaluator("digits_metrics", "digits")
+def _digits(ctx: EvalContext) -> dict[str, Any]:
+    """Classifier metrics against the held-out digits; a conditional run's accuracy."""
+    from wgan.metrics.classifier import digits_split, get_digit_classifier
+    from wgan.metrics.images import conditional_accuracy, digits_metrics
+
+    run, n = ctx.run, ctx.n
+    clf = get_digit_classifier(_digits_resolution(run))
+    _, _, x_test, _ = digits_split(_digits_resolution(run))
+    out = digits_metrics(ctx.fake, clf, real=x_test)
+    n_classes = getattr(run.sampler, "n_classes", 0)
+    if n_classes:
+        per_class = max(1, n // n_classes)
+        labels = torch.arange(n_classes).repeat_interleave(per_class)
+        images = run.samples(labels.numel(), seed=54321, labels=labels)
+        out["conditional_accuracy"] = conditional_accuracy(clf, images, labels)
+    return out
+
+
+@register_evaluator("stacked_digits_metrics", "stacked_digits")
+def _stacked_digits(ctx: EvalContext) -> dict[str, Any]:
+    """Modes out of 1,000 and their KL (each channel classified)."""
+    from wgan.metrics.classifier import get_digit_classifier
+    from wgan.metrics.images import stacked_digits_metrics
+
+    return stacked_digits_metrics(ctx.fake, get_digit_classifier(_digits_resolution(ctx.run)))
+
+
+@register_evaluator("inception_metrics", "image")
+def _inception(ctx: EvalContext) -> dict[str, Any]:
+    """IS, FID and KID against the training images, with the user's Inception file only."""
+    if not ctx.inception_weights:
+        return {}
+    from wgan.metrics.images import inception_metrics
+    from wgan.metrics.inception import load_inception
+
+    run = ctx.run
+    extractor = load_inception(ctx.inception_weights, device=run.device)  # --device: on the GPU
+    g = torch.Generator().manual_seed(1)
+    real = run.dataset.sample(min(ctx.n, 50_000), generator=g)
+    return inception_metrics(ctx.fake, real, extractor)
+
+
+@register_evaluator("ngram_metrics", "text")
+def _text(ctx: EvalContext) -> dict[str, Any]:
+    """JS-1..4 of argmax-decoded samples against held-out text (:mod:`wgan.metrics.ngram`).
+
+    The held-out reference and the real-vs-real baseline set hold ``min(n, held-out / 2)``
+    sequences each, and that many samples are generated (the same size for all three). On the
+    embedded Markov corpus the exact JS to the true n-gram law is added (``js{n}_exact``).
+    """
+    from wgan.metrics.ngram import MAX_N, ngram_metrics
+
+    dataset = ctx.run.dataset
+    real, real_other = dataset.heldout_pair(ctx.n)  # (m, L) each, disjoint
+    m = int(real.shape[0])
+    fake = ctx.run.samples(m).argmax(1)  # (m, V, L) softmax -> (m, L) indices
+    laws = [dataset.ngram_probs(k) for k in range(1, MAX_N + 1)]
+    out: dict[str, Any] = {"ngram_sequences": m}
+    out.update(ngram_metrics(fake, real, real_other, dataset.vocab.size, laws))
     return out
 
 
@@ -109,25 +207,6 @@ def sample_grid(trainer: Trainer, tracker: Tracker | None = None) -> Path:
 # ------------------------------------------------------------------------------------ text
 
 TEXT_FIGURE_SAMPLES = 16  # sample lines written to figures/step_NNNNNN.txt and TensorBoard
-
-
-def evaluate_text(trainer: Trainer, n: int) -> dict[str, Any]:
-    """JS-1..4 of ``n`` argmax-decoded samples against held-out text (:mod:`wgan.metrics.ngram`).
-
-    The held-out reference and the real-vs-real baseline set hold ``min(n, held-out / 2)``
-    sequences each, and that many samples are generated (the same size for all three). On the
-    embedded Markov corpus the exact JS to the true n-gram law is added (``js{n}_exact``).
-    """
-    from wgan.metrics.ngram import MAX_N, ngram_metrics
-
-    dataset = trainer.dataset
-    real, real_other = dataset.heldout_pair(n)  # (m, L) each, disjoint
-    m = int(real.shape[0])
-    fake = trainer.samples(m).argmax(1)  # (m, V, L) softmax -> (m, L) indices
-    laws = [dataset.ngram_probs(k) for k in range(1, MAX_N + 1)]
-    out: dict[str, Any] = {"ngram_sequences": m}
-    out.update(ngram_metrics(fake, real, real_other, dataset.vocab.size, laws))
-    return out
 
 
 def printable_line(text: str) -> str:

@@ -31,7 +31,6 @@ from wgan.gan.loss import build_loss
 from wgan.gan.players import build_models
 from wgan.gan.precision import check_precision
 from wgan.gan.step import BoundCritic, Player
-from wgan.metrics import toy_metrics
 from wgan.store import checkpoints, rundirs
 from wgan.store.tracking import Tracker
 from wgan.training.distributed import DistContext
@@ -318,8 +317,9 @@ class Run:
         :data:`SAMPLE_SEED`: the samples of ``samples(n, seed)``); the real data and the
         per-class samples of a conditional generator have fixed seeds of their own.
 
-        Toy data: mode coverage, high-quality fraction, KL and exact W1. Images: see
-        :func:`wgan.training.evaluation.evaluate_images` (classifier scores on digits, IS/FID/KID
+        The metrics are those registered for the run's kind of data
+        (:data:`wgan.training.evaluation.EVALUATORS`). Toy data: mode coverage, high-quality
+        fraction, KL and exact W1. Images: classifier scores on digits, IS/FID/KID
         with the user's Inception weights: ``inception_weights``, else ``train.inception_weights``
         of a config the user gave, else ``$WGAN_INCEPTION_WEIGHTS``; a checkpoint's config never
         names the file, :func:`read_run` clears it).
@@ -331,18 +331,10 @@ class Run:
             self.notify("evaluating…")
         saved, self.sample_seed = self.sample_seed, SAMPLE_SEED if seed is None else int(seed)
         try:  # the evaluators draw with samples(n), i.e. with self.sample_seed
-            if self.is_text:
-                from wgan.training.evaluation import evaluate_text
+            from wgan.training.evaluation import evaluate
 
-                return evaluate_text(self, n)
-            if self.is_image:
-                from wgan.training.evaluation import evaluate_images
-
-                weights = inception_weights or self.cfg.train.inception_weights
-                return evaluate_images(self, n, inception_weights=weights)
-            fake = self.samples(n)
-            g = torch.Generator().manual_seed(1)
-            return toy_metrics(fake, self.dataset, n_real=n, generator=g)
+            weights = inception_weights or self.cfg.train.inception_weights
+            return evaluate(self, n, inception_weights=weights)
         finally:
             self.sample_seed = saved
 

@@ -62,19 +62,7 @@ class Trainer(Run):
         # CPU threads while fitting: train.threads, or as many as other processes leave free.
         self.threads = ThreadGovernor(cfg.train.threads)
         sync = self.dist.average_tensors if self.dist.enabled else None
-        self.engine = GANStep(
-            self.gen,
-            self.critic,
-            self.loss,
-            cfg.train.n_critic,
-            cfg.d_optim.name,
-            cfg.g_optim.name if self.learned_generator else None,
-            functional=self.compiled,
-            precision=cfg.train.precision,
-            sync=sync,
-            historical=cfg.tricks.historical_averaging,
-            instance_noise=cfg.tricks.instance_noise > 0,
-        )
+        self.gan_step = GANStep.for_run(self, functional=self.compiled, sync=sync)
         self.opt_d = optim.init_state(cfg.d_optim.name, list(self.critic.parameters()))
         self.opt_g = (
             optim.init_state(cfg.g_optim.name, list(self.gen.parameters()))
@@ -82,16 +70,16 @@ class Trainer(Run):
             else None
         )
         ema_module = self.ema.module if self.ema is not None else None
-        self.train_state = self.engine.state(self.opt_d, self.opt_g, ema_module)
+        self.train_state = self.gan_step.state(self.opt_d, self.opt_g, ema_module)
         self.checkpoint_step: int | None = None  # the step of the last checkpoint written/read
         if state is not None:
             self._load_state(state)
-        self._iteration = self.engine.iteration
+        self._iteration = self.gan_step.iteration
         self._graphs = self.compiled and self.device.type == "cuda"
         if self.compiled:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self._iteration = torch.compile(
-                self.engine.iteration, fullgraph=True, dynamic=False, mode=mode
+                self.gan_step.iteration, fullgraph=True, dynamic=False, mode=mode
             )
         self.stats = RunningStats()
 
@@ -106,7 +94,7 @@ class Trainer(Run):
         h: dict[str, Any] = {
             "d": optim.hyper(cfg.d_optim.lr * factor, cfg.d_optim.betas, cfg.d_optim.weight_decay),
             "g": optim.hyper(cfg.g_optim.lr * factor, cfg.g_optim.betas, cfg.g_optim.weight_decay),
-            "penalty_due": self.engine.penalty_due(self.step),
+            "penalty_due": self.gan_step.penalty_due(self.step),
             "penalty_weight": cfg.constraint.penalty_weight,
             "penalty_target": cfg.constraint.penalty_target,
             # No clipping is clipping at infinity (a sweep may mix clipped and unclipped runs).
@@ -131,7 +119,7 @@ class Trainer(Run):
         Returns the iteration's loss terms (see :meth:`GANStep.iteration`); they are also added
         to the running statistics.
         """
-        draws = self.engine.draw(self.batches, self.rng, self.batch_size)
+        draws = self.gan_step.draw(self.batches, self.rng, self.batch_size)
         if self._graphs:
             torch.compiler.cudagraph_mark_step_begin()  # a new replay of the CUDA graph
         out = self._iteration(self.train_state, draws, self.hyper())
@@ -153,8 +141,8 @@ class Trainer(Run):
         h = self.hyper()
         stats = RunningStats()
         for _ in range(n):
-            x = self.engine.draw_critic(self.batches, self.rng, self.batch_size)
-            stats.add("d", self.engine.critic_update(self.train_state, x, h))
+            x = self.gan_step.draw_critic(self.batches, self.rng, self.batch_size)
+            stats.add("d", self.gan_step.critic_update(self.train_state, x, h))
         return stats.flush()
 
     def advance(self, n: int) -> dict[str, float]:

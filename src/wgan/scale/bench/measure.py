@@ -74,7 +74,7 @@ def _critic_steps(trainer: Any) -> Callable[[], None]:
     """One iteration's critic phase alone: ``n_critic`` times one critic step's draws
     (:meth:`~wgan.gan.step.GANStep.draw_critic`) and its update, with the iteration's penalty
     factors."""
-    engine = trainer.engine
+    engine = trainer.gan_step
 
     def run() -> None:
         h = trainer.hyper()
