@@ -20,7 +20,7 @@ import torch
 from wgan.cli.app import main
 from wgan.data import (
     ImageDataset,
-    image_files,
+    idx,
     load_idx,
     load_image_folder,
     load_mnist_dir,
@@ -93,7 +93,7 @@ def test_idx_header_with_absurd_sizes(tmp_path, dims, compress):
     with pytest.raises(DataError, match="promises") as info:
         load_idx(path)
     msg = one_line(info.value)
-    assert str(path) in msg and str(image_files.IDX_MAX_BYTES) in msg
+    assert str(path) in msg and str(idx.IDX_MAX_BYTES) in msg
     with pytest.raises(DataError, match="bad-images-idx3-ubyte"):
         make_image_dataset("idx", path=path)
 
@@ -104,7 +104,7 @@ def test_idx_header_over_the_limit_is_refused_before_reading(tmp_path, monkeypat
     pix = np.zeros((100, 28, 28), dtype=np.uint8)
     path = tmp_path / "imgs"
     path.write_bytes(idx_bytes(pix))
-    monkeypatch.setattr(image_files, "IDX_MAX_BYTES", 1000)
+    monkeypatch.setattr(idx, "IDX_MAX_BYTES", 1000)
     with pytest.raises(DataError, match=r"imgs: IDX header promises 100x28x28 = 78400 bytes"):
         load_idx(path)
 

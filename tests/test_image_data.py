@@ -26,7 +26,7 @@ from wgan.data import (
     load_image_folder,
     make_image_dataset,
 )
-from wgan.data.image_files import safe_unpickle
+from wgan.data.cifar import safe_unpickle
 from wgan.errors import ConfigError, DataError
 from wgan.figures.images import image_grid, save_image_grid, to_uint8
 

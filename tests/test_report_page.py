@@ -1,7 +1,7 @@
 """``wgan experiment all``: every experiment runs (a failing one is shown as failed), and the
 page is one self-contained file whose every image decodes and which names every experiment and
-every verdict. No headless browser installs from the package registries here (browsers come
-as separately downloaded binaries), so the page is checked with :mod:`html.parser`."""
+every verdict, checked with :mod:`html.parser` (everywhere; the same page in headless Chromium
+is ``test_report_browser.py``)."""
 
 import base64
 import io

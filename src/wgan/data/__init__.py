@@ -7,8 +7,10 @@ See :mod:`wgan.data.toy` for the protocol of each toy dataset and its sources,
 """
 
 from wgan.data.build import make_image_dataset
+from wgan.data.cifar import load_cifar
 from wgan.data.digits import StackedDigits, load_digits_dataset
-from wgan.data.image_files import load_cifar, load_idx, load_image_folder, load_mnist_dir
+from wgan.data.idx import load_idx, load_mnist_dir
+from wgan.data.image_files import load_image_folder
 from wgan.data.images import IMAGE_DATASETS, ImageDataset
 from wgan.data.toy import (
     ALIASES,

@@ -18,8 +18,10 @@ import torch
 
 from wgan.config import DataConfig
 from wgan.data.batches import SampledBatches, TensorBatches
+from wgan.data.cifar import load_cifar
 from wgan.data.digits import StackedDigits, load_digits_dataset
-from wgan.data.image_files import load_cifar, load_idx, load_image_folder, load_mnist_dir
+from wgan.data.idx import load_idx, load_mnist_dir
+from wgan.data.image_files import load_image_folder
 from wgan.data.images import IMAGE_DATASETS, RESOLUTIONS, ImageDataset, check_resolution
 from wgan.data.text import is_text_dataset, make_text_dataset
 from wgan.data.toy import ALIASES, DATASETS, make_dataset, resolve_dataset_name

@@ -7,7 +7,6 @@ tensors or numpy arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -135,4 +134,3 @@ def toy_metrics(
     if "note" in w:
         out["w1_note"] = w["note"]
     return out
-
