@@ -51,3 +51,22 @@ def fast_config(tmp_path):
         return cfg
 
     return make
+
+
+@pytest.fixture
+def tiny_mode_collapse():
+    """Settings of a mode-collapse experiment small enough for a test (3 steps, one seed)."""
+    from wgan.experiments import mode_collapse
+
+    def make():
+        return mode_collapse.SETTINGS(
+            steps=3,
+            hidden=16,
+            n_seeds=1,
+            eval_samples=100,
+            batch_size=32,
+            methods="gan,wgan-gp",
+            datasets="8gaussians",
+        )
+
+    return make

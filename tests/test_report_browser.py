@@ -32,18 +32,6 @@ MISSING = [
 ]
 
 
-def _tiny_mode_collapse():
-    return mode_collapse.SETTINGS(
-        steps=3,
-        hidden=16,
-        n_seeds=1,
-        eval_samples=100,
-        batch_size=32,
-        methods="gan,wgan-gp",
-        datasets="8gaussians",
-    )
-
-
 @pytest.fixture
 def browser():
     options = webdriver.ChromeOptions()
@@ -69,10 +57,9 @@ def browser():
 
 
 @pytest.mark.skipif(bool(MISSING), reason=f"no browser to test in: missing {', '.join(MISSING)}")
-def test_report_page_renders_in_chromium(tmp_path, browser):
-    experiments = {
-        "mode-collapse": Experiment("mode-collapse", "tiny", _tiny_mode_collapse, mode_collapse.run)
-    }
+def test_report_page_renders_in_chromium(tmp_path, browser, tiny_mode_collapse):
+    tiny = Experiment("mode-collapse", "tiny", tiny_mode_collapse, mode_collapse.run)
+    experiments = {"mode-collapse": tiny}
     rep = report.run_all(tmp_path, experiments=experiments)
     assert rep.entries[0].status == "ok", rep.entries[0].error
     browser.get(rep.index.as_uri())

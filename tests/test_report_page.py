@@ -153,19 +153,8 @@ def test_a_missing_figure_is_reported_not_crashed(tmp_path):
     assert page.images == [] and "figure missing: line.png" in " ".join(page.text)
 
 
-def test_a_real_experiment_on_the_page(tmp_path):
-    def tiny():
-        return mode_collapse.SETTINGS(
-            steps=3,
-            hidden=16,
-            n_seeds=1,
-            eval_samples=100,
-            batch_size=32,
-            methods="gan,wgan-gp",
-            datasets="8gaussians",
-        )
-
-    exp = Experiment("mode-collapse", "tiny", tiny, mode_collapse.run)
+def test_a_real_experiment_on_the_page(tmp_path, tiny_mode_collapse):
+    exp = Experiment("mode-collapse", "tiny", tiny_mode_collapse, mode_collapse.run)
     rep = report.run_all(tmp_path, experiments={"mode-collapse": exp})
     entry = rep.entries[0]
     assert entry.status == "ok", entry.error

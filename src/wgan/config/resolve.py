@@ -13,20 +13,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from wgan.config.sections import (  # noqa: F401 - the sections are part of this module's API
-    MAX_SEED,
-    MAX_STEPS,
-    ConditionalConfig,
-    Config,
-    ConstraintConfig,
-    DataConfig,
-    GeneratorConfig,
-    NetConfig,
-    ObjectiveConfig,
-    OptimConfig,
-    TrainConfig,
-    TricksConfig,
-)
+from wgan.config.sections import Config
 from wgan.config.validate import validate
 from wgan.errors import ConfigError
 

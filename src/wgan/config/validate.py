@@ -7,20 +7,7 @@ import math
 import re
 from typing import Any
 
-from wgan.config.sections import (  # noqa: F401 - the sections are part of this module's API
-    MAX_SEED,
-    MAX_STEPS,
-    ConditionalConfig,
-    Config,
-    ConstraintConfig,
-    DataConfig,
-    GeneratorConfig,
-    NetConfig,
-    ObjectiveConfig,
-    OptimConfig,
-    TrainConfig,
-    TricksConfig,
-)
+from wgan.config.sections import Config
 from wgan.errors import ConfigError
 
 # --------------------------------------------------------------------------------------------
