@@ -134,7 +134,7 @@ def input_gradient_norm_func(
     that ``torch.compile`` captures (compiling a module differentiated with
     ``autograd.grad(create_graph=True)`` is not supported in PyTorch 2.x). The result stays on
     the ordinary autograd graph of the critic's weights, so the loop is unchanged; values equal
-    the autograd path's (``tests/test_image_training.py``).
+    the autograd path's (``tests/training/test_image_training.py``).
     """
 
     _check_inputs(x, "input_gradient_norm_func")

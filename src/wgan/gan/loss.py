@@ -52,7 +52,7 @@ class GANLoss:
     loss -E D(c, x) + E D(c, x~) + E D(c', x) has no lower bound, because the penalty (or
     clipping) constrains D in x at a fixed label, while D(c, x) - D(c', x) can grow without
     limit through the label (averaging the two fake terms removes the output-bias direction but
-    not this one: measured, the loss reaches -400 in 300 steps, ``tests/test_step.py``).
+    not this one: measured, the loss reaches -400 in 300 steps, ``tests/gan/test_step.py``).
     """
 
     objective: Objective

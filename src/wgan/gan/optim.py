@@ -18,7 +18,7 @@ The maths, with torch's conventions (L2 weight decay added to the gradient):
 * SGD with momentum mu = betas[0] (dampening 0): buf = mu buf + g (buf starts at 0, so the first
   buffer is g, as in torch); p -= lr buf.
 
-``tests/test_optim.py`` checks each against :mod:`torch.optim` and checks that a per-run stacked
+``tests/gan/test_optim.py`` checks each against :mod:`torch.optim` and checks that a per-run stacked
 update equals the separate updates.
 """
 

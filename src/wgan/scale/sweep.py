@@ -17,7 +17,7 @@ batch norm, EMA, ...), as long as shapes match across runs.
   run by run; the draws are stacked. Model initialisation is the Trainer's own (each run builds a
   Trainer "shell", which seeds torch and builds the models). A sweep run therefore equals the
   separate run of its config up to float rounding (batched products round differently from single
-  ones; ``tests/test_sweep.py`` states the tolerance), and its run directory (``config.yaml``,
+  ones; ``tests/scale/test_sweep.py`` states the tolerance), and its run directory (``config.yaml``,
   ``metrics.jsonl``, ``checkpoint.pt`` in the Trainer's format) works with ``wgan eval``, ``wgan
   sample`` and ``wgan train --resume``.
 * ``engine="compile"`` compiles the vmapped iteration with ``torch.compile(fullgraph=True)``.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from helpers import FakeInception
 
 from wgan.errors import MissingWeightsError, WganError
 from wgan.metrics.classifier import (
@@ -390,23 +391,6 @@ def test_stacked_digits_metrics_protocol(clf16):
 # ---------------------------------------------------------------------------------------------
 # Inception loader (a tiny TorchScript stand-in with NVIDIA's call convention)
 # ---------------------------------------------------------------------------------------------
-
-
-class FakeInception(torch.nn.Module):
-    """Same call convention as inception-2015-12-05.pt, with transparent outputs."""
-
-    def forward(
-        self, x: torch.Tensor, return_features: bool = False, no_output_bias: bool = False
-    ) -> torch.Tensor:
-        mean = x.mean(dim=(2, 3))  # (B, 3)
-        if return_features:
-            lo = x.amin(dim=(2, 3))  # (B, 3)
-            hi = x.amax(dim=(2, 3))  # (B, 3)
-            pad = torch.zeros(x.shape[0], 2048 - 9, dtype=x.dtype)
-            return torch.cat([mean, lo, hi, pad], dim=1)  # (B, 2048)
-        logits = torch.zeros(x.shape[0], 1008, dtype=x.dtype)
-        logits[:, :3] = mean / 25.5  # up to e^10 on a class
-        return torch.softmax(logits, dim=1)  # (B, 1008)
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import cifar_batch, idx_bytes, mnist_like, write_idx, write_png
 from PIL import Image
 
 from wgan.data import (
@@ -43,32 +43,6 @@ def to_bytes(x: torch.Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------- writers
 
 
-def idx_bytes(arr: np.ndarray) -> bytes:
-    """IDX encoding of a uint8 array: 00 00 08 ndim, big-endian uint32 dims, data."""
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
-    return header + arr.astype(np.uint8).tobytes()
-
-
-def write_idx(path: Path, arr: np.ndarray, compress: bool = False) -> Path:
-    data = idx_bytes(arr)
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return path
-
-
-def mnist_like(n: int, side: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return (
-        rng.integers(0, 256, size=(n, side, side), dtype=np.uint8),
-        rng.integers(0, 10, size=n, dtype=np.uint8),
-    )
-
-
-def cifar_batch(n: int, n_classes: int, seed: int) -> tuple[np.ndarray, list[int]]:
-    rng = np.random.default_rng(seed)
-    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    return data, [int(v) for v in rng.integers(0, n_classes, size=n)]
-
-
 def write_pickle(path: Path, obj, protocol: int = pickle.DEFAULT_PROTOCOL) -> Path:
     path.write_bytes(pickle.dumps(obj, protocol=protocol))
     return path
@@ -86,11 +60,6 @@ def make_cifar10_dir(root: Path) -> tuple[Path, dict[str, tuple[np.ndarray, list
         # Mix pickle protocols: 2 (bytes via _codecs.encode), 4 (_reconstruct), 5 (_frombuffer).
         write_pickle(d / name, {b"data": data, b"labels": labels}, protocol=(2, 4, 5)[i])
     return d, parts
-
-
-def write_png(path: Path, arr: np.ndarray) -> Path:
-    Image.fromarray(arr).save(path, format="PNG")
-    return path
 
 
 class Evil:

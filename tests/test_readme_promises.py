@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_image_data import cifar_batch, mnist_like, write_idx, write_png
+from helpers import cifar_batch, mnist_like, write_idx, write_png
 
 from wgan.cli.app import main
 from wgan.config import resolve

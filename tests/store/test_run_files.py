@@ -2,7 +2,7 @@
 processes on one run, a failed start, and checkpoint files that are not checkpoints.
 
 These test :mod:`wgan.store.rundirs` and :mod:`wgan.store.tracking` directly;
-``tests/test_cli_errors.py`` tests the same guarantees through the command line.
+``tests/cli/test_cli_errors.py`` tests the same guarantees through the command line.
 """
 
 import errno

@@ -1,12 +1,12 @@
 """Data parallelism on images: 2 processes x B/2 take the same steps as 1 process with batch B.
 
-The image counterpart of tests/test_distributed.py's MLP test (gloo on the CPU, 2 processes):
-a DCGAN WGAN-GP on the digits, a conditional GAN (label embeddings, wrong-label term), and a
-WGAN-GP whose generator keeps an EMA (updated inside the iteration). Two generator iterations
+The image counterpart of tests/training/test_distributed.py's MLP test (gloo on the CPU, 2
+processes): a DCGAN WGAN-GP on the digits, a conditional GAN (label embeddings, wrong-label term),
+and a WGAN-GP whose generator keeps an EMA (updated inside the iteration). Two generator iterations
 of the real step (GANStep.iteration) run on the same draws: all of them in one process, each
 process's half of the rows in two. The generator has no batch norm here, because batch norm
-normalises each shard with its own statistics (as DistributedDataParallel without
-SyncBatchNorm), which is not the full batch's step.
+normalises each shard with its own statistics (as DistributedDataParallel without SyncBatchNorm),
+which is not the full batch's step.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def test_penalty_target_and_lazy_scaling():
     terms = GradientPenalty(1.0, target=2.0, every=4).penalty(critic, x, x, None)
     assert terms["penalty"].item() == pytest.approx((5.0 - 2.0) ** 2, rel=1e-5)
     # ... but the critic loss's: on a step where it is due it is multiplied by `every` (the
-    # step passes that factor; tests/test_step.py checks on which steps it is due).
+    # step passes that factor; tests/gan/test_step.py checks on which steps it is due).
     cons = make_constraints(penalty="two_sided", penalty_weight=1.0, penalty_target=2.0,
                             penalty_every=4)  # fmt: skip
     assert cons.penalty_every == 4

@@ -12,7 +12,7 @@ import pytest
 from wgan.config import resolve
 from wgan.training.trainer import Trainer
 
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+SHAKESPEARE = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinyshakespeare.txt"
 QUIET = ["train.progress=false", "train.figure_every=0", "train.checkpoint_every=0"]
 
 

@@ -2,7 +2,7 @@
 
 The default suite runs shortened versions; the full presets (and stacked digits, whose shortest
 informative run takes minutes) are marked slow:
-``python -m pytest -q -m slow tests/test_digits_quality.py``.
+``python -m pytest -q -m slow tests/metrics/test_digits_quality.py``.
 
 Every bound is the measured value with a stated margin for run-to-run spread, tight enough that
 a 2x regression fails (measured on 2 CPU cores, PyTorch 2.13; seeds 0 and 1 where two values are
@@ -197,7 +197,7 @@ def test_cli_eval_without_inception_weights_says_how(tmp_path, capsys):
 def test_cli_eval_with_inception_weights_gives_is_fid_kid(tmp_path, capsys):
     import warnings
 
-    from test_image_metrics import FakeInception
+    from helpers import FakeInception
 
     weights = tmp_path / "inception-2015-12-05.pt"
     with warnings.catch_warnings():

@@ -44,7 +44,7 @@ TINY = [
 ]
 
 
-ATOL = 1e-6  # a stacked run against its separate run, as in tests/test_sweep.py
+ATOL = 1e-6  # a stacked run against its separate run, as in tests/scale/test_sweep.py
 
 
 def tiny(*overrides):
@@ -140,7 +140,7 @@ def test_interrupted_study_resumes_and_skips_finished_runs(tmp_path, monkeypatch
 def test_stacked_study_trains_runs_that_share_shapes_together(tmp_path, monkeypatch):
     """stack=True: the two seeds share one vectorised step (the sweep's), the narrower critic
     trains on its own; each equals a plain run of its config to ATOL (float rounding of
-    batched products, the sweep's tolerance: tests/test_sweep.py), and is a regular run that
+    batched products, the sweep's tolerance: tests/scale/test_sweep.py), and is a regular run that
     resumes (a stacked checkpoint is the Trainer's)."""
     study = tmp_path / "study"
     cfgs = [("s0", tiny()), ("s1", tiny("train.seed=1")), ("narrow", tiny("critic.hidden=16"))]

@@ -1,0 +1,60 @@
+"""Helpers shared by several test modules: small writers of image files and a stand-in
+Inception network (test modules import these, never each other)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    """IDX encoding of a uint8 array: 00 00 08 ndim, big-endian uint32 dims, data."""
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    return header + arr.astype(np.uint8).tobytes()
+
+
+def write_idx(path: Path, arr: np.ndarray, compress: bool = False) -> Path:
+    data = idx_bytes(arr)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def mnist_like(n: int, side: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (
+        rng.integers(0, 256, size=(n, side, side), dtype=np.uint8),
+        rng.integers(0, 10, size=n, dtype=np.uint8),
+    )
+
+
+def cifar_batch(n: int, n_classes: int, seed: int) -> tuple[np.ndarray, list[int]]:
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    return data, [int(v) for v in rng.integers(0, n_classes, size=n)]
+
+
+def write_png(path: Path, arr: np.ndarray) -> Path:
+    Image.fromarray(arr).save(path, format="PNG")
+    return path
+
+
+class FakeInception(torch.nn.Module):
+    """Same call convention as inception-2015-12-05.pt, with transparent outputs."""
+
+    def forward(
+        self, x: torch.Tensor, return_features: bool = False, no_output_bias: bool = False
+    ) -> torch.Tensor:
+        mean = x.mean(dim=(2, 3))  # (B, 3)
+        if return_features:
+            lo = x.amin(dim=(2, 3))  # (B, 3)
+            hi = x.amax(dim=(2, 3))  # (B, 3)
+            pad = torch.zeros(x.shape[0], 2048 - 9, dtype=x.dtype)
+            return torch.cat([mean, lo, hi, pad], dim=1)  # (B, 2048)
+        logits = torch.zeros(x.shape[0], 1008, dtype=x.dtype)
+        logits[:, :3] = mean / 25.5  # up to e^10 on a class
+        return torch.softmax(logits, dim=1)  # (B, 1008)
