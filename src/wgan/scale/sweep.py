@@ -56,6 +56,7 @@ from wgan.scale.sweep_plan import (
 )
 from wgan.store import checkpoints, provenance, rundirs
 from wgan.store.tracking import Tracker, json_safe
+from wgan.training.cadence import Cadence
 from wgan.training.stats import RunningStats, TrainResult, learning_rates
 from wgan.training.threads import ThreadGovernor
 from wgan.training.trainer import Trainer
@@ -247,49 +248,45 @@ class SweepTrainer:
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc=f"sweep of {self.k}", leave=True)
 
-        def due(every: int) -> bool:
-            return every > 0 and self.step % every == 0
-
         metrics: list[dict[str, Any]] = [{} for _ in range(self.k)]
         figures: list[Path | None] = [None] * self.k
-        started = time.perf_counter()
-        self._clock = (started, self.step, started)  # as Trainer.fit: training time only
+        # The single-run loop's schedule and clock (Trainer.fit), shared by the K runs.
+        cadence = self.cadence = Cadence(cfg)
+        cadence.start(self.step)
         while self.step < cfg.steps and any(self.active):
             self.train_step()
             self.threads.tick()
             if bar is not None:
                 bar.update(1)
-            last = self.step == cfg.steps
-            if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
+            due = cadence.due(self.step)
+            if due.log:
                 self._log(trackers)
-            if due(cfg.eval_every) or due(cfg.figure_every) or due(cfg.checkpoint_every) or last:
-                for k in range(self.k):  # weights can blow up between log points
-                    if self.active[k]:
-                        bad = self.sync(k).non_finite_parts()
-                        if bad:
-                            self._freeze(k, bad, trackers[k])
+            if not due.check:
+                continue
+            for k in range(self.k):  # weights can blow up between log points
+                if self.active[k]:
+                    bad = self.sync(k).non_finite_parts()
+                    if bad:
+                        self._freeze(k, bad, trackers[k])
             live = [k for k in range(self.k) if self.active[k]]
-            outside = time.perf_counter()  # evaluation, figures and checkpoints: not training
-            if due(cfg.eval_every) or last:
-                for k in live:
-                    self.sync(k)
-                    metrics[k] = self.shells[k].evaluate()
-                    if trackers[k] is not None:
-                        trackers[k].log(self.step, metrics[k], kind="eval")
-            if due(cfg.figure_every) or last:
-                for k in live:
-                    self.sync(k)
-                    figures[k] = self.shells[k].figure(trackers[k])
-            if due(cfg.checkpoint_every) or last:
-                for k in live:
-                    self.save(k)
-            spent = time.perf_counter() - outside
-            self.outside_seconds += spent
-            then, then_step, _ = self._clock  # time/step_s leaves this time out
-            self._clock = (then + spent, then_step, started)
+            with cadence.outside():  # evaluation, figures and checkpoints: not training
+                if due.evaluate:
+                    for k in live:
+                        self.sync(k)
+                        metrics[k] = self.shells[k].evaluate()
+                        if trackers[k] is not None:
+                            trackers[k].log(self.step, metrics[k], kind="eval")
+                if due.figure:
+                    for k in live:
+                        self.sync(k)
+                        figures[k] = self.shells[k].figure(trackers[k])
+                if due.save:
+                    for k in live:
+                        self.save(k)
         if bar is not None:
             bar.close()
         seconds = time.time() - start
+        self.outside_seconds = cadence.outside_seconds
         train_seconds = max(0.0, seconds - self.outside_seconds)
         return [
             SweepRunResult(
@@ -308,11 +305,7 @@ class SweepTrainer:
     def _log(self, trackers: list[Tracker | None]) -> None:
         per_run = self.stats.flush_runs(self.k)
         # wall_s and time/step_s as in Trainer._timing: one clock, the runs share each step
-        now, (then, then_step, started) = time.perf_counter(), self._clock
-        timing = {"wall_s": now - started}
-        if self.step > then_step:
-            timing["time/step_s"] = (now - then) / (self.step - then_step)
-        self._clock = (now, self.step, started)
+        timing = self.cadence.timing(self.step)
         for k, values in enumerate(per_run):
             if not self.active[k] or not values:
                 continue

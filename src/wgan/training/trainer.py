@@ -35,6 +35,7 @@ from wgan.gan.step import GANStep
 from wgan.gan.tricks import instance_noise_std
 from wgan.store import checkpoints, rundirs
 from wgan.store.tracking import Tracker
+from wgan.training.cadence import Cadence
 from wgan.training.distributed import DistContext
 from wgan.training.run import NonFiniteSamples, Run
 from wgan.training.stats import RunningStats, TrainResult, as_tensors, learning_rates, short_stats
@@ -175,10 +176,10 @@ class Trainer(Run):
     ) -> TrainResult:
         cfg = self.cfg.train
         start_time = time.time()
-        # (wall-clock time, step) of the last log: the seconds per step in metrics.jsonl count
-        # training only (the clock restarts after an evaluation, figure or checkpoint).
-        started = time.perf_counter()
-        self._clock = (started, self.step, started)
+        # When to log, evaluate, plot and save, and the clock of training time (metrics.jsonl's
+        # seconds per step leave evaluation, figures and checkpoints out).
+        cadence = self.cadence = Cadence(cfg)
+        cadence.start(self.step)
         main = self.dist.is_main
         tracker = tracker if main else None
         bar = None
@@ -189,9 +190,6 @@ class Trainer(Run):
             name = self.run_dir.name
             self.notify = lambda m: bar.set_description_str(f"{name} ({m})", refresh=True)
 
-        def due(every: int) -> bool:
-            return every > 0 and self.step % every == 0
-
         metrics: dict[str, Any] = {}
         figure: Path | None = None
         try:
@@ -201,9 +199,9 @@ class Trainer(Run):
                 self.threads.tick()  # fewer threads while other processes keep cores busy
                 if bar is not None:
                     bar.update(1)
-                last = self.step == cfg.steps
+                due = cadence.due(self.step)
                 # Log (the only host sync), and stop on non-finite values before any save.
-                if due(cfg.log_every) or due(cfg.checkpoint_every) or last:
+                if due.log:
                     values = self._log(tracker)
                     if bar is not None and values:
                         bar.set_postfix(short_stats(values), refresh=False)
@@ -212,29 +210,26 @@ class Trainer(Run):
                 # Evaluate, plot, checkpoint: only from a finite state (weights, optimiser states,
                 # the generator's samples; one host sync), whether or not this step was logged. The
                 # check runs on every process (their states are equal), so all stop together.
-                eval_due, figure_due = due(cfg.eval_every) or last, due(cfg.figure_every) or last
-                save_due = due(cfg.checkpoint_every) or last
-                if eval_due or figure_due or save_due:
+                if due.check:
                     bad = self.non_finite_parts()
                     if bad:
                         self.diverged(tracker, bad)
-                if not main:
+                if not main or not due.check:
                     continue  # evaluation, figures and checkpoints happen on rank 0
-                try:
-                    if eval_due:
-                        metrics = self.evaluate()
-                        if bar is not None:
-                            bar.set_description_str(self.run_dir.name, refresh=False)
-                        if tracker is not None:
-                            tracker.log(self.step, metrics, kind="eval")
-                    if figure_due:
-                        figure = self.figure(tracker)
-                except NonFiniteSamples:  # more samples than the check drew, one of them not finite
-                    self.diverged(tracker, ["generator samples"])
-                if save_due:
-                    self._write_checkpoint()
-                if eval_due or figure_due or save_due:
-                    self._clock = (time.perf_counter(), self.step, started)
+                with cadence.outside():
+                    try:
+                        if due.evaluate:
+                            metrics = self.evaluate()
+                            if bar is not None:
+                                bar.set_description_str(self.run_dir.name, refresh=False)
+                            if tracker is not None:
+                                tracker.log(self.step, metrics, kind="eval")
+                        if due.figure:
+                            figure = self.figure(tracker)
+                    except NonFiniteSamples:  # more samples than the check drew, one not finite
+                        self.diverged(tracker, ["generator samples"])
+                    if due.save:
+                        self._write_checkpoint()
         finally:  # an error's message gets its own line, not the bar's redraw
             if bar is not None:
                 bar.close()
@@ -257,13 +252,10 @@ class Trainer(Run):
     def _timing(self) -> dict[str, float]:
         """What metrics.jsonl records beside the statistics: ``wall_s`` (seconds since this
         session's :meth:`fit` began), ``time/step_s`` (wall-clock seconds per generator
-        iteration since the last log, training only) and, when the schedule changes them, the
-        learning rates ``lr/d`` and ``lr/g`` of the next iteration."""
-        now, (then, then_step, start) = time.perf_counter(), self._clock
-        out = {"wall_s": now - start}
-        if self.step > then_step:
-            out["time/step_s"] = (now - then) / (self.step - then_step)
-        self._clock = (now, self.step, start)
+        iteration since the last log, training only: :class:`wgan.training.cadence.Cadence`)
+        and, when the schedule changes them, the learning rates ``lr/d`` and ``lr/g`` of the
+        next iteration."""
+        out = self.cadence.timing(self.step)
         return {**out, **learning_rates(self.cfg, self.step, self.learned_generator)}
 
     def diverged(self, tracker: Tracker | None, bad: list[str]) -> None:
