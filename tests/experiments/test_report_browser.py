@@ -63,14 +63,36 @@ def test_report_page_renders_in_chromium(tmp_path, browser, tiny_mode_collapse):
     rep = report.run_all(tmp_path, experiments=experiments)
     assert rep.entries[0].status == "ok", rep.entries[0].error
     browser.get(rep.index.as_uri())
-    images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
-        "i.naturalHeight, i.getBoundingClientRect().width, i.getBoundingClientRect().height]);"
+    # Each image: decoded (img.decode() resolves), laid out with a size, and whole: drawn on a
+    # canvas at its natural size, no pixel is transparent (matplotlib's figures are opaque, and
+    # the part of a truncated PNG that could not be decoded stays transparent).
+    images = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        Promise.all(Array.from(document.images).map(async (img) => {
+            let decoded = true;
+            try { await img.decode(); } catch (e) { decoded = false; }
+            const box = img.getBoundingClientRect();
+            let transparent = -1;
+            if (decoded && img.naturalWidth > 0) {
+                const c = document.createElement("canvas");
+                c.width = img.naturalWidth; c.height = img.naturalHeight;
+                const ctx = c.getContext("2d");
+                ctx.drawImage(img, 0, 0);
+                const a = ctx.getImageData(0, 0, c.width, c.height).data;
+                transparent = 0;
+                for (let i = 3; i < a.length; i += 4) if (a[i] === 0) transparent++;
+            }
+            return [decoded, img.naturalWidth, img.naturalHeight, box.width, box.height,
+                    transparent];
+        })).then(done);
+        """
     )
     assert len(images) == len(rep.entries[0].figures) >= 1
-    for complete, natural_w, natural_h, shown_w, shown_h in images:
-        assert complete and natural_w > 0 and natural_h > 0  # the PNG decoded
-        assert shown_w > 0 and shown_h > 0  # and is laid out with a size
+    for decoded, natural_w, natural_h, shown_w, shown_h, transparent in images:
+        assert decoded and natural_w > 0 and natural_h > 0
+        assert shown_w > 0 and shown_h > 0
+        assert transparent == 0, f"{transparent} of {natural_w * natural_h} pixels not decoded"
     rows = browser.execute_script(
         "return Array.from(document.querySelectorAll('table tr')).map(r => r.innerText);"
     )
