@@ -143,3 +143,22 @@ def test_sweep_unknown_engine_is_one_line(capsys):
     code, _, err = run_cli(capsys, "sweep", "--seeds", "0,1", "--engine", "nope")
     assert code == 2 and err.startswith("wgan: error: --engine must be one of")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_wgan_executable_runs_the_command_line():
+    """``[project.scripts]`` names the command line's main, and the installed ``wgan``
+    executable (beside this interpreter, where the package is installed) runs it."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    from wgan.cli.app import main as cli_app_main
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    module, attr = re.search(r'^wgan = "([\w.]+):(\w+)"', pyproject, re.M).groups()
+    assert getattr(importlib.import_module(module), attr) is cli_app_main
+    exe = Path(sys.executable).with_name("wgan")
+    if not exe.exists():
+        pytest.skip("wgan is not installed beside this interpreter")
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.startswith("wgan "), out.stderr

@@ -1,6 +1,6 @@
 """The ``wgan`` command line, one module per family of commands.
 
-``wgan.cli:main`` is the entry point (:func:`wgan.cli.app.main`)."""
+The ``wgan`` executable runs :func:`wgan.cli.app.main` (``[project.scripts]``)."""
 
 from wgan.cli.app import main
 
