@@ -21,7 +21,7 @@ from wgan.errors import ConfigError
 from wgan.gan import optim
 from wgan.gan.loss import GANLoss
 from wgan.gan.players import LatentGenerator
-from wgan.gan.step import BoundCritic, GANStep, Player
+from wgan.gan.step import BoundCritic, CriticDraws, GANStep, Player
 from wgan.lipschitz import conv2d_lipschitz_fft
 from wgan.nets import MLP, ConditionalCritic, ConditionalGenerator
 from wgan.objectives import make_objective
@@ -195,9 +195,10 @@ def _train_conditional_critic(loss_cls, wrong_label, lr, steps=300):
     hyper = {"d": optim.hyper(lr, (0.5, 0.9), 0.0)}
     losses = []
     for _ in range(steps):
-        x = {"real": real, "fake": fake, "labels": labels, "eps": torch.rand(b, generator=g)}
-        if wrong_label:
-            x["wrong"] = wrong
+        eps = torch.rand(b, generator=g)
+        x = CriticDraws(
+            real, labels=labels, wrong=wrong if wrong_label else None, eps=eps, fake=fake
+        )
         terms = engine.critic_update(state, x, hyper, 1.0)
         losses.append(terms["loss"].item())
     with torch.no_grad():
@@ -328,8 +329,9 @@ def test_eager_and_functional_iterations_agree(tmp_path, preset, overrides):
 
     draws = eager.gan_step.draw(eager.batches, eager.rng, eager.batch_size)
     draws_pure = engine.draw(pure.batches, pure.rng, pure.batch_size)
-    assert draws.keys() == draws_pure.keys()
-    assert all(torch.equal(draws[k], draws_pure[k]) for k in draws)
+    named, named_pure = draws.as_dict(), draws_pure.as_dict()
+    assert named.keys() == named_pure.keys()
+    assert all(torch.equal(named[k], named_pure[k]) for k in named)
 
     out_eager = eager.gan_step.iteration(eager.train_state, draws, eager.hyper())
     out_pure = engine.iteration(state, draws_pure, pure.hyper())
@@ -391,7 +393,7 @@ def test_draws_of_a_conditional_iteration(tmp_path):
         [*DIGITS, "train.n_critic=3", "constraint.penalty=two_sided", "critic.norm=layer"],
     )
     trainer = Trainer(cfg, tmp_path / "run")
-    draws = trainer.gan_step.draw(trainer.batches, trainer.rng, trainer.batch_size)
+    draws = trainer.gan_step.draw(trainer.batches, trainer.rng, trainer.batch_size).as_dict()
     b, latent = trainer.batch_size, cfg.generator.latent_dim
     assert set(draws) == {"real", "labels", "noise", "wrong", "eps", "g_labels", "g_noise"}
     assert draws["real"].shape == (3, b, 1, 16, 16)
@@ -401,5 +403,5 @@ def test_draws_of_a_conditional_iteration(tmp_path):
     assert ((draws["eps"] >= 0) & (draws["eps"] <= 1)).all()
     # the same seed draws the same tensors
     again = Trainer(cfg, tmp_path / "again")
-    redraw = again.gan_step.draw(again.batches, again.rng, again.batch_size)
+    redraw = again.gan_step.draw(again.batches, again.rng, again.batch_size).as_dict()
     assert all(torch.equal(draws[k], redraw[k]) for k in draws)

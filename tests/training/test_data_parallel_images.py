@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from wgan.config import resolve
+from wgan.gan.step import Draws
 from wgan.training.distributed import DistContext
 from wgan.training.trainer import Trainer
 
@@ -62,7 +63,9 @@ def _steps(case: str, ctx: DistContext, run_dir: Path, draws: list[dict], out: P
     for full in draws:
         mine = _rows(full, ctx)
         assert mine["real"].shape[1] == trainer.batch_size  # this process's share of B
-        terms = trainer.gan_step.iteration(trainer.train_state, mine, trainer.hyper())
+        terms = trainer.gan_step.iteration(
+            trainer.train_state, Draws.from_dict(mine), trainer.hyper()
+        )
         assert "g" in terms and all(torch.isfinite(v) for v in terms["g"].values())
         if case == "conditional":
             assert "wrong_label" in terms["d"][0]
@@ -95,7 +98,7 @@ def test_two_processes_of_half_batch_equal_one_process_of_full_batch(tmp_path):
         # The draws of two full-batch iterations (real images, labels, noise, wrong labels, eps).
         maker = _trainer(case, d / "draws", DistContext())
         rng = torch.Generator().manual_seed(1)
-        draws = [maker.gan_step.draw(maker.batches, rng, B) for _ in range(ITERATIONS)]
+        draws = [maker.gan_step.draw(maker.batches, rng, B).as_dict() for _ in range(ITERATIONS)]
         assert draws[0]["real"].shape == (1, B, 1, 16, 16)
         if case == "conditional":
             assert {"labels", "wrong", "g_labels"} <= set(draws[0])

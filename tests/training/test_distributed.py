@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 
 from wgan.config import resolve
 from wgan.errors import ConfigError
+from wgan.gan.step import CriticDraws, Draws, GeneratorDraws
 from wgan.training.distributed import DistContext
 from wgan.training.train import train
 from wgan.training.trainer import Trainer
@@ -41,15 +42,16 @@ def _one_step(ctx: DistContext, run_dir: Path, out: Path) -> None:
     assert (engine.sync is not None) == ctx.enabled  # gradients are averaged over processes
     g = torch.Generator().manual_seed(1)
     latent = trainer.gen.latent_dim
-    draws = {
-        "real": torch.randn(1, B, 2, generator=g),  # (n_critic, B, dim)
-        "noise": torch.randn(1, B, latent, generator=g),
-        "eps": torch.rand(1, B, generator=g),
-        "g_noise": torch.randn(B, latent, generator=g),
-    }
+    real = torch.randn(1, B, 2, generator=g)  # (n_critic, B, dim)
+    noise = torch.randn(1, B, latent, generator=g)
+    eps = torch.rand(1, B, generator=g)
+    g_noise = torch.randn(B, latent, generator=g)
     rows = slice(ctx.rank * B // ctx.world_size, (ctx.rank + 1) * B // ctx.world_size)
-    draws = {k: v[rows] if k == "g_noise" else v[:, rows] for k, v in draws.items()}
-    assert draws["real"].shape[1] == trainer.batch_size  # this process's share of B
+    draws = Draws(
+        CriticDraws(real[:, rows], noise[:, rows], eps=eps[:, rows]),
+        GeneratorDraws(g_noise[rows]),
+    )
+    assert draws.critic.real.shape[1] == trainer.batch_size  # this process's share of B
     out_terms = engine.iteration(trainer.train_state, draws, trainer.hyper())
     assert "penalty" in out_terms["d"][0] and "g" in out_terms
     if ctx.is_main:

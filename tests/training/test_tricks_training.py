@@ -7,6 +7,7 @@ import torch
 
 from wgan.config import resolve
 from wgan.errors import ConfigError
+from wgan.gan.step import GeneratorDraws
 from wgan.objectives import make_objective
 from wgan.scale.sweep import SweepTrainer, sweep_configs
 from wgan.store.checkpoints import load_checkpoint
@@ -41,14 +42,14 @@ def test_feature_matching_term_equals_a_hand_computation(tmp_path):
     """G's loss = objective's loss + w ||E d(x) - E d(G(z))||^2, with the step's own draws."""
     cfg = resolve("toy-gan-ns", [*TINY, "tricks.feature_matching=2.0", "train.n_critic=1"])
     trainer = Trainer(cfg, tmp_path / "run")
-    draws = trainer.gan_step.draw(trainer.batches, trainer.rng, trainer.batch_size)
+    draws = trainer.gan_step.draw(trainer.batches, trainer.rng, trainer.batch_size).as_dict()
     with torch.no_grad():
         fake = trainer.gen(draws["g_noise"])
         inner = trainer.critic.inner  # the FeatureCritic's critic
         gap = inner.features(draws["g_real"]).mean(0) - inner.features(fake).mean(0)
         fm = gap.square().sum()
         base = make_objective("nonsaturating").generator_loss(inner(fake))["loss"]
-    x = {"noise": draws["g_noise"], "g_real": draws["g_real"]}
+    x = GeneratorDraws(draws["g_noise"], real=draws["g_real"])
     terms = trainer.gan_step.generator_update(trainer.train_state, x, trainer.hyper())
     assert terms["feature_matching"].item() == pytest.approx(fm.item(), rel=1e-5)
     assert terms["loss"].item() == pytest.approx((base + 2.0 * fm).item(), rel=1e-5)
@@ -141,10 +142,10 @@ def test_instance_noise_reaches_real_and_fake_inputs(tmp_path):
     trainer.gan_step.critic_update(trainer.train_state, x, hyper)
     handle.remove()
     with torch.no_grad():
-        fake = trainer.gen(x["noise"])
+        fake = trainer.gen(x.noise)
     real_in, fake_in = seen[0], seen[1]
-    torch.testing.assert_close(real_in, x["real"] + 0.3 * x["inst_real"])
-    torch.testing.assert_close(fake_in, fake + 0.3 * x["inst_fake"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(real_in, x.real + 0.3 * x.inst_real)
+    torch.testing.assert_close(fake_in, fake + 0.3 * x.inst_fake, rtol=1e-5, atol=1e-6)
     trainer.step = 10
     assert trainer.hyper()["instance_noise"] == 0.0  # annealed to 0 by train.steps
 

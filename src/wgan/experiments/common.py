@@ -54,7 +54,7 @@ from wgan.errors import ConfigError, WganError
 from wgan.experiments.verdict import Verdict
 from wgan.gan import optim
 from wgan.gan.loss import GANLoss
-from wgan.gan.step import GANStep
+from wgan.gan.step import CriticDraws, GANStep
 from wgan.store import rundirs
 from wgan.store.tracking import Tracker, json_safe
 from wgan.training.stats import TrainResult
@@ -189,12 +189,13 @@ def fit_critic(
     hyper = {"d": optim.hyper(optimiser.lr, optimiser.betas, optimiser.weight_decay)}
     critic.train()
     for _ in range(steps):
-        x = {"real": real_source.sample(batch_size, generator)}  # (B, dim)
+        real = real_source.sample(batch_size, generator)  # (B, dim)
         with torch.no_grad():
-            x["fake"] = fake_source.sample(batch_size, generator)  # (B, dim)
+            fake = fake_source.sample(batch_size, generator)  # (B, dim)
+        eps = None
         if gan_step.has_penalty:
-            x["eps"] = torch.rand(batch_size, generator=generator, device=x["real"].device)
-        gan_step.critic_update(state, x, hyper)
+            eps = torch.rand(batch_size, generator=generator, device=real.device)  # (B,)
+        gan_step.critic_update(state, CriticDraws(real, eps=eps, fake=fake), hyper)
     critic.eval()
     return critic
 

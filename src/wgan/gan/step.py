@@ -35,7 +35,7 @@ and ``'ema_decay'``; each a float or a tensor (one value per run in a sweep).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -47,11 +47,81 @@ from wgan.gan.loss import GANLoss
 from wgan.gan.precision import autocast
 from wgan.gan.tricks import historical_penalty, update_historical_mean_
 
-Draws = dict[str, Tensor]
 State = dict[str, Any]
 Terms = dict[str, Tensor]
 
-CRITIC_KEYS = ("real", "labels", "noise", "wrong", "eps", "inst_real", "inst_fake")
+
+class CriticDraws(NamedTuple):
+    """The random tensors of one critic step (B = batch), or of ``n_critic`` steps stacked on a
+    leading axis. A named tuple is a pytree, so ``vmap`` and ``compile`` take it as it is;
+    absent parts are None.
+
+    ``real`` (B, ...) a data batch, ``noise`` (B, latent) the generator's input, ``labels`` (B,)
+    the batch's classes (conditional), ``wrong`` (B,) mismatched classes (the wrong-label term),
+    ``eps`` (B,) the penalty's interpolation weights, ``inst_real`` / ``inst_fake`` (B, ...)
+    standard normals for instance noise, ``fake`` (B, ...) given fakes in place of G(noise) (a
+    critic trained against a fixed source).
+    """
+
+    real: Tensor
+    noise: Tensor | None = None
+    labels: Tensor | None = None
+    wrong: Tensor | None = None
+    eps: Tensor | None = None
+    inst_real: Tensor | None = None
+    inst_fake: Tensor | None = None
+    fake: Tensor | None = None
+
+
+class GeneratorDraws(NamedTuple):
+    """The random tensors of the generator step: ``noise`` (B, latent), ``labels`` (B,) the
+    conditions (a data batch's classes), ``real`` (B, ...) the batch feature matching compares
+    with, ``inst`` (B, ...) standard normals for instance noise."""
+
+    noise: Tensor
+    labels: Tensor | None = None
+    real: Tensor | None = None
+    inst: Tensor | None = None
+
+
+class Draws(NamedTuple):
+    """Every random tensor of one generator iteration: the critic steps' (stacked,
+    (n_critic, B, ...)) and the generator step's (None when the generator is fixed)."""
+
+    critic: CriticDraws
+    generator: GeneratorDraws | None = None
+
+    def as_dict(self) -> dict[str, Tensor]:
+        """The parts present, by name: the critic's fields, and ``g_<field>`` for the
+        generator step's (``g_noise``, ``g_labels``, ...)."""
+        out = {k: v for k, v in self.critic._asdict().items() if v is not None}
+        if self.generator is not None:
+            gen = self.generator._asdict().items()
+            out.update({f"g_{k}": v for k, v in gen if v is not None})
+        return out
+
+    @classmethod
+    def from_dict(cls, named: dict[str, Tensor]) -> Draws:
+        """The inverse of :meth:`as_dict` (e.g. draws saved with ``torch.save`` as plain dicts)."""
+        critic = CriticDraws(**{k: v for k, v in named.items() if not k.startswith("g_")})
+        gen = {k[2:]: v for k, v in named.items() if k.startswith("g_")}
+        return cls(critic, GeneratorDraws(**gen) if gen else None)
+
+
+def stack_draws(parts: list[Any]) -> Any:
+    """Named tuples of tensors (or None) stacked field by field on a new leading axis."""
+    first = parts[0]
+    fields = [
+        None if values[0] is None else torch.stack(list(values))
+        for values in zip(*parts, strict=True)
+    ]
+    return type(first)(*fields)
+
+
+def _at(draws: CriticDraws, i: int) -> CriticDraws:
+    return CriticDraws(*(None if v is None else v[i] for v in draws))
+
+
 FP16_GROWTH_INTERVAL = 2000  # torch.amp.GradScaler's defaults
 FP16_INIT_SCALE = 2.0**16
 
@@ -171,48 +241,47 @@ class GANStep:
     def draw(self, batches: Any, rng: torch.Generator, batch_size: int) -> Draws:
         """Every random tensor of one generator iteration, from ``rng`` (and the data stream).
 
-        Returns ``real`` (n_critic, B, ...), ``noise`` (n_critic, B, ...), ``labels`` and
-        ``wrong`` (n_critic, B) when conditional, ``eps`` (n_critic, B) with a penalty, and
-        ``g_noise`` (B, ...), ``g_labels`` (B,) for the generator step. Per critic step the order
-        is: real batch, noise, wrong-label shift, interpolation weights.
+        Returns :class:`Draws`: the critic steps' :class:`CriticDraws` stacked to
+        (n_critic, B, ...), and the generator step's :class:`GeneratorDraws`. Per critic step the
+        order is: real batch, noise, wrong-label shift, interpolation weights, instance noise.
         """
         b = batch_size
         steps = [self.draw_critic(batches, rng, b) for _ in range(self.n_critic)]
-        draws = {k: torch.stack([x[k] for x in steps]) for k in steps[0]}
-        if self.g_optim is not None:
-            # The generator's conditions are the labels of a data batch (Mirza & Osindero 2014);
-            # feature matching compares with that batch.
-            if self.conditional:
-                real, draws["g_labels"] = batches.next_labelled()  # (B, ...), (B,)
-            elif self.feature_matching:
-                real = batches.next_batch()
-            if self.feature_matching:
-                draws["g_real"] = real
-            draws["g_noise"] = self.gen.noise(b, rng, self.device)  # (B, latent)
-            if self.instance_noise:
-                shape = steps[0]["real"].shape
-                draws["g_inst"] = torch.randn(shape, generator=rng, device=self.device)
-        return draws
-
-    def draw_critic(self, batches: Any, rng: torch.Generator, batch_size: int) -> Draws:
-        """One critic step's draws (see :meth:`draw`): real (B, ...), labels, noise, wrong, eps."""
-        device, b = self.device, batch_size
-        x: Draws = {}
+        critic = stack_draws(steps)
+        if self.g_optim is None:
+            return Draws(critic)
+        # The generator's conditions are the labels of a data batch (Mirza & Osindero 2014);
+        # feature matching compares with that batch.
+        labels = real = inst = None
         if self.conditional:
-            x["real"], x["labels"] = batches.next_labelled()  # (B, ...), (B,)
+            real, labels = batches.next_labelled()  # (B, ...), (B,)
+        elif self.feature_matching:
+            real = batches.next_batch()
+        if not self.feature_matching:
+            real = None
+        noise = self.gen.noise(b, rng, self.device)  # (B, latent)
+        if self.instance_noise:
+            inst = torch.randn(steps[0].real.shape, generator=rng, device=self.device)
+        return Draws(critic, GeneratorDraws(noise, labels, real, inst))
+
+    def draw_critic(self, batches: Any, rng: torch.Generator, batch_size: int) -> CriticDraws:
+        """One critic step's :class:`CriticDraws` (see :meth:`draw`)."""
+        device, b = self.device, batch_size
+        labels = wrong = eps = inst_real = inst_fake = None
+        if self.conditional:
+            real, labels = batches.next_labelled()  # (B, ...), (B,)
         else:
-            x["real"] = batches.next_batch()  # (B, dim) or (B, C, H, W)
-        x["noise"] = self.gen.noise(b, rng, device)  # (B, latent) or (B, dim) when fixed
+            real = batches.next_batch()  # (B, dim) or (B, C, H, W)
+        noise = self.gen.noise(b, rng, device)  # (B, latent) or (B, dim) when fixed
         if self.concat and self.loss.wrong_label:
             shift = torch.randint(1, self.n_classes, (b,), generator=rng, device=device)
-            x["wrong"] = (x["labels"] + shift) % self.n_classes  # never the true label
+            wrong = (labels + shift) % self.n_classes  # never the true label
         if self.has_penalty:
-            x["eps"] = torch.rand(b, generator=rng, device=device)  # (B,) ~ U[0, 1]
+            eps = torch.rand(b, generator=rng, device=device)  # (B,) ~ U[0, 1]
         if self.instance_noise:  # standard normals, scaled by sigma_t in the step
-            shape = x["real"].shape
-            x["inst_real"] = torch.randn(shape, generator=rng, device=device)
-            x["inst_fake"] = torch.randn(shape, generator=rng, device=device)
-        return x
+            inst_real = torch.randn(real.shape, generator=rng, device=device)
+            inst_fake = torch.randn(real.shape, generator=rng, device=device)
+        return CriticDraws(real, noise, labels, wrong, eps, inst_real, inst_fake)
 
     def penalty_due(self, step: int) -> list[float]:
         """Lazy regularisation's factor per critic step of generator iteration ``step``.
@@ -258,28 +327,28 @@ class GANStep:
         """
         d_terms = []
         for i in range(self.n_critic):
-            x = {k: draws[k][i] for k in CRITIC_KEYS if k in draws}
+            x = _at(draws.critic, i)
             d_terms.append(self.critic_update(state, x, hyper, hyper["penalty_due"][i]))
         out: dict[str, Any] = {"d": d_terms}
         if self.g_optim is not None:
-            g_x = {"noise": draws["g_noise"], "labels": draws.get("g_labels")}
-            for key in ("g_real", "g_inst"):
-                if key in draws:
-                    g_x[key] = draws[key]
-            out["g"] = self.generator_update(state, g_x, hyper)
+            out["g"] = self.generator_update(state, draws.generator, hyper)
         return out
 
     def critic_update(
-        self, state: State, x: Draws, hyper: dict[str, Any], penalty_factor: float | Tensor = 1.0
+        self,
+        state: State,
+        x: CriticDraws,
+        hyper: dict[str, Any],
+        penalty_factor: float | Tensor = 1.0,
     ) -> Terms:
-        """One critic update on one step's draws ``x`` (``real``, ``noise`` or ``fake``, ...)."""
-        labels = x.get("labels")
+        """One critic update on one step's draws ``x`` (G(noise), or the given ``fake``)."""
+        labels = x.labels
         with autocast(self.precision, self.device):
-            if "fake" in x:
-                fake = x["fake"]  # (B, ...) given (a critic trained against a fixed source)
+            if x.fake is not None:
+                fake = x.fake  # (B, ...) given (a critic trained against a fixed source)
             else:
                 with torch.no_grad():  # G is fixed in the critic's step
-                    fake = self.g(state["g"], state["g_buf"], x["noise"], labels)  # (B, ...)
+                    fake = self.g(state["g"], state["g_buf"], x.noise, labels)  # (B, ...)
         scale = state["scale_d"]["scale"] if "scale_d" in state else None
         penalty_args = {
             "scale": scale,
@@ -289,16 +358,16 @@ class GANStep:
         }
         if not self.has_penalty:
             penalty_factor = 0.0
-        real = x["real"]
+        real = x.real
         if self.instance_noise:  # every critic input, and so the interpolates, gets the noise
             sigma = hyper["instance_noise"]
-            real, fake = real + sigma * x["inst_real"], fake + sigma * x["inst_fake"]
+            real, fake = real + sigma * x.inst_real, fake + sigma * x.inst_fake
 
         def loss(params: dict, buffers: dict) -> Terms:
             with autocast(self.precision, self.device):
                 critic = BoundCritic(self.d, params, buffers["d"], self.concat)
                 terms = self.loss.critic_terms(
-                    critic, real, fake, labels, x.get("wrong"), x.get("eps"),
+                    critic, real, fake, labels, x.wrong, x.eps,
                     penalty_factor, penalty_args,
                 )  # fmt: skip
             return self._historical(terms, params, state, "d")
@@ -310,19 +379,19 @@ class GANStep:
         self.loss.constraints.project_(params, hyper.get("clip"))
         return terms
 
-    def generator_update(self, state: State, x: Draws, hyper: dict[str, Any]) -> Terms:
-        """One generator update on noise (B, ...) and labels (B,) (conditional), then the EMA."""
-        labels = x.get("labels")
+    def generator_update(self, state: State, x: GeneratorDraws, hyper: dict[str, Any]) -> Terms:
+        """One generator update on its draws (noise, the conditions' labels, ...), then the EMA."""
+        labels = x.labels
         scale = state["scale_g"]["scale"] if "scale_g" in state else None
 
         def loss(params: dict, buffers: dict) -> Terms:
             with autocast(self.precision, self.device):
-                fake = self.g(params, buffers["g"], x["noise"], labels)  # (B, ...)
+                fake = self.g(params, buffers["g"], x.noise, labels)  # (B, ...)
                 scored = fake
                 if self.instance_noise:
-                    scored = fake + hyper["instance_noise"] * x["g_inst"]
+                    scored = fake + hyper["instance_noise"] * x.inst
                 critic = BoundCritic(self.d, state["d"], buffers["d"], self.concat)
-                terms = self.loss.generator_terms(critic, fake, labels, x.get("g_real"), scored)
+                terms = self.loss.generator_terms(critic, fake, labels, x.real, scored)
             return self._historical(terms, params, state, "g")
 
         # Eager: D's weights need no gradient here (autograd.grad asks for G's only).

@@ -45,7 +45,7 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from wgan.config import Config
 from wgan.errors import ConfigError, WganError
-from wgan.gan.step import GANStep
+from wgan.gan.step import Draws, GANStep, stack_draws
 from wgan.scale.sweep_plan import (
     MAY_DIFFER,
     expand_variants,
@@ -195,19 +195,22 @@ class SweepTrainer:
             trees.append(h)
         return stack_hyper(trees, self.device)
 
-    def _iteration(self, dims: Any) -> Callable:
-        key = repr(dims)
+    def _iteration(self, dims: Any, draw_dims: Any) -> Callable:
+        key = repr((dims, draw_dims))
         if key not in self._mapped:
-            fn = torch.func.vmap(self.gan_step.iteration, in_dims=(0, 0, dims))
+            fn = torch.func.vmap(self.gan_step.iteration, in_dims=(0, draw_dims, dims))
             if self.mode == "compile":
                 fn = torch.compile(fn, fullgraph=True, dynamic=False)
             self._mapped[key] = fn
         return self._mapped[key]
 
-    def draw(self) -> dict[str, Tensor]:
+    def draw(self) -> Draws:
         """Each run's draws from its own generator and data stream, stacked: (K, ...)."""
         per_run = [s.gan_step.draw(s.batches, s.rng, s.batch_size) for s in self.shells]
-        return {key: torch.stack([d[key] for d in per_run]) for key in per_run[0]}
+        generator = (
+            None if per_run[0].generator is None else stack_draws([d.generator for d in per_run])
+        )
+        return Draws(stack_draws([d.critic for d in per_run]), generator)
 
     def train_step(self) -> dict[str, Any]:
         """One generator iteration of every run: n_critic critic steps, one generator step."""
@@ -220,7 +223,9 @@ class SweepTrainer:
                 ),
                 hyper,
             )
-        out = self._iteration(dims)(self.state, draws, hyper)
+        # Absent parts (None) of the draws are mapped over by no axis (compile wants it said).
+        draw_dims = tree_map(lambda v: None if v is None else 0, draws)
+        out = self._iteration(dims, draw_dims)(self.state, draws, hyper)
         self.stats.add_iteration(out)
         for shell in self.shells:
             if shell.ema is not None:
