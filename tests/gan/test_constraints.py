@@ -15,7 +15,7 @@ from wgan.constraints import (
     make_constraints,
 )
 from wgan.errors import ConfigError
-from wgan.gan.loss import GANLoss
+from wgan.gan.loss import GANLoss, PenaltyCall
 from wgan.objectives import make_objective
 
 
@@ -62,9 +62,9 @@ def test_penalty_target_and_lazy_scaling():
     assert cons.penalty_every == 4
     loss = GANLoss(make_objective("wasserstein"), cons)
     eps = torch.rand(8)
-    due = loss.critic_terms(critic, x, x, eps=eps, penalty_factor=4.0)
+    due = loss.critic_terms(critic, x, x, eps=eps, penalty=PenaltyCall(factor=4.0))
     assert due["penalty"].item() == pytest.approx(4 * (5.0 - 2.0) ** 2, rel=1e-5)
-    off = loss.critic_terms(critic, x, x, eps=eps, penalty_factor=0.0)
+    off = loss.critic_terms(critic, x, x, eps=eps, penalty=PenaltyCall(factor=0.0))
     assert float(off["penalty"]) == 0.0 and "grad_norm" not in off  # not computed
     torch.testing.assert_close(due["loss"] - off["loss"], due["penalty"])
 

@@ -19,7 +19,7 @@ from wgan.config import resolve
 from wgan.constraints import SpectralNorm, make_constraints
 from wgan.errors import ConfigError
 from wgan.gan import optim
-from wgan.gan.loss import GANLoss
+from wgan.gan.loss import GANLoss, PenaltyCall
 from wgan.gan.players import LatentGenerator
 from wgan.gan.step import BoundCritic, CriticDraws, GANStep, Player
 from wgan.lipschitz import conv2d_lipschitz_fft
@@ -100,9 +100,9 @@ def test_the_penalty_factor_multiplies_the_penalty_term():
         critic.weight.copy_(torch.tensor([[3.0, 4.0]]))
     loss = GANLoss(make_objective("wasserstein"), make_constraints(penalty="two_sided"))
     x, eps = torch.randn(8, 2), torch.rand(8)
-    one = loss.critic_terms(critic, x, x.flip(0), eps=eps, penalty_factor=1.0)
-    four = loss.critic_terms(critic, x, x.flip(0), eps=eps, penalty_factor=4.0)
-    none = loss.critic_terms(critic, x, x.flip(0), eps=eps, penalty_factor=0.0)
+    one = loss.critic_terms(critic, x, x.flip(0), eps=eps, penalty=PenaltyCall(factor=1.0))
+    four = loss.critic_terms(critic, x, x.flip(0), eps=eps, penalty=PenaltyCall(factor=4.0))
+    none = loss.critic_terms(critic, x, x.flip(0), eps=eps, penalty=PenaltyCall(factor=0.0))
     assert one["penalty"].item() == pytest.approx(10.0 * (5.0 - 1.0) ** 2, rel=1e-5)
     assert four["penalty"].item() == pytest.approx(4 * one["penalty"].item(), rel=1e-6)
     assert float(none["penalty"]) == 0.0 and "grad_norm" not in none  # not computed

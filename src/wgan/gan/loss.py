@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,27 @@ class Critic(Protocol):
     def __call__(self, x: Tensor, labels: Tensor | None = None) -> Tensor: ...
 
     def score_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+class PenaltyCall(NamedTuple):
+    """How one critic step takes the constraint's penalty, in one record.
+
+    ``factor`` multiplies it: lazy regularisation's ``every`` on the critic steps where it is
+    due and 0 elsewhere (Karras et al. 2020), 1 on every step otherwise; a Python 0 skips
+    computing it. ``weight`` and ``target`` replace the constraint's lambda and target norm
+    (per-run tensors in a sweep; None: the constraint's own). ``scale`` is the fp16 loss scale,
+    and ``functional`` takes grad_x D through ``torch.func.grad`` (compiled and vmapped steps).
+    """
+
+    factor: float | Tensor = 1.0
+    weight: float | Tensor | None = None
+    target: float | Tensor | None = None
+    scale: Tensor | None = None
+    functional: bool = False
+
+
+#: The penalty on every critic step with the constraint's own weight and target.
+EVERY_STEP = PenaltyCall()
 
 
 @dataclass
@@ -86,8 +107,7 @@ class GANLoss:
         labels: Tensor | None = None,
         wrong: Tensor | None = None,
         eps: Tensor | None = None,
-        penalty_factor: float | Tensor = 1.0,
-        penalty_args: dict[str, Any] | None = None,
+        penalty: PenaltyCall = EVERY_STEP,
     ) -> dict[str, Tensor]:
         """The critic's loss (objective + penalty) on a real batch (B, ...) and fakes (B, ...).
 
@@ -97,10 +117,7 @@ class GANLoss:
             wrong: (B,) wrong labels for the third conditional term (``concat`` with
                 ``wrong_label``).
             eps: (B,) interpolation weights for the gradient penalty.
-            penalty_factor: multiplies the penalty (lazy regularisation: ``every`` on the steps
-                where it is due, 0 elsewhere; a Python 0 skips computing it).
-            penalty_args: keyword arguments of :meth:`Constraints.penalty` (``scale``,
-                ``weight``, ``target``, ``impl``).
+            penalty: how this step takes the penalty (:class:`PenaltyCall`).
         """
         if self.conditioning != "none" and labels is None:
             raise WganError("a conditional GAN needs the labels of the real batch")
@@ -121,11 +138,21 @@ class GANLoss:
             terms["ac_accuracy"] = (logits_real.argmax(1) == labels).float().mean()
         else:
             terms = dict(self.objective.critic_loss(critic(real), critic(fake)))
-        if isinstance(penalty_factor, Tensor) or penalty_factor != 0:
+        factor = penalty.factor
+        if isinstance(factor, Tensor) or factor != 0:  # a Python 0 skips computing it
             score = self.score_fn(critic, labels)
-            extra = self.constraints.penalty(score, real, fake, eps, **(penalty_args or {}))
+            extra = self.constraints.penalty(
+                score,
+                real,
+                fake,
+                eps,
+                scale=penalty.scale,
+                weight=penalty.weight,
+                target=penalty.target,
+                impl="func" if penalty.functional else None,
+            )
             if "penalty" in extra:
-                extra["penalty"] = extra["penalty"] * penalty_factor
+                extra["penalty"] = extra["penalty"] * factor
                 terms["loss"] = terms["loss"] + extra["penalty"]
             terms.update(extra)
         elif self.constraints.has_penalty:

@@ -43,7 +43,7 @@ from torch.func import functional_call
 
 from wgan.gan import optim
 from wgan.gan.ema import ema_update_
-from wgan.gan.loss import GANLoss
+from wgan.gan.loss import GANLoss, PenaltyCall
 from wgan.gan.precision import autocast
 from wgan.gan.tricks import historical_penalty, update_historical_mean_
 
@@ -350,14 +350,13 @@ class GANStep:
                 with torch.no_grad():  # G is fixed in the critic's step
                     fake = self.g(state["g"], state["g_buf"], x.noise, labels)  # (B, ...)
         scale = state["scale_d"]["scale"] if "scale_d" in state else None
-        penalty_args = {
-            "scale": scale,
-            "weight": hyper.get("penalty_weight"),
-            "target": hyper.get("penalty_target"),
-            "impl": "func" if self.functional else None,
-        }
-        if not self.has_penalty:
-            penalty_factor = 0.0
+        penalty = PenaltyCall(
+            factor=penalty_factor if self.has_penalty else 0.0,
+            weight=hyper.get("penalty_weight"),
+            target=hyper.get("penalty_target"),
+            scale=scale,
+            functional=self.functional,
+        )
         real = x.real
         if self.instance_noise:  # every critic input, and so the interpolates, gets the noise
             sigma = hyper["instance_noise"]
@@ -366,10 +365,7 @@ class GANStep:
         def loss(params: dict, buffers: dict) -> Terms:
             with autocast(self.precision, self.device):
                 critic = BoundCritic(self.d, params, buffers["d"], self.concat)
-                terms = self.loss.critic_terms(
-                    critic, real, fake, labels, x.wrong, x.eps,
-                    penalty_factor, penalty_args,
-                )  # fmt: skip
+                terms = self.loss.critic_terms(critic, real, fake, labels, x.wrong, x.eps, penalty)
             return self._historical(terms, params, state, "d")
 
         terms, grads = self._value_and_grad(loss, state["d"], _buffers(state), scale)
