@@ -7,7 +7,8 @@ Gulrajani et al. 2017, Alg. 1) is ``n_critic`` critic updates followed by one ge
 1. :meth:`GANStep.draw` takes every random number the iteration needs from the run's
    ``torch.Generator``, in one place: per critic step the real batch (and its labels), the
    generator's noise, the wrong labels of a conditional critic and the penalty's interpolation
-   weights; then the generator step's labels and noise. Nothing after this draws.
+   weights; then the generator step's labels and noise, as typed :class:`Draws` (named tuples,
+   so ``vmap`` and ``compile`` take them as pytrees). Nothing after this draws.
 2. :meth:`GANStep.iteration` is a function of the players' parameters and buffers, the
    optimiser states, the draws and the hyperparameters. It asks :class:`wgan.gan.loss.GANLoss` for
    the named loss terms (objective, conditioning, penalty), differentiates ``terms['loss']``,
