@@ -13,8 +13,8 @@ from wgan.analysis import latent
 from wgan.cli.app import main
 from wgan.config import resolve
 from wgan.errors import WganError
+from wgan.figures.text import printable_line
 from wgan.gan.players import LatentGenerator
-from wgan.training.evaluation import printable_line
 from wgan.training.run import Run, load_run
 from wgan.training.train import train
 

@@ -88,7 +88,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     rundirs.make_dirs(out.parent, "--out")
     with rundirs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
         if out.suffix == ".txt":  # text: (N, V, L) softmax -> one argmax-decoded line each
-            from wgan.training.evaluation import printable_line
+            from wgan.figures.text import printable_line
 
             lines = [printable_line(t) for t in trainer.dataset.decode(x)]
             tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -155,7 +155,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _format_text_metrics(metrics: dict[str, Any], samples: list[str]) -> str:
     """``wgan eval`` of a text run: a JS-n table (bits) and a few argmax-decoded samples."""
-    from wgan.training.evaluation import printable_line
+    from wgan.figures.text import printable_line
 
     head = {k: v for k, v in metrics.items() if not k.startswith("js")}
     lines = [_format_metrics(head), "", "  JS divergence of character n-grams (bits, log base 2)"]

@@ -54,7 +54,7 @@ def write_grid(grid: Any, run: Any, path: str | Path) -> Path:
             np.save(fh, grid.samples.numpy())
         return path
     if path.suffix == ".txt":
-        from wgan.training.evaluation import printable_line
+        from wgan.figures.text import printable_line
 
         lines = []
         for r, name in enumerate(grid.row_names):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from wgan.figures.images import auto_scale, image_grid, save_image_grid
+from wgan.figures.text import printable_line
 
 if TYPE_CHECKING:
     from wgan.store.tracking import Tracker
@@ -207,11 +208,6 @@ def sample_grid(trainer: Trainer, tracker: Tracker | None = None) -> Path:
 # ------------------------------------------------------------------------------------ text
 
 TEXT_FIGURE_SAMPLES = 16  # sample lines written to figures/step_NNNNNN.txt and TensorBoard
-
-
-def printable_line(text: str) -> str:
-    """One sample as one line: a newline shows as ``↵`` (U+21B5), a tab as ``→`` (U+2192)."""
-    return text.replace("\n", "\u21b5").replace("\t", "\u2192")
 
 
 def sample_text(trainer: Trainer, tracker: Tracker | None = None) -> Path:
