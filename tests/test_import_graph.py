@@ -197,3 +197,30 @@ def test_no_cycle_in_the_whole_package():
     if comps:
         print(describe(comps, edges))
     assert not comps, describe(comps, edges)
+
+
+def _top_level(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def test_top_level_packages_import_one_way():
+    """The layers: collapsed to the top-level modules and packages (wgan.cli, wgan.gan, ...),
+    the graph has no cycle either, so imports between packages flow one way."""
+    edges = import_graph()
+    packages: Edges = {}
+    for (a, b), line in edges.items():
+        pa, pb = _top_level(a), _top_level(b)
+        if pa != pb and pb != PACKAGE and pa != PACKAGE:  # wgan/__init__ only re-exports lazily
+            packages.setdefault((pa, pb), line)
+    assert ("wgan.cli", "wgan.training") in packages  # the collapsed graph was read at all
+    comps = _components(packages)
+    assert not comps, describe(comps, packages)
+
+
+def test_at_most_about_twenty_top_level_entries():
+    entries = {p.stem for p in (SRC / PACKAGE).iterdir() if p.suffix == ".py" or p.is_dir()}
+    entries -= {"__pycache__"}
+    assert len(entries) <= 20, sorted(entries)
+    modules = {p.stem for p in (SRC / PACKAGE).glob("*.py")}
+    assert modules <= {"__init__", "__main__", "errors"}, sorted(modules)
