@@ -19,9 +19,10 @@ from wgan.config import resolve
 from wgan.constraints import SpectralNorm, make_constraints
 from wgan.errors import ConfigError
 from wgan.gan import optim
+from wgan.gan.draws import CriticDraws
 from wgan.gan.loss import GANLoss, PenaltyCall
 from wgan.gan.players import LatentGenerator
-from wgan.gan.step import BoundCritic, CriticDraws, GANStep, Player
+from wgan.gan.step import BoundCritic, GANStep, Player
 from wgan.lipschitz import conv2d_lipschitz_fft
 from wgan.nets import MLP, ConditionalCritic, ConditionalGenerator
 from wgan.objectives import make_objective

@@ -18,7 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from wgan.config import resolve
-from wgan.gan.step import Draws
+from wgan.gan.draws import Draws
 from wgan.training.distributed import DistContext
 from wgan.training.trainer import Trainer
 

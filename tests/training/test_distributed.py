@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 
 from wgan.config import resolve
 from wgan.errors import ConfigError
-from wgan.gan.step import CriticDraws, Draws, GeneratorDraws
+from wgan.gan.draws import CriticDraws, Draws, GeneratorDraws
 from wgan.training.distributed import DistContext
 from wgan.training.train import train
 from wgan.training.trainer import Trainer

@@ -7,7 +7,7 @@ import torch
 
 from wgan.config import resolve
 from wgan.errors import ConfigError
-from wgan.gan.step import GeneratorDraws
+from wgan.gan.draws import GeneratorDraws
 from wgan.objectives import make_objective
 from wgan.scale.sweep import SweepTrainer, sweep_configs
 from wgan.store.checkpoints import load_checkpoint

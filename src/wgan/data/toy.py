@@ -49,6 +49,15 @@ from typing import Any
 
 import torch
 
+from wgan.data.checks import (
+    check_edges,
+    check_generator,
+    check_int,
+    check_nonnegative,
+    check_points,
+    check_positive,
+    check_real,
+)
 from wgan.errors import ConfigError, WganError
 
 __all__ = [
@@ -68,81 +77,9 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- validation
-
-
-def _check_real(name: str, value: Any) -> float:
-    """Return ``value`` as a finite float or raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"parameter {name!r} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ConfigError(f"parameter {name!r} must be finite, got {value!r}")
-    return value
-
-
-def _check_positive(name: str, value: Any) -> float:
-    value = _check_real(name, value)
-    if value <= 0:
-        raise ConfigError(f"parameter {name!r} must be > 0, got {value!r}")
-    return value
-
-
-def _check_nonnegative(name: str, value: Any) -> float:
-    value = _check_real(name, value)
-    if value < 0:
-        raise ConfigError(f"parameter {name!r} must be >= 0, got {value!r}")
-    return value
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        # Accept integral floats such as 8.0 coming from a YAML/JSON config.
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ConfigError(f"parameter {name!r} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"parameter {name!r} must be >= {minimum}, got {value!r}")
-    return value
-
-
 #: Most modes a ring or grid may have (a grid of 100 x 100): the mode metrics and the exact
 #: density hold (samples x modes) tables, so far more would only exhaust memory.
 MAX_MODES = 10_000
-
-
-def _check_generator(generator: Any) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise WganError(
-            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
-        )
-
-
-def _check_points(points: Any, dim: int = 2) -> torch.Tensor:
-    """``points`` as an ``(N, dim)`` tensor (any float dtype), or raise WganError."""
-    if not isinstance(points, torch.Tensor):
-        raise WganError(f"points must be a torch.Tensor of shape (N, {dim}), got {type(points)}")
-    if points.ndim != 2 or points.shape[1] != dim:
-        raise WganError(f"points must have shape (N, {dim}), got {tuple(points.shape)}")
-    if points.is_complex():
-        raise WganError("points must be real, got a complex tensor")
-    return points
-
-
-def _check_edges(edges: Any, name: str) -> torch.Tensor:
-    """Bin edges as a float64 CPU tensor ``(E,)``: 1-D, finite, strictly increasing, E >= 2."""
-    try:
-        e = torch.as_tensor(edges, dtype=torch.float64).cpu()
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise WganError(f"{name} must be a 1-D sequence of numbers: {exc}") from exc
-    if e.ndim != 1 or e.shape[0] < 2:
-        raise WganError(f"{name} must be 1-D with at least 2 edges, got shape {tuple(e.shape)}")
-    if not torch.isfinite(e).all():
-        raise WganError(f"{name} must be finite")
-    if not (e[1:] > e[:-1]).all():
-        raise WganError(f"{name} must be strictly increasing")
-    return e
 
 
 def _interval_masses(edges: torch.Tensor, centres: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -202,7 +139,7 @@ class ToyDataset:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ConfigError(f"number of samples must be a non-negative integer, got {n!r}")
         n = int(n)  # numpy integers too
-        _check_generator(generator)
+        check_generator(generator)
         gen_device = generator.device if generator is not None else torch.device("cpu")
         out = self._sample(n, generator, gen_device).to(torch.float32)  # (n, 2)
         if device is not None:
@@ -305,7 +242,7 @@ class GaussianMixture(ToyDataset):
         Raises:
             WganError: ``points`` is not a real tensor of shape ``(N, 2)``.
         """
-        x = _check_points(points)
+        x = check_points(points)
         out_dtype = x.dtype if x.is_floating_point() else torch.float64
         xd = x.to(torch.float64)
         mu = self._final_modes().to(xd.device)  # (M, 2)
@@ -336,8 +273,8 @@ class GaussianMixture(ToyDataset):
         Raises:
             WganError: edges that are not 1-D, finite, strictly increasing, with >= 2 entries.
         """
-        xs = _check_edges(x_edges, "x_edges")
-        ys = _check_edges(y_edges, "y_edges")
+        xs = check_edges(x_edges, "x_edges")
+        ys = check_edges(y_edges, "y_edges")
         mu = self._final_modes()  # (M, 2)
         sigma = float(self.sigma)
         px = _interval_masses(xs, mu[:, 0], sigma)  # (M, nx)
@@ -396,11 +333,11 @@ class Ring(GaussianMixture):
     name = "ring"
 
     def __init__(self, n_modes: int = 8, radius: float = 1.0, sigma: float = 0.02) -> None:
-        n_modes = _check_int("n_modes", n_modes, 1)
+        n_modes = check_int("n_modes", n_modes, 1)
         if n_modes > MAX_MODES:
             raise ConfigError(f"parameter 'n_modes' must be <= {MAX_MODES}, got {n_modes}")
-        radius = _check_positive("radius", radius)
-        sigma = _check_positive("sigma", sigma)
+        radius = check_positive("radius", radius)
+        sigma = check_positive("sigma", sigma)
         angle = 2.0 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes  # (M,)
         centres = radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)  # (M, 2)
         super().__init__(centres, raw_sigma=sigma)
@@ -418,12 +355,12 @@ class Grid(GaussianMixture):
     name = "grid"
 
     def __init__(self, n_per_side: int = 5, spacing: float = 1.0, sigma: float = 0.02) -> None:
-        n_per_side = _check_int("n_per_side", n_per_side, 1)
+        n_per_side = check_int("n_per_side", n_per_side, 1)
         if n_per_side**2 > MAX_MODES:
             side = int(MAX_MODES**0.5)
             raise ConfigError(f"parameter 'n_per_side' must be <= {side}, got {n_per_side}")
-        spacing = _check_positive("spacing", spacing)
-        sigma = _check_positive("sigma", sigma)
+        spacing = check_positive("spacing", spacing)
+        sigma = check_positive("sigma", sigma)
         coord = (torch.arange(n_per_side, dtype=torch.float64) - (n_per_side - 1) / 2) * spacing
         ii, jj = torch.meshgrid(coord, coord, indexing="ij")
         centres = torch.stack([ii.reshape(-1), jj.reshape(-1)], dim=1)  # (k², 2)
@@ -450,7 +387,7 @@ class SwissRoll(ToyDataset):
 
     def __init__(self, noise: float = 0.25) -> None:
         super().__init__()
-        self.noise = _check_nonnegative("noise", noise)
+        self.noise = check_nonnegative("noise", noise)
         self.params = {"noise": self.noise}
 
     def _sample(self, n, generator, device):
@@ -485,7 +422,7 @@ class ParallelLines(ToyDataset):
 
     def __init__(self, theta: float = 0.0) -> None:
         super().__init__()
-        self.theta = _check_real("theta", theta)
+        self.theta = check_real("theta", theta)
         self.params = {"theta": self.theta}
 
     def _sample(self, n, generator, device):

@@ -53,8 +53,9 @@ from wgan.config import Config, OptimConfig, parse_override, resolve, set_value
 from wgan.errors import ConfigError, WganError
 from wgan.experiments.verdict import Verdict
 from wgan.gan import optim
+from wgan.gan.draws import CriticDraws
 from wgan.gan.loss import GANLoss
-from wgan.gan.step import CriticDraws, GANStep
+from wgan.gan.step import GANStep
 from wgan.store import rundirs
 from wgan.store.tracking import Tracker, json_safe
 from wgan.training.stats import TrainResult

@@ -7,8 +7,8 @@ Gulrajani et al. 2017, Alg. 1) is ``n_critic`` critic updates followed by one ge
 1. :meth:`GANStep.draw` takes every random number the iteration needs from the run's
    ``torch.Generator``, in one place: per critic step the real batch (and its labels), the
    generator's noise, the wrong labels of a conditional critic and the penalty's interpolation
-   weights; then the generator step's labels and noise, as typed :class:`Draws` (named tuples,
-   so ``vmap`` and ``compile`` take them as pytrees). Nothing after this draws.
+   weights; then the generator step's labels and noise, as typed
+   :class:`~wgan.gan.draws.Draws`. Nothing after this draws.
 2. :meth:`GANStep.iteration` is a function of the players' parameters and buffers, the
    optimiser states, the draws and the hyperparameters. It asks :class:`wgan.gan.loss.GANLoss` for
    the named loss terms (objective, conditioning, penalty), differentiates ``terms['loss']``,
@@ -36,13 +36,14 @@ and ``'ema_decay'``; each a float or a tensor (one value per run in a sweep).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from wgan.gan import optim
+from wgan.gan.draws import CriticDraws, Draws, GeneratorDraws, at_step, stack_draws
 from wgan.gan.ema import ema_update_
 from wgan.gan.loss import GANLoss, PenaltyCall
 from wgan.gan.precision import autocast
@@ -50,77 +51,6 @@ from wgan.gan.tricks import historical_penalty, update_historical_mean_
 
 State = dict[str, Any]
 Terms = dict[str, Tensor]
-
-
-class CriticDraws(NamedTuple):
-    """The random tensors of one critic step (B = batch), or of ``n_critic`` steps stacked on a
-    leading axis. A named tuple is a pytree, so ``vmap`` and ``compile`` take it as it is;
-    absent parts are None.
-
-    ``real`` (B, ...) a data batch, ``noise`` (B, latent) the generator's input, ``labels`` (B,)
-    the batch's classes (conditional), ``wrong`` (B,) mismatched classes (the wrong-label term),
-    ``eps`` (B,) the penalty's interpolation weights, ``inst_real`` / ``inst_fake`` (B, ...)
-    standard normals for instance noise, ``fake`` (B, ...) given fakes in place of G(noise) (a
-    critic trained against a fixed source).
-    """
-
-    real: Tensor
-    noise: Tensor | None = None
-    labels: Tensor | None = None
-    wrong: Tensor | None = None
-    eps: Tensor | None = None
-    inst_real: Tensor | None = None
-    inst_fake: Tensor | None = None
-    fake: Tensor | None = None
-
-
-class GeneratorDraws(NamedTuple):
-    """The random tensors of the generator step: ``noise`` (B, latent), ``labels`` (B,) the
-    conditions (a data batch's classes), ``real`` (B, ...) the batch feature matching compares
-    with, ``inst`` (B, ...) standard normals for instance noise."""
-
-    noise: Tensor
-    labels: Tensor | None = None
-    real: Tensor | None = None
-    inst: Tensor | None = None
-
-
-class Draws(NamedTuple):
-    """Every random tensor of one generator iteration: the critic steps' (stacked,
-    (n_critic, B, ...)) and the generator step's (None when the generator is fixed)."""
-
-    critic: CriticDraws
-    generator: GeneratorDraws | None = None
-
-    def as_dict(self) -> dict[str, Tensor]:
-        """The parts present, by name: the critic's fields, and ``g_<field>`` for the
-        generator step's (``g_noise``, ``g_labels``, ...)."""
-        out = {k: v for k, v in self.critic._asdict().items() if v is not None}
-        if self.generator is not None:
-            gen = self.generator._asdict().items()
-            out.update({f"g_{k}": v for k, v in gen if v is not None})
-        return out
-
-    @classmethod
-    def from_dict(cls, named: dict[str, Tensor]) -> Draws:
-        """The inverse of :meth:`as_dict` (e.g. draws saved with ``torch.save`` as plain dicts)."""
-        critic = CriticDraws(**{k: v for k, v in named.items() if not k.startswith("g_")})
-        gen = {k[2:]: v for k, v in named.items() if k.startswith("g_")}
-        return cls(critic, GeneratorDraws(**gen) if gen else None)
-
-
-def stack_draws(parts: list[Any]) -> Any:
-    """Named tuples of tensors (or None) stacked field by field on a new leading axis."""
-    first = parts[0]
-    fields = [
-        None if values[0] is None else torch.stack(list(values))
-        for values in zip(*parts, strict=True)
-    ]
-    return type(first)(*fields)
-
-
-def _at(draws: CriticDraws, i: int) -> CriticDraws:
-    return CriticDraws(*(None if v is None else v[i] for v in draws))
 
 
 FP16_GROWTH_INTERVAL = 2000  # torch.amp.GradScaler's defaults
@@ -328,7 +258,7 @@ class GANStep:
         """
         d_terms = []
         for i in range(self.n_critic):
-            x = _at(draws.critic, i)
+            x = at_step(draws.critic, i)
             d_terms.append(self.critic_update(state, x, hyper, hyper["penalty_due"][i]))
         out: dict[str, Any] = {"d": d_terms}
         if self.g_optim is not None:

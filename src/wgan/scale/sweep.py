@@ -45,7 +45,8 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from wgan.config import Config
 from wgan.errors import ConfigError, WganError
-from wgan.gan.step import Draws, GANStep, stack_draws
+from wgan.gan.draws import Draws, stack_draws
+from wgan.gan.step import GANStep
 from wgan.scale.sweep_plan import (
     MAY_DIFFER,
     expand_variants,
