@@ -17,6 +17,7 @@ from wgan.experiments import (
     overfitting,
     parallel_lines,
 )
+from wgan.experiments import claims_generators as gen_claims
 
 HOLDS, FAILS, UNTESTED = "holds", "does not hold", "not tested at these settings"
 
@@ -185,19 +186,19 @@ def test_mode_collapse():
 def test_overfitting():
     s = overfitting.SETTINGS()
     good = {"summary": {"final_gap_small": 0.70, "final_gap_control": 0.012}}
-    assert statuses(claims.overfitting_verdicts(good, s)) == [HOLDS]
+    assert statuses(gen_claims.overfitting_verdicts(good, s)) == [HOLDS]
     no_gap = {"summary": {"final_gap_small": 0.01, "final_gap_control": 0.0}}
-    assert statuses(claims.overfitting_verdicts(no_gap, s)) == [FAILS]
+    assert statuses(gen_claims.overfitting_verdicts(no_gap, s)) == [FAILS]
     # A gap as large with plenty of data says nothing about memorising a small set.
     same = {"summary": {"final_gap_small": 0.3, "final_gap_control": 0.3}}
-    assert statuses(claims.overfitting_verdicts(same, s)) == [FAILS]
+    assert statuses(gen_claims.overfitting_verdicts(same, s)) == [FAILS]
     no_control = {"summary": {"final_gap_small": 0.3}}
-    assert statuses(claims.overfitting_verdicts(no_control, s)) == [HOLDS]
-    assert statuses(claims.overfitting_verdicts(no_gap, overfitting.SETTINGS(steps=50))) == [
+    assert statuses(gen_claims.overfitting_verdicts(no_control, s)) == [HOLDS]
+    assert statuses(gen_claims.overfitting_verdicts(no_gap, overfitting.SETTINGS(steps=50))) == [
         UNTESTED
     ]
     big = overfitting.SETTINGS(n_train=4096)
-    assert statuses(claims.overfitting_verdicts(no_gap, big)) == [UNTESTED]
+    assert statuses(gen_claims.overfitting_verdicts(no_gap, big)) == [UNTESTED]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +221,7 @@ def test_f_divergences():
             "gan": fd_row(estimate=0.3),
         }
     }
-    assert statuses(claims.f_divergences_verdicts(good, s)) == [HOLDS, HOLDS]
+    assert statuses(gen_claims.f_divergences_verdicts(good, s)) == [HOLDS, HOLDS]
     bad = {
         "divergences": {
             "kl": fd_row(modes=1),
@@ -228,17 +229,17 @@ def test_f_divergences():
             "gan": fd_row(estimate=0.3),
         }
     }
-    got = claims.f_divergences_verdicts(bad, s)
+    got = gen_claims.f_divergences_verdicts(bad, s)
     assert statuses(got) == [FAILS, FAILS] and "kl" in got[0].measured
     diverged = {"status": "diverged at step 5", "metrics": None}
     one_diverged = {"divergences": {"kl": diverged, "pearson": fd_row()}}
-    assert statuses(claims.f_divergences_verdicts(one_diverged, s)) == [FAILS]
+    assert statuses(gen_claims.f_divergences_verdicts(one_diverged, s)) == [FAILS]
     # Not one divergence trained: the budget was too short for any of them.
     none_trained = {"divergences": {"kl": diverged, "pearson": fd_row(modes=2)}}
-    got = claims.f_divergences_verdicts(none_trained, s)
+    got = gen_claims.f_divergences_verdicts(none_trained, s)
     assert statuses(got) == [UNTESTED] and "too short" in got[0].note
-    short = f_divergences.SETTINGS(steps=claims.FD_MIN_STEPS - 1)
-    assert statuses(claims.f_divergences_verdicts(bad, short))[0] == UNTESTED
+    short = f_divergences.SETTINGS(steps=gen_claims.FD_MIN_STEPS - 1)
+    assert statuses(gen_claims.f_divergences_verdicts(bad, short))[0] == UNTESTED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,25 +268,25 @@ def it_numbers(fm=7.0, plain=4.0, sd=0.5, n_modes=8, gp=8.0):
 
 def test_improved_techniques():
     s = improved_techniques.SETTINGS()
-    got = claims.improved_techniques_verdicts(it_numbers(), s)
+    got = gen_claims.improved_techniques_verdicts(it_numbers(), s)
     assert statuses(got) == [HOLDS] and got[0].claim.startswith("feature matching")
     # Worse than the plain GAN, or a change within the seeds' spread: does not hold.
-    assert statuses(claims.improved_techniques_verdicts(it_numbers(fm=2.0), s)) == [FAILS]
+    assert statuses(gen_claims.improved_techniques_verdicts(it_numbers(fm=2.0), s)) == [FAILS]
     # No gain with seeds that agree: does not hold. A gain inside a wide spread: unresolved.
     for fm in (4.0, 4.4):  # no gain, or a gain below half a mode, with seeds that agree
         flat = it_numbers(fm=fm, sd=0.5)
-        assert statuses(claims.improved_techniques_verdicts(flat, s)) == [FAILS]
+        assert statuses(gen_claims.improved_techniques_verdicts(flat, s)) == [FAILS]
     within = it_numbers(fm=5.0, sd=1.5)
-    got = claims.improved_techniques_verdicts(within, s)
+    got = gen_claims.improved_techniques_verdicts(within, s)
     assert statuses(got) == [UNTESTED] and "more seeds" in got[0].note
     one_seed = improved_techniques.SETTINGS(n_seeds=1)
-    assert statuses(claims.improved_techniques_verdicts(it_numbers(), one_seed)) == [UNTESTED]
+    assert statuses(gen_claims.improved_techniques_verdicts(it_numbers(), one_seed)) == [UNTESTED]
     # WGAN-GP itself short of the modes: the budget is too short to tell collapse from training.
-    got = claims.improved_techniques_verdicts(it_numbers(fm=2.0, plain=1.5, gp=2.5), s)
+    got = gen_claims.improved_techniques_verdicts(it_numbers(fm=2.0, plain=1.5, gp=2.5), s)
     assert statuses(got) == [UNTESTED] and "WGAN-GP baseline" in got[0].note
     # The plain GAN already covers every mode: there is no collapse to reduce.
     full = it_numbers(fm=8.0, plain=8.0)
-    got = claims.improved_techniques_verdicts(full, s)
+    got = gen_claims.improved_techniques_verdicts(full, s)
     assert statuses(got) == [UNTESTED] and "every mode" in got[0].note
 
 
@@ -296,9 +297,9 @@ def test_improved_techniques():
         claims.clipping_vs_penalty_verdicts,
         claims.loss_vs_quality_verdicts,
         claims.mode_collapse_verdicts,
-        claims.overfitting_verdicts,
-        claims.f_divergences_verdicts,
-        claims.improved_techniques_verdicts,
+        gen_claims.overfitting_verdicts,
+        gen_claims.f_divergences_verdicts,
+        gen_claims.improved_techniques_verdicts,
     ],
 )
 def test_every_verdict_cites_a_paper_and_a_lecture(function):
@@ -310,15 +311,18 @@ def test_every_verdict_cites_a_paper_and_a_lecture(function):
             loss_vs_quality.SETTINGS(),
         ),
         claims.mode_collapse_verdicts: (mc_numbers(), mode_collapse.SETTINGS()),
-        claims.overfitting_verdicts: (
+        gen_claims.overfitting_verdicts: (
             {"summary": {"final_gap_small": 0.7}},
             overfitting.SETTINGS(),
         ),
-        claims.f_divergences_verdicts: (
+        gen_claims.f_divergences_verdicts: (
             {"divergences": {"kl": fd_row()}},
             f_divergences.SETTINGS(),
         ),
-        claims.improved_techniques_verdicts: (it_numbers(), improved_techniques.SETTINGS()),
+        gen_claims.improved_techniques_verdicts: (
+            it_numbers(),
+            improved_techniques.SETTINGS(),
+        ),
     }
     numbers, settings = samples[function]
     verdicts = function(numbers, settings)

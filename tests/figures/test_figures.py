@@ -153,9 +153,9 @@ def _check(figs):
 
 
 def test_parallel_lines_figure(captured, monkeypatch, tmp_path):
-    from wgan.experiments import parallel_lines
+    from wgan.experiments import parallel_lines_figures
 
-    monkeypatch.setattr(parallel_lines, "save_figure", plotting.save_figure)
+    monkeypatch.setattr(parallel_lines_figures, "save_figure", plotting.save_figure)
     thetas = [-1.0, -0.5, 0.0, 0.5, 1.0]
     per = {
         "gp": [{"estimate": abs(t), "grad": np.sign(t)} for t in thetas],
@@ -164,7 +164,7 @@ def test_parallel_lines_figure(captured, monkeypatch, tmp_path):
     }
     xs = np.linspace(-1, 1.5, 50)
     profile = {"xs": xs, "theta": 1.0, "minimax": 1 / (1 + np.exp(xs)), "gp": -xs, "clip": -xs}
-    parallel_lines._figure(thetas, per, 0.01, profile, tmp_path / "f.png")
+    parallel_lines_figures.plot_results(thetas, per, 0.01, profile, tmp_path / "f.png")
     _check(captured)
 
 
@@ -226,17 +226,18 @@ def test_loss_vs_quality_figure_with_twin_axes(captured, tmp_path):
 
 def test_clipping_vs_penalty_figures(captured, monkeypatch, tmp_path):
     from wgan.experiments import clipping_vs_penalty as cvp
+    from wgan.experiments import clipping_vs_penalty_figures as cvp_figures
 
-    monkeypatch.setattr(cvp, "save_figure", plotting.save_figure)
+    monkeypatch.setattr(cvp_figures, "save_figure", plotting.save_figure)
     s = cvp.SETTINGS()
     X, Y = np.meshgrid(np.linspace(-3, 3, 20), np.linspace(-3, 3, 20))
     pts = np.random.default_rng(0).normal(size=(200, 2))
     methods = ["clip", "GP"]
     surfaces = {("8gaussians", m): (X, Y, X + Y) for m in methods}
-    cvp._surfaces_figure(surfaces, {"8gaussians": (pts, pts)}, ["8gaussians"], methods, s,
+    cvp_figures.surfaces_figure(surfaces, {"8gaussians": (pts, pts)}, ["8gaussians"], methods, s,
                          tmp_path / "a.png")  # fmt: skip
     deep = {m: {"layers": [1.0, 0.5, 0.1, 0.01]} for m in methods}
-    cvp._gradients_figure(deep, s, tmp_path / "b.png")
+    cvp_figures.gradients_figure(deep, s, tmp_path / "b.png")
     weights = {"clip": np.random.default_rng(1).uniform(-0.01, 0.01, 500), "GP": pts.ravel()}
-    cvp._histogram_figure(weights, {"clip": 0.01}, "swissroll", tmp_path / "c.png")
+    cvp_figures.histogram_figure(weights, {"clip": 0.01}, "swissroll", tmp_path / "c.png")
     _check(captured)

@@ -51,7 +51,7 @@ import torch
 from wgan.config import Config
 from wgan.data import make_dataset
 from wgan.errors import ConfigError
-from wgan.experiments.claims import f_divergences_verdicts
+from wgan.experiments.claims_generators import f_divergences_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,

@@ -28,7 +28,7 @@ import torch
 from wgan.config import Config, resolve
 from wgan.data import make_dataset
 from wgan.errors import ConfigError
-from wgan.experiments.claims import improved_techniques_verdicts
+from wgan.experiments.claims_generators import improved_techniques_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,

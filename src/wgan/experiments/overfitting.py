@@ -51,7 +51,7 @@ import torch
 from wgan.config import Config
 from wgan.data import resolve_dataset_name
 from wgan.errors import TrainingDiverged
-from wgan.experiments.claims import overfitting_verdicts
+from wgan.experiments.claims_generators import overfitting_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,
@@ -126,7 +126,8 @@ class OverfittingSettings:
 SETTINGS = OverfittingSettings
 
 #: ``wgan experiment all --quick``: the default 800 iterations (the least at which memorisation
-#: is judged, :data:`wgan.experiments.claims.OF_MIN_STEPS`), narrower nets, fewer measurements.
+#: is judged, :data:`wgan.experiments.claims_generators.OF_MIN_STEPS`), narrower nets, fewer
+#: measurements.
 QUICK: dict[str, Any] = {
     "critic_hidden": 128,
     "generator_hidden": 128,
