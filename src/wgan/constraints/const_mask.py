@@ -109,22 +109,44 @@ def _avg_pool2d_args(
 
 
 class ConstantMasks(torch.overrides.TorchFunctionMode):
-    """Within it, relu / leaky_relu / avg_pool2d calls use the constant-mask versions above.
+    """Within it, relu / leaky_relu / avg_pool2d calls treat their masks as constants.
+
+    Eager autograd (``functional=False``) uses the custom functions above. The functional
+    penalty (``torch.func.grad``, compiled or vmapped; ``functional=True``) cannot: a custom
+    ``autograd.Function`` with detached saved tensors cuts the weights' gradient there. It writes
+    relu(x) as ``x * m`` and leaky_relu(x, a) as ``x * m_a`` instead, with the mask ``m = [x > 0]``
+    (``m_a`` = 1 or a) computed without a graph: the backward of a product by a constant is the
+    product by the same constant, so the zero branch is never built either, and the values equal
+    the plain ops' up to the sign of zeros (average pooling runs unchanged there).
 
     Out-of-place calls only (an in-place activation runs unchanged).
     """
 
     RELU = (torch.nn.functional.relu, torch.relu, Tensor.relu)
 
+    def __init__(self, functional: bool = False) -> None:
+        super().__init__()
+        self.functional = functional
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in self.RELU and len(args) == 1 and not kwargs.get("inplace", False):
-            return _ReLUConstMask.apply(args[0])
+            x = args[0]
+            if not self.functional:
+                return _ReLUConstMask.apply(x)
+            with torch.no_grad():
+                mask = (x > 0).to(x.dtype)
+            return x * mask
         if func is torch.nn.functional.leaky_relu:
             bound = _leaky_relu_args(*args, **kwargs)
             if bound is not None:
-                return _LeakyReLUConstMask.apply(*bound)
-        if func is torch.nn.functional.avg_pool2d and args:
+                if not self.functional:
+                    return _LeakyReLUConstMask.apply(*bound)
+                x, slope = bound
+                with torch.no_grad():
+                    mask = torch.where(x > 0, 1.0, slope).to(x.dtype)
+                return x * mask
+        if func is torch.nn.functional.avg_pool2d and args and not self.functional:
             return _AvgPool2dConstShape.apply(args[0], _avg_pool2d_args(*args[1:], **kwargs))
         return func(*args, **kwargs)
 
@@ -133,30 +155,3 @@ def _leaky_relu_args(
     x: Tensor, negative_slope: float = 0.01, inplace: bool = False
 ) -> tuple[Tensor, float] | None:
     return None if inplace else (x, float(negative_slope))
-
-
-class ConstantMasksFunctional(torch.overrides.TorchFunctionMode):
-    """:class:`ConstantMasks` for the functional penalty (``torch.func.grad``, compiled or
-    vmapped), where a custom ``autograd.Function`` with detached saved tensors would cut the
-    weights' gradient: relu(x) is written as ``x * m`` and leaky_relu(x, a) as ``x * m_a``, with
-    the mask ``m = [x > 0]`` (``m_a = 1`` or ``a``) computed without a graph. The backward of a
-    product by a constant is the product by the same constant, so the zero branch is never built
-    either; the values equal the plain ops' up to the sign of zeros."""
-
-    RELU = ConstantMasks.RELU
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in self.RELU and len(args) == 1 and not kwargs.get("inplace", False):
-            x = args[0]
-            with torch.no_grad():
-                mask = (x > 0).to(x.dtype)
-            return x * mask
-        if func is torch.nn.functional.leaky_relu:
-            bound = _leaky_relu_args(*args, **kwargs)
-            if bound is not None:
-                x, slope = bound
-                with torch.no_grad():
-                    mask = torch.where(x > 0, 1.0, slope).to(x.dtype)
-                return x * mask
-        return func(*args, **kwargs)

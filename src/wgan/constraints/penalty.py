@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from wgan.constraints.base import Constraint, check_real
-from wgan.constraints.const_mask import ConstantMasks, ConstantMasksFunctional
+from wgan.constraints.const_mask import ConstantMasks
 from wgan.errors import ConfigError, WganError
 
 
@@ -140,7 +140,7 @@ def input_gradient_norm_func(
     _check_inputs(x, "input_gradient_norm_func")
 
     def total(inputs: Tensor) -> Tensor:
-        with ConstantMasksFunctional():  # ReLU masks: constants of the double backward
+        with ConstantMasks(functional=True):  # masks: constants of the double backward
             out = critic(inputs).float().sum()
         return out * scale if scale is not None else out
 
