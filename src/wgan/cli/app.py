@@ -162,7 +162,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from wgan.experiments import EXPERIMENTS, get_experiment, run_experiment
-    from wgan.experiments.common import settings_help
+    from wgan.experiments.framework import settings_help
 
     if args.help:
         if args.name is None:

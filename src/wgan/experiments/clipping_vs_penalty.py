@@ -54,7 +54,6 @@ from wgan.config import OptimConfig
 from wgan.constraints import input_gradient_norm, interpolates, make_constraints
 from wgan.data import make_dataset, resolve_dataset_name
 from wgan.errors import ConfigError
-from wgan.experiments.claims import clipping_vs_penalty_verdicts
 from wgan.experiments.clipping_vs_penalty_figures import (
     fraction_at_bound,
     gradients_figure,
@@ -70,6 +69,13 @@ from wgan.experiments.common import (
     progress,
     split_list,
     write_results,
+)
+from wgan.experiments.verdict import (
+    LECTURE_WGAN_GP,
+    Verdict,
+    decide,
+    finite,
+    fmt,
 )
 from wgan.figures.plotting import (
     critic_grid,
@@ -468,3 +474,88 @@ def run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
         ]
     )
     return ExperimentResult(NAME, run_dir, numbers, table, figures, verdicts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Verdicts
+# ----------------------------------------------------------------------------------------------
+
+CVP_MIN_DEPTH = 6  # a geometric gain per layer needs several layers to show
+CVP_MIN_DEEP_STEPS = 100  # the penalised deep critic must have been trained to be judged
+CVP_CLIP_RATIO = 100.0  # clipped: the layer norms span at least two orders of magnitude ...
+CVP_GP_RATIO = 10.0  # ... while the penalised critic's stay within one
+#: At least this fraction of the clipped weights at ±c (uniform U[-c, c] starts put 1% there).
+CVP_FRAC_AT_CLIP = 0.25
+
+
+def clipping_vs_penalty_verdicts(numbers: dict[str, Any], settings: Any) -> list[Verdict]:
+    """Clipping makes gradients vanish or explode through a deep critic while the penalty keeps
+    them of one order, and pushes the weights to ±c (Gulrajani et al. 2017, Sec. 3, Fig. 1)."""
+    source = "Gulrajani et al. 2017, Improved Training of WGANs, Sec. 3 and Fig. 1"
+    deep = numbers["deep"]["methods"]
+    # A clipped critic is judged only when its bound constrains it: either every layer's norm
+    # is below 1 whatever the weights (||W||_2 <= width * c < 1: gradients must vanish), or the
+    # weights can reach ±c in the run (about lr per RMSProp step, so steps * lr >= c). A bound
+    # that is never reached leaves the critic effectively unconstrained: not a clipped critic.
+    deep_reach = settings.deep_steps * settings.clip_lr
+    clipped, skipped = {}, []
+    for m, r in deep.items():
+        if r["frac_at_clip"] is None:
+            continue
+        c = float(m.split("=", 1)[1])
+        if settings.deep_hidden * c < 1 or c <= deep_reach:
+            clipped[m] = r["max_over_min"]
+        else:
+            skipped.append(m)
+    penalised = [r["max_over_min"] for r in deep.values() if r["frac_at_clip"] is None]
+    gp = penalised[0] if penalised else math.nan
+    small = (
+        settings.deep_depth < CVP_MIN_DEPTH
+        or settings.deep_steps < CVP_MIN_DEEP_STEPS
+        or not clipped
+        or not penalised
+    )
+    why = (
+        f"needs deep_depth >= {CVP_MIN_DEPTH}, deep_steps >= {CVP_MIN_DEEP_STEPS} and both a "
+        "penalised critic and a clipped one whose bound constrains it"
+    )
+    worst_clip = min(clipped.values(), default=math.nan)
+    measured = (
+        "max/min layer gradient norm: "
+        + ", ".join(f"{m} {fmt(v)}" for m, v in clipped.items())
+        + f"; GP {fmt(gp)}"
+    )
+    if skipped:
+        measured += f" ({', '.join(skipped)}: bound not reached in deep_steps, not judged)"
+    out = [
+        decide(
+            "Through a deep critic, weight clipping makes gradients vanish or explode; the "
+            "gradient penalty keeps them of the same order",
+            f"{source}; {LECTURE_WGAN_GP}",
+            measured,
+            finite(gp) and gp <= CVP_GP_RATIO and worst_clip >= CVP_CLIP_RATIO,
+            not small,
+            why,
+        )
+    ]
+    # A weight moves by about lr per RMSProp step, so from U[-c, c] it can reach ±c only when
+    # steps * lr >= c: larger bounds are not reachable in the run and not judged.
+    fractions: dict[float, list[float]] = {}
+    for row in numbers["surfaces"]:
+        if row["frac_at_clip"] is not None:
+            c = float(row["method"].split("=", 1)[1])
+            fractions.setdefault(c, []).append(row["frac_at_clip"])
+    reach = settings.steps * settings.clip_lr
+    judged = {c: sum(v) / len(v) for c, v in fractions.items() if c <= reach}
+    out.append(
+        decide(
+            "Weight clipping pushes the critic's weights to the two extremes ±c",
+            f"{source}; {LECTURE_WGAN_GP}",
+            "mean fraction of weights at ±c: "
+            + ", ".join(f"c={c:g} {sum(v) / len(v):.2f}" for c, v in fractions.items()),
+            bool(judged) and min(judged.values()) >= CVP_FRAC_AT_CLIP,
+            bool(judged),
+            f"steps x clip_lr = {reach:.3g} is below every c: no weight can reach ±c",
+        )
+    )
+    return out

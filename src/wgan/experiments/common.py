@@ -1,88 +1,44 @@
-"""Shared plumbing for experiments: typed settings with overrides, a run directory, a table.
-
-An experiment is a function ``run(settings, run_dir) -> ExperimentResult`` with a settings
-dataclass whose defaults are fast on a laptop CPU (a ``full`` flag or larger values give the
-full-size run). ``key=value`` overrides are type-checked by the same code as training configs.
-
-The conventions every experiment module follows (``wgan experiment NAME --help``, ``wgan
-experiment all`` and the report page read them):
-
-* ``SETTINGS``: a dataclass whose fields each carry a trailing ``# comment`` (or a docstring on
-  the next line) saying what they mean; :func:`settings_help` lists them with their defaults.
-* ``QUICK``: a module-level dict of settings overrides (field name -> value) for ``wgan
-  experiment all --quick``, small enough that every experiment together fits in a few CPU
-  minutes; :func:`quick_settings` applies it (an experiment without one runs at its defaults).
-* ``ExperimentResult.verdicts``: one :class:`~wgan.experiments.verdict.Verdict` per claim, from a
-  pure function of the measured numbers (and the settings, which decide whether the run is large
-  enough to test the claim); :func:`experiment_entry` adds them to ``results.json``.
-* :func:`progress`: a bar over the experiment's units of work.
-
-Experiments train through public interfaces only, written here once:
+"""The toolkit experiments measure with: settings overrides and checks, tables, and training
+through the library's public interfaces (the framework that runs experiments is
+:mod:`wgan.experiments.framework`).
 
 * :func:`fit_critic`: a critic alone against a fixed sample source, by the training step's own
   critic update (:meth:`wgan.gan.step.GANStep.critic_update`);
 * :func:`experiment_config`: a preset with the experiment's data, sizes, budget, seed, device;
 * :func:`make_trainer` and :func:`run_config`: a run directory with its config, and one config
-  trained by :meth:`wgan.training.trainer.Trainer.fit` with a divergence recorded, not raised.
+  trained by :meth:`wgan.training.trainer.Trainer.fit` with a divergence recorded, not raised;
+  :func:`train_cell` does both for one cell and keeps what the summaries and figures read.
   Experiments that measure at their own steps drive the trainer with
   :meth:`~wgan.training.trainer.Trainer.advance` and
-  :meth:`~wgan.training.trainer.Trainer.train_critic`.
+  :meth:`~wgan.training.trainer.Trainer.train_critic`;
+* :func:`mean_std` and :func:`over_seeds`: a metric's mean and spread over seeds.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import io
-import json
-import sys
-import textwrap
+import math
+import os
 import time
-import tokenize
-import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from wgan.config import Config, OptimConfig, parse_override, resolve, set_value
 from wgan.errors import ConfigError, WganError
-from wgan.experiments.verdict import Verdict
 from wgan.gan import optim
 from wgan.gan.draws import CriticDraws
 from wgan.gan.loss import GANLoss
 from wgan.gan.step import GANStep
 from wgan.store import rundirs
-from wgan.store.tracking import Tracker, json_safe
+from wgan.store.tracking import Tracker
 from wgan.training.stats import TrainResult
-from wgan.training.threads import torch_threads  # noqa: F401 - experiments import it from here
 from wgan.training.trainer import Trainer
-
-
-@dataclass
-class ExperimentResult:
-    """What an experiment leaves: its numbers (also in ``results.json``), a table and figures."""
-
-    name: str
-    run_dir: Path
-    numbers: dict[str, Any]
-    table: str
-    figures: list[Path] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)  # one per claim the experiment tests
-
-
-@dataclass
-class Experiment:
-    """A registered experiment: its settings class and its ``run`` function."""
-
-    name: str
-    description: str
-    settings: type
-    run: Callable[[Any, Path], ExperimentResult]
 
 
 def apply_overrides(settings: Any, overrides: Sequence[str]) -> Any:
@@ -105,14 +61,6 @@ def check_settings(checks: Sequence[tuple[bool, str]], prefix: str = "") -> None
     for ok, message in checks:
         if not ok:
             raise ConfigError(prefix + message)
-
-
-def write_results(run_dir: Path, name: str, settings: Any, numbers: dict[str, Any]) -> Path:
-    """``results.json`` with the settings and the numbers (NaN/inf written as strings)."""
-    path = Path(run_dir) / "results.json"
-    record = {"experiment": name, "settings": asdict(settings), "results": numbers}
-    path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
-    return path
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -207,38 +155,32 @@ def fit_critic(
 
 
 def experiment_config(
-    preset: str,
-    name: str,
-    overrides: Sequence[str] = (),
-    *,
-    dataset: str,
-    batch_size: int,
-    hidden: int | tuple[int, int],
-    depth: int,
-    steps: int,
-    seed: int,
-    device: str,
+    preset: str, name: str, overrides: Sequence[str], settings: Any, **given: Any
 ) -> Config:
     """The config of one training run of an experiment: ``preset`` with the experiment's data,
     network size (``hidden``: one width, or (generator, critic) widths; ``depth`` hidden layers
-    each), budget, seed and device, then ``overrides`` (which win).
+    each), batch, budget, seed and device, then ``overrides`` (which win).
 
-    No progress bar, and :meth:`wgan.training.trainer.Trainer.fit` evaluates, plots and checkpoints
-    once, at the end: experiments take their own measurements.
+    Each of ``dataset``, ``batch_size``, ``hidden``, ``depth``, ``steps``, ``seed`` and
+    ``device`` is taken from ``given`` or else from ``settings``. No progress bar, and
+    :meth:`wgan.training.trainer.Trainer.fit` evaluates, plots and checkpoints once, at the end:
+    experiments take their own measurements.
     """
-    g_hidden, d_hidden = hidden if isinstance(hidden, tuple) else (hidden, hidden)
+    keys = ("dataset", "batch_size", "hidden", "depth", "steps", "seed", "device")
+    v = {k: given[k] if k in given else getattr(settings, k) for k in keys}
+    g_hidden, d_hidden = v["hidden"] if isinstance(v["hidden"], tuple) else (v["hidden"],) * 2
     cfg = resolve(
         preset,
         [
-            f"data.name={dataset}",
-            f"data.batch_size={batch_size}",
+            f"data.name={v['dataset']}",
+            f"data.batch_size={v['batch_size']}",
             f"generator.hidden={g_hidden}",
             f"critic.hidden={d_hidden}",
-            f"generator.depth={depth}",
-            f"critic.depth={depth}",
-            f"train.steps={steps}",
-            f"train.seed={seed}",
-            f"train.device={device}",
+            f"generator.depth={v['depth']}",
+            f"critic.depth={v['depth']}",
+            f"train.steps={v['steps']}",
+            f"train.seed={v['seed']}",
+            f"train.device={v['device']}",
             "train.progress=false",
             "train.eval_every=0",
             "train.figure_every=0",
@@ -298,48 +240,12 @@ def run_config(
     return ConfigRun(trainer, result, diverged_at, error, time.time() - start)
 
 
-def experiment_entry(
-    body: Callable[[Any, Path], ExperimentResult],
-) -> Callable[[Any, Path], ExperimentResult]:
-    """Make an experiment's ``run(settings, run_dir)``: validate the settings, create
-    ``run_dir``, and run ``body`` with ``settings.threads`` torch CPU threads."""
-
-    @functools.wraps(body)
-    def run(settings: Any, run_dir: str | Path) -> ExperimentResult:
-        settings.validate()
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with torch_threads(settings.threads):
-            result = body(settings, run_dir)
-        record_verdicts(run_dir, result.verdicts)
-        return result
-
-    return run
-
-
-def record_verdicts(run_dir: str | Path, verdicts: Sequence[Verdict]) -> None:
-    """Add ``verdicts`` (one record per claim) to ``run_dir/results.json`` when it exists."""
-    path = Path(run_dir) / "results.json"
-    if not verdicts or not path.is_file():
-        return
-    record = json.loads(path.read_text())
-    record["verdicts"] = [v.to_dict() for v in verdicts]
-    path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
-
-
-def experiment_dir(out_dir: str | Path, name: str) -> Path:
-    """A new numbered run directory for experiment ``name``."""
-    return rundirs.new_run_dir(out_dir, f"exp-{name}")
-
-
 @contextmanager
 def progress(total: int, desc: str, enabled: bool = True) -> Iterator[Any]:
     """A progress bar for an experiment's units of work (runs, steps): ``bar.update(n)`` after
     each; ``bar.set_postfix_str(text)`` says what is happening. Written to stderr, closed on
     exit; ``enabled=False`` (or a non-terminal stderr with ``WGAN_NO_PROGRESS`` set) gives a
     bar that draws nothing."""
-    import os
-
     from tqdm import tqdm
 
     disable = not enabled or bool(os.environ.get("WGAN_NO_PROGRESS"))
@@ -350,106 +256,93 @@ def progress(total: int, desc: str, enabled: bool = True) -> Iterator[Any]:
         bar.close()
 
 
-# ----------------------------------------------------------------------------------------------
-# Settings help and quick sizes
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SettingHelp:
-    """One field of an experiment's settings: name, type, default and meaning."""
-
-    name: str
-    type: str
-    default: Any
-    meaning: str  # "" when the field has neither a trailing comment nor a docstring
-
-
-def _field_comments(cls: type) -> dict[str, str]:
-    """The meaning of each field of dataclass ``cls``, from its source: the trailing ``#``
-    comment on the field's line, or else a string literal on the line after it."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):  # no source (e.g. defined in an interactive session)
-        return {}
-    lines = source.splitlines()
-    comments: dict[int, str] = {}  # line number (1-based) -> comment text
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.COMMENT:
-            comments[tok.start[0]] = tok.string.lstrip("#").strip()
-    out: dict[str, str] = {}
-    names = {f.name for f in fields(cls)}
-    for number, line in enumerate(lines, start=1):
-        head = line.strip().split(":", 1)[0]
-        if head not in names or head in out or ":" not in line:
-            continue
-        text = comments.get(number, "")
-        if not text and number < len(lines):
-            after = lines[number].strip()  # the next line
-            if after[:3] in ('"""', "'''") or after[:1] in ('"', "'"):
-                text = after.strip("\"'").strip()
-        out[head] = text
+def train_cell(cfg: Config, folder: Path, n_samples: int = 1000, **run: Any) -> dict[str, Any]:
+    """Train ``cfg`` in ``folder`` (:func:`run_config`; ``run``: its ``track`` and ``hook``) and
+    keep what summaries and figures read: the final ``metrics``, the figure, ``n_samples``
+    generated samples drawn with seed ``cfg.train.seed + 303`` (for the plots; none when 0),
+    or ``diverged_at`` and ``error``; the seconds, the run dir, the config, and the trainer
+    under ``_trainer`` (records' ``_`` keys stay out of ``results.json``)."""
+    done = run_config(cfg, folder, **run)
+    result, seed = done.result, cfg.train.seed
+    out: dict[str, Any] = {
+        "metrics": result.metrics if result is not None else None,
+        "figure": str(result.figure) if result is not None and result.figure else None,
+        "diverged_at": done.diverged_at,
+        "error": done.error,
+        "seconds": done.seconds,
+        "run_dir": str(done.trainer.run_dir),
+        "config": cfg.to_dict(),
+        "_trainer": done.trainer,
+        "_samples": None,
+    }
+    if result is not None and n_samples:
+        out["_samples"] = done.trainer.samples(n_samples, seed=seed + 303).numpy()  # (n, dim)
     return out
 
 
-def settings_fields(settings_cls: type) -> list[SettingHelp]:
-    """Every field of an experiment's settings dataclass with its type, default and meaning."""
-    meanings = _field_comments(settings_cls)
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without its private ``_`` keys (trainers, sample arrays)."""
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float, float, int]:
+    """Mean and sample standard deviation (ddof=1; 0 for one value) of the finite values, and
+    how many there were (NaN, NaN, 0 when none)."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size)
+
+
+def over_seeds(
+    records: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Group ``records`` by the values of ``keys`` (first-seen order): for each group, its key
+    values, its records, and the metrics of those that finished (not diverged)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
     out = []
-    for f in fields(settings_cls):
-        if f.default is not MISSING:
-            default = f.default
-        elif f.default_factory is not MISSING:
-            default = f.default_factory()
-        else:
-            default = None
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        out.append(SettingHelp(f.name, str(kind), default, meanings.get(f.name, "")))
+    for values, group in groups.items():
+        done = [r["metrics"] for r in group if r["metrics"] is not None]
+        out.append((dict(zip(keys, values, strict=True)), group, done))
     return out
 
 
-def experiment_module(experiment: Experiment) -> types.ModuleType | None:
-    """The module that defines ``experiment`` (where its ``QUICK`` and docstring live)."""
-    return sys.modules.get(getattr(experiment.run, "__module__", ""))
+def plus_minus(mean: float, std: float, digits: int) -> str:
+    """``"mean ± std"`` with ``digits`` decimals, ``"-"`` when the mean is NaN."""
+    return "-" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def quick_overrides(experiment: Experiment) -> dict[str, Any]:
-    """The experiment module's ``QUICK`` overrides ({} when it defines none)."""
-    return dict(getattr(experiment_module(experiment), "QUICK", None) or {})
+def sample_grid(
+    records: Sequence[dict[str, Any]], methods: dict[str, Any], title: str, path: Path
+) -> Path:
+    """Generated samples over the real data and its modes: one row per dataset, one column per
+    method (``records``: one per cell, with ``dataset``, ``method``, ``metrics`` and the
+    ``_samples`` of :func:`train_cell`; ``methods``: name -> a record with a ``label``)."""
+    from wgan.data import make_dataset
+    from wgan.figures.plotting import legend_beside, save_figure, scatter_panel, subplots
 
-
-def quick_settings(experiment: Experiment) -> Any:
-    """The experiment's settings at its quick size (``QUICK`` applied, then validated)."""
-    settings = experiment.settings()
-    for key, value in quick_overrides(experiment).items():
-        if not hasattr(settings, key):
-            raise ConfigError(f"{experiment.name}: QUICK names unknown setting {key!r}")
-        setattr(settings, key, value)
-    settings.validate()
-    return settings
-
-
-def settings_help(experiment: Experiment) -> str:
-    """``wgan experiment NAME --help``: usage, description, then one line per setting with its
-    type, default and meaning, and the quick size."""
-    rows = [
-        [h.name, h.type, repr(h.default), h.meaning or "-"]
-        for h in settings_fields(experiment.settings)
-    ]
-    quick = quick_overrides(experiment)
-    table = format_table(["setting", "type", "default", "meaning"], rows)
-    lines = [
-        f"usage: wgan experiment {experiment.name} [key=value ...] [--out-dir DIR] [--json]",
-        "",
-        textwrap.fill(experiment.description, 96),
-        "",
-        "settings (override with key=value):",
-        *(line.rstrip() for line in table.splitlines()),
-    ]
-    if quick:
-        lines += [
-            "",
-            "quick size (wgan experiment all --quick): "
-            + ", ".join(f"{k}={v}" for k, v in quick.items()),
-        ]
-    return "\n".join(lines)
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
+    names = list(dict.fromkeys(r["method"] for r in records))
+    fig, axes = subplots(
+        len(datasets), len(names), figsize=(3.6 * len(names), 3.7 * len(datasets)), squeeze=False
+    )
+    for r in records:
+        dataset = make_dataset(r["dataset"])
+        real = dataset.sample(1000, generator=torch.Generator().manual_seed(5)).numpy()  # (1000, 2)
+        label, m = methods[r["method"]].label, r["metrics"]
+        if r["_samples"] is None:
+            text = f"{label}\ndiverged at step {r['diverged_at']}"
+        else:
+            hq = 100 * m["high_quality_fraction"]
+            text = f"{label}\n{m['modes_captured']}/{m['n_modes']} modes, HQ {hq:.1f}%"
+        ax = axes[datasets.index(r["dataset"])][names.index(r["method"])]
+        modes = dataset.modes.numpy() if dataset.modes is not None else None
+        scatter_panel(ax, real, r["_samples"], modes, dataset.bounds(), f"{r['dataset']}: {text}")
+    # one legend, beside the top-right panel (the samples fill the panels)
+    full = max(axes.flat, key=lambda a: len(a.get_legend_handles_labels()[1]))
+    legend_beside(axes[0][-1], *full.get_legend_handles_labels(), markerscale=3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -28,7 +28,6 @@ import torch
 from wgan.config import Config, resolve
 from wgan.data import make_dataset
 from wgan.errors import ConfigError
-from wgan.experiments.claims_generators import improved_techniques_verdicts
 from wgan.experiments.common import (
     ExperimentResult,
     check_settings,
@@ -39,6 +38,14 @@ from wgan.experiments.common import (
     run_config,
     split_list,
     write_results,
+)
+from wgan.experiments.mode_collapse import MC_COVERAGE
+from wgan.experiments.verdict import (
+    LECTURE_DGM,
+    LECTURE_IMPROVED,
+    Verdict,
+    decide,
+    finite,
 )
 
 NAME = "improved-techniques"
@@ -376,3 +383,85 @@ def run(settings: ImprovedTechniquesSettings, run_dir: Path) -> ExperimentResult
     write_results(run_dir, NAME, settings, numbers)
     claims = improved_techniques_verdicts(numbers, settings)
     return ExperimentResult(NAME, run_dir, numbers, text, figures, claims)
+
+
+# ----------------------------------------------------------------------------------------------
+# Verdicts
+# ----------------------------------------------------------------------------------------------
+
+IT_MIN_STEPS = 300  # the plain GAN must have had time to collapse (or not)
+IT_MIN_SEEDS = 2  # a change is judged against the seeds' spread
+IT_MIN_CHANGE = 0.5  # and must be at least half a mode
+IT_NOISY = 1.0  # a seed spread this large (in modes) can hide a real gain
+
+
+def improved_techniques_verdicts(numbers: dict[str, Any], settings: Any) -> list[Verdict]:
+    """Each improved technique reduces the minimax GAN's mode collapse (Salimans et al. 2016,
+    Sec. 3; instance noise: Arjovsky & Bottou 2017, Sønderby et al. 2016): a technique "helps"
+    on a dataset when its mean modes exceed the plain GAN's by more than the larger of the two
+    seed spreads (and at least half a mode)."""
+    rows = numbers["summary"]
+    small = settings.steps < IT_MIN_STEPS or settings.n_seeds < IT_MIN_SEEDS
+    why = f"needs steps >= {IT_MIN_STEPS} and n_seeds >= {IT_MIN_SEEDS}"
+    # A dataset is judged only when the budget lets a non-collapsing method cover it: with the
+    # WGAN-GP baseline below 90% of the modes, a "collapsed" GAN may just be untrained (measured:
+    # 300 iterations of 3x64 nets left WGAN-GP at 2.5/8 modes and the plain GAN at 1.5/8).
+    covered = {
+        r["dataset"]
+        for r in rows
+        if r["technique"] == "wgan-gp"
+        and finite(r["modes"][0])
+        and r["modes"][0] >= MC_COVERAGE * (r["n_modes"] or math.inf)
+    }
+    has_baseline = {r["dataset"] for r in rows if r["technique"] == "wgan-gp"}
+    rows = [r for r in rows if r["dataset"] in covered or r["dataset"] not in has_baseline]
+    if not rows and has_baseline:
+        small, why = True, "the WGAN-GP baseline covered under 90% of the modes: training too short"
+        rows = numbers["summary"]
+    base = {(r["dataset"], r["objective"]): r for r in rows if r["technique"] == "none"}
+    judged: dict[str, list[tuple[str, float, float, float]]] = {}
+    labels: dict[str, str] = {}
+    for r in rows:
+        b = base.get((r["dataset"], r["objective"]))
+        if r["technique"] in ("none", "wgan-gp") or b is None:
+            continue
+        labels[r["technique"]] = r["label"]
+        spread = max(r["modes"][1], b["modes"][1], IT_MIN_CHANGE)
+        judged.setdefault(r["technique"], []).append(
+            (f"{r['dataset']}/{r['objective']}", r["modes"][0], b["modes"][0], spread)
+        )
+    out = []
+    for technique, cases in judged.items():
+        helps = [c for c in cases if finite(c[1], c[2]) and c[1] - c[2] > c[3]]
+        hurts = [c for c in cases if finite(c[1], c[2]) and c[2] - c[1] > c[3]]
+        # A gain inside a seed spread of a mode or more is unresolved, not refuted: with two
+        # seeds the spread of the plain GAN alone reached 3.5 modes in the quick run.
+        unresolved = [
+            c
+            for c in cases
+            if c not in helps and finite(c[1], c[2]) and c[1] > c[2] and c[3] >= IT_NOISY
+        ]
+        # The plain GAN must have left modes to recover on at least one dataset.
+        room = any(
+            finite(b["modes"][0]) and b["modes"][0] < (b["n_modes"] or 0) - IT_MIN_CHANGE
+            for b in base.values()
+        )
+        reason = why if small else "the plain GAN already captures every mode"
+        testable = not small and room
+        if testable and not helps and not hurts and unresolved:
+            testable = False
+            reason = "the gain is within the seeds' spread: more seeds (n_seeds) would resolve it"
+        out.append(
+            decide(
+                f"{labels[technique]} reduces the GAN's mode collapse",
+                f"Salimans et al. 2016, Improved Techniques for Training GANs, Sec. 3; "
+                f"{LECTURE_IMPROVED}; {LECTURE_DGM}",
+                "; ".join(
+                    f"{c[0]}: {c[1]:.1f} vs plain {c[2]:.1f} modes (±{c[3]:.1f})" for c in cases
+                ),
+                bool(helps) and not hurts,
+                testable,
+                reason,
+            )
+        )
+    return out

@@ -1,7 +1,7 @@
 """``wgan experiment all``: every registered experiment, then one self-contained ``index.html``.
 
 Each experiment of :data:`wgan.experiments.EXPERIMENTS` (whoever registered it) runs at its
-defaults or, with ``quick=True``, at its ``QUICK`` size (:func:`~wgan.experiments.common.
+defaults or, with ``quick=True``, at its ``QUICK`` size (:func:`~wgan.experiments.framework.
 quick_settings`), in its own numbered run directory under the output folder. The page lists,
 per experiment, the claims it tests with their source (paper and lecture), the measured numbers
 and the verdict, then its figures (PNG files embedded as base64 ``data:`` URIs, so the page is
@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from wgan.experiments import EXPERIMENTS
-from wgan.experiments.common import (
+from wgan.experiments.framework import (
+    EXPERIMENTS,
     Experiment,
     experiment_dir,
     experiment_module,

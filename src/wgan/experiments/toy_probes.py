@@ -16,13 +16,11 @@ import torch
 from torch import Tensor
 
 from wgan.errors import WganError
-from wgan.metrics.wasserstein import as_points
-from wgan.training.trainer import Trainer
 
 #: The lectures the claims come from (course material, by title).
-LECTURE_WGAN = "lecture 'Generative Adversarial Networks and Wasserstein Loss' (Angermann)"
-LECTURE_PROBLEMS = "lecture 19 'Problems with GANs'"
-LECTURE_DGM = "lecture 8 'Deep Generative Models' (Isachenko)"
+from wgan.experiments.verdict import LECTURE_DGM, LECTURE_PROBLEMS, LECTURE_WGAN  # noqa: F401
+from wgan.metrics.wasserstein import as_points
+from wgan.training.trainer import Trainer
 
 
 def held_real(dataset: Any, n: int, seed: int) -> Tensor:

@@ -8,8 +8,16 @@ with ``note`` saying why (for example a run too short for the critic's loss to m
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
+
+# Lectures the claims are taught in (course material, by title).
+LECTURE_WGAN = "lecture 'Generative Adversarial Networks and Wasserstein Loss' (Angermann)"
+LECTURE_WGAN_GP = "lecture summary 'Improved Training of Wasserstein GANs' (Bhardwaj & Kumar)"
+LECTURE_PROBLEMS = "lecture 19 'Problems with GANs'"
+LECTURE_DGM = "lecture 8 'Deep Generative Models' (Isachenko)"
+LECTURE_IMPROVED = "lecture 'Improved GAN' (Wang)"
 
 
 @dataclass(frozen=True)
@@ -60,4 +68,14 @@ def decide(
     return Verdict(claim, source, measured, bool(holds))
 
 
-__all__ = ["Verdict", "decide"]
+def finite(*values: Any) -> bool:
+    """True when every value is a finite int or float (None, NaN and inf are not)."""
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+def fmt(x: float) -> str:
+    """``x`` with 3 significant digits, or as text when it is not finite."""
+    return f"{x:.3g}" if finite(x) else str(x)
+
+
+__all__ = ["Verdict", "decide", "finite", "fmt"]
