@@ -10,6 +10,7 @@ from wgan.training.threads import configure_openmp
 configure_openmp()
 
 import torch  # noqa: E402
+from helpers import tiny  # noqa: E402
 
 from wgan.config import resolve  # noqa: E402
 
@@ -17,15 +18,7 @@ from wgan.config import resolve  # noqa: E402
 # start-up dominates tiny matmuls) and leaves the other core to subprocess tests.
 torch.set_num_threads(1)
 
-FAST = [
-    "generator.hidden=64",
-    "critic.hidden=64",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-    "train.eval_samples=500",
-]
+FAST = tiny(hidden=64, eval_samples=500)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,18 +48,24 @@ def fast_config(tmp_path):
 
 @pytest.fixture
 def tiny_mode_collapse():
-    """Settings of a mode-collapse experiment small enough for a test (3 steps, one seed)."""
-    from wgan.experiments import mode_collapse
+    """The mode-collapse experiment at a size small enough for a test (3 steps, one seed, two
+    methods, one dataset), as its own experiment (not registered) for the report page."""
+    from dataclasses import dataclass
 
-    def make():
-        return mode_collapse.SETTINGS(
-            steps=3,
-            hidden=16,
-            n_seeds=1,
-            eval_samples=100,
-            batch_size=32,
-            methods="gan,wgan-gp",
-            datasets="8gaussians",
-        )
+    from wgan.experiments.mode_collapse import ModeCollapse, ModeCollapseSettings
 
-    return make
+    @dataclass
+    class TinySettings(ModeCollapseSettings):
+        steps: int = 3
+        hidden: int = 16
+        n_seeds: int = 1
+        eval_samples: int = 100
+        batch_size: int = 32
+        methods: str = "gan,wgan-gp"
+        datasets: str = "8gaussians"
+
+    class TinyModeCollapse(ModeCollapse):
+        description = "tiny"
+        Settings = TinySettings
+
+    return TinyModeCollapse()

@@ -58,3 +58,39 @@ class FakeInception(torch.nn.Module):
         logits = torch.zeros(x.shape[0], 1008, dtype=x.dtype)
         logits[:, :3] = mean / 25.5  # up to e^10 on a class
         return torch.softmax(logits, dim=1)  # (B, 1008)
+
+
+#: Training that prints, evaluates, plots and checkpoints nothing on its own.
+QUIET = [
+    "train.progress=false",
+    "train.eval_every=0",
+    "train.figure_every=0",
+    "train.checkpoint_every=0",
+]
+
+
+def tiny(
+    *extra: str,
+    hidden: int | None = None,
+    width: int | None = None,
+    depth: int | None = None,
+    batch: int | None = None,
+    steps: int | None = None,
+    eval_samples: int | None = None,
+    quiet: bool = True,
+) -> list[str]:
+    """Overrides of a config small enough for a test: MLP ``hidden`` width or conv ``width``
+    and ``depth`` of both players, the batch, the budget and the evaluation samples (each only
+    when given), :data:`QUIET` unless ``quiet=False``, then ``extra`` (which wins)."""
+    out = []
+    for key, value in (("hidden", hidden), ("width", width), ("depth", depth)):
+        if value is not None:
+            out += [f"generator.{key}={value}", f"critic.{key}={value}"]
+    for key, value in (
+        ("data.batch_size", batch),
+        ("train.steps", steps),
+        ("train.eval_samples", eval_samples),
+    ):
+        if value is not None:
+            out.append(f"{key}={value}")
+    return [*out, *(QUIET if quiet else []), *extra]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import cifar_batch, mnist_like, write_idx, write_png
+from helpers import cifar_batch, mnist_like, tiny, write_idx, write_png
 
 from wgan.cli.app import main
 from wgan.config import resolve
@@ -32,16 +32,7 @@ from wgan.training.train import resume, train
 from wgan.training.trainer import Trainer
 
 # Tiny DCGANs on 16x16 images: a step takes a few milliseconds.
-TINY = [
-    "generator.width=8",
-    "critic.width=8",
-    "data.batch_size=8",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-    "train.eval_samples=50",
-]
+TINY = tiny(width=8, batch=8, eval_samples=50)
 
 
 def _one_line_error(err: str) -> str:

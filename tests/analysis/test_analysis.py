@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from helpers import tiny
 from torch import nn
 
 from wgan.analysis.critic_lipschitz import (
@@ -30,14 +31,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-TINY = [
-    "generator.hidden=16",
-    "critic.hidden=16",
-    "train.steps=3",
-    "train.progress=false",
-    "train.eval_samples=200",
-    "train.device=cpu",
-]
+TINY = tiny(
+    "train.progress=false", "train.device=cpu", hidden=16, steps=3, eval_samples=200, quiet=False
+)
 
 KEYS = {
     "step",

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import tiny
 from torch import nn
 
 from wgan.analysis import latent
@@ -18,16 +19,16 @@ from wgan.gan.players import LatentGenerator
 from wgan.training.run import Run, load_run
 from wgan.training.train import train
 
-TINY = [
-    "generator.hidden=16",
-    "critic.hidden=16",
-    "train.steps=1",
+TINY = tiny(
     "train.progress=false",
     "train.eval_every=0",
     "train.figure_every=0",
-    "train.eval_samples=100",
     "train.device=cpu",
-]
+    hidden=16,
+    steps=1,
+    eval_samples=100,
+    quiet=False,
+)
 CGAN = [
     "data.resolution=8",
     "generator.width=8",

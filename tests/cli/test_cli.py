@@ -6,17 +6,13 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import tiny
 
 from wgan.cli.app import main
 
-FAST = [
-    "generator.hidden=32",
-    "critic.hidden=32",
-    "train.steps=6",
-    "train.log_every=3",
-    "train.eval_samples=300",
-    "train.progress=false",
-]
+FAST = tiny(
+    "train.log_every=3", "train.progress=false", hidden=32, steps=6, eval_samples=300, quiet=False
+)
 
 
 def run_cli(capsys, *argv):

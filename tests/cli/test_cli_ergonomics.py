@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import tiny
 
 import wgan
 import wgan.cli.app as cli
@@ -22,13 +23,9 @@ import wgan.training.run as run_module
 import wgan.training.train as train_module
 from wgan.cli.app import main
 
-TINY = [
-    "generator.hidden=16",
-    "critic.hidden=16",
-    "train.eval_samples=300",
-    "train.progress=false",
-    "train.figure_every=0",
-]
+TINY = tiny(
+    "train.progress=false", "train.figure_every=0", hidden=16, eval_samples=300, quiet=False
+)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

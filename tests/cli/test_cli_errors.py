@@ -28,19 +28,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.cli.app import main
 from wgan.store.checkpoints import load_checkpoint
 from wgan.store.tracking import read_jsonl
 
-FAST = [
-    "generator.hidden=16",
-    "critic.hidden=16",
-    "train.steps=4",
-    "train.log_every=2",
-    "train.eval_samples=200",
-    "train.progress=false",
-]
+FAST = tiny(
+    "train.log_every=2", "train.progress=false", hidden=16, steps=4, eval_samples=200, quiet=False
+)
 
 
 def run_cli(capsys, *argv):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.cli.app import main
 from wgan.config import resolve
@@ -17,21 +18,9 @@ from wgan.training.run import load_run
 from wgan.training.train import train
 from wgan.training.trainer import Trainer
 
-TINY = [
-    "generator.width=8",
-    "critic.width=8",
-    "generator.depth=1",
-    "critic.depth=1",
-    "data.seq_len=8",
-    "data.batch_size=8",
-    "train.n_critic=2",
-    "train.steps=2",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-    "train.eval_samples=16",
-]
+TINY = tiny(
+    "data.seq_len=8", "train.n_critic=2", width=8, depth=1, batch=8, steps=2, eval_samples=16
+)
 
 TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen jugs.\n" * 40
 

@@ -7,7 +7,7 @@ import pytest
 
 from wgan.cli.app import main
 from wgan.experiments import EXPERIMENTS
-from wgan.experiments.common import settings_fields
+from wgan.experiments.framework import settings_fields
 
 TINY = [
     "steps=3",

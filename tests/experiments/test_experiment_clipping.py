@@ -7,7 +7,9 @@ import torch
 
 from wgan.errors import ConfigError
 from wgan.experiments import clipping_vs_penalty as cvp
+from wgan.experiments.clipping_vs_penalty import ClippingVsPenaltySettings
 from wgan.experiments.common import apply_overrides
+from wgan.experiments.framework import EXPERIMENTS
 from wgan.nets import MLP
 
 
@@ -20,16 +22,18 @@ def one_thread():
 
 
 def test_settings_validate():
-    settings = apply_overrides(cvp.SETTINGS(), ["clips=0.01,0.1", "datasets=8gaussians"])
+    settings = apply_overrides(
+        ClippingVsPenaltySettings(), ["clips=0.01,0.1", "datasets=8gaussians"]
+    )
     assert settings.clip_list() == [0.01, 0.1]
     assert settings.dataset_list() == ["eight_gaussians"]
     for bad in (["clips=0.01,-1"], ["clips=a,b"], ["datasets=nope"], ["deep_depth=1"]):
         with pytest.raises(ConfigError):
-            apply_overrides(cvp.SETTINGS(), bad)
+            apply_overrides(ClippingVsPenaltySettings(), bad)
 
 
 def test_smoke_tiny(tmp_path):
-    settings = cvp.SETTINGS(
+    settings = ClippingVsPenaltySettings(
         datasets="8gaussians,swissroll",
         clips="0.01",
         hidden=16,
@@ -41,7 +45,7 @@ def test_smoke_tiny(tmp_path):
         eval_samples=64,
         resolution=16,
     )
-    result = cvp.run(settings, tmp_path)
+    result = EXPERIMENTS["clipping-vs-penalty"].run(settings, tmp_path)
     assert len(result.figures) == 3 and all(p.exists() for p in result.figures)
     record = json.loads((tmp_path / "results.json").read_text())["results"]
     assert [(r["dataset"], r["method"]) for r in record["surfaces"]] == [
@@ -72,17 +76,17 @@ def test_layer_gradient_norms_of_a_linear_chain():
 def test_clipping_vanishes_penalty_steady_weights_at_bounds(one_thread):
     real, fake = cvp.eval_batch("swissroll", 512, 1.0, seed=1)
     # 12-layer critic, c = 0.001: the gradient decays geometrically towards the input.
-    clipped = cvp.train_critic("swissroll", 0.001, hidden=64, depth=12, steps=100)
+    clipped = cvp.train_critic("swissroll", 0.001, (64, 12, 100))
     layers = cvp.layer_gradient_norms(clipped, real, fake)["layers"]
     assert layers[-1] / layers[0] > 1e6
     assert all(a < b for a, b in zip(layers, layers[1:], strict=False))
     # Same depth with the gradient penalty: every layer within two orders of magnitude.
-    penalised = cvp.train_critic("swissroll", None, hidden=64, depth=12, steps=100)
+    penalised = cvp.train_critic("swissroll", None, (64, 12, 100))
     layers = cvp.layer_gradient_norms(penalised, real, fake)["layers"]
     assert max(layers) / min(layers) < 100
     # A clipped 3-layer critic pushes most of its weights to +-c (they start uniform in the box).
     c = 0.01
-    critic = cvp.train_critic("swissroll", c, hidden=64, depth=3, steps=300)
+    critic = cvp.train_critic("swissroll", c, (64, 3, 300))
     weights = cvp.weight_values(critic)
     assert abs(weights).max() <= c + 1e-9
     assert cvp.fraction_at_bound(weights, c) > 0.5

@@ -54,6 +54,7 @@ def test_experiment_config_sets_sizes_and_overrides_win():
         "toy-wgan-gp",
         "exp-test",
         ["train.n_critic=2", "critic.hidden=8"],
+        None,
         dataset="swissroll",
         batch_size=16,
         hidden=(32, 64),
@@ -74,6 +75,7 @@ def test_run_config_records_divergence(tmp_path):
         "toy-gan",
         "ok",
         ["train.log_every=5", "train.eval_samples=100"],
+        None,
         device="cpu",
         **common,
     )
@@ -87,6 +89,7 @@ def test_run_config_records_divergence(tmp_path):
         "toy-gan",
         "bad",
         ["train.log_every=5", "g_optim.lr=1e30", "d_optim.lr=1e30"],
+        None,
         device="cpu",
         **common,
     )
@@ -98,3 +101,30 @@ def test_check_settings():
     check_settings([(True, "fine")])
     with pytest.raises(ConfigError, match="^x: second$"):
         check_settings([(True, "first"), (False, "second"), (False, "third")], "x: ")
+
+
+def test_experiment_config_takes_what_is_not_given_from_the_settings():
+    from wgan.experiments.mode_collapse import ModeCollapseSettings
+
+    s = ModeCollapseSettings(steps=9, hidden=24, depth=2, batch_size=48, seed=5)
+    cfg = experiment_config("toy-gan", "n", [], s, dataset="swissroll", seed=11)
+    assert (cfg.data.name, cfg.data.batch_size, cfg.train.steps) == ("swissroll", 48, 9)
+    assert (cfg.generator.hidden, cfg.critic.depth, cfg.train.seed) == (24, 2, 11)
+
+
+def test_mean_std_and_over_seeds():
+    from wgan.experiments.common import mean_std, over_seeds
+
+    assert mean_std([1.0, None, 3.0, float("nan")]) == (2.0, 2.0**0.5, 2)
+    assert mean_std([4.0]) == (4.0, 0.0, 1)
+    m, s, n = mean_std([None])
+    assert n == 0 and m != m and s != s  # NaN
+    records = [
+        {"d": "a", "m": "x", "metrics": {"v": 1}},
+        {"d": "b", "m": "x", "metrics": None},
+        {"d": "a", "m": "x", "metrics": {"v": 3}},
+    ]
+    groups = over_seeds(records, ("d", "m"))
+    assert [g[0] for g in groups] == [{"d": "a", "m": "x"}, {"d": "b", "m": "x"}]
+    assert [len(g[1]) for g in groups] == [2, 1]
+    assert groups[0][2] == [{"v": 1}, {"v": 3}] and groups[1][2] == []

@@ -6,19 +6,25 @@ import pytest
 
 from wgan.errors import ConfigError
 from wgan.experiments import f_divergences as fd
+from wgan.experiments import get_experiment
 from wgan.experiments.common import apply_overrides
+from wgan.experiments.f_divergences import FDivergencesSettings
 from wgan.objectives import DIVERGENCES
 
 
 def tiny(**changes):
-    s = fd.SETTINGS(steps=4, hidden=16, eval_samples=200, batch_size=32, log_every=2)
+    s = FDivergencesSettings(steps=4, hidden=16, eval_samples=200, batch_size=32, log_every=2)
     for key, value in changes.items():
         setattr(s, key, value)
     return s
 
 
+def run(settings, run_dir):
+    return get_experiment("f-divergences").run(settings, run_dir)
+
+
 def test_smoke_every_divergence_in_table_and_json(tmp_path):
-    result = fd.run(tiny(), tmp_path)
+    result = run(tiny(), tmp_path)
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["experiment"] == "f-divergences"
     assert set(record["results"]["divergences"]) == set(DIVERGENCES)
@@ -40,7 +46,7 @@ def test_diverged_run_is_recorded_not_raised(tmp_path):
     original = fd.PINNED
     fd.PINNED = (*original, "g_optim.lr=1e30", "d_optim.lr=1e30")
     try:
-        result = fd.run(s, tmp_path)
+        result = run(s, tmp_path)
     finally:
         fd.PINNED = original
     for name in ("kl", "pearson"):
@@ -55,19 +61,19 @@ def test_diverged_run_is_recorded_not_raised(tmp_path):
 )
 def test_out_of_range_settings_raise(override):
     with pytest.raises(ConfigError):
-        apply_overrides(fd.SETTINGS(), [override])
+        apply_overrides(FDivergencesSettings(), [override])
 
 
 def test_divergence_list():
-    assert fd.SETTINGS().divergence_list() == list(DIVERGENCES)
-    assert fd.SETTINGS(divergences="kl, gan").divergence_list() == ["kl", "gan"]
+    assert FDivergencesSettings().divergence_list() == list(DIVERGENCES)
+    assert FDivergencesSettings(divergences="kl, gan").divergence_list() == ["kl", "gan"]
 
 
 def test_jensen_shannon_and_gan_train_identically(tmp_path):
     """T_JS = T_GAN + log 2 and F_JS = F_GAN + log 4: same samples, estimates log 4 apart."""
     import math
 
-    result = fd.run(tiny(divergences="jensen_shannon,gan", steps=10), tmp_path)
+    result = run(tiny(divergences="jensen_shannon,gan", steps=10), tmp_path)
     js = result.numbers["divergences"]["jensen_shannon"]
     gan = result.numbers["divergences"]["gan"]
     assert js["metrics"]["w1"] == pytest.approx(gan["metrics"]["w1"], rel=1e-4)

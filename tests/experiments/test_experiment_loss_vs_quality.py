@@ -6,12 +6,18 @@ import math
 import pytest
 
 from wgan.errors import ConfigError
+from wgan.experiments import get_experiment
 from wgan.experiments import loss_vs_quality as lvq
 from wgan.experiments.common import apply_overrides
+from wgan.experiments.loss_vs_quality import LossVsQualitySettings
+
+
+def run(settings, run_dir):
+    return get_experiment("loss-vs-quality").run(settings, run_dir)
 
 
 def tiny(**changes):
-    s = lvq.SETTINGS(
+    s = LossVsQualitySettings(
         steps=6, hidden=16, n_records=4, eval_samples=64, warmup_critic_steps=3, batch_size=32
     )
     for key, value in changes.items():
@@ -20,7 +26,7 @@ def tiny(**changes):
 
 
 def test_smoke_writes_table_json_and_figures(tmp_path):
-    result = lvq.run(tiny(), tmp_path)
+    result = run(tiny(), tmp_path)
     assert result.name == "loss-vs-quality"
     for method in ("wgan-gp", "gan"):
         assert method in result.table
@@ -45,8 +51,8 @@ def test_record_steps_dense_early_and_ends_at_last_step():
 
 
 def test_seed_makes_records_reproducible(tmp_path):
-    a = lvq.run(tiny(methods="wgan-gp"), tmp_path / "a").numbers["methods"]["wgan-gp"]
-    b = lvq.run(tiny(methods="wgan-gp"), tmp_path / "b").numbers["methods"]["wgan-gp"]
+    a = run(tiny(methods="wgan-gp"), tmp_path / "a").numbers["methods"]["wgan-gp"]
+    b = run(tiny(methods="wgan-gp"), tmp_path / "b").numbers["methods"]["wgan-gp"]
     assert a["history"]["estimate"] == b["history"]["estimate"]
     assert a["history"]["w1"] == b["history"]["w1"]
 
@@ -56,7 +62,7 @@ def test_seed_makes_records_reproducible(tmp_path):
 )
 def test_out_of_range_settings_raise(override):
     with pytest.raises(ConfigError):
-        apply_overrides(lvq.SETTINGS(), [override])
+        apply_overrides(LossVsQualitySettings(), [override])
 
 
 def test_spearman_handles_constant_and_nan():
@@ -74,8 +80,8 @@ def test_acceptance_wgan_gp_estimate_tracks_exact_w1(tmp_path):
     follows W1 (rho 0.89-0.94 over seeds 0-3 with the one-step trainer of wgan.gan.step; 0.91-0.97
     with the trainer before it, whose warm-up drew a different random stream).
     """
-    s = lvq.SETTINGS(steps=250, n_records=20, eval_samples=500, methods="wgan-gp,gan")
-    result = lvq.run(s, tmp_path)
+    s = LossVsQualitySettings(steps=250, n_records=20, eval_samples=500, methods="wgan-gp,gan")
+    result = run(s, tmp_path)
     rho = result.numbers["spearman"]["wgan-gp"]
     assert rho >= 0.8, result.table
     w1 = result.numbers["methods"]["wgan-gp"]["history"]["w1"]
@@ -85,5 +91,5 @@ def test_acceptance_wgan_gp_estimate_tracks_exact_w1(tmp_path):
 @pytest.mark.slow
 def test_acceptance_at_default_settings(tmp_path):
     """The default run (2000 iterations, ~2-3 CPU minutes): rho >= 0.8 for WGAN-GP."""
-    result = lvq.run(lvq.SETTINGS(), tmp_path)
+    result = run(LossVsQualitySettings(), tmp_path)
     assert result.numbers["spearman"]["wgan-gp"] >= 0.8, result.table

@@ -5,19 +5,20 @@ import json
 import pytest
 
 from wgan.errors import ConfigError
+from wgan.experiments import get_experiment
 from wgan.experiments import mode_collapse as mc
-from wgan.experiments.common import apply_overrides
+from wgan.experiments.common import apply_overrides, mean_std
 
 
 def tiny(**changes):
-    s = mc.SETTINGS(steps=3, hidden=16, n_seeds=2, eval_samples=200, batch_size=32)
+    s = mc.ModeCollapseSettings(steps=3, hidden=16, n_seeds=2, eval_samples=200, batch_size=32)
     for key, value in changes.items():
         setattr(s, key, value)
     return s
 
 
 def test_smoke_table_and_json_structure(tmp_path):
-    result = mc.run(tiny(), tmp_path)
+    result = get_experiment("mode-collapse").run(tiny(), tmp_path)
     for label in ("GAN (minimax)", "GAN (non-saturating)", "WGAN (clipping)", "WGAN-GP"):
         assert label in result.table
     assert "8gaussians" in result.table and "25gaussians" in result.table
@@ -39,15 +40,15 @@ def test_smoke_table_and_json_structure(tmp_path):
 
 def test_seeds_are_reproducible(tmp_path):
     s = tiny(methods="gan", datasets="8gaussians", n_seeds=1)
-    a = mc.run(s, tmp_path / "a").numbers["summary"][0]
-    b = mc.run(s, tmp_path / "b").numbers["summary"][0]
+    a = get_experiment("mode-collapse").run(s, tmp_path / "a").numbers["summary"][0]
+    b = get_experiment("mode-collapse").run(s, tmp_path / "b").numbers["summary"][0]
     assert a["w1"]["per_seed"] == b["w1"]["per_seed"]
 
 
 def test_mean_std():
-    assert mc.mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5), 2)
-    assert mc.mean_std([4.0, None]) == (4.0, 0.0, 1)
-    mean, std, n = mc.mean_std([None])
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5), 2)
+    assert mean_std([4.0, None]) == (4.0, 0.0, 1)
+    mean, std, n = mean_std([None])
     assert n == 0 and mean != mean
 
 
@@ -64,13 +65,15 @@ def test_published_numbers_are_well_formed():
 )
 def test_out_of_range_settings_raise(override):
     with pytest.raises(ConfigError):
-        apply_overrides(mc.SETTINGS(), [override])
+        apply_overrides(mc.ModeCollapseSettings(), [override])
 
 
 @pytest.mark.slow
 def test_wgan_gp_covers_the_ring_at_default_budget(tmp_path):
     """WGAN-GP on 8 Gaussians (default size and budget, 2 seeds): all 8 modes, balanced."""
-    result = mc.run(mc.SETTINGS(methods="wgan-gp", datasets="8gaussians"), tmp_path)
+    result = get_experiment("mode-collapse").run(
+        mc.ModeCollapseSettings(methods="wgan-gp", datasets="8gaussians"), tmp_path
+    )
     row = result.numbers["summary"][0]
     assert row["modes_captured"]["per_seed"] == [8, 8], result.table
     assert row["kl_to_uniform"]["mean"] < 0.1, result.table

@@ -6,22 +6,27 @@ import json
 import pytest
 
 from wgan.errors import ConfigError
-from wgan.experiments import overfitting as ov
+from wgan.experiments import get_experiment
 from wgan.experiments.common import apply_overrides
+from wgan.experiments.overfitting import OverfittingSettings
+
+
+def run(settings, run_dir):
+    return get_experiment("overfitting").run(settings, run_dir)
 
 
 def test_settings_validate():
     with pytest.raises(ConfigError):
-        apply_overrides(ov.SETTINGS(), ["n_train=0"])
+        apply_overrides(OverfittingSettings(), ["n_train=0"])
     with pytest.raises(ConfigError):
-        apply_overrides(ov.SETTINGS(), ["dataset=nope"])
+        apply_overrides(OverfittingSettings(), ["dataset=nope"])
     with pytest.raises(ConfigError):
-        apply_overrides(ov.SETTINGS(), ["device=tpu"])
-    assert apply_overrides(ov.SETTINGS(), ["control_n_train=0"]).control_n_train == 0
+        apply_overrides(OverfittingSettings(), ["device=tpu"])
+    assert apply_overrides(OverfittingSettings(), ["control_n_train=0"]).control_n_train == 0
 
 
 def test_smoke_tiny(tmp_path):
-    settings = ov.SETTINGS(
+    settings = OverfittingSettings(
         n_train=16,
         control_n_train=64,
         steps=6,
@@ -33,7 +38,7 @@ def test_smoke_tiny(tmp_path):
         eval_samples=64,
         final_window=2,
     )
-    result = ov.run(settings, tmp_path)
+    result = run(settings, tmp_path)
     assert result.figures[0].exists()
     record = json.loads((tmp_path / "results.json").read_text())["results"]
     small = record["runs"]["small"]
@@ -48,10 +53,10 @@ def test_smoke_tiny(tmp_path):
 def test_small_training_set_is_memorised(tmp_path):
     """After 250 iterations on 32 points the critic scores its training set clearly above
     fresh data from the same distribution (~20 s on 2 cores; the default run's gap is ~0.7)."""
-    settings = ov.SETTINGS(
+    settings = OverfittingSettings(
         n_train=32, control_n_train=0, steps=250, batch_size=64, eval_every=10, eval_samples=1024
     )
-    result = ov.run(settings, tmp_path)
+    result = run(settings, tmp_path)
     summary = result.numbers["summary"]
     assert summary["final_est_train_small"] > summary["final_est_heldout_small"] + 0.1, result.table
     final = result.numbers["runs"]["small"]["final"]

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from wgan.errors import ConfigError
+from wgan.experiments import get_experiment
 from wgan.experiments import parallel_lines as pl
 from wgan.experiments.common import apply_overrides
 
@@ -17,22 +18,22 @@ def test_closed_forms_and_grid():
     cf = pl.closed_forms(-0.3)
     assert cf["w1"] == pytest.approx(0.3) and cf["js"] == pytest.approx(LOG2)
     assert math.isinf(cf["kl"])
-    grid = pl.theta_grid(pl.SETTINGS())
+    grid = pl.theta_grid(pl.ParallelLinesSettings())
     assert len(grid) == 11 and 0.2 in grid and -0.2 in grid and 0.0 in grid
 
 
 def test_settings_validate_rejects_out_of_range():
     with pytest.raises(ConfigError):
-        apply_overrides(pl.SETTINGS(), ["n_theta=1"])
+        apply_overrides(pl.ParallelLinesSettings(), ["n_theta=1"])
     with pytest.raises(ConfigError):
-        apply_overrides(pl.SETTINGS(), ["clip=0"])
+        apply_overrides(pl.ParallelLinesSettings(), ["clip=0"])
     with pytest.raises(ConfigError):
-        apply_overrides(pl.SETTINGS(), ["no_such_key=3"])
+        apply_overrides(pl.ParallelLinesSettings(), ["no_such_key=3"])
 
 
 def test_smoke_tiny(tmp_path):
-    settings = pl.SETTINGS(n_theta=3, steps=10, hidden=16, eval_samples=200)
-    result = pl.run(settings, tmp_path)
+    settings = pl.ParallelLinesSettings(n_theta=3, steps=10, hidden=16, eval_samples=200)
+    result = get_experiment("parallel-lines").run(settings, tmp_path)
     assert result.name == "parallel-lines"
     assert all(p.exists() for p in result.figures)
     record = json.loads((tmp_path / "results.json").read_text())
@@ -46,8 +47,8 @@ def test_acceptance_gp_tracks_w1_and_js_saturates(tmp_path):
     """|theta| >= 0.2: WGAN-GP estimate within 10% of |theta|, JS estimate within 10% of log 2,
     the saturating minimax gradient ~0 and the WGAN-GP gradient ~sign(theta)."""
     # theta in {-1, -0.6, -0.2, 0.2, 0.6, 1}: the grid without 0, including +-0.2.
-    settings = pl.SETTINGS(n_theta=6, steps=400)
-    result = pl.run(settings, tmp_path)
+    settings = pl.ParallelLinesSettings(n_theta=6, steps=400)
+    result = get_experiment("parallel-lines").run(settings, tmp_path)
     summary = result.numbers["summary"]
     assert summary["gp_w1_max_rel_error"] < 0.10, result.table
     assert summary["minimax_js_max_rel_error"] < 0.10, result.table

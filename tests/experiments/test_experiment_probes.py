@@ -11,6 +11,7 @@ import torch
 
 from wgan.errors import ConfigError
 from wgan.experiments import generator_only as go
+from wgan.experiments import get_experiment
 from wgan.experiments import likelihood as lk
 from wgan.experiments import mode_hopping as mh
 from wgan.experiments import momentum as mo
@@ -40,7 +41,7 @@ def momentum_summary(rough, failed=None, seeds=3):
     failed = failed or {}
     return {
         name: {
-            "label": mo.OPTIMISERS[name][0],
+            "label": mo.OPTIMISERS[name].label,
             "n_seeds": seeds,
             "roughness": {"mean": r, "std": 0.0, "n": seeds},
             "w1_final": {"mean": 0.5, "std": 0.0, "n": seeds},
@@ -50,21 +51,26 @@ def momentum_summary(rough, failed=None, seeds=3):
     }
 
 
+def mo_verdicts(summary, steps, n_records):
+    settings = mo.MomentumSettings(steps=steps, n_records=n_records)
+    return get_experiment("momentum").verdicts({"summary": summary}, settings)
+
+
 MEASURED = {"rmsprop": 0.2, "adam-0.9": 1.7, "adam-0.5": 0.5, "adam-0": 0.3, "gp-adam-0": 0.05}
 
 
 def test_momentum_verdicts_hold_on_supporting_numbers():
-    assert statuses(mo.momentum_verdicts(momentum_summary(MEASURED), 1000, 50)) == [HOLDS] * 2
+    assert statuses(mo_verdicts(momentum_summary(MEASURED), 1000, 50)) == [HOLDS] * 2
 
 
 def test_momentum_verdicts_fail_on_contradicting_numbers():
     # Adam beta1 = 0.5 as smooth as RMSProp; WGAN-GP diverging in one seed of three.
     rough = {**MEASURED, "adam-0.5": 0.25}
     summary = momentum_summary(rough, failed={"gp-adam-0": 1 / 3})
-    assert statuses(mo.momentum_verdicts(summary, 1000, 50)) == [FAILS] * 2
+    assert statuses(mo_verdicts(summary, 1000, 50)) == [FAILS] * 2
     # WGAN-GP rougher than RMSProp, no divergence.
     summary = momentum_summary({**MEASURED, "gp-adam-0": 0.4})
-    assert statuses(mo.momentum_verdicts(summary, 1000, 50))[1] == FAILS
+    assert statuses(mo_verdicts(summary, 1000, 50))[1] == FAILS
 
 
 @pytest.mark.parametrize(
@@ -73,7 +79,7 @@ def test_momentum_verdicts_fail_on_contradicting_numbers():
 )
 def test_momentum_verdicts_not_tested_when_small(steps, records, seeds):
     summary = momentum_summary(MEASURED, seeds=seeds)
-    assert statuses(mo.momentum_verdicts(summary, steps, records)) == [UNTESTED] * 2
+    assert statuses(mo_verdicts(summary, steps, records)) == [UNTESTED] * 2
 
 
 def test_roughness_is_relative_change_noise():
@@ -86,7 +92,7 @@ def test_roughness_is_relative_change_noise():
 
 
 def test_momentum_smoke(tmp_path):
-    s = mo.SETTINGS(
+    s = mo.MomentumSettings(
         optimisers="rmsprop,gp-adam-0",
         n_seeds=2,
         steps=6,
@@ -95,7 +101,7 @@ def test_momentum_smoke(tmp_path):
         batch_size=16,
         eval_samples=40,
     )
-    result = mo.run(s, tmp_path)
+    result = get_experiment("momentum").run(s, tmp_path)
     assert statuses(result.verdicts) == [UNTESTED] * 2
     record = json.loads((tmp_path / "results.json").read_text())
     runs = record["results"]["runs"]
@@ -108,7 +114,7 @@ def test_momentum_smoke(tmp_path):
 
 
 def test_momentum_configs_differ_only_in_the_critic_optimiser():
-    s = mo.SETTINGS()
+    s = mo.MomentumSettings()
     rms, adam = mo.optimiser_config("rmsprop", 0, s), mo.optimiser_config("adam-0.5", 0, s)
     assert (rms.d_optim.name, adam.d_optim.name) == ("rmsprop", "adam")
     assert adam.d_optim.betas[0] == 0.5
@@ -175,8 +181,8 @@ def test_hopping_verdict():
 
 
 def test_mode_hopping_smoke(tmp_path):
-    s = mh.SETTINGS(steps=4, n_records=2, hidden=8, batch_size=16, eval_samples=50)
-    result = mh.run(s, tmp_path)
+    s = mh.ModeHoppingSettings(steps=4, n_records=2, hidden=8, batch_size=16, eval_samples=50)
+    result = get_experiment("mode-hopping").run(s, tmp_path)
     assert statuses(result.verdicts) == [UNTESTED] * 4  # (dataset, GAN) pairs
     runs = json.loads((tmp_path / "results.json").read_text())["results"]["runs"]
     assert [(r["dataset"], r["method"]) for r in runs] == [
@@ -207,20 +213,26 @@ def go_condition(spread0, spread1, dist1, modes0=8, modes1=8):
     }
 
 
+def go_verdicts(runs, g_steps):
+    conditions = [{"condition": name, **run} for name, run in runs.items()]
+    settings = go.GeneratorOnlySettings(g_steps=g_steps)
+    return get_experiment("generator-only").verdicts({"conditions": conditions}, settings)
+
+
 def test_generator_only_verdicts():
     collapse = go_condition(1.2, 0.05, 0.05, modes1=1)
     kept = go_condition(1.3, 1.25, 1.5, modes1=8)
     runs = {"gan-frozen": collapse, "wgan-frozen": collapse, "wgan-optimal": kept}
-    assert statuses(go.generator_only_verdicts(runs, 1000)) == [HOLDS] * 3
+    assert statuses(go_verdicts(runs, 1000)) == [HOLDS] * 3
     runs = {"gan-frozen": kept, "wgan-frozen": kept, "wgan-optimal": collapse}
-    assert statuses(go.generator_only_verdicts(runs, 1000)) == [FAILS] * 3
+    assert statuses(go_verdicts(runs, 1000)) == [FAILS] * 3
     # Spread collapsed but away from D's argmax: not "the point that fools D most".
-    far = go.generator_only_verdicts({"gan-frozen": go_condition(1.2, 0.05, 1.0)}, 1000)
+    far = go_verdicts({"gan-frozen": go_condition(1.2, 0.05, 1.0)}, 1000)
     assert statuses(far) == [FAILS, UNTESTED, UNTESTED]
     runs = {"gan-frozen": collapse, "wgan-frozen": collapse, "wgan-optimal": kept}
-    assert statuses(go.generator_only_verdicts(runs, 100)) == [UNTESTED] * 3
+    assert statuses(go_verdicts(runs, 100)) == [UNTESTED] * 3
     # A generator that had collapsed before the phase has nothing left to lose.
-    already = go.generator_only_verdicts({"gan-frozen": go_condition(0.1, 0.01, 0.01)}, 1000)
+    already = go_verdicts({"gan-frozen": go_condition(0.1, 0.01, 0.01)}, 1000)
     assert already[0].status == UNTESTED
 
 
@@ -236,7 +248,8 @@ def test_generator_alone_climbs_the_frozen_critic(tmp_path):
     from wgan.experiments.toy_probes import box_samples, critic_argmax, generator_alone
 
     cfg = experiment_config(
-        "toy-gan", "t", [], dataset="8gaussians", batch_size=32, hidden=16, depth=2, steps=10,
+        "toy-gan", "t", [], None, dataset="8gaussians", batch_size=32, hidden=16, depth=2,
+        steps=10,
         seed=0, device="cpu",
     )  # fmt: skip
     trainer = make_trainer(cfg, tmp_path)
@@ -259,7 +272,7 @@ def test_generator_alone_climbs_the_frozen_critic(tmp_path):
 
 
 def test_generator_only_smoke(tmp_path):
-    s = go.SETTINGS(
+    s = go.GeneratorOnlySettings(
         pretrain_steps=3,
         g_steps=4,
         optimal_steps=2,
@@ -271,7 +284,7 @@ def test_generator_only_smoke(tmp_path):
         eval_samples=50,
         grid=11,
     )
-    result = go.run(s, tmp_path)
+    result = get_experiment("generator-only").run(s, tmp_path)
     assert statuses(result.verdicts) == [UNTESTED] * 3
     conditions = json.loads((tmp_path / "results.json").read_text())["results"]["conditions"]
     assert [c["condition"] for c in conditions] == list(go.CONDITIONS)
@@ -303,7 +316,7 @@ def test_mixture_logpdf_is_exact():
 
 
 def test_p2_is_within_log_100_of_p():
-    s = lk.SETTINGS()
+    s = lk.LikelihoodSettings()
     modes, sigma = lk.embedded_modes("8gaussians", 16)
     x = lk.sample_mixture(modes, sigma, 200, torch.Generator().manual_seed(0))
     log_p = lk.model_logpdf("p", x, modes, sigma, x, s)
@@ -335,24 +348,33 @@ MEASURED_LK = [
 ]
 
 
+def lk_verdicts(per_dim, settings):
+    return get_experiment("likelihood").verdicts({"per_dim": per_dim}, settings)
+
+
 def test_likelihood_verdicts():
-    s = lk.SETTINGS()
-    assert statuses(lk.likelihood_verdicts(MEASURED_LK, s)) == [HOLDS] * 3
+    s = lk.LikelihoodSettings()
+    assert statuses(lk_verdicts(MEASURED_LK, s)) == [HOLDS] * 3
     # p1 with a better likelihood than p2 at the largest d, and p2 with good samples: all fail.
     bad = [lk_dim(2, 3.6, 0.97, -0.78, hq_p2=0.5), lk_dim(128, 362, 360, 357, hq_p2=0.5)]
-    assert statuses(lk.likelihood_verdicts(bad, s)) == [FAILS] * 3
-    assert (
-        statuses(lk.likelihood_verdicts(MEASURED_LK, lk.SETTINGS(kernel_std=1.0))) == [UNTESTED] * 3
-    )
-    assert statuses(lk.likelihood_verdicts(MEASURED_LK[:1], s)) == [UNTESTED] * 3
+    assert statuses(lk_verdicts(bad, s)) == [FAILS] * 3
+    wide = lk.LikelihoodSettings(kernel_std=1.0)
+    assert statuses(lk_verdicts(MEASURED_LK, wide)) == [UNTESTED] * 3
+    assert statuses(lk_verdicts(MEASURED_LK[:1], s)) == [UNTESTED] * 3
     # p1's likelihood poor at every d but not poorer per dimension as d grows: (1) fails alone.
     flat = [lk_dim(2, 3.6, -200, -0.78), lk_dim(128, 362, -500, 357)]
-    assert statuses(lk.likelihood_verdicts(flat, s)) == [FAILS, HOLDS, HOLDS]
+    assert statuses(lk_verdicts(flat, s)) == [FAILS, HOLDS, HOLDS]
+
+
+@pytest.mark.parametrize("override", ["dims=1", "dims=two", "p2_weight=1"])
+def test_likelihood_out_of_range_settings_raise(override):
+    with pytest.raises(ConfigError):
+        apply_overrides(lk.LikelihoodSettings(), [override])
 
 
 def test_likelihood_smoke(tmp_path):
-    s = lk.SETTINGS(dims="2,6", n_train=60, n_test=50, n_samples=50)
-    result = lk.run(s, tmp_path)
+    s = lk.LikelihoodSettings(dims="2,6", n_train=60, n_test=50, n_samples=50)
+    result = get_experiment("likelihood").run(s, tmp_path)
     assert statuses(result.verdicts) == [UNTESTED] * 3  # fewer than MIN_POINTS points
     per_dim = json.loads((tmp_path / "results.json").read_text())["results"]["per_dim"]
     assert [r["dim"] for r in per_dim] == [2, 6]
@@ -369,19 +391,16 @@ def test_likelihood_smoke(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module, override",
+    "name, override",
     [
-        (mo, "optimisers=sgd"),
-        (mo, "n_records=1"),
-        (mh, "datasets=swissroll"),
-        (mh, "concentrated=0"),
-        (go, "dataset=swissroll"),
-        (go, "g_steps=0"),
-        (lk, "dims=1"),
-        (lk, "dims=two"),
-        (lk, "p2_weight=1"),
+        ("momentum", "optimisers=sgd"),
+        ("momentum", "n_records=1"),
+        ("mode-hopping", "datasets=swissroll"),
+        ("mode-hopping", "concentrated=0"),
+        ("generator-only", "dataset=swissroll"),
+        ("generator-only", "g_steps=0"),
     ],
 )
-def test_out_of_range_settings_raise(module, override):
+def test_out_of_range_settings_raise(name, override):
     with pytest.raises(ConfigError):
-        apply_overrides(module.SETTINGS(), [override])
+        apply_overrides(get_experiment(name).settings(), [override])

@@ -9,8 +9,7 @@ import shutil
 
 import pytest
 
-from wgan.experiments import mode_collapse, report
-from wgan.experiments.common import Experiment
+from wgan.experiments import report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -58,8 +57,7 @@ def browser():
 
 @pytest.mark.skipif(bool(MISSING), reason=f"no browser to test in: missing {', '.join(MISSING)}")
 def test_report_page_renders_in_chromium(tmp_path, browser, tiny_mode_collapse):
-    tiny = Experiment("mode-collapse", "tiny", tiny_mode_collapse, mode_collapse.run)
-    experiments = {"mode-collapse": tiny}
+    experiments = {"mode-collapse": tiny_mode_collapse}
     rep = report.run_all(tmp_path, experiments=experiments)
     assert rep.entries[0].status == "ok", rep.entries[0].error
     browser.get(rep.index.as_uri())

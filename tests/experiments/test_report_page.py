@@ -14,56 +14,62 @@ import matplotlib.image
 import pytest
 
 from wgan.cli.app import main
-from wgan.errors import ConfigError
-from wgan.experiments import EXPERIMENTS, mode_collapse, report
-from wgan.experiments.common import (
-    Experiment,
-    ExperimentResult,
-    experiment_entry,
-    quick_settings,
-    settings_fields,
-    write_results,
-)
+from wgan.experiments import EXPERIMENTS, report
+from wgan.experiments.framework import Cell, Experiment, Settings, quick_settings, settings_fields
 from wgan.experiments.verdict import decide
 
 
 @dataclass
-class FakeSettings:
+class FakeSettings(Settings):
     value: float = 1.5  # the number the fake experiment "measures"
     threads: int = 0  # torch CPU threads (0: leave as is)
 
-    def validate(self) -> None:
-        if self.value < 0:
-            raise ConfigError("value must be >= 0")
+    LIMITS = {"value": ">= 0"}
 
 
-@experiment_entry
-def fake_run(settings: FakeSettings, run_dir: Path) -> ExperimentResult:
-    from wgan.figures.plotting import save_figure, subplots
+class Fake(Experiment):
+    name, description, Settings = "fake-one", "A fake experiment.", FakeSettings
 
-    fig, ax = subplots(1, 1, figsize=(2, 2))
-    ax.plot([0, 1], [0, settings.value])
-    figure = save_figure(fig, run_dir / "line.png")
-    numbers = {"value": settings.value}
-    write_results(run_dir, "fake", settings, numbers)
-    verdicts = [
-        decide("Fake claim A is true", "Doe et al. 2020; lecture 1", f"{settings.value}", True),
-        decide("Fake claim B is false", "Doe et al. 2021", "0.1", False),
-        decide("Fake claim C", "Roe 2019", "7", True, testable=False, why_not="too short"),
-    ]
-    return ExperimentResult("fake", run_dir, numbers, "value  1.5", [figure], verdicts)
+    def cells(self, settings):
+        return [Cell()]
+
+    def measure(self, settings, cell, ctx):
+        return {"value": settings.value}
+
+    def summarise(self, settings, records):
+        return records[0]
+
+    def verdicts(self, numbers, settings):
+        value = numbers["value"]
+        return [
+            decide("Fake claim A is true", "Doe et al. 2020; lecture 1", f"{value}", True),
+            decide("Fake claim B is false", "Doe et al. 2021", "0.1", False),
+            decide("Fake claim C", "Roe 2019", "7", True, testable=False, why_not="too short"),
+        ]
+
+    def figures(self, settings, numbers, records, run_dir):
+        from wgan.figures.plotting import save_figure, subplots
+
+        fig, ax = subplots(1, 1, figsize=(2, 2))
+        ax.plot([0, 1], [0, settings.value])
+        return [save_figure(fig, run_dir / "line.png")]
+
+    def table(self, settings, numbers):
+        return "value  1.5"
 
 
-@experiment_entry
-def broken_run(settings: FakeSettings, run_dir: Path) -> ExperimentResult:
-    raise RuntimeError("the broken experiment broke")
+class Broken(Fake):
+    name, description = "broken", "An experiment that fails."
+
+    def measure(self, settings, cell, ctx):
+        raise RuntimeError("the broken experiment broke")
 
 
-FAKES = {
-    "fake-one": Experiment("fake-one", "A fake experiment.", FakeSettings, fake_run),
-    "broken": Experiment("broken", "An experiment that fails.", FakeSettings, broken_run),
-    "fake-two": Experiment("fake-two", "Another fake.", FakeSettings, fake_run),
-}
+class FakeTwo(Fake):
+    name, description = "fake-two", "Another fake."
+
+
+FAKES = {e.name: e for e in (Fake(), Broken(), FakeTwo())}
 
 
 class PageParser(HTMLParser):
@@ -154,8 +160,7 @@ def test_a_missing_figure_is_reported_not_crashed(tmp_path):
 
 
 def test_a_real_experiment_on_the_page(tmp_path, tiny_mode_collapse):
-    exp = Experiment("mode-collapse", "tiny", tiny_mode_collapse, mode_collapse.run)
-    rep = report.run_all(tmp_path, experiments={"mode-collapse": exp})
+    rep = report.run_all(tmp_path, experiments={"mode-collapse": tiny_mode_collapse})
     entry = rep.entries[0]
     assert entry.status == "ok", entry.error
     assert [v.status for v in entry.verdicts] == ["not tested at these settings"] * 2

@@ -4,6 +4,7 @@ success table, the verdicts, and tiny end-to-end runs through the study."""
 import json
 from collections import Counter
 from dataclasses import astuple, fields
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,11 +12,12 @@ from torch import nn
 
 from wgan.data.build import build_dataset
 from wgan.errors import ConfigError
-from wgan.experiments import EXPERIMENTS, architectures, random_architectures
+from wgan.experiments import EXPERIMENTS, architectures
 from wgan.experiments.common import apply_overrides
 from wgan.experiments.random_architectures import (
     Architecture,
     RandomArchitecturesSettings,
+    draw,
     sample_architectures,
     success_table,
 )
@@ -64,8 +66,8 @@ def test_success_table_by_hand():
 
 def test_per_method_optimisers_and_norms():
     arch = Architecture("tanh", "softplus", 8, 4, True, True, 32, 64)
-    gan = method_config("gan", "a-gan", arch.overrides(), **_SIZE)
-    wgp = method_config("wgan-gp", "a-wgp", arch.overrides(), **_SIZE)
+    gan = method_config("gan", "a-gan", arch.overrides(), _SIZE, seed=0)
+    wgp = method_config("wgan-gp", "a-wgp", arch.overrides(), _SIZE, seed=0)
     assert gan.objective.name == "nonsaturating" and gan.train.n_critic == 1
     assert (gan.d_optim.name, gan.d_optim.lr, tuple(gan.d_optim.betas)) == (
         "adam",
@@ -84,12 +86,12 @@ def test_per_method_optimisers_and_norms():
     assert gan.train.ema == 0 and gan.data.name == "digits"
 
 
-_SIZE = dict(resolution=8, batch_size=8, steps=2, seed=0, device="cpu", eval_samples=50)
+_SIZE = SimpleNamespace(resolution=8, batch_size=8, steps=2, device="cpu", eval_samples=50)
 
 
 def test_weight_decay_only_on_a_normalised_critic():
     settings = RandomArchitecturesSettings(n_architectures=8)
-    archs, runs = random_architectures.study_runs(settings)
+    archs, runs = draw(settings), EXPERIMENTS["random-architectures"].study_runs(settings)
     assert [n for n, _ in runs[:2]] == ["arch000-gan", "arch000-wgan-gp"]
     for i, arch in enumerate(archs):
         for _, cfg in runs[2 * i : 2 * i + 2]:
@@ -100,7 +102,7 @@ def test_weight_decay_only_on_a_normalised_critic():
 
 def test_sampled_architectures_build_and_run():
     settings = RandomArchitecturesSettings(n_architectures=4, filters="4,8")
-    archs, runs = random_architectures.study_runs(settings)
+    archs, runs = draw(settings), EXPERIMENTS["random-architectures"].study_runs(settings)
     dataset = build_dataset(runs[0][1].data)
     kinds = {"softplus": ShiftedSoftplus, "tanh": nn.Tanh, "relu": nn.ReLU}
     kinds["leaky_relu"] = nn.LeakyReLU
@@ -116,7 +118,7 @@ def test_sampled_architectures_build_and_run():
 
 def test_the_seven_settings_build_with_every_method():
     settings = architectures.ArchitecturesSettings(width=4, resnet_blocks=5)
-    runs = architectures.study_runs(settings)
+    runs = EXPERIMENTS["architectures"].study_runs(settings)
     assert len(runs) == 28
     dataset = build_dataset(runs[0][1].data)
     built = {}
@@ -156,7 +158,7 @@ def test_bad_settings(name, override, match):
 
 
 def _verdict(settings, row):
-    return random_architectures._verdict(row, settings)
+    return EXPERIMENTS["random-architectures"].verdicts({"success": [row]}, settings)[0]
 
 
 def test_verdict_outcomes():
@@ -177,7 +179,7 @@ def test_random_architectures_end_to_end_and_rerun_skips(tmp_path):
     settings = RandomArchitecturesSettings(
         n_architectures=1, steps=2, batch_size=8, filters="4", eval_samples=50, jobs=1
     )
-    result = random_architectures.run(settings, tmp_path)
+    result = EXPERIMENTS["random-architectures"].run(settings, tmp_path)
     numbers = json.loads((tmp_path / "results.json").read_text())["results"]
     assert [r["status"] for r in numbers["runs"]] == ["done", "done"]
     assert len(numbers["success"]) == 8 and numbers["success"][3]["threshold"] == 5.0
@@ -188,7 +190,7 @@ def test_random_architectures_end_to_end_and_rerun_skips(tmp_path):
     assert "only WGAN-GP" in result.table and "5 (paper" in result.table
     assert result.verdicts[0].holds is None
     # the same settings in the same folder: both runs are skipped, the numbers are the same
-    again = random_architectures.run(settings, tmp_path)
+    again = EXPERIMENTS["random-architectures"].run(settings, tmp_path)
     assert [r["status"] for r in again.numbers["runs"]] == ["skipped", "skipped"]
     assert again.numbers["architectures"] == result.numbers["architectures"]
 
@@ -204,7 +206,7 @@ def test_architectures_end_to_end(tmp_path):
         eval_samples=50,
         jobs=2,
     )
-    result = architectures.run(settings, tmp_path)
+    result = EXPERIMENTS["architectures"].run(settings, tmp_path)
     assert set(result.numbers["scores"]) == {
         "dcgan/gan",
         "dcgan/wgan-gp",

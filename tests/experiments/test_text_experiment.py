@@ -51,9 +51,15 @@ def _result(method, js4_curve, error=None):
     return {"method": method, "label": method.upper(), "curve": curve, "error": error}
 
 
-def test_discrete_data_verdict_holds_fails_or_is_not_tested():
-    from wgan.experiments.discrete_data import verdict
+def verdict(results):
+    from wgan.experiments import get_experiment
+    from wgan.experiments.discrete_data import DiscreteDataSettings
 
+    numbers = {"methods": results}
+    return get_experiment("discrete-data").verdicts(numbers, DiscreteDataSettings())[0]
+
+
+def test_discrete_data_verdict_holds_fails_or_is_not_tested():
     learned = _result("wgan-gp", [0.99, 0.8, 0.6, 0.45])
     stuck = _result("gan", [0.99, 0.95, 0.97, 0.98])
     assert verdict([learned, stuck]).holds is True
@@ -79,8 +85,8 @@ def test_discrete_data_runs_every_method_without_feature_matching_by_default():
 
     settings = DiscreteDataSettings()
     assert resolve(settings.preset).tricks.feature_matching > 0
-    for extra, _ in METHODS.values():
-        cfg = resolve(settings.preset, [*settings.overrides(), *extra])
+    for method in METHODS.values():
+        cfg = resolve(settings.preset, [*settings.overrides(), *method.overrides])
         assert cfg.tricks.feature_matching == 0.0
     asked = DiscreteDataSettings(feature_matching=0.5)
     assert resolve(asked.preset, asked.overrides()).tricks.feature_matching == 0.5

@@ -8,18 +8,23 @@ import re
 import pytest
 
 from wgan.experiments import (
-    claims,
     clipping_vs_penalty,
     f_divergences,
-    improved_techniques,
-    loss_vs_quality,
+    get_experiment,
     mode_collapse,
-    overfitting,
     parallel_lines,
 )
-from wgan.experiments import claims_generators as gen_claims
 
 HOLDS, FAILS, UNTESTED = "holds", "does not hold", "not tested at these settings"
+
+
+def verdicts_of(name):
+    """The verdict function of experiment ``name``: (numbers, settings) -> verdicts."""
+    return get_experiment(name).verdicts
+
+
+def settings_of(name):
+    return get_experiment(name).Settings
 
 
 def statuses(verdicts):
@@ -43,21 +48,21 @@ def pl_numbers(js_err=1e-6, sat_grad=1e-8, w1_err=0.05, gp_grad_err=0.05):
 
 
 def test_parallel_lines():
-    s = parallel_lines.SETTINGS()
-    assert statuses(claims.parallel_lines_verdicts(pl_numbers(), s)) == [HOLDS, HOLDS]
+    s = settings_of("parallel-lines")()
+    assert statuses(verdicts_of("parallel-lines")(pl_numbers(), s)) == [HOLDS, HOLDS]
     # A JS estimate far below log 2 (an unsaturated discriminator) and a W1 estimate off |θ|.
     bad = pl_numbers(js_err=0.6, w1_err=0.5)
-    assert statuses(claims.parallel_lines_verdicts(bad, s)) == [FAILS, FAILS]
+    assert statuses(verdicts_of("parallel-lines")(bad, s)) == [FAILS, FAILS]
     # A saturating-loss gradient as large as W1's contradicts the first claim on its own.
-    assert claims.parallel_lines_verdicts(pl_numbers(sat_grad=0.8), s)[0].status == FAILS
-    assert claims.parallel_lines_verdicts(pl_numbers(gp_grad_err=1.0), s)[1].status == FAILS
-    short = parallel_lines.SETTINGS(steps=claims.PL_MIN_STEPS - 1)
-    got = claims.parallel_lines_verdicts(bad, short)
+    assert verdicts_of("parallel-lines")(pl_numbers(sat_grad=0.8), s)[0].status == FAILS
+    assert verdicts_of("parallel-lines")(pl_numbers(gp_grad_err=1.0), s)[1].status == FAILS
+    short = settings_of("parallel-lines")(steps=parallel_lines.PL_MIN_STEPS - 1)
+    got = verdicts_of("parallel-lines")(bad, short)
     assert statuses(got) == [UNTESTED, UNTESTED]
     assert "critic steps" in got[0].note and "0.6" in got[0].measured
     # No theta far enough from 0: nothing to judge.
-    far = parallel_lines.SETTINGS(accept_min_theta=2.0)
-    assert statuses(claims.parallel_lines_verdicts(pl_numbers(), far)) == [UNTESTED, UNTESTED]
+    far = settings_of("parallel-lines")(accept_min_theta=2.0)
+    assert statuses(verdicts_of("parallel-lines")(pl_numbers(), far)) == [UNTESTED, UNTESTED]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,38 +85,38 @@ def cvp_numbers(clip_ratio=1e14, gp_ratio=3.5, frac=0.6):
 
 
 def test_clipping_vs_penalty():
-    s = clipping_vs_penalty.SETTINGS()
-    assert statuses(claims.clipping_vs_penalty_verdicts(cvp_numbers(), s)) == [HOLDS, HOLDS]
+    s = settings_of("clipping-vs-penalty")()
+    assert statuses(verdicts_of("clipping-vs-penalty")(cvp_numbers(), s)) == [HOLDS, HOLDS]
     # Gradients of the same order in the clipped critic, weights spread inside the box.
     bad = cvp_numbers(clip_ratio=2.0, frac=0.01)
-    assert statuses(claims.clipping_vs_penalty_verdicts(bad, s)) == [FAILS, FAILS]
+    assert statuses(verdicts_of("clipping-vs-penalty")(bad, s)) == [FAILS, FAILS]
     # Exploding penalised gradients contradict the claim too.
     gp_bad = cvp_numbers(gp_ratio=1e5)
-    assert claims.clipping_vs_penalty_verdicts(gp_bad, s)[0].status == FAILS
+    assert verdicts_of("clipping-vs-penalty")(gp_bad, s)[0].status == FAILS
     # c = 0.1 in a 64-wide critic: width * c > 1 and 200 steps of 5e-5 cannot reach 0.1, so its
     # (unremarkable) ratio is not judged; c = 0.01 alone decides.
     wide = cvp_numbers()
     wide["deep"]["methods"]["clip c=0.1"] = {"max_over_min": 1.96, "frac_at_clip": 0.0}
-    quick = clipping_vs_penalty.SETTINGS(deep_hidden=64, deep_steps=200)
-    got = claims.clipping_vs_penalty_verdicts(wide, quick)[0]
+    quick = settings_of("clipping-vs-penalty")(deep_hidden=64, deep_steps=200)
+    got = verdicts_of("clipping-vs-penalty")(wide, quick)[0]
     assert got.status == HOLDS and "clip c=0.1: bound not reached" in got.measured
-    longer = clipping_vs_penalty.SETTINGS(deep_hidden=64, deep_steps=2000)
-    assert claims.clipping_vs_penalty_verdicts(wide, longer)[0].status == FAILS
+    longer = settings_of("clipping-vs-penalty")(deep_hidden=64, deep_steps=2000)
+    assert verdicts_of("clipping-vs-penalty")(wide, longer)[0].status == FAILS
     # c = 0.01 is out of reach of 100 steps, but 64 * 0.01 < 1 bounds every layer's norm below
     # 1 whatever the weights: it is judged, and its flat gradients contradict the claim.
     narrow = cvp_numbers()
     narrow["deep"]["methods"]["clip c=0.01"]["max_over_min"] = 2.0
-    bounded = clipping_vs_penalty.SETTINGS(deep_hidden=64, deep_steps=100)
-    assert claims.clipping_vs_penalty_verdicts(narrow, bounded)[0].status == FAILS
-    shallow = clipping_vs_penalty.SETTINGS(deep_depth=claims.CVP_MIN_DEPTH - 1)
-    assert claims.clipping_vs_penalty_verdicts(bad, shallow)[0].status == UNTESTED
+    bounded = settings_of("clipping-vs-penalty")(deep_hidden=64, deep_steps=100)
+    assert verdicts_of("clipping-vs-penalty")(narrow, bounded)[0].status == FAILS
+    shallow = settings_of("clipping-vs-penalty")(deep_depth=clipping_vs_penalty.CVP_MIN_DEPTH - 1)
+    assert verdicts_of("clipping-vs-penalty")(bad, shallow)[0].status == UNTESTED
     # 100 RMSProp steps of 5e-5 move a weight by 0.005 at most: c = 0.01 cannot be reached, and
     # c = 0.001 can; with only c = 0.01 the weight claim is not tested.
-    few = clipping_vs_penalty.SETTINGS(steps=100)
-    assert claims.clipping_vs_penalty_verdicts(bad, few)[1].status == FAILS  # c=0.001 judged
+    few = settings_of("clipping-vs-penalty")(steps=100)
+    assert verdicts_of("clipping-vs-penalty")(bad, few)[1].status == FAILS  # c=0.001 judged
     only_big = cvp_numbers(frac=0.01)
     only_big["surfaces"] = [r for r in only_big["surfaces"] if r["method"] != "clip c=0.001"]
-    got = claims.clipping_vs_penalty_verdicts(only_big, few)[1]
+    got = verdicts_of("clipping-vs-penalty")(only_big, few)[1]
     assert got.status == UNTESTED and "below every c" in got.note
 
 
@@ -126,26 +131,26 @@ def lvq_numbers(rho, w1=(1.4, 1.0, 0.6, 0.3, 0.2, 0.15, 0.12, 0.1, 0.1, 0.09)):
 
 
 def test_loss_vs_quality():
-    s = loss_vs_quality.SETTINGS()
+    s = settings_of("loss-vs-quality")()
     good = lvq_numbers({"wgan-gp": 0.98, "gan": -0.09})
-    assert statuses(claims.loss_vs_quality_verdicts(good, s)) == [HOLDS, HOLDS]
+    assert statuses(verdicts_of("loss-vs-quality")(good, s)) == [HOLDS, HOLDS]
     bad = lvq_numbers({"wgan-gp": -0.77, "gan": 0.9})
-    assert statuses(claims.loss_vs_quality_verdicts(bad, s)) == [FAILS, FAILS]
+    assert statuses(verdicts_of("loss-vs-quality")(bad, s)) == [FAILS, FAILS]
     nan = lvq_numbers({"wgan-gp": math.nan})
-    assert statuses(claims.loss_vs_quality_verdicts(nan, s)) == [FAILS]
+    assert statuses(verdicts_of("loss-vs-quality")(nan, s)) == [FAILS]
     # The issue's case, a negative Spearman from a short run: without the critic's warm-up the
     # first estimates are an untrained critic's, so the Wasserstein claim is not tested.
-    cold = loss_vs_quality.SETTINGS(steps=300, warmup_critic_steps=0)
-    got = claims.loss_vs_quality_verdicts(bad, cold)
+    cold = settings_of("loss-vs-quality")(steps=300, warmup_critic_steps=0)
+    got = verdicts_of("loss-vs-quality")(bad, cold)
     assert statuses(got) == [UNTESTED, FAILS]
     assert "-0.77" in got[0].measured and "warmup_critic_steps = 0" in got[0].note
     # Too few records, or a W1 that hardly moved: nothing to correlate.
     flat = lvq_numbers({"wgan-gp": -0.77, "gan": 0.9}, w1=[0.30, 0.31, 0.29] * 4)
-    got = claims.loss_vs_quality_verdicts(flat, s)
+    got = verdicts_of("loss-vs-quality")(flat, s)
     assert statuses(got) == [UNTESTED, UNTESTED] and "ranged over" in got[1].note
     few = lvq_numbers({"wgan-gp": -0.77}, w1=[1.4, 0.8, 0.2])
-    assert statuses(claims.loss_vs_quality_verdicts(few, s)) == [UNTESTED]
-    clip = claims.loss_vs_quality_verdicts(lvq_numbers({"wgan-clip": 0.8}), s)
+    assert statuses(verdicts_of("loss-vs-quality")(few, s)) == [UNTESTED]
+    clip = verdicts_of("loss-vs-quality")(lvq_numbers({"wgan-clip": 0.8}), s)
     assert [v.claim.startswith("The WGAN (clipping)") for v in clip] == [True]
 
 
@@ -167,15 +172,15 @@ def mc_numbers(gp=(8.0, 24.0), gan=(8.0, 16.0), clip=None):
 
 
 def test_mode_collapse():
-    s = mode_collapse.SETTINGS()
-    assert statuses(claims.mode_collapse_verdicts(mc_numbers(), s)) == [HOLDS, HOLDS]
+    s = settings_of("mode-collapse")()
+    assert statuses(verdicts_of("mode-collapse")(mc_numbers(), s)) == [HOLDS, HOLDS]
     # WGAN-GP missing half the grid; the GAN as good as WGAN-GP everywhere.
     bad = mc_numbers(gp=(8.0, 12.0), gan=(8.0, 12.0))
-    assert statuses(claims.mode_collapse_verdicts(bad, s)) == [FAILS, FAILS]
-    with_clip = claims.mode_collapse_verdicts(mc_numbers(clip=(7.5, 18.5)), s)
+    assert statuses(verdicts_of("mode-collapse")(bad, s)) == [FAILS, FAILS]
+    with_clip = verdicts_of("mode-collapse")(mc_numbers(clip=(7.5, 18.5)), s)
     assert [v.status for v in with_clip if "clipping" in v.claim] == [FAILS]
-    short = mode_collapse.SETTINGS(steps=claims.MC_MIN_STEPS - 1)
-    assert statuses(claims.mode_collapse_verdicts(bad, short)) == [UNTESTED, UNTESTED]
+    short = settings_of("mode-collapse")(steps=mode_collapse.MC_MIN_STEPS - 1)
+    assert statuses(verdicts_of("mode-collapse")(bad, short)) == [UNTESTED, UNTESTED]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,21 +189,21 @@ def test_mode_collapse():
 
 
 def test_overfitting():
-    s = overfitting.SETTINGS()
+    s = settings_of("overfitting")()
     good = {"summary": {"final_gap_small": 0.70, "final_gap_control": 0.012}}
-    assert statuses(gen_claims.overfitting_verdicts(good, s)) == [HOLDS]
+    assert statuses(verdicts_of("overfitting")(good, s)) == [HOLDS]
     no_gap = {"summary": {"final_gap_small": 0.01, "final_gap_control": 0.0}}
-    assert statuses(gen_claims.overfitting_verdicts(no_gap, s)) == [FAILS]
+    assert statuses(verdicts_of("overfitting")(no_gap, s)) == [FAILS]
     # A gap as large with plenty of data says nothing about memorising a small set.
     same = {"summary": {"final_gap_small": 0.3, "final_gap_control": 0.3}}
-    assert statuses(gen_claims.overfitting_verdicts(same, s)) == [FAILS]
+    assert statuses(verdicts_of("overfitting")(same, s)) == [FAILS]
     no_control = {"summary": {"final_gap_small": 0.3}}
-    assert statuses(gen_claims.overfitting_verdicts(no_control, s)) == [HOLDS]
-    assert statuses(gen_claims.overfitting_verdicts(no_gap, overfitting.SETTINGS(steps=50))) == [
+    assert statuses(verdicts_of("overfitting")(no_control, s)) == [HOLDS]
+    assert statuses(verdicts_of("overfitting")(no_gap, settings_of("overfitting")(steps=50))) == [
         UNTESTED
     ]
-    big = overfitting.SETTINGS(n_train=4096)
-    assert statuses(gen_claims.overfitting_verdicts(no_gap, big)) == [UNTESTED]
+    big = settings_of("overfitting")(n_train=4096)
+    assert statuses(verdicts_of("overfitting")(no_gap, big)) == [UNTESTED]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,7 +217,7 @@ def fd_row(modes=8, w1=0.1, estimate=0.5, status="ok"):
 
 
 def test_f_divergences():
-    s = f_divergences.SETTINGS()
+    s = settings_of("f-divergences")()
     log4 = math.log(4)
     good = {
         "divergences": {
@@ -221,7 +226,7 @@ def test_f_divergences():
             "gan": fd_row(estimate=0.3),
         }
     }
-    assert statuses(gen_claims.f_divergences_verdicts(good, s)) == [HOLDS, HOLDS]
+    assert statuses(verdicts_of("f-divergences")(good, s)) == [HOLDS, HOLDS]
     bad = {
         "divergences": {
             "kl": fd_row(modes=1),
@@ -229,17 +234,17 @@ def test_f_divergences():
             "gan": fd_row(estimate=0.3),
         }
     }
-    got = gen_claims.f_divergences_verdicts(bad, s)
+    got = verdicts_of("f-divergences")(bad, s)
     assert statuses(got) == [FAILS, FAILS] and "kl" in got[0].measured
     diverged = {"status": "diverged at step 5", "metrics": None}
     one_diverged = {"divergences": {"kl": diverged, "pearson": fd_row()}}
-    assert statuses(gen_claims.f_divergences_verdicts(one_diverged, s)) == [FAILS]
+    assert statuses(verdicts_of("f-divergences")(one_diverged, s)) == [FAILS]
     # Not one divergence trained: the budget was too short for any of them.
     none_trained = {"divergences": {"kl": diverged, "pearson": fd_row(modes=2)}}
-    got = gen_claims.f_divergences_verdicts(none_trained, s)
+    got = verdicts_of("f-divergences")(none_trained, s)
     assert statuses(got) == [UNTESTED] and "too short" in got[0].note
-    short = f_divergences.SETTINGS(steps=gen_claims.FD_MIN_STEPS - 1)
-    assert statuses(gen_claims.f_divergences_verdicts(bad, short))[0] == UNTESTED
+    short = settings_of("f-divergences")(steps=f_divergences.FD_MIN_STEPS - 1)
+    assert statuses(verdicts_of("f-divergences")(bad, short))[0] == UNTESTED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,65 +272,65 @@ def it_numbers(fm=7.0, plain=4.0, sd=0.5, n_modes=8, gp=8.0):
 
 
 def test_improved_techniques():
-    s = improved_techniques.SETTINGS()
-    got = gen_claims.improved_techniques_verdicts(it_numbers(), s)
+    s = settings_of("improved-techniques")()
+    got = verdicts_of("improved-techniques")(it_numbers(), s)
     assert statuses(got) == [HOLDS] and got[0].claim.startswith("feature matching")
     # Worse than the plain GAN, or a change within the seeds' spread: does not hold.
-    assert statuses(gen_claims.improved_techniques_verdicts(it_numbers(fm=2.0), s)) == [FAILS]
+    assert statuses(verdicts_of("improved-techniques")(it_numbers(fm=2.0), s)) == [FAILS]
     # No gain with seeds that agree: does not hold. A gain inside a wide spread: unresolved.
     for fm in (4.0, 4.4):  # no gain, or a gain below half a mode, with seeds that agree
         flat = it_numbers(fm=fm, sd=0.5)
-        assert statuses(gen_claims.improved_techniques_verdicts(flat, s)) == [FAILS]
+        assert statuses(verdicts_of("improved-techniques")(flat, s)) == [FAILS]
     within = it_numbers(fm=5.0, sd=1.5)
-    got = gen_claims.improved_techniques_verdicts(within, s)
+    got = verdicts_of("improved-techniques")(within, s)
     assert statuses(got) == [UNTESTED] and "more seeds" in got[0].note
-    one_seed = improved_techniques.SETTINGS(n_seeds=1)
-    assert statuses(gen_claims.improved_techniques_verdicts(it_numbers(), one_seed)) == [UNTESTED]
+    one_seed = settings_of("improved-techniques")(n_seeds=1)
+    assert statuses(verdicts_of("improved-techniques")(it_numbers(), one_seed)) == [UNTESTED]
     # WGAN-GP itself short of the modes: the budget is too short to tell collapse from training.
-    got = gen_claims.improved_techniques_verdicts(it_numbers(fm=2.0, plain=1.5, gp=2.5), s)
+    got = verdicts_of("improved-techniques")(it_numbers(fm=2.0, plain=1.5, gp=2.5), s)
     assert statuses(got) == [UNTESTED] and "WGAN-GP baseline" in got[0].note
     # The plain GAN already covers every mode: there is no collapse to reduce.
     full = it_numbers(fm=8.0, plain=8.0)
-    got = gen_claims.improved_techniques_verdicts(full, s)
+    got = verdicts_of("improved-techniques")(full, s)
     assert statuses(got) == [UNTESTED] and "every mode" in got[0].note
 
 
 @pytest.mark.parametrize(
-    "function",
+    "name",
     [
-        claims.parallel_lines_verdicts,
-        claims.clipping_vs_penalty_verdicts,
-        claims.loss_vs_quality_verdicts,
-        claims.mode_collapse_verdicts,
-        gen_claims.overfitting_verdicts,
-        gen_claims.f_divergences_verdicts,
-        gen_claims.improved_techniques_verdicts,
+        "parallel-lines",
+        "clipping-vs-penalty",
+        "loss-vs-quality",
+        "mode-collapse",
+        "overfitting",
+        "f-divergences",
+        "improved-techniques",
     ],
 )
-def test_every_verdict_cites_a_paper_and_a_lecture(function):
+def test_every_verdict_cites_a_paper_and_a_lecture(name):
     samples = {
-        claims.parallel_lines_verdicts: (pl_numbers(), parallel_lines.SETTINGS()),
-        claims.clipping_vs_penalty_verdicts: (cvp_numbers(), clipping_vs_penalty.SETTINGS()),
-        claims.loss_vs_quality_verdicts: (
+        "parallel-lines": (pl_numbers(), settings_of("parallel-lines")()),
+        "clipping-vs-penalty": (cvp_numbers(), settings_of("clipping-vs-penalty")()),
+        "loss-vs-quality": (
             lvq_numbers({"wgan-gp": 1.0, "gan": 0.0}),
-            loss_vs_quality.SETTINGS(),
+            settings_of("loss-vs-quality")(),
         ),
-        claims.mode_collapse_verdicts: (mc_numbers(), mode_collapse.SETTINGS()),
-        gen_claims.overfitting_verdicts: (
+        "mode-collapse": (mc_numbers(), settings_of("mode-collapse")()),
+        "overfitting": (
             {"summary": {"final_gap_small": 0.7}},
-            overfitting.SETTINGS(),
+            settings_of("overfitting")(),
         ),
-        gen_claims.f_divergences_verdicts: (
+        "f-divergences": (
             {"divergences": {"kl": fd_row()}},
-            f_divergences.SETTINGS(),
+            settings_of("f-divergences")(),
         ),
-        gen_claims.improved_techniques_verdicts: (
+        "improved-techniques": (
             it_numbers(),
-            improved_techniques.SETTINGS(),
+            settings_of("improved-techniques")(),
         ),
     }
-    numbers, settings = samples[function]
-    verdicts = function(numbers, settings)
+    numbers, settings = samples[name]
+    verdicts = verdicts_of(name)(numbers, settings)
     assert verdicts
     for v in verdicts:
         assert re.search(r"[A-Z][a-z]+.* (19|20)\d\d", v.source), v.source  # author year

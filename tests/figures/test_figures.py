@@ -182,23 +182,35 @@ def test_discrete_data_figure(captured, tmp_path):
 
 def test_f_divergence_and_mode_collapse_figures(captured, tmp_path):
     from wgan.data import make_dataset
-    from wgan.experiments import f_divergences, mode_collapse
+    from wgan.experiments import get_experiment, mode_collapse
+    from wgan.experiments.common import sample_grid
+    from wgan.experiments.f_divergences import FDivergencesSettings
+    from wgan.experiments.improved_techniques import ImprovedTechniquesSettings
 
     data = make_dataset("8gaussians")
     fake = data.sample(500, generator=torch.Generator().manual_seed(1)).numpy()
     metrics = {"modes_captured": 8, "n_modes": 8, "high_quality_fraction": 0.9, "w1": 0.05}
     results = [
-        {"divergence": d, "samples": fake, "metrics": metrics, "final_estimate": 0.5,
-         "held_out_estimate": 0.4, "diverged_at": None} for d in ("kl", "js", "pearson")
-    ] + [{"divergence": "tv", "samples": None, "metrics": None, "final_estimate": float("nan"),
+        {"divergence": d, "method": d, "dataset": "8gaussians", "_samples": fake,
+         "metrics": metrics, "final_estimate": 0.5, "held_out_estimate": 0.4, "diverged_at": None}
+        for d in ("kl", "jensen_shannon", "pearson")
+    ] + [{"divergence": "total_variation", "method": "total_variation", "dataset": "8gaussians",
+          "_samples": None, "metrics": None, "final_estimate": float("nan"),
           "held_out_estimate": float("nan"), "diverged_at": 12}]  # fmt: skip
-    f_divergences.plot_samples(results, data, tmp_path / "a.png")
-    f_divergences.plot_bars(results, tmp_path / "b.png")
+    get_experiment("f-divergences").figures(FDivergencesSettings(), {}, results, tmp_path)
     runs = [
-        {"seed": 0, "dataset": "8gaussians", "method": m, "samples": fake, "metrics": metrics}
+        {"seed": 0, "dataset": "8gaussians", "method": m, "_samples": fake, "metrics": metrics}
         for m in ("gan", "wgan-gp")
     ]
-    mode_collapse.plot_samples(runs, ["8gaussians"], ["gan", "wgan-gp"], tmp_path / "c.png")
+    sample_grid(runs, mode_collapse.METHODS, "samples", tmp_path / "c.png")
+    it = ImprovedTechniquesSettings(datasets="8gaussians")
+    key = {"dataset": "8gaussians", "objective": "minimax"}
+    runs = [{**runs[0], **key, "method": t, "technique": t, "diverged_at": None}
+            for t in ("none", "wgan-gp")]  # fmt: skip
+    summary = [
+        {**key, "technique": t, "n_modes": 8, "modes": (8.0, 0.0)} for t in ("none", "wgan-gp")
+    ]
+    get_experiment("improved-techniques").figures(it, {"summary": summary}, runs, tmp_path)
     _check(captured)
 
 
@@ -224,20 +236,20 @@ def test_loss_vs_quality_figure_with_twin_axes(captured, tmp_path):
     _check(captured)
 
 
-def test_clipping_vs_penalty_figures(captured, monkeypatch, tmp_path):
+def test_clipping_vs_penalty_figures(captured, tmp_path):
     from wgan.experiments import clipping_vs_penalty as cvp
-    from wgan.experiments import clipping_vs_penalty_figures as cvp_figures
 
-    monkeypatch.setattr(cvp_figures, "save_figure", plotting.save_figure)
-    s = cvp.SETTINGS()
+    s = cvp.ClippingVsPenaltySettings()
     X, Y = np.meshgrid(np.linspace(-3, 3, 20), np.linspace(-3, 3, 20))
     pts = np.random.default_rng(0).normal(size=(200, 2))
-    methods = ["clip", "GP"]
-    surfaces = {("8gaussians", m): (X, Y, X + Y) for m in methods}
-    cvp_figures.surfaces_figure(surfaces, {"8gaussians": (pts, pts)}, ["8gaussians"], methods, s,
-                         tmp_path / "a.png")  # fmt: skip
-    deep = {m: {"layers": [1.0, 0.5, 0.1, 0.01]} for m in methods}
-    cvp_figures.gradients_figure(deep, s, tmp_path / "b.png")
     weights = {"clip": np.random.default_rng(1).uniform(-0.01, 0.01, 500), "GP": pts.ravel()}
-    cvp_figures.histogram_figure(weights, {"clip": 0.01}, "swissroll", tmp_path / "c.png")
+    records = [
+        {"dataset": "8gaussians", "method": m, "_surface": (X, Y, X + Y), "_samples": (pts, pts),
+         "_weights": weights[m], "_clip": 0.01 if m == "clip" else None}
+        for m in ("clip", "GP")
+    ]  # fmt: skip
+    cvp.surfaces_figure(records, s, tmp_path / "a.png")
+    deep = {m: {"layers": [1.0, 0.5, 0.1, 0.01]} for m in ("clip", "GP")}
+    cvp.gradients_figure(deep, s, tmp_path / "b.png")
+    cvp.histogram_figure(records, "swissroll", tmp_path / "c.png")
     _check(captured)

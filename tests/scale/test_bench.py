@@ -6,6 +6,7 @@ import tempfile
 
 import pytest
 import torch
+from helpers import tiny
 
 import wgan.scale.bench as bench_module
 from wgan.cli.app import build_parser, main
@@ -14,25 +15,10 @@ from wgan.errors import ConfigError, WganError
 from wgan.scale.bench import bench, format_bench, matmul_roofline, record_result
 
 # A tiny WGAN-GP on 8 Gaussians: 2 hidden layers of 16, batch 32, 5 critic steps.
-TINY = [
-    "generator.hidden=16",
-    "critic.hidden=16",
-    "generator.depth=2",
-    "critic.depth=2",
-    "data.batch_size=32",
-    "train.device=cpu",
-]
+TINY = tiny("train.device=cpu", hidden=16, depth=2, batch=32, quiet=False)
 FAST = {"steps": 2, "warmup": 1, "repeats": 2, "roofline_seconds": 0.05, "compile": False}
 # The cheapest config to compile (the compile is the cost): one hidden layer of 8, n_critic 1.
-SMALLEST = [
-    "generator.hidden=8",
-    "critic.hidden=8",
-    "generator.depth=1",
-    "critic.depth=1",
-    "data.batch_size=8",
-    "train.n_critic=1",
-    "train.device=cpu",
-]
+SMALLEST = tiny("train.n_critic=1", "train.device=cpu", hidden=8, depth=1, batch=8, quiet=False)
 
 KEYS = [
     "flops_per_iter",

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.cli.app import main as cli_main
 from wgan.cli.study import read_study_file
@@ -29,19 +30,15 @@ from wgan.training.threads import cpu_cores
 from wgan.training.train import resume, train
 from wgan.training.trainer import Trainer
 
-TINY = [
-    "generator.hidden=32",
-    "critic.hidden=32",
-    "data.batch_size=64",
+TINY = tiny(
     "train.device=cpu",
-    "train.progress=false",
     "train.log_every=1",
-    "train.eval_every=0",
-    "train.figure_every=0",
     "train.checkpoint_every=5",
-    "train.eval_samples=300",
-    "train.steps=10",
-]
+    hidden=32,
+    batch=64,
+    steps=10,
+    eval_samples=300,
+)
 
 
 ATOL = 1e-6  # a stacked run against its separate run, as in tests/scale/test_sweep.py

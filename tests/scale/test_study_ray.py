@@ -5,6 +5,7 @@ the same weights (both at one thread per run). Skipped where Ray is not installe
 
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.config import resolve
 from wgan.scale.study import run_study
@@ -12,18 +13,9 @@ from wgan.store import checkpoints, provenance, rundirs
 
 ray = pytest.importorskip("ray")
 
-TINY = [
-    "generator.hidden=32",
-    "critic.hidden=32",
-    "data.batch_size=64",
-    "train.device=cpu",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=5",
-    "train.eval_samples=300",
-    "train.steps=10",
-]
+TINY = tiny(
+    "train.device=cpu", "train.checkpoint_every=5", hidden=32, batch=64, steps=10, eval_samples=300
+)
 
 
 @pytest.fixture(scope="module")

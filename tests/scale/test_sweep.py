@@ -18,6 +18,7 @@ import math
 
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.cli.app import main as cli_main
 from wgan.config import resolve, set_value
@@ -43,18 +44,7 @@ ATOL_LN = 1e-5
 ATOL_CONV = 1e-5
 ATOL_SN = 1e-4
 
-TINY = [
-    "generator.hidden=32",
-    "critic.hidden=32",
-    "data.batch_size=64",
-    "train.device=cpu",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-    "train.eval_samples=300",
-    "train.steps=10",
-]
+TINY = tiny("train.device=cpu", hidden=32, batch=64, steps=10, eval_samples=300)
 
 
 def tiny(preset, *overrides):

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from helpers import tiny
 
 from wgan.config import resolve
 from wgan.gan.draws import Draws
@@ -24,17 +25,7 @@ from wgan.training.trainer import Trainer
 
 B = 8
 ITERATIONS = 2
-BASE = [
-    "generator.width=8",
-    "critic.width=8",
-    "generator.norm=none",
-    f"data.batch_size={B}",
-    "train.n_critic=1",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-]
+BASE = tiny("generator.norm=none", "train.n_critic=1", width=8, batch=B)
 CASES = {
     "image": ("digits-wgan-gp", ["train.ema=0"]),
     # BN-free critic: the minimax critic of digits-dcgan has batch norm, which couples samples.

@@ -9,6 +9,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.config import resolve
 from wgan.constraints import make_constraints
@@ -20,15 +21,7 @@ from wgan.nets import MLP, ConditionalCritic, ConditionalGenerator
 from wgan.objectives import make_objective
 from wgan.training.trainer import Trainer
 
-TINY = [
-    "generator.width=8",
-    "critic.width=8",
-    "data.batch_size=8",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-]
+TINY = tiny(width=8, batch=8)
 IMAGE_PRESETS = [
     "digits-dcgan",
     "digits-wgan-gp",

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.config import resolve
 from wgan.store.provenance import read
@@ -17,16 +18,7 @@ from wgan.training import threads
 from wgan.training.threads import ThreadGovernor, torch_threads
 from wgan.training.trainer import Trainer
 
-TINY = [
-    "train.steps=6",
-    "generator.hidden=16",
-    "critic.hidden=16",
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-    "train.eval_samples=200",
-]
+TINY = tiny(hidden=16, steps=6, eval_samples=200)
 
 PROBE = """
 import json, os, sys

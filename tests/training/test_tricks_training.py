@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from helpers import tiny
 
 from wgan.config import resolve
 from wgan.errors import ConfigError
@@ -15,17 +16,7 @@ from wgan.training.run import load_run
 from wgan.training.train import resume, train
 from wgan.training.trainer import Trainer
 
-TINY = [
-    "train.device=cpu",
-    "train.progress=false",
-    "generator.hidden=32",
-    "critic.hidden=32",
-    "data.batch_size=64",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-    "train.eval_samples=200",
-]
+TINY = tiny("train.device=cpu", hidden=32, batch=64, eval_samples=200)
 
 ALL_TRICKS = [
     "tricks.feature_matching=0.5",

@@ -11,34 +11,29 @@ runs it.
 from __future__ import annotations
 
 import difflib
-
-# TRANSITION (port in progress): import what imports
-import importlib as _il
 from collections.abc import Sequence
 from pathlib import Path
 
 from wgan.errors import ConfigError
 
-for _m in [
-    "parallel_lines",
-    "clipping_vs_penalty",
-    "loss_vs_quality",
-    "mode_collapse",
-    "overfitting",
-    "f_divergences",
-    "improved_techniques",
-    "discrete_data",
-    "random_architectures",
-    "architectures",
-    "momentum",
-    "generator_only",
-    "mode_hopping",
-    "likelihood",
-]:
-    try:
-        _il.import_module(f"wgan.experiments.{_m}")
-    except ImportError as _e:
-        import sys; print("TRANSITION: not ported", _m, _e, file=sys.stderr)
+# The import order is the registration order, which the report page follows.
+# isort: off
+from wgan.experiments import parallel_lines  # noqa: F401 - importing registers it
+from wgan.experiments import clipping_vs_penalty  # noqa: F401
+from wgan.experiments import loss_vs_quality  # noqa: F401
+from wgan.experiments import mode_collapse  # noqa: F401
+from wgan.experiments import overfitting  # noqa: F401
+from wgan.experiments import f_divergences  # noqa: F401
+from wgan.experiments import improved_techniques  # noqa: F401
+from wgan.experiments import discrete_data  # noqa: F401
+from wgan.experiments import random_architectures  # noqa: F401
+from wgan.experiments import architectures  # noqa: F401
+from wgan.experiments import momentum  # noqa: F401
+from wgan.experiments import generator_only  # noqa: F401
+from wgan.experiments import mode_hopping  # noqa: F401
+from wgan.experiments import likelihood  # noqa: F401
+
+# isort: on
 from wgan.experiments.common import apply_overrides
 from wgan.experiments.framework import (
     EXPERIMENTS,

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,47 +53,18 @@ from wgan.config import OptimConfig
 from wgan.constraints import input_gradient_norm, interpolates, make_constraints
 from wgan.data import make_dataset, resolve_dataset_name
 from wgan.errors import ConfigError
-from wgan.experiments.clipping_vs_penalty_figures import (
-    fraction_at_bound,
-    gradients_figure,
-    histogram_figure,
-    surfaces_figure,
-)
-from wgan.experiments.common import (
-    ExperimentResult,
-    check_settings,
-    experiment_entry,
-    fit_critic,
-    format_table,
-    progress,
-    split_list,
-    write_results,
-)
-from wgan.experiments.verdict import (
-    LECTURE_WGAN_GP,
-    Verdict,
-    decide,
-    finite,
-    fmt,
-)
-from wgan.figures.plotting import (
-    critic_grid,
-)
+from wgan.experiments import framework as fw
+from wgan.experiments.common import fit_critic, format_table, public, split_list
+from wgan.experiments.verdict import LECTURE_WGAN_GP, Verdict, decide, finite, fmt
+from wgan.figures import plotting
 from wgan.gan.loss import GANLoss
 from wgan.gan.players import NoisyDataGenerator
 from wgan.nets import MLP
 from wgan.objectives import make_objective
 
-NAME = "clipping-vs-penalty"
-DESCRIPTION = (
-    "Gulrajani et al. Fig. 1: critics with weight clipping (c = 0.001, 0.01, 0.1) vs gradient "
-    "penalty on toy data: value surfaces, per-layer gradient norms of a 12-layer critic, "
-    "weight histograms"
-)
-
 
 @dataclass
-class ClippingVsPenaltySettings:
+class ClippingVsPenaltySettings(fw.Settings):
     """Settings of the clipping-vs-penalty experiment (defaults: ~2-3 minutes on 2 CPU cores)."""
 
     datasets: str = "8gaussians,25gaussians,swissroll"  # comma-separated toy dataset names
@@ -114,74 +84,65 @@ class ClippingVsPenaltySettings:
     eval_samples: int = 4096  # fresh samples for gaps and gradient norms
     resolution: int = 96  # contour grid points per axis
     plot_range: float = 3.0  # contour plots cover [-r, r]^2 (gan_toy.py: 3)
-    seed: int = 0  # seed of data and initial weights
-    threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
+
+    LIMITS = {
+        "noise_std": "> 0", "hidden": ">= 1", "deep_hidden": ">= 1", "depth": ">= 1",
+        "deep_depth": ">= 2", "steps": ">= 1", "deep_steps": ">= 1", "batch_size": ">= 1",
+        "clip_lr": "> 0", "gp_lr": "> 0", "gp_weight": ">= 0", "eval_samples": ">= 2",
+        "resolution": ">= 8", "plot_range": "> 0",
+    }  # fmt: skip
 
     def dataset_list(self) -> list[str]:
+        """The canonical dataset names (ConfigError for an unknown one)."""
         return [resolve_dataset_name(d) for d in split_list(self.datasets)]
 
     def clip_list(self) -> list[float]:
+        """The clipping bounds (ConfigError when one is not a number)."""
         try:
             return [float(c) for c in split_list(self.clips)]
         except ValueError:
-            raise ConfigError(
-                f"clips must be comma-separated numbers, got {self.clips!r}"
-            ) from None
+            raise ConfigError(f"clips must be comma-separated numbers: {self.clips!r}") from None
 
-    def validate(self) -> None:
-        datasets = self.dataset_list()  # raises ConfigError for unknown names
-        if not datasets:
-            raise ConfigError("datasets must name at least one toy dataset")
-        if "parallel_lines" in datasets or resolve_dataset_name(self.focus_dataset) == (
-            "parallel_lines"
-        ):
-            raise ConfigError("parallel_lines is not a dataset of this experiment")
-        clips = self.clip_list()
-        checks = [
+    def checks(self) -> list[tuple[bool, str]]:
+        datasets, clips = self.dataset_list(), self.clip_list()
+        lines = "parallel_lines" in [*datasets, resolve_dataset_name(self.focus_dataset)]
+        return [
+            *super().checks(),
+            (bool(datasets), "datasets must name at least one toy dataset"),
+            (not lines, "datasets and focus_dataset cannot be parallel_lines"),
             (bool(clips), "clips must list at least one value"),
             (all(c > 0 for c in clips), "every clipping bound in clips must be > 0"),
-            (self.noise_std > 0, "noise_std must be > 0"),
-            (self.hidden >= 1 and self.deep_hidden >= 1, "hidden, deep_hidden must be >= 1"),
-            (self.depth >= 1, "depth must be >= 1"),
-            (self.deep_depth >= 2, "deep_depth must be >= 2"),
-            (self.steps >= 1 and self.deep_steps >= 1, "steps, deep_steps must be >= 1"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.clip_lr > 0 and self.gp_lr > 0, "learning rates must be > 0"),
-            (self.gp_weight >= 0, "gp_weight must be >= 0"),
-            (self.eval_samples >= 2, "eval_samples must be >= 2"),
-            (self.resolution >= 8, "resolution must be >= 8"),
-            (self.plot_range > 0, "plot_range must be > 0"),
-            (self.threads >= 0, "threads must be >= 0"),
         ]
-        check_settings(checks)
 
 
-SETTINGS = ClippingVsPenaltySettings
-
-#: ``wgan experiment all --quick``: two datasets, smaller critics, coarser plots.
-QUICK: dict[str, Any] = {
-    "datasets": "8gaussians,swissroll",
-    "hidden": 128,
-    "steps": 400,
-    "deep_steps": 200,
-    "deep_hidden": 64,
-    "eval_samples": 2048,
-    "resolution": 48,
-}
+GP = fw.Method("GP", "gradient penalty", info={"clip": None})
 
 
-def method_name(clip: float | None) -> str:
-    """``"clip c=0.01"`` for a clipped critic, ``"GP"`` for the penalised one."""
-    return "GP" if clip is None else f"clip c={clip:g}"
+def methods_of(s: ClippingVsPenaltySettings) -> list[fw.Method]:
+    """One clipped critic per bound of ``clips`` (``"clip c=0.01"``; ``info["clip"]``: c),
+    then the penalised one, ``"GP"``."""
+    clipped = [(f"clip c={c:g}", c) for c in s.clip_list()]
+    return [*(fw.Method(name, name, info={"clip": c}) for name, c in clipped), GP]
 
 
-# ------------------------------------------------------------------------------------------
-# Training a critic against the fixed generator
-# ------------------------------------------------------------------------------------------
+def train_critic(
+    dataset_name: str,
+    clip: float | None,
+    size: tuple[int, int, int],
+    seed: int = 0,
+    settings: ClippingVsPenaltySettings | None = None,
+) -> MLP:
+    """Train a WGAN critic of ``size`` = (width, hidden layers, steps) against real +
+    N(0, noise_std^2) noise; ``clip=None`` means GP.
 
-
-def init_critic(critic: MLP, clip: float | None) -> None:
-    """He init (zero biases) for a penalised critic; U[-c, c] (zero biases) for a clipped one."""
+    Clipped: init U[-c, c], RMSProp(clip_lr), parameters clipped to [-clip, clip] after every
+    step. Penalised: He init, Adam(gp_lr, betas (0.5, 0.9)), two-sided penalty with weight
+    ``gp_weight``. Biases start at 0. Batch, noise, learning rates and ``gp_weight`` come from
+    ``settings`` (default: the defaults).
+    """
+    s, (hidden, depth, steps) = settings or ClippingVsPenaltySettings(), size
+    torch.manual_seed(seed)
+    critic = MLP(2, 1, hidden, depth, "relu")
     with torch.no_grad():
         for m in critic.modules():
             if isinstance(m, nn.Linear):
@@ -190,45 +151,15 @@ def init_critic(critic: MLP, clip: float | None) -> None:
                 else:
                     nn.init.uniform_(m.weight, -clip, clip)
                 nn.init.zeros_(m.bias)
-
-
-def train_critic(
-    dataset_name: str,
-    clip: float | None,
-    *,
-    hidden: int,
-    depth: int,
-    steps: int,
-    batch_size: int = 256,
-    noise_std: float = 1.0,
-    clip_lr: float = 5e-5,
-    gp_lr: float = 1e-4,
-    gp_weight: float = 0.1,
-    seed: int = 0,
-) -> MLP:
-    """Train a WGAN critic against real + N(0, noise_std^2) noise; ``clip=None`` means GP.
-
-    Clipped: RMSProp(clip_lr), parameters clipped to [-clip, clip] after every step.
-    Penalised: Adam(gp_lr, betas (0.5, 0.9)), two-sided penalty with weight ``gp_weight``.
-    """
-    torch.manual_seed(seed)
-    critic = MLP(2, 1, hidden, depth, "relu")
-    init_critic(critic, clip)
-    constraints = make_constraints(
-        clip=0.0 if clip is None else clip,
-        penalty="two_sided" if clip is None else "none",
-        penalty_weight=gp_weight,
-    )
-    if clip is None:
-        optimiser = OptimConfig("adam", gp_lr, (0.5, 0.9))
-    else:
-        optimiser = OptimConfig("rmsprop", clip_lr)
-    objective = make_objective("wasserstein")
+    penalty = "two_sided" if clip is None else "none"
+    constraints = make_constraints(clip=clip or 0.0, penalty=penalty, penalty_weight=s.gp_weight)
+    adam, rmsprop = OptimConfig("adam", s.gp_lr, (0.5, 0.9)), OptimConfig("rmsprop", s.clip_lr)
     dataset = make_dataset(dataset_name)
-    gen = NoisyDataGenerator(dataset, noise_std, "cpu")
+    fixed = NoisyDataGenerator(dataset, s.noise_std, "cpu")
     g = torch.Generator().manual_seed(seed)
-    loss = GANLoss(objective, constraints)
-    return fit_critic(critic, loss, dataset, gen, steps, batch_size, optimiser, g)
+    loss = GANLoss(make_objective("wasserstein"), constraints)
+    optimiser = adam if clip is None else rmsprop
+    return fit_critic(critic, loss, dataset, fixed, steps, s.batch_size, optimiser, g)
 
 
 def eval_batch(dataset_name: str, n: int, noise_std: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -238,11 +169,6 @@ def eval_batch(dataset_name: str, n: int, noise_std: float, seed: int) -> tuple[
     real = dataset.sample(n, generator=g)  # (n, 2)
     fake = NoisyDataGenerator(dataset, noise_std, "cpu").sample(n, g)  # (n, 2)
     return real, fake
-
-
-# ------------------------------------------------------------------------------------------
-# Measurements
-# ------------------------------------------------------------------------------------------
 
 
 def layer_gradient_norms(critic: MLP, real: Tensor, fake: Tensor) -> dict[str, Any]:
@@ -279,206 +205,94 @@ def layer_gradient_norms(critic: MLP, real: Tensor, fake: Tensor) -> dict[str, A
 
 def weight_values(critic: nn.Module) -> np.ndarray:
     """All entries of the critic's weight matrices (biases excluded), flattened."""
-    return np.concatenate(
-        [
-            m.weight.detach().reshape(-1).numpy()
-            for m in critic.modules()
-            if isinstance(m, nn.Linear)
-        ]
-    )
+    linear = [m for m in critic.modules() if isinstance(m, nn.Linear)]
+    return np.concatenate([m.weight.detach().reshape(-1).numpy() for m in linear])
 
 
-@torch.no_grad()
-def critic_gap(critic: nn.Module, real: Tensor, fake: Tensor) -> float:
-    """The critic's estimate ``mean f(real) - mean f(fake)`` (K * W1 for a K-Lipschitz f)."""
-    return float(critic(real).mean() - critic(fake).mean())
-
-
-def interpolate_grad_norm(critic: nn.Module, real: Tensor, fake: Tensor, seed: int) -> float:
-    """Mean ||grad_x f(x_hat)|| on interpolates: the critic's effective Lipschitz scale."""
-    g = torch.Generator().manual_seed(seed)
-    return float(input_gradient_norm(critic, interpolates(real, fake, g)).mean())
+def fraction_at_bound(weights: np.ndarray, clip: float, tol: float = 0.01) -> float:
+    """Fraction of weights within ``tol * c`` of +-c (i.e. ``|w| >= (1 - tol) c``)."""
+    return float(np.mean(np.abs(weights) >= (1.0 - tol) * clip))
 
 
 # ------------------------------------------------------------------------------------------
-# Run
+# Figures
 # ------------------------------------------------------------------------------------------
 
 
-@experiment_entry
-def run(settings: ClippingVsPenaltySettings, run_dir: Path) -> ExperimentResult:
-    """Train every (dataset, method) surface critic and the deep critics; plot; write results."""
-    start = time.time()
-    datasets = settings.dataset_list()
-    clip_values: list[float | None] = [*settings.clip_list(), None]
-    methods = [method_name(c) for c in clip_values]
-    clips_by_method = {method_name(c): c for c in clip_values if c is not None}
-    common = {
-        "batch_size": settings.batch_size,
-        "noise_std": settings.noise_std,
-        "clip_lr": settings.clip_lr,
-        "gp_lr": settings.gp_lr,
-        "gp_weight": settings.gp_weight,
-    }
-    r = settings.plot_range
-    bounds = (-r, r, -r, r)
-
-    # (a) value surfaces: rows = datasets, columns = methods.
-    surfaces: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    surface_rows: list[dict[str, Any]] = []
-    focus = resolve_dataset_name(settings.focus_dataset)
-    hist_ds = focus if focus in datasets else datasets[0]
-    hist_weights: dict[str, np.ndarray] = {}
-    with progress((len(datasets) + 1) * len(methods), NAME) as bar:
-        for i, ds in enumerate(datasets):
-            real, fake = eval_batch(ds, settings.eval_samples, settings.noise_std, 10_000 + i)
-            samples[ds] = (real[:500].numpy(), fake[:300].numpy())
-            for j, (clip, method) in enumerate(zip(clip_values, methods, strict=True)):
-                bar.set_postfix_str(f"{ds} {method}")
-                critic = train_critic(
-                    ds,
-                    clip,
-                    hidden=settings.hidden,
-                    depth=settings.depth,
-                    steps=settings.steps,
-                    seed=settings.seed + 100 * i + j,
-                    **common,
-                )
-                bar.update(1)
-                surfaces[(ds, method)] = critic_grid(critic, bounds, settings.resolution)
-                w = weight_values(critic)
-                if ds == hist_ds:
-                    hist_weights[method] = w
-                surface_rows.append(
-                    {
-                        "dataset": ds,
-                        "method": method,
-                        "gap": critic_gap(critic, real, fake),
-                        "interp_grad_norm": interpolate_grad_norm(critic, real, fake, 20_000 + i),
-                        "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
-                    }
-                )
-
-        # (b) deep critics on the focus dataset: per-layer gradient norms.
-        deep_ds = focus
-        real, fake = eval_batch(deep_ds, settings.eval_samples, settings.noise_std, 30_000)
-        n_grad = min(settings.eval_samples, 1024)
-        deep: dict[str, dict[str, Any]] = {}
-        for j, (clip, method) in enumerate(zip(clip_values, methods, strict=True)):
-            bar.set_postfix_str(f"deep critic, {method}")
-            critic = train_critic(
-                deep_ds,
-                clip,
-                hidden=settings.deep_hidden,
-                depth=settings.deep_depth,
-                steps=settings.deep_steps,
-                seed=settings.seed + 5000 + j,
-                **common,
-            )
-            bar.update(1)
-            norms = layer_gradient_norms(critic, real[:n_grad], fake[:n_grad])
-            w = weight_values(critic)
-            layers = norms["layers"]
-            deep[method] = {
-                "layers": layers,
-                "input": norms["input"],
-                "last_over_first": layers[-1] / layers[0] if layers[0] > 0 else math.inf,
-                "max_over_min": max(layers) / min(layers) if min(layers) > 0 else math.inf,
-                "gap": critic_gap(critic, real, fake),
-                "frac_at_clip": fraction_at_bound(w, clip) if clip is not None else None,
-            }
-
-    figures = [
-        surfaces_figure(
-            surfaces, samples, datasets, methods, settings, run_dir / "value_surfaces.png"
-        ),
-        gradients_figure(deep, settings, run_dir / "gradient_norms.png"),
-        # (c) weights of the value-surface critics of one dataset.
-        histogram_figure(
-            hist_weights,
-            clips_by_method,
-            f"{settings.depth}x{settings.hidden} critics on {hist_ds}, {settings.steps} steps",
-            run_dir / "weight_histograms.png",
-        ),
-    ]
-
-    numbers = {
-        "surfaces": surface_rows,
-        "histogram_dataset": hist_ds,
-        "deep": {
-            "dataset": deep_ds,
-            "depth": settings.deep_depth,
-            "width": settings.deep_hidden,
-            "methods": deep,
-            "definition": "layers[l-1] = mean over 2B samples of ||d f(x)/d h_l(x)||_2 "
-            "(= B ||dL/dh_l|| for the Wasserstein loss), h_l = output of ReLU l",
-        },
-        "protocol": "clip: RMSProp lr clip_lr, init U[-c, c]; GP: Adam lr gp_lr betas "
-        "(0.5, 0.9), He init; fixed generator real + N(0, noise_std^2)",
-        "seconds": time.time() - start,
-    }
-    write_results(run_dir, NAME, settings, numbers)
-    verdicts = clipping_vs_penalty_verdicts(numbers, settings)
-
-    def frac(v: float | None) -> Any:
-        return "-" if v is None else v
-
-    table_a = format_table(
-        ["dataset", "method", "gap E f(real)-E f(fake)", "mean |grad f| interp", "frac at +-c"],
-        [
-            [
-                row["dataset"],
-                row["method"],
-                row["gap"],
-                row["interp_grad_norm"],
-                frac(row["frac_at_clip"]),
-            ]
-            for row in surface_rows
-        ],
+def surfaces_figure(records: list[dict[str, Any]], s: Any, path: Path) -> Path:
+    """(a) Value surfaces over the real and fixed-generator samples, a row per dataset and a
+    column per method (``records``: the surface cells', with ``_surface`` and ``_samples``)."""
+    rows = list(dict.fromkeys(r["dataset"] for r in records))
+    cols = list(dict.fromkeys(r["method"] for r in records))
+    size = (3.3 * len(cols), 3.3 * len(rows))
+    fig, axes = plotting.subplots(len(rows), len(cols), figsize=size, squeeze=False)
+    noise = f"fixed generator (real + N(0, {s.noise_std:g}^2))"
+    for r in records:
+        ax = axes[rows.index(r["dataset"])][cols.index(r["method"])]
+        (X, Y, Z), (real, fake) = r["_surface"], r["_samples"]
+        ax.contourf(X, Y, Z, levels=20, cmap="viridis")
+        ax.contour(X, Y, Z, levels=10, colors="k", linewidths=0.3)
+        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:green", alpha=0.4, label=noise)
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:orange", label="real")
+        lim = (-s.plot_range, s.plot_range)
+        ax.set(xlim=lim, ylim=lim, aspect="equal")
+        ax.set_title(f"{r['dataset']}: {r['method']}", fontsize=9)
+        ax.set_xlabel("x1", fontsize=8)
+        ax.set_ylabel("x2", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(
+        "Critic value surfaces (filled contours of f): weight clipping (RMSProp 5e-5) vs "
+        f"gradient penalty (lambda={s.gp_weight:g}, Adam 1e-4)"
     )
-    table_b = format_table(
-        [
-            "method",
-            "|df/dh_1|",
-            "|df/dh_last|",
-            "last/first",
-            "max/min",
-            "|df/dx|",
-            "gap",
-            "frac at +-c",
-        ],
-        [
-            [
-                m,
-                rec["layers"][0],
-                rec["layers"][-1],
-                rec["last_over_first"],
-                rec["max_over_min"],
-                rec["input"],
-                rec["gap"],
-                frac(rec["frac_at_clip"]),
-            ]
-            for m, rec in deep.items()
-        ],
-    )
-    table = "\n".join(
-        [
-            f"(a) {settings.depth}x{settings.hidden} critics vs fixed generator "
-            f"(real + N(0, {settings.noise_std:g}^2)), {settings.steps} steps",
-            table_a,
-            "",
-            f"(b) {settings.deep_depth}-layer critics (width {settings.deep_hidden}) on "
-            f"{deep_ds}, {settings.deep_steps} steps: gradient norm per layer",
-            table_b,
-        ]
-    )
-    return ExperimentResult(NAME, run_dir, numbers, table, figures, verdicts)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    # beyond the right edge: the contour maps fill every panel
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    plotting.legend_right_of_figure(fig, handles, labels, markerscale=5, fontsize=9)
+    return plotting.save_figure(fig, path)
 
 
-# ----------------------------------------------------------------------------------------------
-# Verdicts
-# ----------------------------------------------------------------------------------------------
+def gradients_figure(deep: dict[str, dict[str, Any]], s: Any, path: Path) -> Path:
+    """(b) Each deep critic's gradient norm per layer (``deep``: method -> ``layers``)."""
+    fig, ax = plotting.subplots(figsize=(6.5, 4.5))
+    for k, (method, rec) in enumerate(deep.items()):
+        norms = np.array(rec["layers"], dtype=float)
+        norms = np.where(norms > 0, norms, np.nan)  # a dead layer has no point on a log scale
+        style = "-o" if method == "GP" else "--s"
+        ax.plot(np.arange(1, len(norms) + 1), norms, style, color=f"C{k}", ms=4, label=method)
+    ax.set(yscale="log", xlabel="critic layer l (1 = next to the input)")
+    ax.set_ylabel("mean ||df/dh_l|| over a batch (log scale)")
+    title = f"(width {s.deep_hidden}, {s.focus_dataset})"
+    ax.set_title(f"Gradient norms through a {s.deep_depth}-layer ReLU critic {title}", fontsize=10)
+    plotting.legend_beside(ax, fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return plotting.save_figure(fig, path)
+
+
+def histogram_figure(records: list[dict[str, Any]], where: str, path: Path) -> Path:
+    """(c) The critics' weights, a panel per record (``method``, ``_weights``, ``_clip``)."""
+    n = len(records)
+    fig, axes = plotting.subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
+    for ax, r in zip(axes[0], records, strict=True):
+        w, c = r["_weights"], r["_clip"]
+        if c is not None:
+            label = f"weights / c ({fraction_at_bound(w, c):.0%} at +-c)"
+            ax.hist(w / c, bins=60, range=(-1.05, 1.05), color="tab:red", label=label)
+        else:
+            q = float(np.percentile(np.abs(w), 99.5))
+            label = "weights (unconstrained; central 99.5%)"
+            ax.hist(w, bins=60, range=(-q, q), color="tab:blue", label=label)
+        ax.set(xlabel="weight" if c is None else "weight / c", ylabel="count")
+        ax.set_title(r["method"], fontsize=10)
+        plotting.legend_beside(ax)
+    fig.suptitle(f"Critic weight histograms ({where}): clipping piles weights at +-c")
+    fig.tight_layout()
+    return plotting.save_figure(fig, path)
+
+
+# ------------------------------------------------------------------------------------------
+# The experiment; its verdicts last
+# ------------------------------------------------------------------------------------------
 
 CVP_MIN_DEPTH = 6  # a geometric gain per layer needs several layers to show
 CVP_MIN_DEEP_STEPS = 100  # the penalised deep critic must have been trained to be judged
@@ -488,74 +302,173 @@ CVP_GP_RATIO = 10.0  # ... while the penalised critic's stay within one
 CVP_FRAC_AT_CLIP = 0.25
 
 
-def clipping_vs_penalty_verdicts(numbers: dict[str, Any], settings: Any) -> list[Verdict]:
-    """Clipping makes gradients vanish or explode through a deep critic while the penalty keeps
-    them of one order, and pushes the weights to ±c (Gulrajani et al. 2017, Sec. 3, Fig. 1)."""
-    source = "Gulrajani et al. 2017, Improved Training of WGANs, Sec. 3 and Fig. 1"
-    deep = numbers["deep"]["methods"]
-    # A clipped critic is judged only when its bound constrains it: either every layer's norm
-    # is below 1 whatever the weights (||W||_2 <= width * c < 1: gradients must vanish), or the
-    # weights can reach ±c in the run (about lr per RMSProp step, so steps * lr >= c). A bound
-    # that is never reached leaves the critic effectively unconstrained: not a clipped critic.
-    deep_reach = settings.deep_steps * settings.clip_lr
-    clipped, skipped = {}, []
-    for m, r in deep.items():
-        if r["frac_at_clip"] is None:
-            continue
-        c = float(m.split("=", 1)[1])
-        if settings.deep_hidden * c < 1 or c <= deep_reach:
-            clipped[m] = r["max_over_min"]
-        else:
-            skipped.append(m)
-    penalised = [r["max_over_min"] for r in deep.values() if r["frac_at_clip"] is None]
-    gp = penalised[0] if penalised else math.nan
-    small = (
-        settings.deep_depth < CVP_MIN_DEPTH
-        or settings.deep_steps < CVP_MIN_DEEP_STEPS
-        or not clipped
-        or not penalised
+def bound_of(method: str) -> float:
+    """The clipping bound c of a clipped critic's name, ``"clip c=0.01"`` -> 0.01."""
+    return float(method.split("=", 1)[1])
+
+
+@fw.register
+class ClippingVsPenalty(fw.Experiment):
+    """WGAN critics with weight clipping or the gradient penalty against a fixed generator."""
+
+    name = "clipping-vs-penalty"
+    description = (
+        "Gulrajani et al. Fig. 1: critics with weight clipping (c = 0.001, 0.01, 0.1) vs gradient "
+        "penalty on toy data: value surfaces, per-layer gradient norms of a 12-layer critic, "
+        "weight histograms"
     )
-    why = (
-        f"needs deep_depth >= {CVP_MIN_DEPTH}, deep_steps >= {CVP_MIN_DEEP_STEPS} and both a "
-        "penalised critic and a clipped one whose bound constrains it"
-    )
-    worst_clip = min(clipped.values(), default=math.nan)
-    measured = (
-        "max/min layer gradient norm: "
-        + ", ".join(f"{m} {fmt(v)}" for m, v in clipped.items())
-        + f"; GP {fmt(gp)}"
-    )
-    if skipped:
-        measured += f" ({', '.join(skipped)}: bound not reached in deep_steps, not judged)"
-    out = [
-        decide(
+    Settings = ClippingVsPenaltySettings
+    #: ``wgan experiment all --quick``: two datasets, smaller critics, coarser plots.
+    quick = {"datasets": "8gaussians,swissroll", "hidden": 128, "steps": 400, "deep_steps": 200,
+             "deep_hidden": 64, "eval_samples": 2048, "resolution": 48}  # fmt: skip
+
+    def cells(self, s: ClippingVsPenaltySettings) -> list[fw.Cell]:
+        """(a) Every dataset i x method j (seed ``seed + 100 i + j``, ``value`` i), then (b)
+        every method's deep critic on the focus dataset (seed ``seed + 5000 + j``, ``"deep"``)."""
+        methods, focus = methods_of(s), resolve_dataset_name(s.focus_dataset)
+        datasets = enumerate(s.dataset_list())
+        grid = [
+            fw.Cell(m, d, s.seed + 100 * i + j, i)
+            for i, d in datasets
+            for j, m in enumerate(methods)
+        ]
+        return grid + [fw.Cell(m, focus, s.seed + 5000 + j, "deep") for j, m in enumerate(methods)]
+
+    def measure(
+        self, s: ClippingVsPenaltySettings, cell: fw.Cell, ctx: fw.Context
+    ) -> dict[str, Any]:
+        """Train the cell's critic; its gap E f(real) - E f(fake) (K * W1 for a K-Lipschitz f),
+        the fraction of its weights at ±c, and (a) its mean input-gradient norm on
+        interpolates, value surface and weights, or (b) its gradient norm per layer."""
+        deep, clip, i = cell.value == "deep", cell.method.info["clip"], cell.value
+        size = (s.deep_hidden, s.deep_depth, s.deep_steps) if deep else (s.hidden, s.depth, s.steps)
+        critic = train_critic(cell.dataset, clip, size, cell.seed, s)
+        seed = 30_000 if deep else 10_000 + i
+        real, fake = eval_batch(cell.dataset, s.eval_samples, s.noise_std, seed)  # (n, 2) each
+        w = weight_values(critic)
+        frac = None if clip is None else fraction_at_bound(w, clip)
+        with torch.no_grad():
+            gap = float(critic(real).mean() - critic(fake).mean())
+        out = {"dataset": cell.dataset, "method": cell.method.name}
+        if deep:
+            n = min(s.eval_samples, 1024)
+            norms = layer_gradient_norms(critic, real[:n], fake[:n])
+            layers, low = norms["layers"], min(norms["layers"])
+            last_over_first = layers[-1] / layers[0] if layers[0] > 0 else math.inf
+            max_over_min = max(layers) / low if low > 0 else math.inf
+            ratios = {"last_over_first": last_over_first, "max_over_min": max_over_min}
+            own = {"layers": layers, "input": norms["input"], **ratios, "gap": gap}
+            return {**out, "deep": {**own, "frac_at_clip": frac}}
+        x_hat = interpolates(real, fake, torch.Generator().manual_seed(20_000 + i))
+        grad = float(input_gradient_norm(critic, x_hat).mean())
+        r = s.plot_range
+        surface = plotting.critic_grid(critic, (-r, r, -r, r), s.resolution)  # X, Y, Z
+        samples = (real[:500].numpy(), fake[:300].numpy())
+        return {**out, "gap": gap, "interp_grad_norm": grad, "frac_at_clip": frac,
+                "_surface": surface, "_samples": samples, "_weights": w, "_clip": clip}  # fmt: skip
+
+    def summarise(self, s: ClippingVsPenaltySettings, records: list[dict]) -> dict[str, Any]:
+        datasets, focus = s.dataset_list(), resolve_dataset_name(s.focus_dataset)
+        methods = {r["method"]: r["deep"] for r in records if "deep" in r}
+        deep = {"dataset": focus, "depth": s.deep_depth, "width": s.deep_hidden, "methods": methods}
+        deep["definition"] = (
+            "layers[l-1] = mean over 2B samples of ||d f(x)/d h_l(x)||_2 "
+            "(= B ||dL/dh_l|| for the Wasserstein loss), h_l = output of ReLU l"
+        )
+        return {
+            "surfaces": [public(r) for r in records if "deep" not in r],
+            "histogram_dataset": focus if focus in datasets else datasets[0],
+            "deep": deep,
+            "protocol": "clip: RMSProp lr clip_lr, init U[-c, c]; GP: Adam lr gp_lr betas "
+            "(0.5, 0.9), He init; fixed generator real + N(0, noise_std^2)",
+        }
+
+    def figures(self, s, numbers, records, run_dir: Path) -> list[Path]:
+        surfaces, where = [r for r in records if "_surface" in r], numbers["histogram_dataset"]
+        weights = [r for r in surfaces if r["dataset"] == where]
+        what = f"{s.depth}x{s.hidden} critics on {where}, {s.steps} steps"
+        return [
+            surfaces_figure(surfaces, s, run_dir / "value_surfaces.png"),
+            gradients_figure(numbers["deep"]["methods"], s, run_dir / "gradient_norms.png"),
+            histogram_figure(weights, what, run_dir / "weight_histograms.png"),
+        ]
+
+    def table(self, s: ClippingVsPenaltySettings, numbers: dict[str, Any]) -> str:
+        def frac(v: float | None) -> Any:
+            return "-" if v is None else v
+
+        rows_a = [[r["dataset"], r["method"], r["gap"], r["interp_grad_norm"],
+                   frac(r["frac_at_clip"])] for r in numbers["surfaces"]]  # fmt: skip
+        rows_b = [[m, r["layers"][0], r["layers"][-1], r["last_over_first"], r["max_over_min"],
+                   r["input"], r["gap"], frac(r["frac_at_clip"])]
+                  for m, r in numbers["deep"]["methods"].items()]  # fmt: skip
+        head_a = ["dataset", "method", "gap E f(real)-E f(fake)", "mean |grad f| interp"]
+        head_b = ["method", "|df/dh_1|", "|df/dh_last|", "last/first", "max/min", "|df/dx|", "gap"]
+        return "\n".join(
+            [
+                f"(a) {s.depth}x{s.hidden} critics vs fixed generator "
+                f"(real + N(0, {s.noise_std:g}^2)), {s.steps} steps",
+                format_table([*head_a, "frac at +-c"], rows_a),
+                "",
+                f"(b) {s.deep_depth}-layer critics (width {s.deep_hidden}) on "
+                f"{numbers['deep']['dataset']}, {s.deep_steps} steps: gradient norm per layer",
+                format_table([*head_b, "frac at +-c"], rows_b),
+            ]
+        )
+
+    def verdicts(self, numbers: dict[str, Any], settings: Any) -> list[Verdict]:
+        """Clipping makes gradients vanish or explode through a deep critic while the penalty
+        keeps them of one order, and pushes the weights to ±c (Gulrajani et al. 2017, Sec. 3,
+        Fig. 1)."""
+        s, deep = settings, numbers["deep"]["methods"]
+        source = "Gulrajani et al. 2017, Improved Training of WGANs, Sec. 3 and Fig. 1"
+        source = f"{source}; {LECTURE_WGAN_GP}"
+        # A clipped critic is judged only when its bound constrains it: either every layer's norm
+        # is below 1 whatever the weights (||W||_2 <= width * c < 1: gradients must vanish), or the
+        # weights can reach ±c in the run (about lr per RMSProp step, so steps * lr >= c). A bound
+        # that is never reached leaves the critic effectively unconstrained: not a clipped critic.
+        bounds = {m: bound_of(m) for m, r in deep.items() if r["frac_at_clip"] is not None}
+        reach = s.deep_steps * s.clip_lr
+        constrained = [m for m, c in bounds.items() if s.deep_hidden * c < 1 or c <= reach]
+        clipped = {m: deep[m]["max_over_min"] for m in constrained}
+        skipped = [m for m in bounds if m not in clipped]
+        penalised = [r["max_over_min"] for r in deep.values() if r["frac_at_clip"] is None]
+        gp = penalised[0] if penalised else math.nan
+        small = s.deep_depth < CVP_MIN_DEPTH or s.deep_steps < CVP_MIN_DEEP_STEPS
+        why = (
+            f"needs deep_depth >= {CVP_MIN_DEPTH}, deep_steps >= {CVP_MIN_DEEP_STEPS} and both a "
+            "penalised critic and a clipped one whose bound constrains it"
+        )
+        worst_clip = min(clipped.values(), default=math.nan)
+        ratios = ", ".join(f"{m} {fmt(v)}" for m, v in clipped.items())
+        measured = f"max/min layer gradient norm: {ratios}; GP {fmt(gp)}"
+        if skipped:
+            measured += f" ({', '.join(skipped)}: bound not reached in deep_steps, not judged)"
+        vanish = decide(
             "Through a deep critic, weight clipping makes gradients vanish or explode; the "
             "gradient penalty keeps them of the same order",
-            f"{source}; {LECTURE_WGAN_GP}",
+            source,
             measured,
             finite(gp) and gp <= CVP_GP_RATIO and worst_clip >= CVP_CLIP_RATIO,
-            not small,
+            not (small or not clipped or not penalised),
             why,
         )
-    ]
-    # A weight moves by about lr per RMSProp step, so from U[-c, c] it can reach ±c only when
-    # steps * lr >= c: larger bounds are not reachable in the run and not judged.
-    fractions: dict[float, list[float]] = {}
-    for row in numbers["surfaces"]:
-        if row["frac_at_clip"] is not None:
-            c = float(row["method"].split("=", 1)[1])
-            fractions.setdefault(c, []).append(row["frac_at_clip"])
-    reach = settings.steps * settings.clip_lr
-    judged = {c: sum(v) / len(v) for c, v in fractions.items() if c <= reach}
-    out.append(
-        decide(
+        # A weight moves by about lr per RMSProp step, so from U[-c, c] it can reach ±c only when
+        # steps * lr >= c: larger bounds are not reachable in the run and not judged.
+        fractions: dict[float, list[float]] = {}
+        for row in numbers["surfaces"]:
+            if row["frac_at_clip"] is not None:
+                fractions.setdefault(bound_of(row["method"]), []).append(row["frac_at_clip"])
+        mean = {c: sum(v) / len(v) for c, v in fractions.items()}
+        reach = s.steps * s.clip_lr
+        judged = [f for c, f in mean.items() if c <= reach]
+        extremes = decide(
             "Weight clipping pushes the critic's weights to the two extremes ±c",
-            f"{source}; {LECTURE_WGAN_GP}",
+            source,
             "mean fraction of weights at ±c: "
-            + ", ".join(f"c={c:g} {sum(v) / len(v):.2f}" for c, v in fractions.items()),
-            bool(judged) and min(judged.values()) >= CVP_FRAC_AT_CLIP,
+            + ", ".join(f"c={c:g} {f:.2f}" for c, f in mean.items()),
+            bool(judged) and min(judged) >= CVP_FRAC_AT_CLIP,
             bool(judged),
             f"steps x clip_lr = {reach:.3g} is below every c: no weight can reach ±c",
         )
-    )
-    return out
+        return [vanish, extremes]

@@ -51,60 +51,35 @@ import torch
 
 from wgan.config import Config
 from wgan.data import make_dataset
-from wgan.errors import ConfigError
-from wgan.experiments.common import (
-    ExperimentResult,
-    check_settings,
-    experiment_config,
-    experiment_entry,
-    format_table,
-    make_trainer,
-    progress,
-    write_results,
-)
+from wgan.experiments import framework as fw
+from wgan.experiments.common import experiment_config, format_table, make_trainer, public
 from wgan.experiments.toy_probes import (
-    LECTURE_WGAN,
     box_samples,
     critic_argmax,
     fit_critic_to_box,
     generator_alone,
     generator_optimiser,
     held_real,
+    modeless,
+    record_steps,
     spread,
 )
-from wgan.experiments.verdict import Verdict, decide
+from wgan.experiments.verdict import LECTURE_WGAN, Verdict, decide
 from wgan.metrics import mode_metrics
 from wgan.objectives import make_objective
 from wgan.training.trainer import Trainer
 
-NAME = "generator-only"
-DESCRIPTION = (
-    "Freeze a trained discriminator and train G alone: spread, modes and distance to the argmax "
-    "of D; beside it a WGAN critic trained to optimality, frozen and kept optimal (Goodfellow "
-    "2016; Arjovsky et al. 2017)."
+_GAN = ("train.n_critic=1", "g_optim.lr=2e-4", "d_optim.lr=2e-4")  # objective: gan_objective
+_WGAN_GP = ("objective.name=wasserstein", "train.n_critic=5", "train.lr_decay=none")
+#: The compared conditions; ``info["refit"]``: the critic is refitted toward optimality while
+#: G trains.
+CONDITIONS = fw.method_table(
+    fw.Method("gan-frozen", "GAN, D frozen", "toy-gan", _GAN),
+    fw.Method("wgan-frozen", "WGAN-GP, optimal critic frozen", "toy-wgan-gp", _WGAN_GP),
+    fw.Method(
+        "wgan-optimal", "WGAN-GP, critic kept optimal", "toy-wgan-gp", _WGAN_GP, {"refit": True}
+    ),
 )
-
-#: Condition -> (label, preset, pinned overrides of the pretraining, refit the critic?).
-CONDITIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
-    "gan-frozen": (
-        "GAN, D frozen",
-        "toy-gan",
-        ("train.n_critic=1", "g_optim.lr=2e-4", "d_optim.lr=2e-4"),  # objective: gan_objective
-        False,
-    ),
-    "wgan-frozen": (
-        "WGAN-GP, optimal critic frozen",
-        "toy-wgan-gp",
-        ("objective.name=wasserstein", "train.n_critic=5", "train.lr_decay=none"),
-        False,
-    ),
-    "wgan-optimal": (
-        "WGAN-GP, critic kept optimal",
-        "toy-wgan-gp",
-        ("objective.name=wasserstein", "train.n_critic=5", "train.lr_decay=none"),
-        True,
-    ),
-}
 
 COLLAPSED = 0.2  # a spread below 20% of the data's is a collapse to (near) one point
 NEAR_ARGMAX = 0.1  # "at the argmax": within 10% of the box's half-width of it, on average
@@ -113,7 +88,7 @@ MIN_G_STEPS = 500  # fewer G-only steps than this are not "trained extensively"
 
 
 @dataclass
-class GeneratorOnlySettings:
+class GeneratorOnlySettings(fw.Settings):
     """Settings of ``wgan experiment generator-only`` (fast laptop-CPU defaults)."""
 
     dataset: str = "8gaussians"  # toy dataset with modes
@@ -130,77 +105,36 @@ class GeneratorOnlySettings:
     batch_size: int = 256  # samples per batch
     eval_samples: int = 1000  # samples per record (fixed noise)
     grid: int = 101  # grid points per axis for the argmax of the critic
-    seed: int = 0  # training seed
     device: str = "cpu"  # cpu | cuda | auto
-    threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
-    def validate(self) -> None:
-        """Raise ConfigError for out-of-range values."""
-        checks = [
-            (
-                {self.gan_objective, self.g_loss} <= {"nonsaturating", "minimax"},
-                "gan_objective and g_loss must be nonsaturating or minimax",
-            ),
-            (self.pretrain_steps >= 1, "pretrain_steps must be >= 1"),
-            (self.g_steps >= 1, "g_steps must be >= 1"),
-            (self.optimal_steps >= 0, "optimal_steps must be >= 0"),
-            (self.refit_every >= 1, "refit_every must be >= 1"),
-            (self.refit_steps >= 0, "refit_steps must be >= 0"),
+    LIMITS = {"pretrain_steps": ">= 1", "g_steps": ">= 1", "optimal_steps": ">= 0"}
+    LIMITS |= {"refit_every": ">= 1", "refit_steps": ">= 0", "hidden": ">= 1", "depth": ">= 0"}
+    LIMITS |= {"batch_size": ">= 1", "eval_samples": "[2, 100000]", "grid": "[2, 1000]"}
+
+    def checks(self) -> list[tuple[bool, str]]:
+        losses = {self.gan_objective, self.g_loss} <= {"nonsaturating", "minimax"}
+        return [
+            *super().checks(),
+            (losses, "gan_objective and g_loss must be nonsaturating or minimax"),
             (1 <= self.n_records <= self.g_steps, "n_records must be in [1, g_steps]"),
-            (self.hidden >= 1, "hidden must be >= 1"),
-            (self.depth >= 0, "depth must be >= 0"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (2 <= self.eval_samples <= 100_000, "eval_samples must be in [2, 100000]"),
-            (2 <= self.grid <= 1000, "grid must be in [2, 1000]"),
-            (self.threads >= 0, "threads must be >= 0"),
+            (not modeless([self.dataset]), f"dataset {self.dataset!r} has no modes to count"),
         ]
-        check_settings(checks, "generator-only: ")
-        if make_dataset(self.dataset).modes is None:  # ConfigError for an unknown name
-            raise ConfigError(f"generator-only: dataset {self.dataset!r} has no modes to count")
-
-
-SETTINGS = GeneratorOnlySettings
-
-#: ``wgan experiment all --quick``: smaller nets and phases, MIN_G_STEPS generator-only steps
-#: (judged); ~16 s on the shared machine.
-QUICK: dict[str, Any] = {
-    "pretrain_steps": 800,
-    "g_steps": MIN_G_STEPS,
-    "optimal_steps": 300,
-    "n_records": 5,
-    "hidden": 64,
-}
-
-
-# ----------------------------------------------------------------------------------------------
-# One condition
-# ----------------------------------------------------------------------------------------------
 
 
 def condition_config(name: str, s: GeneratorOnlySettings) -> Config:
     """The pretraining config of condition ``name``."""
-    _, preset, pinned, _ = CONDITIONS[name]
-    if preset == "toy-gan":
-        pinned = (f"objective.name={s.gan_objective}", *pinned)
-    return experiment_config(
-        preset,
-        f"{NAME}-{name}",
-        pinned,
-        dataset=s.dataset,
-        batch_size=s.batch_size,
-        hidden=s.hidden,
-        depth=s.depth,
-        steps=s.pretrain_steps,
-        seed=s.seed,
-        device=s.device,
-    )
+    c = CONDITIONS[name]
+    pinned = (f"objective.name={s.gan_objective}",) if c.preset == "toy-gan" else ()
+    cfg_name, overrides = f"generator-only-{name}", [*pinned, *c.overrides]
+    return experiment_config(c.preset, cfg_name, overrides, s, steps=s.pretrain_steps)
 
 
-def snapshot(trainer: Trainer, s: GeneratorOnlySettings, argmax: np.ndarray, d_max: float):
+def snapshot(
+    trainer: Trainer, s: GeneratorOnlySettings, argmax: np.ndarray, d_max: float
+) -> dict[str, Any]:
     """The record of one moment of the G-only phase (see the module docstring)."""
     data = trainer.dataset
-    bounds = data.bounds()
-    x = box_samples(trainer, s.eval_samples, s.seed + 303, bounds)  # (N, 2)
+    x = box_samples(trainer, s.eval_samples, s.seed + 303, data.bounds())  # (N, 2)
     m = mode_metrics(x, data.modes, data.sigma)
     with torch.no_grad():
         d_mean = float(trainer.critic_fn()(x.to(trainer.device)).float().mean())
@@ -215,72 +149,9 @@ def snapshot(trainer: Trainer, s: GeneratorOnlySettings, argmax: np.ndarray, d_m
     }
 
 
-def pretrained(
-    name: str, s: GeneratorOnlySettings, root: Path, bar: Any, cache: dict[str, Any]
-) -> Trainer:
-    """The trainer of condition ``name`` after pretraining (and, for a WGAN critic, after
-    ``optimal_steps`` critic updates to optimality). Conditions with the same preset share one
-    pretraining: the second starts from a copy of the first's state."""
-    preset = CONDITIONS[name][1]
-    cfg = condition_config(name, s)
-    if preset in cache:
-        return Trainer(cfg, root / name, state=copy.deepcopy(cache[preset]))
-    trainer = make_trainer(cfg, root / name)
-    trainer.advance(s.pretrain_steps)
-    if trainer.cfg.objective.name == "wasserstein":  # to optimality against the pretrained G
-        fit_critic_to_box(trainer, s.optimal_steps, trainer.dataset.bounds())
-    bar.update(s.pretrain_steps)
-    cache[preset] = copy.deepcopy(trainer.state())
-    return trainer
-
-
-def run_condition(
-    name: str, s: GeneratorOnlySettings, root: Path, bar: Any, cache: dict[str, Any]
-) -> dict[str, Any]:
-    """Pretrain (or copy a shared pretraining), then train G alone with records."""
-    start = time.time()
-    label, _, _, refit = CONDITIONS[name]
-    trainer = pretrained(name, s, root, bar, cache)
-    bounds = trainer.dataset.bounds()
-    argmax, d_max = critic_argmax(trainer, bounds, s.grid)
-    records = [{"g_step": 0, **snapshot(trainer, s, argmax, d_max)}]
-    samples = {0: box_samples(trainer, 500, s.seed + 303, bounds).numpy()}
-    opt = generator_optimiser(trainer)
-    wasserstein = trainer.cfg.objective.name == "wasserstein"
-    g_objective = trainer.loss.objective if wasserstein else make_objective(s.g_loss)
-    targets = np.linspace(0, s.g_steps, s.n_records + 1).round().astype(int)[1:].tolist()
-    done = 0
-    for target in targets:
-        while done < target:
-            if refit:  # ordinary WGAN-GP iterations, the critic refitted every refit_every
-                n = min(target - done, s.refit_every - done % s.refit_every)
-                trainer.advance(n)
-                if (done + n) % s.refit_every == 0:
-                    trainer.train_critic(s.refit_steps)
-            else:
-                n = target - done
-                generator_alone(trainer, n, bounds, opt, g_objective)
-            done += n
-        bar.update(target - records[-1]["g_step"])
-        if refit:  # the critic moved: its argmax too
-            argmax, d_max = critic_argmax(trainer, bounds, s.grid)
-        records.append({"g_step": done, **snapshot(trainer, s, argmax, d_max)})
-    samples[done] = box_samples(trainer, 500, s.seed + 303, bounds).numpy()
-    return {
-        "condition": name,
-        "label": label,
-        "records": records,
-        "samples": samples,
-        "data_spread": spread(held_real(trainer.dataset, s.eval_samples, s.seed + 101)),
-        "box_half_width": (bounds[1] - bounds[0]) / 2,
-        "seconds": time.time() - start,
-        "run_dir": str(trainer.run_dir),
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# Verdicts
-# ----------------------------------------------------------------------------------------------
+def _change(records: list[dict[str, Any]], key: str, spec: str = ".3g") -> str:
+    """``key`` at the first and the last record: ``"a -> b"``, each formatted with ``spec``."""
+    return f"{records[0][key]:{spec}} -> {records[-1][key]:{spec}}"
 
 
 def collapse_verdict(condition: str, result: dict[str, Any] | None, g_steps: int) -> Verdict:
@@ -291,14 +162,13 @@ def collapse_verdict(condition: str, result: dict[str, Any] | None, g_steps: int
     left to lose) or with fewer than :data:`MIN_G_STEPS` steps."""
     measured, holds, testable = "-", False, False
     if result is not None:
-        first, last = result["records"][0], result["records"][-1]
-        ref, half = result["data_spread"], result["box_half_width"]
+        records, ref, half = result["records"], result["data_spread"], result["box_half_width"]
+        first, last = records[0], records[-1]
         measured = (
-            f"spread {first['spread']:.3g} -> {last['spread']:.3g} (data {ref:.3g}); modes "
-            f"{first['modes_captured']} -> {last['modes_captured']}; mean distance to argmax D "
-            f"{first['distance_to_argmax']:.3g} -> {last['distance_to_argmax']:.3g} (box "
-            f"half-width {half:.3g}); D at samples {first['critic_at_samples']:.3g} -> "
-            f"{last['critic_at_samples']:.3g} (max {last['critic_max']:.3g})"
+            f"spread {_change(records, 'spread')} (data {ref:.3g}); modes "
+            f"{_change(records, 'modes_captured', '')}; mean distance to argmax D "
+            f"{_change(records, 'distance_to_argmax')} (box half-width {half:.3g}); D at samples "
+            f"{_change(records, 'critic_at_samples')} (max {last['critic_max']:.3g})"
         )
         holds = last["spread"] < COLLAPSED * ref and last["distance_to_argmax"] < NEAR_ARGMAX * half
         testable = g_steps >= MIN_G_STEPS and first["spread"] >= KEPT * ref
@@ -315,50 +185,6 @@ def collapse_verdict(condition: str, result: dict[str, Any] | None, g_steps: int
     )
 
 
-def generator_only_verdicts(results: dict[str, dict[str, Any]], g_steps: int) -> list[Verdict]:
-    """Three verdicts from the conditions' records (first and last record of each).
-
-    1-2. :func:`collapse_verdict` on ``gan-frozen`` and on ``wgan-frozen``.
-    3. ``wgan-optimal``: a critic kept optimal avoids the collapse: final spread at least
-       :data:`KEPT` times the data's and no fewer modes than at the start minus one. Not tested
-       below :data:`MIN_G_STEPS` steps.
-    """
-    verdicts = [
-        collapse_verdict("gan-frozen", results.get("gan-frozen"), g_steps),
-        collapse_verdict("wgan-frozen", results.get("wgan-frozen"), g_steps),
-    ]
-    opt = results.get("wgan-optimal")
-    measured, holds = "-", False
-    if opt is not None:
-        first, last = opt["records"][0], opt["records"][-1]
-        ref = opt["data_spread"]
-        measured = (
-            f"spread {first['spread']:.3g} -> {last['spread']:.3g} (data {ref:.3g}); modes "
-            f"{first['modes_captured']} -> {last['modes_captured']}; high quality "
-            f"{first['high_quality_fraction']:.2f} -> {last['high_quality_fraction']:.2f}"
-        )
-        holds = (
-            last["spread"] >= KEPT * ref and last["modes_captured"] >= first["modes_captured"] - 1
-        )
-    verdicts.append(
-        decide(
-            "A critic trained to optimality avoids mode collapse: G trained against it keeps "
-            "its spread and its modes",
-            f"Arjovsky et al. 2017, WGAN, §3; {LECTURE_WGAN}",
-            measured,
-            holds,
-            testable=opt is not None and g_steps >= MIN_G_STEPS,
-            why_not=f"needs wgan-optimal and g_steps >= {MIN_G_STEPS}",
-        )
-    )
-    return verdicts
-
-
-# ----------------------------------------------------------------------------------------------
-# Figure, table, entry point
-# ----------------------------------------------------------------------------------------------
-
-
 def figure(results: list[dict[str, Any]], dataset: str):
     """Samples before and after the G-only phase over the box (argmax of D marked), and the
     spread, modes and distance to the argmax over the phase."""
@@ -369,15 +195,15 @@ def figure(results: list[dict[str, Any]], dataset: str):
     n = len(results)
     fig, axes = subplots(2, max(n, 3), figsize=(4.4 * max(n, 3), 8.4), squeeze=False)
     for ax, r in zip(axes[0], results, strict=False):
-        last = max(r["samples"])
+        last = max(r["_samples"])
         scatter_panel(ax, real, None, data.modes.numpy(), data.bounds(), "")
-        ax.scatter(*r["samples"][0].T, s=3, c="tab:blue", alpha=0.5, label="G, start")
-        ax.scatter(*r["samples"][last].T, s=3, c="tab:orange", alpha=0.6, label=f"G, {last} steps")
+        ax.scatter(*r["_samples"][0].T, s=3, c="tab:blue", alpha=0.5, label="G, start")
+        ax.scatter(*r["_samples"][last].T, s=3, c="tab:orange", alpha=0.6, label=f"G, {last} steps")
         am = r["records"][-1]["argmax"]
         ax.scatter([am[0]], [am[1]], s=90, marker="*", c="k", label="argmax of D (grid)")
-        ax.set_title(f"{r['label']}", fontsize=9)
+        ax.set_title(r["label"], fontsize=9)
     legend_beside(axes[0][n - 1], markerscale=2)
-    for ax in axes[0][n:]:
+    for ax in [*axes[0][n:], *axes[1][3:]]:
         ax.axis("off")
     for ax, key, ylabel in (
         (axes[1][0], "spread", "spread (mean distance to centroid)"),
@@ -389,64 +215,156 @@ def figure(results: list[dict[str, Any]], dataset: str):
             ax.plot(steps, [rec[key] for rec in r["records"]], "o-", ms=3, label=r["label"])
         if key == "spread":
             ax.axhline(results[0]["data_spread"], c="0.5", ls="--", lw=1, label="data spread")
-        ax.set_xlabel("generator-only step")
-        ax.set_ylabel(ylabel)
+        ax.set(xlabel="generator-only step", ylabel=ylabel)
         ax.set_title(ylabel.split(" (")[0], fontsize=9)
     legend_beside(axes[1][2])
-    for ax in axes[1][3:]:
-        ax.axis("off")
     fig.suptitle("Generator trained alone: frozen discriminator vs optimal critic")
     fig.tight_layout()
     return fig
 
 
-def table(results: list[dict[str, Any]]) -> str:
-    rows = []
-    for r in results:
-        a, b = r["records"][0], r["records"][-1]
-        rows.append(
-            [
-                r["label"],
-                f"{a['spread']:.3f} -> {b['spread']:.3f}",
-                f"{a['modes_captured']} -> {b['modes_captured']}",
-                f"{a['high_quality_fraction']:.2f} -> {b['high_quality_fraction']:.2f}",
-                f"{a['distance_to_argmax']:.3f} -> {b['distance_to_argmax']:.3f}",
-                f"{b['critic_at_samples']:.3g} / {b['critic_max']:.3g}",
-            ]
-        )
-    head = ["condition", "spread", "modes", "high quality", "dist. to argmax D", "D(G) / max D"]
-    return format_table(head, rows)
+@fw.register
+class GeneratorOnly(fw.Experiment):
+    """G trained alone against a frozen discriminator, and against an optimal critic."""
 
-
-def body(settings: GeneratorOnlySettings, run_dir: Path) -> ExperimentResult:
-    """Run every condition, judge, plot."""
-    from wgan.figures.plotting import save_figure
-
-    presets = {c[1] for c in CONDITIONS.values()}
-    total = settings.pretrain_steps * len(presets) + settings.g_steps * len(CONDITIONS)
-    with progress(total, NAME) as bar:
-        results, cache = [], {}
-        for name in CONDITIONS:
-            bar.set_postfix_str(name)
-            results.append(run_condition(name, settings, run_dir, bar, cache))
-    verdicts = generator_only_verdicts({r["condition"]: r for r in results}, settings.g_steps)
-    path = save_figure(figure(results, settings.dataset), run_dir / "generator_only.png")
-    numbers = {
-        "conditions": [{k: v for k, v in r.items() if k != "samples"} for r in results],
-        "data_spread": results[0]["data_spread"],
-    }
-    write_results(run_dir, NAME, settings, numbers)
-    text = "\n".join(
-        [
-            table(results),
-            f"({settings.dataset}; MLPs {settings.depth}x{settings.hidden}; "
-            f"{settings.pretrain_steps} pretraining iterations, {settings.g_steps} G-only steps; "
-            f"data spread {results[0]['data_spread']:.3f}; samples clamped to the box "
-            f"{tuple(round(b, 2) for b in make_dataset(settings.dataset).bounds())})",
-            *(v.line() for v in verdicts),
-        ]
+    name = "generator-only"
+    description = (
+        "Freeze a trained discriminator and train G alone: spread, modes and distance to the "
+        "argmax of D; beside it a WGAN critic trained to optimality, frozen and kept optimal "
+        "(Goodfellow 2016; Arjovsky et al. 2017)."
     )
-    return ExperimentResult(NAME, run_dir, numbers, text, [path], verdicts)
+    Settings = GeneratorOnlySettings
+    methods = CONDITIONS
+    #: Smaller nets and phases, MIN_G_STEPS generator-only steps (judged); ~16 s on the shared
+    #: machine.
+    quick = {"pretrain_steps": 800, "g_steps": MIN_G_STEPS, "optimal_steps": 300}
+    quick |= {"n_records": 5, "hidden": 64}
 
+    def cells(self, s: GeneratorOnlySettings) -> list[fw.Cell]:
+        """Every condition; conditions with the same preset share one pretraining (kept here
+        for the run: the second starts from a copy of the first's state)."""
+        self._pretrained: dict[str, Any] = {}
+        return [fw.Cell(c, s.dataset, s.seed) for c in CONDITIONS.values()]
 
-run = experiment_entry(body)
+    def units(self, s: GeneratorOnlySettings, cell: fw.Cell) -> int:
+        """The G-only steps, and the pretraining for the first condition of each preset."""
+        first = next(c for c in CONDITIONS.values() if c.preset == cell.method.preset)
+        return s.g_steps + (s.pretrain_steps if first is cell.method else 0)
+
+    def pretrained(self, s: GeneratorOnlySettings, cell: fw.Cell, ctx: fw.Context) -> Trainer:
+        """The trainer of ``cell``'s condition after pretraining (and, for a WGAN critic, after
+        ``optimal_steps`` critic updates to optimality), or a copy of a shared pretraining."""
+        preset, cfg = cell.method.preset, condition_config(cell.method.name, s)
+        if preset in self._pretrained:
+            state = copy.deepcopy(self._pretrained[preset])
+            return Trainer(cfg, cell.folder(ctx.run_dir), state=state)
+        trainer = make_trainer(cfg, cell.folder(ctx.run_dir))
+        trainer.advance(s.pretrain_steps)
+        if trainer.cfg.objective.name == "wasserstein":  # to optimality against the pretrained G
+            fit_critic_to_box(trainer, s.optimal_steps, trainer.dataset.bounds())
+        ctx.bar.update(s.pretrain_steps)
+        self._pretrained[preset] = copy.deepcopy(trainer.state())
+        return trainer
+
+    def measure(self, s: GeneratorOnlySettings, cell: fw.Cell, ctx: fw.Context) -> dict[str, Any]:
+        """Pretrain (or copy a shared pretraining), then train G alone with records."""
+        start, refit = time.time(), cell.method.info.get("refit", False)
+        trainer = self.pretrained(s, cell, ctx)
+        bounds = trainer.dataset.bounds()
+        argmax, d_max = critic_argmax(trainer, bounds, s.grid)
+        records = [{"g_step": 0, **snapshot(trainer, s, argmax, d_max)}]
+        samples = {0: box_samples(trainer, 500, s.seed + 303, bounds).numpy()}
+        opt = generator_optimiser(trainer)
+        wasserstein = trainer.cfg.objective.name == "wasserstein"
+        g_objective = trainer.loss.objective if wasserstein else make_objective(s.g_loss)
+        done = 0
+        for target in record_steps(s.g_steps, s.n_records)[1:]:
+            while done < target:
+                if refit:  # ordinary WGAN-GP iterations, the critic refitted every refit_every
+                    n = min(target - done, s.refit_every - done % s.refit_every)
+                    trainer.advance(n)
+                    if (done + n) % s.refit_every == 0:
+                        trainer.train_critic(s.refit_steps)
+                else:
+                    n = target - done
+                    generator_alone(trainer, n, bounds, opt, g_objective)
+                done += n
+            ctx.bar.update(target - records[-1]["g_step"])
+            if refit:  # the critic moved: its argmax too
+                argmax, d_max = critic_argmax(trainer, bounds, s.grid)
+            records.append({"g_step": done, **snapshot(trainer, s, argmax, d_max)})
+        samples[done] = box_samples(trainer, 500, s.seed + 303, bounds).numpy()
+        return {
+            "condition": cell.method.name,
+            "label": cell.method.label,
+            "records": records,
+            "_samples": samples,
+            "data_spread": spread(held_real(trainer.dataset, s.eval_samples, s.seed + 101)),
+            "box_half_width": (bounds[1] - bounds[0]) / 2,
+            "seconds": time.time() - start,
+            "run_dir": str(trainer.run_dir),
+        }
+
+    def summarise(self, s: GeneratorOnlySettings, records: list[dict]) -> dict[str, Any]:
+        """Every condition's records (without the sample arrays) and the data's spread."""
+        conditions = [public(r) for r in records]
+        return {"conditions": conditions, "data_spread": records[0]["data_spread"]}
+
+    def verdicts(self, numbers: dict[str, Any], settings: GeneratorOnlySettings) -> list[Verdict]:
+        """Three verdicts from the conditions' records (first and last record of each).
+
+        1-2. :func:`collapse_verdict` on ``gan-frozen`` and on ``wgan-frozen``.
+        3. ``wgan-optimal``: a critic kept optimal avoids the collapse: final spread at least
+        :data:`KEPT` times the data's and no fewer modes than at the start minus one. Not
+        tested below :data:`MIN_G_STEPS` steps.
+        """
+        results, g_steps = {c["condition"]: c for c in numbers["conditions"]}, settings.g_steps
+        names = ("gan-frozen", "wgan-frozen")
+        frozen = [collapse_verdict(c, results.get(c), g_steps) for c in names]
+        opt = results.get("wgan-optimal")
+        measured, holds = "-", False
+        if opt is not None:
+            records, ref = opt["records"], opt["data_spread"]
+            first, last = records[0], records[-1]
+            measured = (
+                f"spread {_change(records, 'spread')} (data {ref:.3g}); modes "
+                f"{_change(records, 'modes_captured', '')}; high quality "
+                f"{_change(records, 'high_quality_fraction', '.2f')}"
+            )
+            modes_kept = last["modes_captured"] >= first["modes_captured"] - 1
+            holds = last["spread"] >= KEPT * ref and modes_kept
+        optimal = decide(
+            "A critic trained to optimality avoids mode collapse: G trained against it keeps "
+            "its spread and its modes",
+            f"Arjovsky et al. 2017, WGAN, §3; {LECTURE_WGAN}",
+            measured,
+            holds,
+            testable=opt is not None and g_steps >= MIN_G_STEPS,
+            why_not=f"needs wgan-optimal and g_steps >= {MIN_G_STEPS}",
+        )
+        return [*frozen, optimal]
+
+    def figures(self, s: GeneratorOnlySettings, numbers, records, run_dir: Path) -> list[Path]:
+        """:func:`figure`, saved as ``generator_only.png``."""
+        from wgan.figures.plotting import save_figure
+
+        return [save_figure(figure(records, s.dataset), run_dir / "generator_only.png")]
+
+    def table(self, s: GeneratorOnlySettings, numbers: dict[str, Any]) -> str:
+        """Per condition: first -> last record of the G-only phase."""
+        rows = []
+        for r in numbers["conditions"]:
+            rec, last = r["records"], r["records"][-1]
+            rows.append(
+                [r["label"], _change(rec, "spread", ".3f"), _change(rec, "modes_captured", "")]
+                + [_change(rec, "high_quality_fraction", ".2f")]
+                + [_change(rec, "distance_to_argmax", ".3f")]
+                + [f"{last['critic_at_samples']:.3g} / {last['critic_max']:.3g}"]
+            )
+        head = ["condition", "spread", "modes", "high quality", "dist. to argmax D", "D(G) / max D"]
+        box = tuple(round(b, 2) for b in make_dataset(s.dataset).bounds())
+        return (
+            f"{format_table(head, rows)}\n({s.dataset}; MLPs {s.depth}x{s.hidden}; "
+            f"{s.pretrain_steps} pretraining iterations, {s.g_steps} G-only steps; data spread "
+            f"{numbers['data_spread']:.3f}; samples clamped to the box {box})"
+        )

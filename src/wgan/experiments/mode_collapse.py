@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from wgan.data import make_dataset
+from wgan.experiments import framework as fw
 from wgan.experiments.common import (
     experiment_config,
     format_table,
@@ -46,15 +47,6 @@ from wgan.experiments.common import (
     split_list,
     train_cell,
 )
-from wgan.experiments.framework import (
-    Cell,
-    Context,
-    Experiment,
-    GridSettings,
-    Method,
-    method_table,
-    register,
-)
 from wgan.experiments.verdict import (
     LECTURE_DGM,
     LECTURE_PROBLEMS,
@@ -64,11 +56,11 @@ from wgan.experiments.verdict import (
     finite,
 )
 
-METHODS = method_table(
-    Method("gan", "GAN (minimax)", "toy-gan"),
-    Method("gan-ns", "GAN (non-saturating)", "toy-gan-ns"),
-    Method("wgan-clip", "WGAN (clipping)", "toy-wgan-clip"),
-    Method("wgan-gp", "WGAN-GP", "toy-wgan-gp"),
+METHODS = fw.method_table(
+    fw.Method("gan", "GAN (minimax)", "toy-gan"),
+    fw.Method("gan-ns", "GAN (non-saturating)", "toy-gan-ns"),
+    fw.Method("wgan-clip", "WGAN (clipping)", "toy-wgan-clip"),
+    fw.Method("wgan-gp", "WGAN-GP", "toy-wgan-gp"),
 )
 
 #: The mode-collapse protocol of the published numbers below.
@@ -146,7 +138,7 @@ PUBLISHED: list[dict[str, Any]] = [
 
 
 @dataclass
-class ModeCollapseSettings(GridSettings):
+class ModeCollapseSettings(fw.GridSettings):
     """Settings of ``wgan experiment mode-collapse`` (fast laptop-CPU defaults).
 
     More seeds / steps: ``n_seeds=5 steps=5000``; paper-size networks: ``hidden=512``.
@@ -182,8 +174,8 @@ def _modes(rows: Sequence[dict[str, Any]], method: str) -> dict[str, tuple[float
     }
 
 
-@register
-class ModeCollapse(Experiment):
+@fw.register
+class ModeCollapse(fw.Experiment):
     """Mode coverage of the GANs and WGANs on the Gaussian mixtures."""
 
     name = "mode-collapse"
@@ -197,7 +189,7 @@ class ModeCollapse(Experiment):
     #: mixtures: at this budget the minimax GAN covers the ring and drops modes only on the grid.
     quick = {"n_seeds": 1, "eval_samples": 1000}
 
-    def measure(self, s: ModeCollapseSettings, cell: Cell, ctx: Context) -> dict[str, Any]:
+    def measure(self, s: ModeCollapseSettings, cell: fw.Cell, ctx: fw.Context) -> dict[str, Any]:
         """Train one (dataset, method, seed); the mode metrics and exact W1 of the final
         evaluation (:func:`wgan.metrics.toy_metrics` on ``eval_samples`` generated vs as many
         real samples), or the divergence."""

@@ -57,16 +57,8 @@ from torch import Tensor, nn
 from wgan.config import OptimConfig
 from wgan.constraints import make_constraints
 from wgan.data import make_dataset
+from wgan.experiments import framework as fw
 from wgan.experiments.common import fit_critic, format_table
-from wgan.experiments.framework import (
-    Cell,
-    Context,
-    Experiment,
-    Method,
-    Settings,
-    method_table,
-    register,
-)
 from wgan.experiments.parallel_lines_figures import LOG2, plot_results
 from wgan.experiments.verdict import LECTURE_WGAN, Verdict, decide, finite, fmt
 from wgan.gan.loss import GANLoss
@@ -78,15 +70,15 @@ from wgan.objectives import (
     wasserstein_generator_loss,
 )
 
-METHODS = method_table(
-    Method("minimax", "minimax GAN (JS)", info={"objective": "minimax"}),
-    Method("clip", "WGAN, weight clipping", info={"objective": "wasserstein"}),
-    Method("gp", "WGAN-GP (lambda=10)", info={"objective": "wasserstein"}),
+METHODS = fw.method_table(
+    fw.Method("minimax", "minimax GAN (JS)", info={"objective": "minimax"}),
+    fw.Method("clip", "WGAN, weight clipping", info={"objective": "wasserstein"}),
+    fw.Method("gp", "WGAN-GP (lambda=10)", info={"objective": "wasserstein"}),
 )
 
 
 @dataclass
-class ParallelLinesSettings(Settings):
+class ParallelLinesSettings(fw.Settings):
     """Settings of the parallel-lines experiment (defaults: ~1-2 minutes on 2 CPU cores)."""
 
     n_theta: int = 11  # grid of theta: linspace(-theta_max, theta_max, n_theta)
@@ -263,8 +255,8 @@ PL_W1_REL_TOL = 0.15  # the WGAN-GP estimate within 15% of |θ|
 PL_GRAD_TOL = 0.25  # the WGAN-GP generator gradient within 0.25 of sign(θ)
 
 
-@register
-class ParallelLines(Experiment):
+@fw.register
+class ParallelLines(fw.Experiment):
     """Trained JS, clipped-WGAN and WGAN-GP critics on the two parallel lines."""
 
     name = "parallel-lines"
@@ -277,16 +269,16 @@ class ParallelLines(Experiment):
     #: 5 thetas, 500 critic steps (the least at which the verdicts are judged).
     quick = {"n_theta": 5, "steps": 500, "eval_samples": 2000}
 
-    def cells(self, settings: ParallelLinesSettings) -> list[Cell]:
+    def cells(self, settings: ParallelLinesSettings) -> list[fw.Cell]:
         """Every theta x method; the seed drives the data (fresh per theta), while the initial
         weights are the same for every theta (per method: ``settings.seed + j``)."""
         return [
-            Cell(method, seed=settings.seed + 1000 * (i + 1) + j, value=theta)
+            fw.Cell(method, seed=settings.seed + 1000 * (i + 1) + j, value=theta)
             for i, theta in enumerate(theta_grid(settings))
             for j, method in enumerate(METHODS.values())
         ]
 
-    def measure(self, settings: ParallelLinesSettings, cell: Cell, ctx: Context) -> dict:
+    def measure(self, settings: ParallelLinesSettings, cell: fw.Cell, ctx: fw.Context) -> dict:
         """Train the cell's critic, then its estimate and generator gradient(s); at the theta
         nearest 0.6 also its profile along x1 (for the figure)."""
         method, theta, j = cell.method.name, cell.value, list(METHODS).index(cell.method.name)

@@ -1,6 +1,7 @@
 """Measurements the claim experiments share on 2-D toy data (``momentum``, ``generator-only``,
-``mode-hopping``): a held set, the mode histogram, the spread of samples, a generator trained
-alone against a frozen critic, the argmax of a critic on a grid, the roughness of a curve.
+``mode-hopping``): the record steps and training up to them, a held set, the mode histogram, the
+spread of samples, a generator trained alone against a frozen critic, the argmax of a critic on a
+grid, the roughness of a curve.
 
 Everything here is a plain function of a :class:`wgan.training.trainer.Trainer` (its public models,
 loss and random stream) or of arrays; nothing writes files.
@@ -15,12 +16,30 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wgan.data import make_dataset
 from wgan.errors import WganError
-
-#: The lectures the claims come from (course material, by title).
-from wgan.experiments.verdict import LECTURE_DGM, LECTURE_PROBLEMS, LECTURE_WGAN  # noqa: F401
 from wgan.metrics.wasserstein import as_points
 from wgan.training.trainer import Trainer
+
+
+def record_steps(steps: int, n_records: int) -> list[int]:
+    """Step 0 and ``n_records`` evenly spaced steps up to ``steps``."""
+    return sorted({0, *np.linspace(0, steps, n_records + 1).round().astype(int).tolist()})
+
+
+def advance_to(trainer: Trainer, target: int, bar: Any) -> bool:
+    """Train on to generator iteration ``target``, advancing the progress ``bar`` by the
+    iterations taken; whether the running statistics stayed finite."""
+    n = target - trainer.step
+    running = trainer.advance(n)
+    bar.update(n)
+    return all(math.isfinite(v) for v in running.values())
+
+
+def modeless(datasets: list[str]) -> list[str]:
+    """The datasets among ``datasets`` that have no modes to count (ConfigError for an unknown
+    name)."""
+    return [d for d in datasets if make_dataset(d).modes is None]
 
 
 def held_real(dataset: Any, n: int, seed: int) -> Tensor:
@@ -182,10 +201,8 @@ def box_samples(
 
 
 __all__ = [
-    "LECTURE_DGM",
-    "LECTURE_PROBLEMS",
-    "LECTURE_WGAN",
     "BoxedGenerator",
+    "advance_to",
     "box_samples",
     "clamp_box",
     "fit_critic_to_box",
@@ -194,6 +211,8 @@ __all__ = [
     "generator_optimiser",
     "held_real",
     "mode_histogram",
+    "modeless",
+    "record_steps",
     "roughness",
     "spread",
 ]
