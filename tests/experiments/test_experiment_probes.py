@@ -32,6 +32,21 @@ def clean_figure(fig):
     assert missing_axis_labels(fig) == []
 
 
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the experiments save (still written to their files)."""
+    from wgan.figures import plotting
+
+    figs, save = [], plotting.save_figure
+
+    def keep(fig, path):
+        figs.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plotting, "save_figure", keep)
+    return figs
+
+
 # ----------------------------------------------------------------------------------------------
 # momentum
 # ----------------------------------------------------------------------------------------------
@@ -91,7 +106,7 @@ def test_roughness_is_relative_change_noise():
     assert math.isnan(roughness([1.0, float("nan")]))
 
 
-def test_momentum_smoke(tmp_path):
+def test_momentum_smoke(tmp_path, drawn):
     s = mo.MomentumSettings(
         optimisers="rmsprop,gp-adam-0",
         n_seeds=2,
@@ -109,8 +124,7 @@ def test_momentum_smoke(tmp_path):
     assert all(r["history"]["step"] == [0, 2, 4, 6] for r in runs)
     assert (tmp_path / "momentum.png").is_file()
     assert "WGAN clip, RMSProp" in result.table and "WGAN-GP, Adam β1=0" in result.table
-    names = ["rmsprop", "gp-adam-0"]
-    clean_figure(mo.figure(result.numbers["runs"], result.numbers["summary"], names))
+    clean_figure(*drawn)
 
 
 def test_momentum_configs_differ_only_in_the_critic_optimiser():
@@ -163,24 +177,24 @@ def hop_stats(hops, movement, modes=8, counted=40):
     }
 
 
+def hopping(gan, wgan, steps=2000, n_records=40):
+    return mh.hopping_verdict("8g", gan, wgan, steps, n_records, "GAN")
+
+
 def test_hopping_verdict():
-    assert mh.hopping_verdict("8g", hop_stats(5, 0.4), hop_stats(0, 0.02), 2000, 40).holds
+    assert hopping(hop_stats(5, 0.4), hop_stats(0, 0.02)).holds
     # The GAN never changes its dominant mode, or moves as little as WGAN-GP: does not hold.
-    assert mh.hopping_verdict("8g", hop_stats(0, 0.4), hop_stats(0, 0.02), 2000, 40).status == FAILS
-    assert (
-        mh.hopping_verdict("8g", hop_stats(3, 0.03), hop_stats(0, 0.02), 2000, 40).status == FAILS
-    )
-    small = mh.hopping_verdict("8g", hop_stats(5, 0.4), hop_stats(0, 0.02), mh.MIN_STEPS - 1, 40)
+    assert hopping(hop_stats(0, 0.4), hop_stats(0, 0.02)).status == FAILS
+    assert hopping(hop_stats(3, 0.03), hop_stats(0, 0.02)).status == FAILS
+    small = hopping(hop_stats(5, 0.4), hop_stats(0, 0.02), steps=mh.MIN_STEPS - 1)
     assert small.status == UNTESTED
-    assert mh.hopping_verdict("8g", hop_stats(5, 0.4), None, 2000, 40).status == UNTESTED
+    assert hopping(hop_stats(5, 0.4), None).status == UNTESTED
     # A GAN with too few high-quality samples to follow: its hops are noise.
-    few = mh.hopping_verdict("8g", hop_stats(5, 0.4, counted=3), hop_stats(0, 0.02), 2000, 40)
-    assert few.status == UNTESTED
-    undefined = mh.hopping_verdict("8g", hop_stats(1, float("nan")), hop_stats(0, 0.02), 2000, 40)
-    assert undefined.status == UNTESTED
+    assert hopping(hop_stats(5, 0.4, counted=3), hop_stats(0, 0.02)).status == UNTESTED
+    assert hopping(hop_stats(1, float("nan")), hop_stats(0, 0.02)).status == UNTESTED
 
 
-def test_mode_hopping_smoke(tmp_path):
+def test_mode_hopping_smoke(tmp_path, drawn):
     s = mh.ModeHoppingSettings(steps=4, n_records=2, hidden=8, batch_size=16, eval_samples=50)
     result = get_experiment("mode-hopping").run(s, tmp_path)
     assert statuses(result.verdicts) == [UNTESTED] * 4  # (dataset, GAN) pairs
@@ -192,8 +206,7 @@ def test_mode_hopping_smoke(tmp_path):
         assert r["steps"] == [0, 2, 4]
         assert np.asarray(r["counts"]).shape == (3, 8 if r["dataset"] == "8gaussians" else 25)
     assert (tmp_path / "mode_hopping.png").is_file()
-    datasets, methods = ["8gaussians", "25gaussians"], ["gan", "gan-metz", "wgan-gp"]
-    clean_figure(mh.figure(result.numbers["runs"], datasets, methods, s))
+    clean_figure(*drawn)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,7 +284,7 @@ def test_generator_alone_climbs_the_frozen_critic(tmp_path):
     assert bool((x.abs() <= box[1] + 1e-6).all())
 
 
-def test_generator_only_smoke(tmp_path):
+def test_generator_only_smoke(tmp_path, drawn):
     s = go.GeneratorOnlySettings(
         pretrain_steps=3,
         g_steps=4,
@@ -296,6 +309,7 @@ def test_generator_only_smoke(tmp_path):
     a, b = conditions[1]["records"][0], conditions[2]["records"][0]
     assert a["spread"] == b["spread"] and a["argmax"] == b["argmax"]
     assert (tmp_path / "generator_only.png").is_file()
+    clean_figure(*drawn)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -169,14 +169,16 @@ def test_parallel_lines_figure(captured, monkeypatch, tmp_path):
 
 
 def test_discrete_data_figure(captured, tmp_path):
-    from wgan.experiments import discrete_data
+    from wgan.experiments import get_experiment
+    from wgan.experiments.discrete_data import DiscreteDataSettings
 
     curve = [
         {"step": s, **{f"js{n}": 1 / (s + n) for n in range(1, 5)},
          **{f"js{n}_baseline": 0.01 * n for n in range(1, 5)}}
         for s in (1, 5, 10, 20)
     ]  # fmt: skip
-    discrete_data.plot_curves([{"label": "wgan-gp", "curve": curve}], tmp_path / "f.png")
+    numbers = {"methods": [{"label": "wgan-gp", "curve": curve, "samples": {}, "error": None}]}
+    get_experiment("discrete-data").figures(DiscreteDataSettings(), numbers, [], tmp_path)
     _check(captured)
 
 

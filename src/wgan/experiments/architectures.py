@@ -67,16 +67,12 @@ class ArchitecturesSettings(StudySettings):
         archs = split_list(self.architectures)
         n = self.resolution.bit_length() - 3  # 2x resampling steps from 4x4
         least = max(n, 3 + max(n - 2, 0))  # G: n upsampling blocks; D: its default count
+        known = bool(archs) and all(a in ARCHITECTURES for a in archs)
+        deep_enough = "resnet" not in archs or self.resnet_blocks >= least
         return [
             *super().checks(),
-            (
-                bool(archs) and all(a in ARCHITECTURES for a in archs),
-                f"architectures must be among {', '.join(ARCHITECTURES)}",
-            ),
-            (
-                "resnet" not in archs or self.resnet_blocks >= least,
-                f"resnet_blocks must be >= {least} at resolution {self.resolution}",
-            ),
+            (known, f"architectures must be among {', '.join(ARCHITECTURES)}"),
+            (deep_enough, f"resnet_blocks must be >= {least} at resolution {self.resolution}"),
         ]
 
 
@@ -84,12 +80,11 @@ def setting_overrides(arch: str, width: int, resnet_blocks: int) -> list[str]:
     """The ``generator.*`` / ``critic.*`` overrides of one of the seven settings (batch norm in
     D becomes layer norm under the gradient penalty, in :func:`~wgan.experiments.robustness.
     method_config`)."""
-    base = [f"G.width={width}", f"D.width={width}", "G.norm=batch", "D.norm=batch"]
-    extra = [o.format(b=resnet_blocks) for o in ARCHITECTURES[arch][1]]
+    out = [f"G.width={width}", f"D.width={width}", "G.norm=batch", "D.norm=batch"]
+    out += [o.format(b=resnet_blocks) for o in ARCHITECTURES[arch][1]]  # later overrides win
     # He init for the DCGAN nets (as the paper's code; DCGAN's N(0, 0.02) would leave the
     # settings without normalisation with input-independent outputs before training starts)
-    init = ["G.init=he"] * (arch not in ("mlp_g", "resnet")) + ["D.init=he"] * (arch != "resnet")
-    out = [*base, *extra, *init]  # later overrides win
+    out += ["G.init=he"] * (arch not in ("mlp_g", "resnet")) + ["D.init=he"] * (arch != "resnet")
     return [("generator" if o[0] == "G" else "critic") + o[1:] for o in out]
 
 
@@ -106,14 +101,18 @@ class Architectures(DigitStudy):
     Settings = ArchitecturesSettings
     methods = METHODS
     #: Two settings, two methods, a few iterations.
-    quick = {"architectures": "dcgan,gated", "methods": "gan,wgan-gp", "steps": 20, "width": 8,
-             "eval_samples": 200}  # fmt: skip
+    quick = {
+        "architectures": "dcgan,gated",
+        "methods": "gan,wgan-gp",
+        "steps": 20,
+        "width": 8,
+        "eval_samples": 200,
+    }
 
     def architectures(self, s: ArchitecturesSettings) -> list[tuple[str, list[str]]]:
         """The settings to train and their overrides."""
-        return [
-            (a, setting_overrides(a, s.width, s.resnet_blocks)) for a in split_list(s.architectures)
-        ]
+        archs = split_list(s.architectures)
+        return [(a, setting_overrides(a, s.width, s.resnet_blocks)) for a in archs]
 
     def run_methods(self, s: ArchitecturesSettings) -> list[str]:
         return split_list(s.methods)
@@ -128,12 +127,11 @@ class Architectures(DigitStudy):
         t, scores = settings.threshold, numbers["scores"]
         wins = {m: sum((scores[f"{a}/{m}"] or 0.0) >= t for a in archs) for m in methods}
         measured = ", ".join(f"{METHODS[m].label} {wins[m]}/{len(archs)}" for m in methods)
-        testable = "wgan-gp" in methods and len(methods) > 1 and settings.steps >= MIN_STEPS
-        why = (
-            "needs WGAN-GP and another method"
-            if "wgan-gp" not in methods or len(methods) == 1
-            else f"{settings.steps} generator iterations; tested from {MIN_STEPS}"
-        )
+        paired = "wgan-gp" in methods and len(methods) > 1
+        testable = paired and settings.steps >= MIN_STEPS
+        why = f"{settings.steps} generator iterations; tested from {MIN_STEPS}"
+        if not paired:
+            why = "needs WGAN-GP and another method"
         others = [wins[m] for m in methods if m != "wgan-gp"]
         holds = wins.get("wgan-gp", 0) == len(archs) and all(w < len(archs) for w in others)
         claim = "WGAN-GP trains every architecture setting, each other method fails on some"
@@ -150,28 +148,28 @@ class Architectures(DigitStudy):
 
         archs, methods = split_list(s.architectures), split_list(s.methods)
         scores, dirs = numbers["scores"], {r["name"]: r["run_dir"] for r in numbers["runs"]}
-        samples = {}
+        r, real = s.resolution, numbers["real_digit_is"]
+        tiles, grey = {}, torch.zeros(16, 1, r, r)  # 16 samples of a failed run: grey
         for key, score in scores.items():
             x = None if score is None else load_run(dirs[key.replace("/", "-", 1)]).samples(16, 0)
-            samples[key] = x if x is not None and bool(torch.isfinite(x).all()) else None
-        shape = next(x.shape for x in samples.values() if x is not None)  # (16, 1, R, R)
-
-        def tile(a: str, m: str) -> torch.Tensor:  # (1, H', W') in [-1, 1]; failed: grey
-            x = samples[f"{a}/{m}"]
-            return image_grid(torch.zeros(shape) if x is None else x, nrow=4, padding=1) * 2 - 1
-
-        images = torch.stack([torch.stack([tile(a, m) for m in methods]) for a in archs])
+            ok = x is not None and bool(torch.isfinite(x).all())
+            tiles[key] = image_grid(x if ok else grey, nrow=4, padding=1) * 2 - 1  # (1, H', W')
+        images = torch.stack([torch.stack([tiles[f"{a}/{m}"] for m in methods]) for a in archs])
         fail = {k: "fail" if v is None else f"{v:.1f}" for k, v in scores.items()}
         rows = [
             f"{ARCHITECTURES[a][0]}\n" + "  ".join(fail[f"{a}/{m}"] for m in methods) for a in archs
         ]
-        r, real = s.resolution, numbers["real_digit_is"]
         title = f"{r}x{r} digits, {s.steps} generator iterations, width {s.width} "
         title += f"(real digits: IS {real:.2f})"
+        labels = [METHODS[m].label.replace(" (standard GAN)", "") for m in methods]
         fig = plot_image_grid(
-            images, rows, [METHODS[m].label.replace(" (standard GAN)", "") for m in methods], title,
-            xlabel="method", ylabel="architecture (digit IS per method)",
-        )  # fmt: skip
+            images,
+            rows,
+            labels,
+            title,
+            xlabel="method",
+            ylabel="architecture (digit IS per method)",
+        )
         fig.set_size_inches(1.6 * len(methods) + 2.6, 1.45 * len(archs) + 1.2)
         return [save_figure(fig, run_dir / "architectures.png")]
 
@@ -180,10 +178,10 @@ class Architectures(DigitStudy):
         archs, methods = split_list(s.architectures), split_list(s.methods)
         table = format_table(
             ["architecture", *[METHODS[m].label for m in methods]],
-            [[ARCHITECTURES[a][0], *[show_is(numbers["scores"][f"{a}/{m}"]) for m in methods]]
-             for a in archs],
-        )  # fmt: skip
-        return (
-            f"digit Inception score of each run\n\n{table}\n\n{self.footer(s, numbers)} "
-            f"Base width {s.width}, ResNet {s.resnet_blocks} blocks."
+            [
+                [ARCHITECTURES[a][0], *[show_is(numbers["scores"][f"{a}/{m}"]) for m in methods]]
+                for a in archs
+            ],
         )
+        size = f"Base width {s.width}, ResNet {s.resnet_blocks} blocks."
+        return f"digit Inception score of each run\n\n{table}\n\n{self.footer(s, numbers)} {size}"

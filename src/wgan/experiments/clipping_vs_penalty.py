@@ -86,11 +86,21 @@ class ClippingVsPenaltySettings(fw.Settings):
     plot_range: float = 3.0  # contour plots cover [-r, r]^2 (gan_toy.py: 3)
 
     LIMITS = {
-        "noise_std": "> 0", "hidden": ">= 1", "deep_hidden": ">= 1", "depth": ">= 1",
-        "deep_depth": ">= 2", "steps": ">= 1", "deep_steps": ">= 1", "batch_size": ">= 1",
-        "clip_lr": "> 0", "gp_lr": "> 0", "gp_weight": ">= 0", "eval_samples": ">= 2",
-        "resolution": ">= 8", "plot_range": "> 0",
-    }  # fmt: skip
+        "noise_std": "> 0",
+        "hidden": ">= 1",
+        "deep_hidden": ">= 1",
+        "depth": ">= 1",
+        "deep_depth": ">= 2",
+        "steps": ">= 1",
+        "deep_steps": ">= 1",
+        "batch_size": ">= 1",
+        "clip_lr": "> 0",
+        "gp_lr": "> 0",
+        "gp_weight": ">= 0",
+        "eval_samples": ">= 2",
+        "resolution": ">= 8",
+        "plot_range": "> 0",
+    }
 
     def dataset_list(self) -> list[str]:
         """The canonical dataset names (ConfigError for an unknown one)."""
@@ -115,14 +125,11 @@ class ClippingVsPenaltySettings(fw.Settings):
         ]
 
 
-GP = fw.Method("GP", "gradient penalty", info={"clip": None})
-
-
 def methods_of(s: ClippingVsPenaltySettings) -> list[fw.Method]:
     """One clipped critic per bound of ``clips`` (``"clip c=0.01"``; ``info["clip"]``: c),
     then the penalised one, ``"GP"``."""
-    clipped = [(f"clip c={c:g}", c) for c in s.clip_list()]
-    return [*(fw.Method(name, name, info={"clip": c}) for name, c in clipped), GP]
+    clipped = [fw.Method(f"clip c={c:g}", f"clip c={c:g}", info={"clip": c}) for c in s.clip_list()]
+    return [*clipped, fw.Method("GP", "gradient penalty", info={"clip": None})]
 
 
 def train_critic(
@@ -133,42 +140,35 @@ def train_critic(
     settings: ClippingVsPenaltySettings | None = None,
 ) -> MLP:
     """Train a WGAN critic of ``size`` = (width, hidden layers, steps) against real +
-    N(0, noise_std^2) noise; ``clip=None`` means GP.
-
-    Clipped: init U[-c, c], RMSProp(clip_lr), parameters clipped to [-clip, clip] after every
-    step. Penalised: He init, Adam(gp_lr, betas (0.5, 0.9)), two-sided penalty with weight
-    ``gp_weight``. Biases start at 0. Batch, noise, learning rates and ``gp_weight`` come from
-    ``settings`` (default: the defaults).
-    """
+    N(0, noise_std^2) noise: clipped to [-clip, clip] after every step (init U[-c, c],
+    RMSProp(clip_lr)) or, with ``clip=None``, penalised (He init, Adam(gp_lr, betas (0.5, 0.9)),
+    two-sided penalty of weight ``gp_weight``); biases start at 0. Batch, noise, learning rates
+    and ``gp_weight`` come from ``settings`` (default: the defaults)."""
     s, (hidden, depth, steps) = settings or ClippingVsPenaltySettings(), size
     torch.manual_seed(seed)
     critic = MLP(2, 1, hidden, depth, "relu")
-    with torch.no_grad():
-        for m in critic.modules():
-            if isinstance(m, nn.Linear):
-                if clip is None:
-                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                else:
-                    nn.init.uniform_(m.weight, -clip, clip)
-                nn.init.zeros_(m.bias)
+    for m in critic.modules():  # nn.init runs without autograd
+        if isinstance(m, nn.Linear):
+            if clip is None:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                nn.init.uniform_(m.weight, -clip, clip)
+            nn.init.zeros_(m.bias)
     penalty = "two_sided" if clip is None else "none"
     constraints = make_constraints(clip=clip or 0.0, penalty=penalty, penalty_weight=s.gp_weight)
-    adam, rmsprop = OptimConfig("adam", s.gp_lr, (0.5, 0.9)), OptimConfig("rmsprop", s.clip_lr)
-    dataset = make_dataset(dataset_name)
-    fixed = NoisyDataGenerator(dataset, s.noise_std, "cpu")
-    g = torch.Generator().manual_seed(seed)
     loss = GANLoss(make_objective("wasserstein"), constraints)
+    adam, rmsprop = OptimConfig("adam", s.gp_lr, (0.5, 0.9)), OptimConfig("rmsprop", s.clip_lr)
+    dataset, g = make_dataset(dataset_name), torch.Generator().manual_seed(seed)
+    fixed = NoisyDataGenerator(dataset, s.noise_std, "cpu")
     optimiser = adam if clip is None else rmsprop
     return fit_critic(critic, loss, dataset, fixed, steps, s.batch_size, optimiser, g)
 
 
 def eval_batch(dataset_name: str, n: int, noise_std: float, seed: int) -> tuple[Tensor, Tensor]:
     """``n`` fresh real samples and ``n`` fixed-generator samples, each (n, 2)."""
-    dataset = make_dataset(dataset_name)
-    g = torch.Generator().manual_seed(seed)
-    real = dataset.sample(n, generator=g)  # (n, 2)
-    fake = NoisyDataGenerator(dataset, noise_std, "cpu").sample(n, g)  # (n, 2)
-    return real, fake
+    dataset, g = make_dataset(dataset_name), torch.Generator().manual_seed(seed)
+    real = dataset.sample(n, generator=g)  # (n, 2), drawn before the fakes
+    return real, NoisyDataGenerator(dataset, noise_std, "cpu").sample(n, g)
 
 
 def layer_gradient_norms(critic: MLP, real: Tensor, fake: Tensor) -> dict[str, Any]:
@@ -179,28 +179,19 @@ def layer_gradient_norms(critic: MLP, real: Tensor, fake: Tensor) -> dict[str, A
     ReLU) we return the mean over the 2B samples of ``B * ||dL/dh_l[i]||_2`` =
     ``||df(x_i)/dh_l(x_i)||_2``. ``input`` is the same for the input layer (the input-gradient
     norm the penalty pulls to 1). A float64 copy of the critic is used so that gradients that
-    vanish below float32's range (~1e-38) are still measured.
-
-    Returns ``{"layers": [norm of layer 1, ..., norm of layer depth], "input": float}``.
+    vanish below float32's range (~1e-38) are still measured. Returns
+    ``{"layers": [norm of layer 1, ..., norm of layer depth], "input": float}``.
     """
-    net = copy.deepcopy(critic).double()
-    acts: list[Tensor] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, out: acts.append(out))
-        for m in net.body
-        if not isinstance(m, (nn.Linear, nn.Identity, nn.LayerNorm, nn.BatchNorm1d))
-    ]
-    try:
-        x = torch.cat([real, fake]).double().requires_grad_(True)  # (2B, 2)
-        out = net(x).reshape(-1)  # (2B,)
-    finally:
-        for h in hooks:
-            h.remove()
+    net, acts = copy.deepcopy(critic).double(), []  # the hooks go with the copy
+    for activation in net.body[2::3]:  # each hidden layer is (Linear, norm, activation)
+        activation.register_forward_hook(lambda _m, _i, out: acts.append(out))
+    x = torch.cat([real, fake]).double().requires_grad_(True)  # (2B, 2)
+    out = net(x).reshape(-1)  # (2B,)
     b = real.shape[0]
     loss = -(out[:b].mean() - out[b:].mean())
     grads = torch.autograd.grad(loss, [x, *acts])  # (2B, 2), then (2B, width) per layer
     norms = [float((g.flatten(1).norm(dim=1) * b).mean()) for g in grads]  # per sample, * B
-    return {"input": norms[0], "layers": norms[1:]}
+    return {"layers": norms[1:], "input": norms[0]}
 
 
 def weight_values(critic: nn.Module) -> np.ndarray:
@@ -214,16 +205,10 @@ def fraction_at_bound(weights: np.ndarray, clip: float, tol: float = 0.01) -> fl
     return float(np.mean(np.abs(weights) >= (1.0 - tol) * clip))
 
 
-# ------------------------------------------------------------------------------------------
-# Figures
-# ------------------------------------------------------------------------------------------
-
-
 def surfaces_figure(records: list[dict[str, Any]], s: Any, path: Path) -> Path:
     """(a) Value surfaces over the real and fixed-generator samples, a row per dataset and a
     column per method (``records``: the surface cells', with ``_surface`` and ``_samples``)."""
-    rows = list(dict.fromkeys(r["dataset"] for r in records))
-    cols = list(dict.fromkeys(r["method"] for r in records))
+    rows, cols = ([*dict.fromkeys(r[key] for r in records)] for key in ("dataset", "method"))
     size = (3.3 * len(cols), 3.3 * len(rows))
     fig, axes = plotting.subplots(len(rows), len(cols), figsize=size, squeeze=False)
     noise = f"fixed generator (real + N(0, {s.noise_std:g}^2))"
@@ -290,10 +275,6 @@ def histogram_figure(records: list[dict[str, Any]], where: str, path: Path) -> P
     return plotting.save_figure(fig, path)
 
 
-# ------------------------------------------------------------------------------------------
-# The experiment; its verdicts last
-# ------------------------------------------------------------------------------------------
-
 CVP_MIN_DEPTH = 6  # a geometric gain per layer needs several layers to show
 CVP_MIN_DEEP_STEPS = 100  # the penalised deep critic must have been trained to be judged
 CVP_CLIP_RATIO = 100.0  # clipped: the layer norms span at least two orders of magnitude ...
@@ -319,24 +300,28 @@ class ClippingVsPenalty(fw.Experiment):
     )
     Settings = ClippingVsPenaltySettings
     #: ``wgan experiment all --quick``: two datasets, smaller critics, coarser plots.
-    quick = {"datasets": "8gaussians,swissroll", "hidden": 128, "steps": 400, "deep_steps": 200,
-             "deep_hidden": 64, "eval_samples": 2048, "resolution": 48}  # fmt: skip
+    quick = {
+        "datasets": "8gaussians,swissroll",
+        "hidden": 128,
+        "steps": 400,
+        "deep_steps": 200,
+        "deep_hidden": 64,
+        "eval_samples": 2048,
+        "resolution": 48,
+    }
 
     def cells(self, s: ClippingVsPenaltySettings) -> list[fw.Cell]:
         """(a) Every dataset i x method j (seed ``seed + 100 i + j``, ``value`` i), then (b)
         every method's deep critic on the focus dataset (seed ``seed + 5000 + j``, ``"deep"``)."""
-        methods, focus = methods_of(s), resolve_dataset_name(s.focus_dataset)
-        datasets = enumerate(s.dataset_list())
+        methods, focus = list(enumerate(methods_of(s))), resolve_dataset_name(s.focus_dataset)
         grid = [
             fw.Cell(m, d, s.seed + 100 * i + j, i)
-            for i, d in datasets
-            for j, m in enumerate(methods)
+            for i, d in enumerate(s.dataset_list())
+            for j, m in methods
         ]
-        return grid + [fw.Cell(m, focus, s.seed + 5000 + j, "deep") for j, m in enumerate(methods)]
+        return grid + [fw.Cell(m, focus, s.seed + 5000 + j, "deep") for j, m in methods]
 
-    def measure(
-        self, s: ClippingVsPenaltySettings, cell: fw.Cell, ctx: fw.Context
-    ) -> dict[str, Any]:
+    def measure(self, s: ClippingVsPenaltySettings, cell: fw.Cell, ctx: fw.Context) -> dict:
         """Train the cell's critic; its gap E f(real) - E f(fake) (K * W1 for a K-Lipschitz f),
         the fraction of its weights at ±c, and (a) its mean input-gradient norm on
         interpolates, value surface and weights, or (b) its gradient norm per layer."""
@@ -352,20 +337,27 @@ class ClippingVsPenalty(fw.Experiment):
         out = {"dataset": cell.dataset, "method": cell.method.name}
         if deep:
             n = min(s.eval_samples, 1024)
-            norms = layer_gradient_norms(critic, real[:n], fake[:n])
+            norms = layer_gradient_norms(critic, real[:n], fake[:n])  # {"layers", "input"}
             layers, low = norms["layers"], min(norms["layers"])
             last_over_first = layers[-1] / layers[0] if layers[0] > 0 else math.inf
             max_over_min = max(layers) / low if low > 0 else math.inf
             ratios = {"last_over_first": last_over_first, "max_over_min": max_over_min}
-            own = {"layers": layers, "input": norms["input"], **ratios, "gap": gap}
-            return {**out, "deep": {**own, "frac_at_clip": frac}}
+            return {**out, "deep": {**norms, **ratios, "gap": gap, "frac_at_clip": frac}}
         x_hat = interpolates(real, fake, torch.Generator().manual_seed(20_000 + i))
         grad = float(input_gradient_norm(critic, x_hat).mean())
-        r = s.plot_range
-        surface = plotting.critic_grid(critic, (-r, r, -r, r), s.resolution)  # X, Y, Z
+        box = (-s.plot_range, s.plot_range) * 2  # [-r, r]^2 as (xmin, xmax, ymin, ymax)
+        surface = plotting.critic_grid(critic, box, s.resolution)  # X, Y, Z
         samples = (real[:500].numpy(), fake[:300].numpy())
-        return {**out, "gap": gap, "interp_grad_norm": grad, "frac_at_clip": frac,
-                "_surface": surface, "_samples": samples, "_weights": w, "_clip": clip}  # fmt: skip
+        return {
+            **out,
+            "gap": gap,
+            "interp_grad_norm": grad,
+            "frac_at_clip": frac,
+            "_surface": surface,
+            "_samples": samples,
+            "_weights": w,
+            "_clip": clip,
+        }
 
     def summarise(self, s: ClippingVsPenaltySettings, records: list[dict]) -> dict[str, Any]:
         datasets, focus = s.dataset_list(), resolve_dataset_name(s.focus_dataset)
@@ -397,48 +389,52 @@ class ClippingVsPenalty(fw.Experiment):
         def frac(v: float | None) -> Any:
             return "-" if v is None else v
 
-        rows_a = [[r["dataset"], r["method"], r["gap"], r["interp_grad_norm"],
-                   frac(r["frac_at_clip"])] for r in numbers["surfaces"]]  # fmt: skip
-        rows_b = [[m, r["layers"][0], r["layers"][-1], r["last_over_first"], r["max_over_min"],
-                   r["input"], r["gap"], frac(r["frac_at_clip"])]
-                  for m, r in numbers["deep"]["methods"].items()]  # fmt: skip
+        rows_a = [
+            [r["dataset"], r["method"], r["gap"], r["interp_grad_norm"], frac(r["frac_at_clip"])]
+            for r in numbers["surfaces"]
+        ]
+        rows_b = [
+            [
+                m,
+                r["layers"][0],
+                r["layers"][-1],
+                r["last_over_first"],
+                r["max_over_min"],
+                r["input"],
+                r["gap"],
+                frac(r["frac_at_clip"]),
+            ]
+            for m, r in numbers["deep"]["methods"].items()
+        ]
         head_a = ["dataset", "method", "gap E f(real)-E f(fake)", "mean |grad f| interp"]
         head_b = ["method", "|df/dh_1|", "|df/dh_last|", "last/first", "max/min", "|df/dx|", "gap"]
-        return "\n".join(
-            [
-                f"(a) {s.depth}x{s.hidden} critics vs fixed generator "
-                f"(real + N(0, {s.noise_std:g}^2)), {s.steps} steps",
-                format_table([*head_a, "frac at +-c"], rows_a),
-                "",
-                f"(b) {s.deep_depth}-layer critics (width {s.deep_hidden}) on "
-                f"{numbers['deep']['dataset']}, {s.deep_steps} steps: gradient norm per layer",
-                format_table([*head_b, "frac at +-c"], rows_b),
-            ]
+        return (
+            f"(a) {s.depth}x{s.hidden} critics vs fixed generator "
+            f"(real + N(0, {s.noise_std:g}^2)), {s.steps} steps\n"
+            + format_table([*head_a, "frac at +-c"], rows_a)
+            + f"\n\n(b) {s.deep_depth}-layer critics (width {s.deep_hidden}) on "
+            f"{numbers['deep']['dataset']}, {s.deep_steps} steps: gradient norm per layer\n"
+            + format_table([*head_b, "frac at +-c"], rows_b)
         )
 
-    def verdicts(self, numbers: dict[str, Any], settings: Any) -> list[Verdict]:
+    def verdicts(self, numbers: dict[str, Any], s: ClippingVsPenaltySettings) -> list[Verdict]:
         """Clipping makes gradients vanish or explode through a deep critic while the penalty
         keeps them of one order, and pushes the weights to ±c (Gulrajani et al. 2017, Sec. 3,
         Fig. 1)."""
-        s, deep = settings, numbers["deep"]["methods"]
+        deep = numbers["deep"]["methods"]
         source = "Gulrajani et al. 2017, Improved Training of WGANs, Sec. 3 and Fig. 1"
         source = f"{source}; {LECTURE_WGAN_GP}"
         # A clipped critic is judged only when its bound constrains it: either every layer's norm
         # is below 1 whatever the weights (||W||_2 <= width * c < 1: gradients must vanish), or the
         # weights can reach ±c in the run (about lr per RMSProp step, so steps * lr >= c). A bound
         # that is never reached leaves the critic effectively unconstrained: not a clipped critic.
-        bounds = {m: bound_of(m) for m, r in deep.items() if r["frac_at_clip"] is not None}
+        bounds = {m: bound_of(m) for m in deep if m != "GP"}
         reach = s.deep_steps * s.clip_lr
         constrained = [m for m, c in bounds.items() if s.deep_hidden * c < 1 or c <= reach]
         clipped = {m: deep[m]["max_over_min"] for m in constrained}
         skipped = [m for m in bounds if m not in clipped]
-        penalised = [r["max_over_min"] for r in deep.values() if r["frac_at_clip"] is None]
-        gp = penalised[0] if penalised else math.nan
+        gp = deep["GP"]["max_over_min"] if "GP" in deep else math.nan
         small = s.deep_depth < CVP_MIN_DEPTH or s.deep_steps < CVP_MIN_DEEP_STEPS
-        why = (
-            f"needs deep_depth >= {CVP_MIN_DEPTH}, deep_steps >= {CVP_MIN_DEEP_STEPS} and both a "
-            "penalised critic and a clipped one whose bound constrains it"
-        )
         worst_clip = min(clipped.values(), default=math.nan)
         ratios = ", ".join(f"{m} {fmt(v)}" for m, v in clipped.items())
         measured = f"max/min layer gradient norm: {ratios}; GP {fmt(gp)}"
@@ -450,11 +446,11 @@ class ClippingVsPenalty(fw.Experiment):
             source,
             measured,
             finite(gp) and gp <= CVP_GP_RATIO and worst_clip >= CVP_CLIP_RATIO,
-            not (small or not clipped or not penalised),
-            why,
+            not (small or not clipped or "GP" not in deep),
+            f"needs deep_depth >= {CVP_MIN_DEPTH}, deep_steps >= {CVP_MIN_DEEP_STEPS} and both a "
+            "penalised critic and a clipped one whose bound constrains it",
         )
-        # A weight moves by about lr per RMSProp step, so from U[-c, c] it can reach ±c only when
-        # steps * lr >= c: larger bounds are not reachable in the run and not judged.
+        # As above, from U[-c, c] a weight reaches ±c only when steps * lr >= c: others not judged.
         fractions: dict[float, list[float]] = {}
         for row in numbers["surfaces"]:
             if row["frac_at_clip"] is not None:

@@ -37,18 +37,22 @@ from wgan.experiments.verdict import Verdict, decide
 
 #: Every method runs the settings' preset; only the objective and the penalty differ.
 METHODS = fw.method_table(
-    fw.Method("wgan-gp", "WGAN-GP", "",
-           ("objective.name=wasserstein", "constraint.penalty=two_sided")),
+    fw.Method(
+        "wgan-gp", "WGAN-GP", "", ("objective.name=wasserstein", "constraint.penalty=two_sided")
+    ),
     fw.Method("gan", "GAN (minimax)", "", ("objective.name=minimax", "constraint.penalty=none")),
-    fw.Method("gan-ns", "GAN (non-saturating)", "",
-           ("objective.name=nonsaturating", "constraint.penalty=none")),
-)  # fmt: skip
+    fw.Method(
+        "gan-ns",
+        "GAN (non-saturating)",
+        "",
+        ("objective.name=nonsaturating", "constraint.penalty=none"),
+    ),
+)
 
 
 @dataclass
 class DiscreteDataSettings(fw.Settings):
-    """Settings of the experiment (defaults: a few CPU minutes); ``seed`` seeds every run (the
-    same for every method)."""
+    """Settings (defaults: a few CPU minutes); ``seed`` seeds every run, alike for each method."""
 
     preset: str = "text-wgan-gp"  # the nets, optimiser and data of every method
     methods: str = "wgan-gp,gan,gan-ns"  # comma-separated, from wgan-gp, gan, gan-ns
@@ -63,8 +67,15 @@ class DiscreteDataSettings(fw.Settings):
     feature_matching: float = 0.0  # tricks.feature_matching of every method (0: the paper's)
     device: str = "cpu"  # torch device of the runs
 
-    LIMITS = {"steps": ">= 1", "eval_every": ">= 1", "eval_samples": ">= 2", "sample_lines": ">= 0",
-              "width": ">= 0", "depth": ">= -1", "seed": ">= 0"}  # fmt: skip
+    LIMITS = {
+        "steps": ">= 1",
+        "eval_every": ">= 1",
+        "eval_samples": ">= 2",
+        "sample_lines": ">= 0",
+        "width": ">= 0",
+        "depth": ">= -1",
+        "seed": ">= 0",
+    }
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -79,12 +90,19 @@ class DiscreteDataSettings(fw.Settings):
 
     def overrides(self) -> list[str]:
         """The config overrides every method shares (data, sizes, budget, seed, device)."""
-        out = [f"data.name={self.data}", f"train.steps={self.steps}", f"train.seed={self.seed}",
-               f"tricks.feature_matching={self.feature_matching}", f"train.device={self.device}",
-               f"train.eval_samples={self.eval_samples}",
-               f"train.log_every={min(self.eval_every, 50)}", "train.progress=false",
-               "train.eval_every=0", "train.figure_every=0",
-               "train.checkpoint_every=0"]  # fmt: skip
+        out = [
+            f"data.name={self.data}",
+            f"train.steps={self.steps}",
+            f"train.seed={self.seed}",
+            f"tricks.feature_matching={self.feature_matching}",
+            f"train.device={self.device}",
+            f"train.eval_samples={self.eval_samples}",
+            "train.checkpoint_every=0",
+            f"train.log_every={min(self.eval_every, 50)}",
+            "train.progress=false",
+            "train.eval_every=0",
+            "train.figure_every=0",
+        ]
         out += [f"data.path={self.data_path}"] * (self.data == "text")
         for key in ("generator", "critic"):
             out += [f"{key}.width={self.width}"] * bool(self.width)
@@ -106,28 +124,6 @@ def _js4(result: dict[str, Any], index: int) -> float:
     if result["error"] and index == -1:
         return 1.0
     return float(result["curve"][index]["js4"]) if result["curve"] else math.nan
-
-
-def plot_curves(results: list[dict[str, Any]], path: Path) -> Path:
-    """JS-n over training, one panel per n, one line per method, the baseline dashed."""
-    from wgan.figures.plotting import legend_beside, save_figure, subplots
-
-    fig, axes = subplots(1, 4, figsize=(16, 3.8), squeeze=False)
-    for n, ax in enumerate(axes[0], start=1):
-        for r in results:
-            steps = [c["step"] for c in r["curve"]]
-            ax.plot(steps, [c[f"js{n}"] for c in r["curve"]], marker="o", ms=3, label=r["label"])
-        first = results[0]["curve"]
-        if first:
-            base = [c[f"js{n}_baseline"] for c in first]
-            ax.plot([c["step"] for c in first], base, "k--", lw=1, label="real vs real")
-        ax.set(title=f"JS-{n} (bits)", xlabel="generator iteration")
-        ax.set_ylabel(f"JS of character {n}-grams (bits)")
-        ax.set_ylim(bottom=0)
-    legend_beside(axes[0][-1])
-    fig.suptitle("Character n-gram JS of argmax-decoded samples vs held-out text")
-    fig.tight_layout()
-    return save_figure(fig, path)
 
 
 @fw.register
@@ -156,23 +152,16 @@ class DiscreteData(fw.Experiment):
         cfg = resolve(s.preset, [*s.overrides(), *method.overrides])
         cfg.name = f"{self.name}-{method.name}"
         trainer = make_trainer(cfg, ctx.run_dir / method.name)
-        curve: list[dict[str, Any]] = []
-        samples: dict[str, list[str]] = {}
-
-        def evaluate() -> None:
-            m = trainer.evaluate()
-            curve.append({"step": trainer.step, **m})
-            samples[str(trainer.step)] = trainer.text(max(1, s.sample_lines))[: s.sample_lines]
-            ctx.bar.set_postfix_str(f"{method.name} step {trainer.step} JS-4 {m['js4']:.3f}")
-
-        error = None
-        try:
-            evaluate()
-            while trainer.step < s.steps:
-                before = trainer.step
-                trainer.advance(min(s.eval_every, s.steps - trainer.step))
-                ctx.bar.update(trainer.step - before)
-                evaluate()
+        curve, samples, error = [], {}, None
+        try:  # measured at step 0, every eval_every steps and at the end
+            for stop in [*range(0, s.steps, s.eval_every), s.steps]:
+                n = stop - trainer.step
+                trainer.advance(n)
+                ctx.bar.update(n)
+                m = trainer.evaluate()
+                curve.append({"step": trainer.step, **m})
+                samples[str(trainer.step)] = trainer.text(max(1, s.sample_lines))[: s.sample_lines]
+                ctx.bar.set_postfix_str(f"{method.name} step {trainer.step} JS-4 {m['js4']:.3f}")
         except WganError as err:
             error = f"stopped at step {trainer.step}: {err}"
         record = {"method": method.name, "label": method.label, "curve": curve}
@@ -180,18 +169,15 @@ class DiscreteData(fw.Experiment):
 
     def summarise(self, s: DiscreteDataSettings, records: list[dict]) -> dict[str, Any]:
         """Each method's JS curve, samples and error, and the protocol."""
-        protocol = (
-            "same nets, data, optimiser, batch, n_critic and seed; only the objective (and the "
-            "penalty, WGAN-GP only) differs; JS in bits of 640 samples vs held-out text"
-        )
+        protocol = "same nets, data, optimiser, batch, n_critic and seed; only the objective (and "
+        protocol += "the penalty, WGAN-GP only) differs; JS in bits of 640 samples vs held-out text"
         return {"methods": records, "protocol": protocol}
 
     def verdicts(self, numbers: dict[str, Any], settings: Any) -> list[Verdict]:
         """The claim, decided from the JS-4 curves: WGAN-GP's JS-4 falls by at least ``MARGIN``
-        bits from initialisation, and each standard GAN ends at least ``MARGIN`` bits above it
-        (a run that stopped on non-finite values counts as 1 bit, the maximum). Not tested
-        without WGAN-GP and a standard GAN, or with fewer than ``MIN_STEPS`` generator
-        iterations."""
+        bits from initialisation, and each standard GAN ends at least ``MARGIN`` bits above it (a
+        run that stopped on non-finite values counts as 1 bit, the maximum). Not tested without
+        WGAN-GP and a standard GAN, or with fewer than ``MIN_STEPS`` generator iterations."""
         by = {r["method"]: r for r in numbers["methods"]}
         gans = [by[m] for m in ("gan", "gan-ns") if m in by]
         if "wgan-gp" not in by or not gans:
@@ -207,9 +193,26 @@ class DiscreteData(fw.Experiment):
         return [decide(CLAIM, SOURCE, measured, holds, steps >= MIN_STEPS, why)]
 
     def figures(self, s, numbers, records, run_dir: Path) -> list[Path]:
-        """JS-n over training (and, beside it, ``samples.txt``: the table of :meth:`table`)."""
+        """JS-n over training, one panel per n, one line per method, the baseline dashed (and,
+        beside it, ``samples.txt``: the table of :meth:`table`)."""
+        from wgan.figures.plotting import legend_beside, save_figure, subplots
+
         (run_dir / "samples.txt").write_text(self.table(s, numbers) + "\n", encoding="utf-8")
-        return [plot_curves(numbers["methods"], run_dir / "discrete_data_js.png")]
+        results, first = numbers["methods"], numbers["methods"][0]["curve"]
+        fig, axes = subplots(1, 4, figsize=(16, 3.8), squeeze=False)
+        for n, ax in enumerate(axes[0], start=1):
+            for r in results:
+                js = [c[f"js{n}"] for c in r["curve"]]
+                ax.plot([c["step"] for c in r["curve"]], js, marker="o", ms=3, label=r["label"])
+            if first:
+                base = [c[f"js{n}_baseline"] for c in first]
+                ax.plot([c["step"] for c in first], base, "k--", lw=1, label="real vs real")
+            ax.set(title=f"JS-{n} (bits)", xlabel="generator iteration", ylim=(0, None))
+            ax.set_ylabel(f"JS of character {n}-grams (bits)")
+        legend_beside(axes[0][-1])
+        fig.suptitle("Character n-gram JS of argmax-decoded samples vs held-out text")
+        fig.tight_layout()
+        return [save_figure(fig, run_dir / "discrete_data_js.png")]
 
     def table(self, s: DiscreteDataSettings, numbers: dict[str, Any]) -> str:
         """The final JS-n of each method beside the baseline, then sample lines at the first,
@@ -217,10 +220,9 @@ class DiscreteData(fw.Experiment):
         results, rows = numbers["methods"], []
         for r in results:
             last, first = (r["curve"][-1], r["curve"][0]) if r["curve"] else ({}, {})
-            js = [last.get(f"js{n}", math.nan) for n in range(1, 5)]
-            rows.append([r["label"], last.get("step", 0), *js, first.get("js4", math.nan)])
-            rows[-1].append(r["error"] or "")
-        base = results[0]["curve"][-1] if results and results[0]["curve"] else {}
+            js = [last.get(f"js{n}", math.nan) for n in range(1, 5)] + [first.get("js4", math.nan)]
+            rows.append([r["label"], last.get("step", 0), *js, r["error"] or ""])
+        base = results[0]["curve"][-1] if results[0]["curve"] else {}
         real = [base.get(f"js{n}_baseline", math.nan) for n in range(1, 5)]
         rows.append(["real vs real", "", *real, "", ""])
         head = ["method", "step", "JS-1", "JS-2", "JS-3", "JS-4", "JS-4 at 0", "note"]
@@ -228,7 +230,6 @@ class DiscreteData(fw.Experiment):
         for r in results:
             steps = sorted(r["samples"], key=int)
             for step in steps if len(steps) <= 3 else [steps[0], steps[len(steps) // 2], steps[-1]]:
-                for line in r["samples"][step]:
-                    line = line.replace("\n", " ")
-                    text.append(f"  {r['label']:<22} step {int(step):>6}  |{line}|")
+                lines = [line.replace("\n", " ") for line in r["samples"][step]]
+                text += [f"  {r['label']:<22} step {int(step):>6}  |{line}|" for line in lines]
         return "\n".join(text)

@@ -43,16 +43,8 @@ import numpy as np
 import torch
 
 from wgan.data import make_dataset
+from wgan.experiments import common
 from wgan.experiments import framework as fw
-from wgan.experiments.common import (
-    experiment_config,
-    format_table,
-    name_checks,
-    public,
-    sample_grid,
-    split_list,
-    train_cell,
-)
 from wgan.experiments.verdict import LECTURE_IMPROVED, Verdict, decide, finite, fmt
 from wgan.objectives import DIVERGENCES
 from wgan.training.trainer import Trainer
@@ -61,10 +53,18 @@ from wgan.training.trainer import Trainer
 #: betas (0.5, 0.999), one critic step per generator step, pinned here), so the rows differ only
 #: in ``f``, ``f*`` and ``g_f``.
 PINNED = (
-    "objective.name=fgan", "g_optim.name=adam", "d_optim.name=adam", "g_optim.lr=2e-4",
-    "d_optim.lr=2e-4", "g_optim.betas=[0.5, 0.999]", "d_optim.betas=[0.5, 0.999]",
-    "train.n_critic=1", "train.lr_decay=none", "constraint.clip=0", "constraint.penalty=none",
-)  # fmt: skip
+    "objective.name=fgan",
+    "g_optim.name=adam",
+    "d_optim.name=adam",
+    "g_optim.lr=2e-4",
+    "d_optim.lr=2e-4",
+    "g_optim.betas=[0.5, 0.999]",
+    "d_optim.betas=[0.5, 0.999]",
+    "train.n_critic=1",
+    "train.lr_decay=none",
+    "constraint.clip=0",
+    "constraint.penalty=none",
+)
 #: One method per divergence of the f-GAN table, all on the ``toy-gan`` preset.
 METHODS = fw.method_table(*(fw.Method(d, d, "toy-gan") for d in DIVERGENCES))
 
@@ -96,13 +96,14 @@ class FDivergencesSettings(fw.TrainingSettings):
     def divergence_list(self) -> list[str]:
         """The divergences to train, in order (``all``: the whole f-GAN table)."""
         names = self.divergences
-        return list(DIVERGENCES) if names.strip() == "all" else split_list(names)
+        return list(DIVERGENCES) if names.strip() == "all" else common.split_list(names)
 
     def checks(self) -> list[tuple[bool, str]]:
+        names = self.divergence_list()
         has_modes = make_dataset(self.dataset).modes is not None  # an unknown name raises
         return [
             *super().checks(),
-            *name_checks(self.divergence_list(), DIVERGENCES, "divergences", "divergence", "all, "),
+            *common.name_checks(names, DIVERGENCES, "divergences", "divergence", "all, "),
             (0.0 < self.pi < 1.0, "pi must be in (0, 1)"),
             (has_modes, f"dataset {self.dataset!r} has no modes to count"),
         ]
@@ -125,39 +126,6 @@ def status(r: dict[str, Any]) -> str:
     if not all(abs(r[k]) <= EXPLODED for k in ("final_estimate", "held_out_estimate")):
         return f"finished; estimate exploded (|F| > {EXPLODED:g})"
     return "ok"
-
-
-def plot_bars(results: list[dict[str, Any]], path: Path) -> Path:
-    """Bar charts per divergence: final estimate, modes captured, high quality %, exact W1."""
-    from wgan.figures.plotting import legend_beside, save_figure, subplots
-
-    finished = [r["metrics"] is not None for r in results]  # not diverged: samples measured
-    sane = [status(r) == "ok" for r in results]  # and an estimate that did not explode
-    panels = [
-        ("final estimate (train)", lambda r: r["final_estimate"], sane, "lower bound of D_f"),
-        ("modes captured", lambda r: r["metrics"]["modes_captured"], finished, "modes"),
-        ("high-quality samples", lambda r: 100 * r["metrics"]["high_quality_fraction"],
-         finished, "% within 3σ of a mode"),
-        ("exact W1 to the data", lambda r: r["metrics"]["w1"], finished, "W1"),
-    ]  # fmt: skip
-    fig, axes = subplots(1, 4, figsize=(18, 4.6))
-    x = np.arange(len(results))
-    for ax, (title, value, ok, ylabel) in zip(axes, panels, strict=True):
-        vals = [value(r) if good else 0.0 for r, good in zip(results, ok, strict=True)]
-        ax.bar(x, vals, color="tab:blue", label="trained")
-        bad = [i for i, good in enumerate(ok) if not good]
-        if bad:
-            ax.bar(bad, [0.0] * len(bad), color="tab:gray", label="diverged / exploded")
-            for i in bad:
-                ax.annotate("x", (i, 0), ha="center", va="bottom", color="tab:red")
-        ax.axhline(0.0, color="k", lw=0.5)
-        ax.set_xticks(x, [r["divergence"] for r in results], rotation=60, ha="right", fontsize=7)
-        ax.set_title(title, fontsize=10)
-        ax.set(ylabel=ylabel, xlabel="divergence (red x: diverged or exploded, no value)")
-    legend_beside(axes[-1])
-    fig.suptitle("f-GAN: one bar per divergence")
-    fig.tight_layout()
-    return save_figure(fig, path)
 
 
 @fw.register
@@ -184,13 +152,14 @@ class FDivergences(fw.Experiment):
         return [fw.Cell(METHODS[d], s.dataset, s.seed) for d in s.divergence_list()]
 
     def measure(self, s: FDivergencesSettings, cell: fw.Cell, ctx: fw.Context) -> dict[str, Any]:
-        """Train one f-GAN (an ordinary run, logged to its ``metrics.jsonl``); its history
-        (taken by the loop's hook at every logged step), final estimates and sample metrics."""
+        """One f-GAN run (logged to its ``metrics.jsonl``): history, estimates, sample metrics."""
         divergence = cell.method.name
         objective = {"divergence": divergence, "generator_loss": s.generator_loss, "pi": s.pi}
         overrides = [*PINNED, *(f"objective.{k}={v}" for k, v in objective.items())]
         overrides += [f"train.eval_samples={s.eval_samples}", f"train.log_every={s.log_every}"]
-        cfg = experiment_config(cell.method.preset, f"{self.name}-{divergence}", overrides, s)
+        cfg = common.experiment_config(
+            cell.method.preset, f"{self.name}-{divergence}", overrides, s
+        )
         keys = {"estimate": "d/estimate", "d_loss": "d/loss", "g_loss": "g/loss"}
         history: dict[str, list] = {"step": [], **{k: [] for k in keys}}
 
@@ -199,11 +168,13 @@ class FDivergences(fw.Experiment):
             for key, name in keys.items():
                 history[key].append(values.get(name, math.nan))
 
-        r = train_cell(cfg, ctx.run_dir / divergence, 0, track=True, hook=record)
+        r = common.train_cell(cfg, ctx.run_dir / divergence, 0, track=True, hook=record)
         trainer, ok = r["_trainer"], r["metrics"] is not None
-        # Final estimate: mean of the running estimate over the last `final_window` iterations.
-        window = [e for st, e in zip(history["step"], history["estimate"], strict=True)
-                  if st > trainer.step - s.final_window and math.isfinite(e)]  # fmt: skip
+        window = [
+            e
+            for st, e in zip(history["step"], history["estimate"], strict=True)
+            if st > trainer.step - s.final_window and math.isfinite(e)
+        ]
         r |= dict(divergence=divergence, method=divergence, dataset=s.dataset, history=history)
         r["final_estimate"] = float(np.mean(window)) if window and ok else math.nan
         r["held_out_estimate"] = held_out_estimate(trainer, s, s.seed + 404) if ok else math.nan
@@ -212,7 +183,8 @@ class FDivergences(fw.Experiment):
 
     def summarise(self, s: FDivergencesSettings, records: list[dict]) -> dict[str, Any]:
         """Each divergence's record and status; the sizes."""
-        rows = {r.pop("divergence"): {"status": status(r), **r} for r in map(public, records)}
+        public = map(common.public, records)
+        rows = {r.pop("divergence"): {"status": status(r), **r} for r in public}
         sizes = {k: getattr(s, k) for k in ("hidden", "depth", "steps", "eval_samples")}
         return {"divergences": rows, "sizes": sizes}
 
@@ -238,12 +210,10 @@ class FDivergences(fw.Experiment):
         js, gan = rows.get("jensen_shannon"), rows.get("gan")
         if js is None or gan is None:
             return out
-        both = js.get("metrics") is not None and gan.get("metrics") is not None
-        diff, same = math.nan, False
-        if both:
-            diff = js["held_out_estimate"] - gan["held_out_estimate"]
-            jm, gm, keys = js["metrics"], gan["metrics"], ("modes_captured", "w1")
-            same = all(abs(jm[k] - gm[k]) <= FD_TOL * max(1.0, abs(gm[k])) for k in keys)
+        both = js["metrics"] is not None and gan["metrics"] is not None
+        diff = js["held_out_estimate"] - gan["held_out_estimate"] if both else math.nan
+        jm, gm, keys = js["metrics"], gan["metrics"], ("modes_captured", "w1")
+        same = both and all(abs(jm[k] - gm[k]) <= FD_TOL * max(1.0, abs(gm[k])) for k in keys)
         log4 = math.log(4)
         measured = f"F_JS - F_GAN = {fmt(diff)} (log 4 = {log4:.4f}); same modes and W1: {same}"
         holds = same and finite(diff) and abs(diff - log4) <= FD_TOL
@@ -253,10 +223,44 @@ class FDivergences(fw.Experiment):
         return [*out, decide(claim, source, measured, holds, both, note)]
 
     def figures(self, s, numbers, records, run_dir: Path) -> list[Path]:
-        """Generated samples and bars (estimate, modes, quality, W1), one per divergence."""
+        """Generated samples, and bars per divergence: estimate, modes, quality, W1."""
+        from wgan.figures.plotting import legend_beside, save_figure, subplots
+
         path = run_dir / "f_divergences_samples.png"
-        samples = sample_grid(records, METHODS, "f-GAN samples per divergence", path)
-        return [samples, plot_bars(records, run_dir / "f_divergences_bars.png")]
+        samples = common.sample_grid(records, METHODS, "f-GAN samples per divergence", path)
+        finished = [r["metrics"] is not None for r in records]  # not diverged: samples measured
+        sane = [status(r) == "ok" for r in records]  # and an estimate that did not explode
+        panels = [
+            ("final estimate (train)", lambda r: r["final_estimate"], sane, "lower bound of D_f"),
+            ("modes captured", lambda r: r["metrics"]["modes_captured"], finished, "modes"),
+            (
+                "high-quality samples",
+                lambda r: 100 * r["metrics"]["high_quality_fraction"],
+                finished,
+                "% within 3σ of a mode",
+            ),
+            ("exact W1 to the data", lambda r: r["metrics"]["w1"], finished, "W1"),
+        ]
+        fig, axes = subplots(1, 4, figsize=(18, 4.6))
+        x = np.arange(len(records))
+        for ax, (title, value, ok, ylabel) in zip(axes, panels, strict=True):
+            vals = [value(r) if good else 0.0 for r, good in zip(records, ok, strict=True)]
+            ax.bar(x, vals, color="tab:blue", label="trained")
+            bad = [i for i, good in enumerate(ok) if not good]
+            if bad:
+                ax.bar(bad, [0.0] * len(bad), color="tab:gray", label="diverged / exploded")
+                for i in bad:
+                    ax.annotate("x", (i, 0), ha="center", va="bottom", color="tab:red")
+            ax.axhline(0.0, color="k", lw=0.5)
+            ax.set_xticks(
+                x, [r["divergence"] for r in records], rotation=60, ha="right", fontsize=7
+            )
+            ax.set_title(title, fontsize=10)
+            ax.set(ylabel=ylabel, xlabel="divergence (red x: diverged or exploded, no value)")
+        legend_beside(axes[-1])
+        fig.suptitle("f-GAN: one bar per divergence")
+        fig.tight_layout()
+        return [samples, save_figure(fig, run_dir / "f_divergences_bars.png")]
 
     def table(self, s: FDivergencesSettings, numbers: dict[str, Any]) -> str:
         """One row per divergence: estimates, mode metrics, W1, seconds and status."""
@@ -264,18 +268,35 @@ class FDivergences(fw.Experiment):
         for name, r in numbers["divergences"].items():
             m = r["metrics"]
             kl = None if m is None else m.get("kl_to_uniform")
-            cells = ["-"] * 6 if m is None else [
-                r["final_estimate"], r["held_out_estimate"],
-                f"{m['modes_captured']}/{m['n_modes']}", round(100 * m["high_quality_fraction"], 1),
-                "-" if kl is None else round(kl, 3), round(m["w1"], 4)]  # fmt: skip
+            cells = (
+                ["-"] * 6
+                if m is None
+                else [
+                    r["final_estimate"],
+                    r["held_out_estimate"],
+                    f"{m['modes_captured']}/{m['n_modes']}",
+                    round(100 * m["high_quality_fraction"], 1),
+                    "-" if kl is None else round(kl, 3),
+                    round(m["w1"], 4),
+                ]
+            )
             rows.append([name, *cells, round(r["seconds"], 1), r["status"]])
-        headers = ["divergence", "estimate (train)", "estimate (held)", "modes", "high quality %",
-                   "KL to uniform", "exact W1", "seconds", "status"]  # fmt: skip
+        headers = [
+            "divergence",
+            "estimate (train)",
+            "estimate (held)",
+            "modes",
+            "high quality %",
+            "KL to uniform",
+            "exact W1",
+            "seconds",
+            "status",
+        ]
         note = (
-            f"(dataset {s.dataset}; f-GAN generator loss '{s.generator_loss}'; MLPs "
-            f"{s.depth}x{s.hidden}; {s.steps} generator iterations, Adam 2e-4; estimate (train) = "
-            f"mean of d/estimate over the last {s.final_window} iterations; estimate (held) and "
-            f"metrics on {s.eval_samples} samples; each estimate is a lower bound of its "
-            "divergence: jensen_shannon bounds 2 JSD, gan bounds 2 JSD - log 4)"
+            f"(dataset {s.dataset}; f-GAN generator loss '{s.generator_loss}'; MLPs {s.depth}x"
+            f"{s.hidden}; {s.steps} generator iterations, Adam 2e-4; estimate (train) = mean of "
+            f"d/estimate over the last {s.final_window} iterations; estimate (held) and metrics on "
+            f"{s.eval_samples} samples; each estimate is a lower bound of its divergence: "
+            "jensen_shannon bounds 2 JSD, gan bounds 2 JSD - log 4)"
         )
-        return format_table(headers, rows) + "\n" + note
+        return common.format_table(headers, rows) + "\n" + note

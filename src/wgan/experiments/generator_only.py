@@ -49,21 +49,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from wgan.config import Config
 from wgan.data import make_dataset
+from wgan.experiments import common, toy_probes
 from wgan.experiments import framework as fw
-from wgan.experiments.common import experiment_config, format_table, make_trainer, public
-from wgan.experiments.toy_probes import (
-    box_samples,
-    critic_argmax,
-    fit_critic_to_box,
-    generator_alone,
-    generator_optimiser,
-    held_real,
-    modeless,
-    record_steps,
-    spread,
-)
 from wgan.experiments.verdict import LECTURE_WGAN, Verdict, decide
 from wgan.metrics import mode_metrics
 from wgan.objectives import make_objective
@@ -71,8 +59,7 @@ from wgan.training.trainer import Trainer
 
 _GAN = ("train.n_critic=1", "g_optim.lr=2e-4", "d_optim.lr=2e-4")  # objective: gan_objective
 _WGAN_GP = ("objective.name=wasserstein", "train.n_critic=5", "train.lr_decay=none")
-#: The compared conditions; ``info["refit"]``: the critic is refitted toward optimality while
-#: G trains.
+#: The conditions; ``info["refit"]``: the critic is refitted toward optimality while G trains.
 CONDITIONS = fw.method_table(
     fw.Method("gan-frozen", "GAN, D frozen", "toy-gan", _GAN),
     fw.Method("wgan-frozen", "WGAN-GP, optimal critic frozen", "toy-wgan-gp", _WGAN_GP),
@@ -113,37 +100,29 @@ class GeneratorOnlySettings(fw.Settings):
 
     def checks(self) -> list[tuple[bool, str]]:
         losses = {self.gan_objective, self.g_loss} <= {"nonsaturating", "minimax"}
+        no_modes = toy_probes.modeless([self.dataset])
         return [
             *super().checks(),
             (losses, "gan_objective and g_loss must be nonsaturating or minimax"),
             (1 <= self.n_records <= self.g_steps, "n_records must be in [1, g_steps]"),
-            (not modeless([self.dataset]), f"dataset {self.dataset!r} has no modes to count"),
+            (not no_modes, f"dataset {self.dataset!r} has no modes to count"),
         ]
 
 
-def condition_config(name: str, s: GeneratorOnlySettings) -> Config:
-    """The pretraining config of condition ``name``."""
-    c = CONDITIONS[name]
-    pinned = (f"objective.name={s.gan_objective}",) if c.preset == "toy-gan" else ()
-    cfg_name, overrides = f"generator-only-{name}", [*pinned, *c.overrides]
-    return experiment_config(c.preset, cfg_name, overrides, s, steps=s.pretrain_steps)
-
-
+@torch.no_grad()
 def snapshot(
     trainer: Trainer, s: GeneratorOnlySettings, argmax: np.ndarray, d_max: float
 ) -> dict[str, Any]:
     """The record of one moment of the G-only phase (see the module docstring)."""
     data = trainer.dataset
-    x = box_samples(trainer, s.eval_samples, s.seed + 303, data.bounds())  # (N, 2)
+    x = toy_probes.box_samples(trainer, s.eval_samples, s.seed + 303, data.bounds())  # (N, 2)
     m = mode_metrics(x, data.modes, data.sigma)
-    with torch.no_grad():
-        d_mean = float(trainer.critic_fn()(x.to(trainer.device)).float().mean())
     return {
-        "spread": spread(x),
+        "spread": toy_probes.spread(x),
         "modes_captured": m["modes_captured"],
         "high_quality_fraction": m["high_quality_fraction"],
         "distance_to_argmax": float(np.linalg.norm(x.numpy() - argmax, axis=1).mean()),
-        "critic_at_samples": d_mean,
+        "critic_at_samples": float(trainer.critic_fn()(x.to(trainer.device)).float().mean()),
         "critic_max": d_max,
         "argmax": argmax.tolist(),
     }
@@ -185,44 +164,6 @@ def collapse_verdict(condition: str, result: dict[str, Any] | None, g_steps: int
     )
 
 
-def figure(results: list[dict[str, Any]], dataset: str):
-    """Samples before and after the G-only phase over the box (argmax of D marked), and the
-    spread, modes and distance to the argmax over the phase."""
-    from wgan.figures.plotting import legend_beside, scatter_panel, subplots
-
-    data = make_dataset(dataset)
-    real = held_real(data, 1000, 5).numpy()
-    n = len(results)
-    fig, axes = subplots(2, max(n, 3), figsize=(4.4 * max(n, 3), 8.4), squeeze=False)
-    for ax, r in zip(axes[0], results, strict=False):
-        last = max(r["_samples"])
-        scatter_panel(ax, real, None, data.modes.numpy(), data.bounds(), "")
-        ax.scatter(*r["_samples"][0].T, s=3, c="tab:blue", alpha=0.5, label="G, start")
-        ax.scatter(*r["_samples"][last].T, s=3, c="tab:orange", alpha=0.6, label=f"G, {last} steps")
-        am = r["records"][-1]["argmax"]
-        ax.scatter([am[0]], [am[1]], s=90, marker="*", c="k", label="argmax of D (grid)")
-        ax.set_title(r["label"], fontsize=9)
-    legend_beside(axes[0][n - 1], markerscale=2)
-    for ax in [*axes[0][n:], *axes[1][3:]]:
-        ax.axis("off")
-    for ax, key, ylabel in (
-        (axes[1][0], "spread", "spread (mean distance to centroid)"),
-        (axes[1][1], "modes_captured", "modes captured"),
-        (axes[1][2], "distance_to_argmax", "mean distance to argmax of D"),
-    ):
-        for r in results:
-            steps = [rec["g_step"] for rec in r["records"]]
-            ax.plot(steps, [rec[key] for rec in r["records"]], "o-", ms=3, label=r["label"])
-        if key == "spread":
-            ax.axhline(results[0]["data_spread"], c="0.5", ls="--", lw=1, label="data spread")
-        ax.set(xlabel="generator-only step", ylabel=ylabel)
-        ax.set_title(ylabel.split(" (")[0], fontsize=9)
-    legend_beside(axes[1][2])
-    fig.suptitle("Generator trained alone: frozen discriminator vs optimal critic")
-    fig.tight_layout()
-    return fig
-
-
 @fw.register
 class GeneratorOnly(fw.Experiment):
     """G trained alone against a frozen discriminator, and against an optimal critic."""
@@ -235,8 +176,7 @@ class GeneratorOnly(fw.Experiment):
     )
     Settings = GeneratorOnlySettings
     methods = CONDITIONS
-    #: Smaller nets and phases, MIN_G_STEPS generator-only steps (judged); ~16 s on the shared
-    #: machine.
+    #: Smaller nets and phases, MIN_G_STEPS G-only steps (judged); ~16 s on the shared machine.
     quick = {"pretrain_steps": 800, "g_steps": MIN_G_STEPS, "optimal_steps": 300}
     quick |= {"n_records": 5, "hidden": 64}
 
@@ -252,18 +192,20 @@ class GeneratorOnly(fw.Experiment):
         return s.g_steps + (s.pretrain_steps if first is cell.method else 0)
 
     def pretrained(self, s: GeneratorOnlySettings, cell: fw.Cell, ctx: fw.Context) -> Trainer:
-        """The trainer of ``cell``'s condition after pretraining (and, for a WGAN critic, after
-        ``optimal_steps`` critic updates to optimality), or a copy of a shared pretraining."""
-        preset, cfg = cell.method.preset, condition_config(cell.method.name, s)
-        if preset in self._pretrained:
-            state = copy.deepcopy(self._pretrained[preset])
-            return Trainer(cfg, cell.folder(ctx.run_dir), state=state)
-        trainer = make_trainer(cfg, cell.folder(ctx.run_dir))
+        """``cell``'s trainer after pretraining (a GAN with ``gan_objective``) and, for a WGAN
+        critic, ``optimal_steps`` critic updates to optimality; or a copy of a shared one."""
+        c, folder = cell.method, cell.folder(ctx.run_dir)
+        pinned = (f"objective.name={s.gan_objective}",) if c.preset == "toy-gan" else ()
+        name, overrides = f"generator-only-{c.name}", [*pinned, *c.overrides]
+        cfg = common.experiment_config(c.preset, name, overrides, s, steps=s.pretrain_steps)
+        if c.preset in self._pretrained:
+            return Trainer(cfg, folder, state=copy.deepcopy(self._pretrained[c.preset]))
+        trainer = common.make_trainer(cfg, folder)
         trainer.advance(s.pretrain_steps)
-        if trainer.cfg.objective.name == "wasserstein":  # to optimality against the pretrained G
-            fit_critic_to_box(trainer, s.optimal_steps, trainer.dataset.bounds())
+        if cfg.objective.name == "wasserstein":  # to optimality against the pretrained G
+            toy_probes.fit_critic_to_box(trainer, s.optimal_steps, trainer.dataset.bounds())
         ctx.bar.update(s.pretrain_steps)
-        self._pretrained[preset] = copy.deepcopy(trainer.state())
+        self._pretrained[c.preset] = copy.deepcopy(trainer.state())
         return trainer
 
     def measure(self, s: GeneratorOnlySettings, cell: fw.Cell, ctx: fw.Context) -> dict[str, Any]:
@@ -271,35 +213,34 @@ class GeneratorOnly(fw.Experiment):
         start, refit = time.time(), cell.method.info.get("refit", False)
         trainer = self.pretrained(s, cell, ctx)
         bounds = trainer.dataset.bounds()
-        argmax, d_max = critic_argmax(trainer, bounds, s.grid)
+        argmax, d_max = toy_probes.critic_argmax(trainer, bounds, s.grid)
         records = [{"g_step": 0, **snapshot(trainer, s, argmax, d_max)}]
-        samples = {0: box_samples(trainer, 500, s.seed + 303, bounds).numpy()}
-        opt = generator_optimiser(trainer)
+        samples = {0: toy_probes.box_samples(trainer, 500, s.seed + 303, bounds).numpy()}
+        opt = toy_probes.generator_optimiser(trainer)
         wasserstein = trainer.cfg.objective.name == "wasserstein"
         g_objective = trainer.loss.objective if wasserstein else make_objective(s.g_loss)
-        done = 0
-        for target in record_steps(s.g_steps, s.n_records)[1:]:
-            while done < target:
-                if refit:  # ordinary WGAN-GP iterations, the critic refitted every refit_every
+        for target in toy_probes.record_steps(s.g_steps, s.n_records)[1:]:
+            done = records[-1]["g_step"]
+            ctx.bar.update(target - done)
+            if refit:  # WGAN-GP iterations, a critic refit every refit_every: the argmax moves
+                while done < target:
                     n = min(target - done, s.refit_every - done % s.refit_every)
                     trainer.advance(n)
-                    if (done + n) % s.refit_every == 0:
+                    done += n
+                    if done % s.refit_every == 0:
                         trainer.train_critic(s.refit_steps)
-                else:
-                    n = target - done
-                    generator_alone(trainer, n, bounds, opt, g_objective)
-                done += n
-            ctx.bar.update(target - records[-1]["g_step"])
-            if refit:  # the critic moved: its argmax too
-                argmax, d_max = critic_argmax(trainer, bounds, s.grid)
-            records.append({"g_step": done, **snapshot(trainer, s, argmax, d_max)})
-        samples[done] = box_samples(trainer, 500, s.seed + 303, bounds).numpy()
+                argmax, d_max = toy_probes.critic_argmax(trainer, bounds, s.grid)
+            else:
+                toy_probes.generator_alone(trainer, target - done, bounds, opt, g_objective)
+            records.append({"g_step": target, **snapshot(trainer, s, argmax, d_max)})
+        samples[s.g_steps] = toy_probes.box_samples(trainer, 500, s.seed + 303, bounds).numpy()
+        held = toy_probes.held_real(trainer.dataset, s.eval_samples, s.seed + 101)
         return {
             "condition": cell.method.name,
             "label": cell.method.label,
             "records": records,
             "_samples": samples,
-            "data_spread": spread(held_real(trainer.dataset, s.eval_samples, s.seed + 101)),
+            "data_spread": toy_probes.spread(held),
             "box_half_width": (bounds[1] - bounds[0]) / 2,
             "seconds": time.time() - start,
             "run_dir": str(trainer.run_dir),
@@ -307,17 +248,15 @@ class GeneratorOnly(fw.Experiment):
 
     def summarise(self, s: GeneratorOnlySettings, records: list[dict]) -> dict[str, Any]:
         """Every condition's records (without the sample arrays) and the data's spread."""
-        conditions = [public(r) for r in records]
+        conditions = [common.public(r) for r in records]
         return {"conditions": conditions, "data_spread": records[0]["data_spread"]}
 
     def verdicts(self, numbers: dict[str, Any], settings: GeneratorOnlySettings) -> list[Verdict]:
-        """Three verdicts from the conditions' records (first and last record of each).
-
-        1-2. :func:`collapse_verdict` on ``gan-frozen`` and on ``wgan-frozen``.
-        3. ``wgan-optimal``: a critic kept optimal avoids the collapse: final spread at least
-        :data:`KEPT` times the data's and no fewer modes than at the start minus one. Not
-        tested below :data:`MIN_G_STEPS` steps.
-        """
+        """Three verdicts from the conditions' records (first and last record of each): 1-2.
+        :func:`collapse_verdict` on ``gan-frozen`` and on ``wgan-frozen``; 3. ``wgan-optimal``:
+        a critic kept optimal avoids the collapse: final spread at least :data:`KEPT` times the
+        data's and no fewer modes than at the start minus one. Not tested below
+        :data:`MIN_G_STEPS` steps."""
         results, g_steps = {c["condition"]: c for c in numbers["conditions"]}, settings.g_steps
         names = ("gan-frozen", "wgan-frozen")
         frozen = [collapse_verdict(c, results.get(c), g_steps) for c in names]
@@ -325,14 +264,13 @@ class GeneratorOnly(fw.Experiment):
         measured, holds = "-", False
         if opt is not None:
             records, ref = opt["records"], opt["data_spread"]
-            first, last = records[0], records[-1]
             measured = (
                 f"spread {_change(records, 'spread')} (data {ref:.3g}); modes "
                 f"{_change(records, 'modes_captured', '')}; high quality "
                 f"{_change(records, 'high_quality_fraction', '.2f')}"
             )
-            modes_kept = last["modes_captured"] >= first["modes_captured"] - 1
-            holds = last["spread"] >= KEPT * ref and modes_kept
+            modes_kept = records[-1]["modes_captured"] >= records[0]["modes_captured"] - 1
+            holds = records[-1]["spread"] >= KEPT * ref and modes_kept
         optimal = decide(
             "A critic trained to optimality avoids mode collapse: G trained against it keeps "
             "its spread and its modes",
@@ -345,26 +283,55 @@ class GeneratorOnly(fw.Experiment):
         return [*frozen, optimal]
 
     def figures(self, s: GeneratorOnlySettings, numbers, records, run_dir: Path) -> list[Path]:
-        """:func:`figure`, saved as ``generator_only.png``."""
-        from wgan.figures.plotting import save_figure
+        """``generator_only.png``: samples before and after the G-only phase over the box (argmax
+        of D marked), and the spread, modes and distance to the argmax over the phase."""
+        from wgan.figures.plotting import legend_beside, save_figure, scatter_panel, subplots
 
-        return [save_figure(figure(records, s.dataset), run_dir / "generator_only.png")]
+        data, n = make_dataset(s.dataset), len(records)
+        real = toy_probes.held_real(data, 1000, 5).numpy()
+        fig, axes = subplots(2, max(n, 3), figsize=(4.4 * max(n, 3), 8.4), squeeze=False)
+        for ax, r in zip(axes[0], records, strict=False):
+            last = max(r["_samples"])
+            start, end = r["_samples"][0].T, r["_samples"][last].T  # (2, 500) each
+            scatter_panel(ax, real, None, data.modes.numpy(), data.bounds(), "")
+            ax.scatter(*start, s=3, c="tab:blue", alpha=0.5, label="G, start")
+            ax.scatter(*end, s=3, c="tab:orange", alpha=0.6, label=f"G, {last} steps")
+            am = r["records"][-1]["argmax"]
+            ax.scatter([am[0]], [am[1]], s=90, marker="*", c="k", label="argmax of D (grid)")
+            ax.set_title(r["label"], fontsize=9)
+        legend_beside(axes[0][n - 1], markerscale=2)
+        for ax in [*axes[0][n:], *axes[1][3:]]:
+            ax.axis("off")
+        for ax, key, ylabel in (
+            (axes[1][0], "spread", "spread (mean distance to centroid)"),
+            (axes[1][1], "modes_captured", "modes captured"),
+            (axes[1][2], "distance_to_argmax", "mean distance to argmax of D"),
+        ):
+            for r in records:
+                steps = [rec["g_step"] for rec in r["records"]]
+                ax.plot(steps, [rec[key] for rec in r["records"]], "o-", ms=3, label=r["label"])
+            ax.set(xlabel="generator-only step", ylabel=ylabel)
+            ax.set_title(ylabel.split(" (")[0], fontsize=9)
+        axes[1][0].axhline(records[0]["data_spread"], c="0.5", ls="--", lw=1, label="data spread")
+        legend_beside(axes[1][2])
+        fig.suptitle("Generator trained alone: frozen discriminator vs optimal critic")
+        fig.tight_layout()
+        return [save_figure(fig, run_dir / "generator_only.png")]
 
     def table(self, s: GeneratorOnlySettings, numbers: dict[str, Any]) -> str:
         """Per condition: first -> last record of the G-only phase."""
+        formats = {"spread": ".3f", "modes_captured": "", "high_quality_fraction": ".2f"}
+        formats["distance_to_argmax"] = ".3f"
         rows = []
         for r in numbers["conditions"]:
-            rec, last = r["records"], r["records"][-1]
-            rows.append(
-                [r["label"], _change(rec, "spread", ".3f"), _change(rec, "modes_captured", "")]
-                + [_change(rec, "high_quality_fraction", ".2f")]
-                + [_change(rec, "distance_to_argmax", ".3f")]
-                + [f"{last['critic_at_samples']:.3g} / {last['critic_max']:.3g}"]
-            )
+            last = r["records"][-1]
+            changes = [_change(r["records"], key, spec) for key, spec in formats.items()]
+            critic = f"{last['critic_at_samples']:.3g} / {last['critic_max']:.3g}"
+            rows.append([r["label"], *changes, critic])
         head = ["condition", "spread", "modes", "high quality", "dist. to argmax D", "D(G) / max D"]
         box = tuple(round(b, 2) for b in make_dataset(s.dataset).bounds())
         return (
-            f"{format_table(head, rows)}\n({s.dataset}; MLPs {s.depth}x{s.hidden}; "
+            f"{common.format_table(head, rows)}\n({s.dataset}; MLPs {s.depth}x{s.hidden}; "
             f"{s.pretrain_steps} pretraining iterations, {s.g_steps} G-only steps; data spread "
             f"{numbers['data_spread']:.3f}; samples clamped to the box {box})"
         )

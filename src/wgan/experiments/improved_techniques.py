@@ -25,21 +25,11 @@ from typing import Any
 
 from wgan.config import resolve
 from wgan.data import make_dataset
+from wgan.experiments import common
 from wgan.experiments import framework as fw
-from wgan.experiments.common import (
-    experiment_config,
-    format_table,
-    mean_std,
-    name_checks,
-    over_seeds,
-    plus_minus,
-    public,
-    sample_grid,
-    split_list,
-    train_cell,
-)
 from wgan.experiments.mode_collapse import MC_COVERAGE
 from wgan.experiments.verdict import LECTURE_DGM, LECTURE_IMPROVED, Verdict, decide, finite
+from wgan.metrics.images import STACKED_N_MODES
 
 #: The techniques (settings ``techniques``): each alone (name -> (config override, label)), all
 #: of them, and ``wgan-gp``, the baseline, whose preset replaces the GAN of the objective.
@@ -60,15 +50,26 @@ METHODS = fw.method_table(
 OBJECTIVE_PRESETS = {"minimax": "toy-gan", "nonsaturating": "toy-gan-ns"}
 #: Stacked digits: the ``stacked-digits-wgan-gp`` preset, trained and evaluated as in
 #: ``experiment_config``, and the DCGAN recipe that turns its WGAN-GP into a GAN of ``objective``.
-STACKED_RUN = ("train.progress=false", "train.eval_every=0", "train.figure_every=0",
-               "train.checkpoint_every=0")  # fmt: skip
+STACKED_RUN = (
+    "train.progress=false",
+    "train.eval_every=0",
+    "train.figure_every=0",
+    "train.checkpoint_every=0",
+)
 STACKED_GAN = (
-    "constraint.penalty=none", "train.n_critic=1", "g_optim.lr=2e-4", "d_optim.lr=2e-4",
-    "g_optim.betas=[0.5,0.999]", "d_optim.betas=[0.5,0.999]", "critic.norm=batch")  # fmt: skip
+    "constraint.penalty=none",
+    "train.n_critic=1",
+    "g_optim.lr=2e-4",
+    "d_optim.lr=2e-4",
+    "g_optim.betas=[0.5,0.999]",
+    "d_optim.betas=[0.5,0.999]",
+    "critic.norm=batch",
+)
 
-#: (modes, total modes, quality) metric keys of the evaluation of toy data, of stacked digits.
-TOY_KEYS = ("modes_captured", "n_modes", "high_quality_fraction")
-STACKED_KEYS = ("stacked_modes", "stacked_n_modes", "stacked_kl")
+#: The metric :mod:`wgan.training.evaluation` reports for each summary number, on toy data and
+#: stacked digits (these report no ``n_modes``: 1,000; no high-quality fraction: the KL stands in).
+TOY_KEYS = {"modes": "modes_captured", "quality": "high_quality_fraction", "kl": "kl_to_uniform"}
+STACKED_KEYS = {"modes": "modes_covered", "quality": "mode_kl", "kl": "mode_kl"}
 
 IT_MIN_STEPS = 300  # the plain GAN must have had time to collapse (or not)
 IT_MIN_SEEDS = 2  # a change is judged against the seeds' spread
@@ -76,6 +77,7 @@ IT_MIN_CHANGE = 0.5  # and must be at least half a mode
 IT_NOISY = 1.0  # a seed spread this large (in modes) can hide a real gain
 IT_SOURCE = "Salimans et al. 2016, Improved Techniques for Training GANs, Sec. 3"
 IT_UNRESOLVED = "the gain is within the seeds' spread: more seeds (n_seeds) would resolve it"
+IT_NO_COLLAPSE = "the plain GAN already captures every mode"
 
 
 @dataclass
@@ -97,34 +99,20 @@ class ImprovedTechniquesSettings(fw.TrainingSettings):
     #: depth >= 1: the techniques act on hidden layers; batch >= 2: minibatch features.
     LIMITS = dict(n_seeds=">= 1", depth=">= 1", batch_size=">= 2", eval_samples="[2, 26000]")
 
+    def names(self) -> tuple[list[str], ...]:
+        """The datasets, objectives and techniques, in order."""
+        return tuple(map(common.split_list, (self.datasets, self.objectives, self.techniques)))
+
     def checks(self) -> list[tuple[bool, str]]:
-        datasets = split_list(self.datasets)  # an unknown name raises below
+        datasets, objectives, techniques = self.names()  # an unknown dataset raises below
         no_modes = [d for d in datasets if d != "stacked_digits" and make_dataset(d).modes is None]
         return [
             *super().checks(),
-            *name_checks(split_list(self.techniques), METHODS, "techniques", "technique"),
-            *name_checks(split_list(self.objectives), OBJECTIVE_PRESETS, "objectives", "objective"),
+            *common.name_checks(techniques, METHODS, "techniques", "technique"),
+            *common.name_checks(objectives, OBJECTIVE_PRESETS, "objectives", "objective"),
             (bool(datasets), "datasets must name at least one dataset"),
             (not no_modes, f"datasets {no_modes} have no modes to count"),
         ]
-
-
-def technique_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """Which techniques helped where: mean modes (and quality) against the plain GAN's."""
-    base = {(r["dataset"], r["objective"]): r for r in rows if r["technique"] == "none"}
-    lines = []
-    for r in rows:
-        b = base.get((r["dataset"], r["objective"]))
-        if r["technique"] == "none" or b is None or math.isnan(r["modes"][0] + b["modes"][0]):
-            continue
-        d, dq = r["modes"][0] - b["modes"][0], r["quality"][0] - b["quality"][0]
-        spread = max(r["modes"][1], b["modes"][1], IT_MIN_CHANGE)
-        word = "helps" if d > spread else "hurts" if d < -spread else "no clear change in"
-        lines.append(
-            f"{r['dataset']} / {r['objective']}: {r['label']} {word} mode coverage "
-            f"({d:+.1f} modes, {dq:+.3f} quality against the plain GAN)"
-        )
-    return lines
 
 
 @fw.register
@@ -146,43 +134,39 @@ class ImprovedTechniques(fw.Experiment):
     def cells(self, s: ImprovedTechniquesSettings) -> list[fw.Cell]:
         """Every dataset x objective (the cell's ``value``) x technique x seed."""
         seeds = range(s.seed, s.seed + s.n_seeds)
-        lists = (split_list(s.datasets), split_list(s.objectives), split_list(s.techniques))
-        return [fw.Cell(METHODS[t], d, seed, o) for d, o, t, seed in product(*lists, seeds)]
+        return [fw.Cell(METHODS[t], d, seed, o) for d, o, t, seed in product(*s.names(), seeds)]
 
     def measure(
         self, s: ImprovedTechniquesSettings, cell: fw.Cell, ctx: fw.Context
     ) -> dict[str, Any]:
-        """Train the GAN of the cell's objective with its technique (or WGAN-GP) on its dataset;
-        its final mode metrics (or the divergence)."""
+        """The objective's GAN with the technique (or WGAN-GP) on the dataset: final metrics."""
         objective, method, dataset, seed = cell.value, cell.method, cell.dataset, cell.seed
         name = f"{self.name}-{dataset}-{objective}-{method.name}-s{seed}"
         overrides = [f"train.eval_samples={s.eval_samples}", *method.overrides]
         if dataset != "stacked_digits":
             preset = method.preset or OBJECTIVE_PRESETS[objective]
-            cfg = experiment_config(preset, name, overrides, s, dataset=dataset, seed=seed)
+            cfg = common.experiment_config(preset, name, overrides, s, dataset=dataset, seed=seed)
         else:  # the preset's DCGAN nets; a GAN of the objective unless the method is WGAN-GP
             gan = [] if method.preset else [f"objective.name={objective}", *STACKED_GAN]
             run = [f"train.steps={s.steps}", f"train.seed={seed}", f"train.device={s.device}"]
             cfg = resolve("stacked-digits-wgan-gp", [*STACKED_RUN, *run, *gan, *overrides])
             cfg.name = name
         folder = ctx.run_dir / dataset / objective / method.name / f"seed{seed}"
+        done = common.train_cell(cfg, folder, 0 if dataset == "stacked_digits" else 1000)
         t = method.name
-        record = dict(objective=objective, technique=t, method=t, dataset=dataset, seed=seed)
-        return {**record, **train_cell(cfg, folder, 0 if dataset == "stacked_digits" else 1000)}
+        return dict(objective=objective, technique=t, method=t, dataset=dataset, seed=seed, **done)
 
     def summarise(self, s: ImprovedTechniquesSettings, records: list[dict]) -> dict[str, Any]:
         """Mean and spread over seeds per (dataset, objective, technique)."""
         rows = []
-        for key, group, done in over_seeds(records, ("dataset", "objective", "technique")):
-            stacked = key["dataset"] == "stacked_digits"
-            modes_key, n_key, quality_key = STACKED_KEYS if stacked else TOY_KEYS
-            row = {**key, "label": METHODS[key["technique"]].label, "quality_key": quality_key}
-            row["n_modes"] = done[0].get(n_key) if done else None
-            metrics = {"modes": modes_key, "quality": quality_key, "kl": "kl_to_uniform"}
-            for name, metric in metrics.items():
-                row[name] = mean_std([m.get(metric) for m in done])[:2]
+        for key, group, done in common.over_seeds(records, ("dataset", "objective", "technique")):
+            keys = STACKED_KEYS if key["dataset"] == "stacked_digits" else TOY_KEYS
+            row = {**key, "label": METHODS[key["technique"]].label, "quality_key": keys["quality"]}
+            row["n_modes"] = done[0].get("n_modes", STACKED_N_MODES) if done else None
+            for name, metric in keys.items():
+                row[name] = common.mean_std([m.get(metric) for m in done])[:2]
             rows.append({**row, "diverged": len(group) - len(done), "seeds": len(group)})
-        return {"summary": rows, "runs": [public(r) for r in records]}
+        return {"summary": rows, "runs": [common.public(r) for r in records]}
 
     def verdicts(self, numbers: dict[str, Any], settings: Any) -> list[Verdict]:
         """Each improved technique reduces the minimax GAN's mode collapse (Salimans et al.
@@ -196,8 +180,11 @@ class ImprovedTechniques(fw.Experiment):
         # WGAN-GP baseline below 90% of the modes, a "collapsed" GAN may just be untrained
         # (measured: 300 iterations of 3x64 nets left WGAN-GP at 2.5/8 and the plain GAN at 1.5/8).
         gp = [r for r in rows if r["technique"] == "wgan-gp"]
-        covered = {r["dataset"] for r in gp if finite(r["modes"][0])
-                   and r["modes"][0] >= MC_COVERAGE * (r["n_modes"] or math.inf)}  # fmt: skip
+        covered = {
+            r["dataset"]
+            for r in gp
+            if finite(r["modes"][0]) and r["modes"][0] >= MC_COVERAGE * (r["n_modes"] or math.inf)
+        }
         has_baseline = {r["dataset"] for r in gp}
         rows = [r for r in rows if r["dataset"] in covered or r["dataset"] not in has_baseline]
         if not rows and has_baseline:
@@ -212,8 +199,10 @@ class ImprovedTechniques(fw.Experiment):
                 case = (f"{r['dataset']}/{r['objective']}", r["modes"][0], b["modes"][0], spread)
                 judged.setdefault(r["technique"], (r["label"], []))[1].append(case)
         # The plain GAN must have left modes to recover on at least one dataset.
-        room = any(finite(b["modes"][0]) and b["modes"][0] < (b["n_modes"] or 0) - IT_MIN_CHANGE
-                   for b in base.values())  # fmt: skip
+        room = any(
+            finite(b["modes"][0]) and b["modes"][0] < (b["n_modes"] or 0) - IT_MIN_CHANGE
+            for b in base.values()
+        )
         out = []
         for label, cases in judged.values():
             known = [c for c in cases if finite(c[1], c[2])]
@@ -222,10 +211,8 @@ class ImprovedTechniques(fw.Experiment):
             # A gain inside a seed spread of a mode or more is unresolved, not refuted: with two
             # seeds the spread of the plain GAN alone reached 3.5 modes in the quick run.
             unresolved = [c for c in known if c not in helps and c[1] > c[2] and c[3] >= IT_NOISY]
-            reason = why if small else "the plain GAN already captures every mode"
-            testable = not small and room
-            if testable and not helps and not hurts and unresolved:
-                testable, reason = False, IT_UNRESOLVED
+            testable = not small and room and bool(helps or hurts or not unresolved)
+            reason = why if small else IT_UNRESOLVED if room else IT_NO_COLLAPSE
             claim = f"{label} reduces the GAN's mode collapse"
             measured = "; ".join(
                 f"{c[0]}: {c[1]:.1f} vs plain {c[2]:.1f} modes (±{c[3]:.1f})" for c in cases
@@ -239,36 +226,59 @@ class ImprovedTechniques(fw.Experiment):
         modes captured (± sd) per technique, one panel per dataset."""
         from wgan.figures.plotting import save_figure, subplots
 
-        objective, datasets = split_list(s.objectives)[0], split_list(s.datasets)
+        objective, datasets = common.split_list(s.objectives)[0], common.split_list(s.datasets)
         first = [r for r in records if r["objective"] == objective and r["seed"] == s.seed]
         first = [r for r in first if r["dataset"] != "stacked_digits"]
         title = f"{objective} GAN with each technique (seed {s.seed})"
         path = run_dir / "improved_techniques_samples.png"
-        out = [sample_grid(first, METHODS, title, path)] if first else []
+        out = [common.sample_grid(first, METHODS, title, path)] if first else []
         fig, axes = subplots(1, len(datasets), figsize=(6, 3.5), squeeze=False)
         summary = [r for r in numbers["summary"] if r["objective"] == objective]
         for ax, dataset in zip(axes[0], datasets, strict=True):
             rows = [r for r in summary if r["dataset"] == dataset]
-            means, sds = ([0.0 if math.isnan(r["modes"][i]) else r["modes"][i] for r in rows]
-                          for i in (0, 1))  # fmt: skip
+            means, sds = (
+                [0.0 if math.isnan(r["modes"][i]) else r["modes"][i] for r in rows] for i in (0, 1)
+            )
             ax.bar(range(len(rows)), means, yerr=sds, color="tab:blue", alpha=0.8)
             ax.set_xticks(range(len(rows)), [r["technique"] for r in rows], rotation=45)
             if rows and rows[0]["n_modes"]:
                 ax.axhline(rows[0]["n_modes"], color="k", lw=0.8, ls="--")
-            ax.set(title=f"{dataset}: modes captured (mean ± sd)", xlabel="technique",
-                   ylabel="modes captured")  # fmt: skip
+            ax.set(
+                title=f"{dataset}: modes captured (mean ± sd)",
+                xlabel="technique",
+                ylabel="modes captured",
+            )
         fig.tight_layout()
         return [*out, save_figure(fig, run_dir / "improved_techniques_modes.png")]
 
     def table(self, s: ImprovedTechniquesSettings, numbers: dict[str, Any]) -> str:
         """Mean ± sd per (dataset, objective, technique), then which technique helped where."""
         rows = numbers["summary"]
-        body = [[r["dataset"], r["objective"], r["label"],
-                 f"{plus_minus(*r['modes'], 1)} / {r['n_modes']}", plus_minus(*r["quality"], 3),
-                 plus_minus(*r["kl"], 2), f"{r['seeds'] - r['diverged']}/{r['seeds']}"]
-                for r in rows]  # fmt: skip
+        body = [
+            [
+                r["dataset"],
+                r["objective"],
+                r["label"],
+                f"{common.plus_minus(*r['modes'], 1)} / {r['n_modes']}",
+                common.plus_minus(*r["quality"], 3),
+                common.plus_minus(*r["kl"], 2),
+                f"{r['seeds'] - r['diverged']}/{r['seeds']}",
+            ]
+            for r in rows
+        ]
         head = ["data", "objective", "technique", "modes", "quality", "KL", "finished"]
-        note = "Verdicts (a change larger than the seeds' spread, at least half a mode):"
         top = f"Mean ± sd over {s.n_seeds} seed(s), {s.steps} steps, {s.eval_samples} samples "
         top += "(quality: high-quality fraction on toys, KL on stacked digits)."
-        return "\n".join([top, format_table(head, body), "", note, *technique_lines(rows)])
+        note = "Verdicts (a change larger than the seeds' spread, at least half a mode):"
+        lines = [top, common.format_table(head, body), "", note]
+        base = {(r["dataset"], r["objective"]): r for r in rows if r["technique"] == "none"}
+        for r in rows:
+            b = base.get((r["dataset"], r["objective"]))
+            if r["technique"] == "none" or b is None or math.isnan(r["modes"][0] + b["modes"][0]):
+                continue
+            d, dq = r["modes"][0] - b["modes"][0], r["quality"][0] - b["quality"][0]
+            spread = max(r["modes"][1], b["modes"][1], IT_MIN_CHANGE)
+            word = "helps" if d > spread else "hurts" if d < -spread else "no clear change in"
+            where = f"{r['dataset']} / {r['objective']}: {r['label']} {word} mode coverage"
+            lines.append(f"{where} ({d:+.1f} modes, {dq:+.3f} quality against the plain GAN)")
+        return "\n".join(lines)

@@ -40,6 +40,7 @@ from wgan.data import make_dataset
 from wgan.experiments import framework as fw
 from wgan.experiments.common import format_table, split_list
 from wgan.experiments.verdict import LECTURE_DGM, Verdict, decide
+from wgan.figures import plotting
 from wgan.metrics import exact_w1, mode_metrics
 
 MODELS = (  # the compared models: the true one, narrow kernels, mostly noise
@@ -66,12 +67,13 @@ class LikelihoodSettings(fw.Settings):
     n_test: int = 1000  # held-out points for the log-likelihood and W1 (exact W1: <= 5000)
     n_samples: int = 1000  # samples of each model for the quality metrics (exact W1: <= 5000)
 
-    LIMITS = {"kernel_std": "> 0", "noise_std": "> 0", "n_train": "[1, 20000]",
-              "n_test": "[2, 5000]", "n_samples": "[2, 5000]"}  # fmt: skip
-
-    def dim_list(self) -> list[int]:
-        """The dimensions, increasing."""
-        return sorted(int(d) for d in split_list(self.dims))
+    LIMITS = {
+        "kernel_std": "> 0",
+        "noise_std": "> 0",
+        "n_train": "[1, 20000]",
+        "n_test": "[2, 5000]",
+        "n_samples": "[2, 5000]",
+    }
 
     def checks(self) -> list[tuple[bool, str]]:
         dims = split_list(self.dims)
@@ -120,8 +122,7 @@ def model_logpdf(
         return log_p
     if name == "p1":
         return gaussian_mixture_logpdf(x, train, s.kernel_std * sigma)
-    zero = torch.zeros(1, x.shape[1], dtype=torch.float64)
-    log_noise = gaussian_mixture_logpdf(x, zero, s.noise_std)
+    log_noise = gaussian_mixture_logpdf(x, x.new_zeros(1, x.shape[1]), s.noise_std)
     # log(w p + (1 − w) p_noise), a two-term log-sum-exp
     return torch.logaddexp(log_p + math.log(s.p2_weight), log_noise + math.log1p(-s.p2_weight))
 
@@ -142,22 +143,20 @@ def model_samples(
 
 def figure(per_dim: list[dict[str, Any]]) -> Any:
     """Held-out log-likelihood per dimension, HQ fraction and exact W1 against d, per model."""
-    from wgan.figures.plotting import legend_beside, subplots
-
-    fig, axes = subplots(1, 3, figsize=(15.0, 4.0), squeeze=False)
+    fig, axes = plotting.subplots(1, 3, figsize=(15.0, 4.0), squeeze=False)
     panels = (
         ("loglik_per_dim", "held-out log-likelihood per dimension (nats)", "symlog"),
         ("high_quality_fraction", "high-quality fraction of samples", "linear"),
         ("w1", "exact W1 of samples to held-out data", "linear"),
     )
+    dims = [r["dim"] for r in per_dim]
     for ax, (key, ylabel, scale) in zip(axes[0], panels, strict=True):
         for model, marker in zip(MODELS, "os^", strict=True):
-            values = [r[model.name][key] for r in per_dim]
-            ax.plot([r["dim"] for r in per_dim], values, marker + "-", label=model.label)
+            ax.plot(dims, [r[model.name][key] for r in per_dim], marker + "-", label=model.label)
         ax.set_xscale("log", base=2)
         ax.set(yscale=scale, xlabel="dimension d", ylabel=ylabel)
         ax.set_title(ylabel.split(" (")[0], fontsize=9)
-    legend_beside(axes[0][2])
+    plotting.legend_beside(axes[0][2])
     fig.suptitle(
         "Likelihood vs sample quality (higher log-likelihood is better; lower W1 is better)"
     )
@@ -175,12 +174,11 @@ class Likelihood(fw.Experiment):
         "narrow kernels on the training points (p1) and 0.01 p + 0.99 noise (p2): the orderings "
         "disagree (Theis et al. 2016)."
     )
-    Settings = LikelihoodSettings
-    quick: dict[str, Any] = {}  # the defaults take seconds
+    Settings = LikelihoodSettings  # its defaults take seconds: no quick size
 
-    def cells(self, settings: LikelihoodSettings) -> list[fw.Cell]:
+    def cells(self, s: LikelihoodSettings) -> list[fw.Cell]:
         """One cell per dimension d (``Cell.value``), increasing."""
-        return [fw.Cell(seed=settings.seed, value=d) for d in settings.dim_list()]
+        return [fw.Cell(seed=s.seed, value=d) for d in sorted(map(int, split_list(s.dims)))]
 
     def measure(self, s: LikelihoodSettings, cell: fw.Cell, ctx: fw.Context) -> dict[str, Any]:
         """Log-likelihoods and sample quality of p, p1, p2 in ``cell.value`` dimensions; high
@@ -207,11 +205,9 @@ class Likelihood(fw.Experiment):
         return {"per_dim": records}
 
     def figures(self, settings, numbers, records, run_dir: Path) -> list[Path]:
-        from wgan.figures.plotting import save_figure
+        return [plotting.save_figure(figure(numbers["per_dim"]), run_dir / "likelihood.png")]
 
-        return [save_figure(figure(numbers["per_dim"]), run_dir / "likelihood.png")]
-
-    def table(self, settings: LikelihoodSettings, numbers: dict[str, Any]) -> str:
+    def table(self, s: LikelihoodSettings, numbers: dict[str, Any]) -> str:
         keys = ("loglik", "loglik_per_dim", "high_quality_fraction")
         rows = []
         for r in numbers["per_dim"]:
@@ -220,24 +216,18 @@ class Likelihood(fw.Experiment):
                 modes = f"{q['modes_captured']}/{q['n_modes']}"
                 rows.append([r["dim"], m.label, *(q[k] for k in keys), modes, q["w1"]])
         head = ["d", "model", "log-lik (nats)", "per dim", "HQ fraction", "modes", "exact W1"]
-        s = settings
         return format_table(head, rows) + (
             f"\n(held-out log-likelihood: mean over {s.n_test} points, exact; quality: "
             f"{s.n_samples} samples, high quality = within σ·sqrt(χ²_d 0.997) of a mode; "
             f"p1 kernel std {s.kernel_std:g}σ; noise std {s.noise_std:g})"
         )
 
-    def verdicts(self, numbers: dict[str, Any], settings: LikelihoodSettings) -> list[Verdict]:
-        """Judged at the largest d and on the trend over d (Theis et al. 2016: "for high
-        dimensions"): (1) p1's HQ fraction within 0.05 of p's and its log-likelihood below p2's
-        at the largest d, and its per-dimension gap ``(ℓ(p) − ℓ(p1)) / d`` growing from the
-        smallest to the largest d; (2) p2's per-dimension gap shrinking and at most
-        :data:`MAX_P2_HQ` of its samples high quality at every d; (3) likelihood ranking p2
-        above p1 while the HQ fraction ranks p1 above p2, at the largest d and at every d from
-        the first where they disagree. Not tested with one d, with ``kernel_std`` >=
-        :data:`MAX_KERNEL_STD` (kernels not narrow), or with fewer than :data:`MIN_POINTS`
-        held-out points or samples."""
-        per_dim, s = numbers["per_dim"], settings
+    def verdicts(self, numbers: dict[str, Any], s: LikelihoodSettings) -> list[Verdict]:
+        """The three claims, judged at the largest d and on the trend over d (Theis et al. 2016:
+        "for high dimensions"), each condition beside its claim below; not tested with one d,
+        with ``kernel_std`` >= :data:`MAX_KERNEL_STD` (kernels not narrow), or with fewer than
+        :data:`MIN_POINTS` held-out points or samples."""
+        per_dim = numbers["per_dim"]
         few = min(s.n_test, s.n_samples) < MIN_POINTS
         testable = len(per_dim) >= 2 and s.kernel_std < MAX_KERNEL_STD and not few
         why = (

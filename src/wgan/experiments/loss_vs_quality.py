@@ -61,23 +61,16 @@ import torch
 
 from wgan.data import make_dataset
 from wgan.experiments import framework as fw
+from wgan.experiments import verdict
 from wgan.experiments.common import experiment_config, format_table, make_trainer, split_list
-from wgan.experiments.verdict import (
-    LECTURE_DGM,
-    LECTURE_PROBLEMS,
-    LECTURE_WGAN_GP,
-    Verdict,
-    decide,
-    finite,
-    fmt,
-)
+from wgan.figures import plotting
 from wgan.metrics import exact_w1
 from wgan.training.trainer import Trainer
 
 _GAN = " g_optim.name=adam d_optim.name=adam g_optim.lr=2e-4 d_optim.lr=2e-4 train.n_critic=1"
 _GAN += " g_optim.betas=[0.5,0.999] d_optim.betas=[0.5,0.999]"
-#: Each method's overrides: every optimiser setting is pinned here so that the experiment does
-#: not drift when a preset is retuned.
+#: Each method's overrides of its preset ``toy-<name>``: every optimiser setting is pinned here
+#: so that the experiment does not drift when a preset is retuned.
 PINNED = {
     "wgan-gp": "objective.name=wasserstein constraint.clip=0 constraint.penalty=two_sided"
     " g_optim.name=adam d_optim.name=adam g_optim.betas=[0.5,0.9] d_optim.betas=[0.5,0.9]",
@@ -88,31 +81,21 @@ PINNED = {
     "gan": "objective.name=minimax" + _GAN,
     "gan-ns": "objective.name=nonsaturating" + _GAN,
 }
-#: The compared methods, preset ``toy-<name>`` with :data:`PINNED`; ``info["warmup"]``: a
-#: Wasserstein critic, trained alone for ``warmup_critic_steps`` before the first record.
+_LABELS = ("WGAN-GP", "WGAN (clipping)", "GAN (minimax)", "GAN (non-saturating)")
 METHODS = fw.method_table(
     *(
-        fw.Method(name, label, f"toy-{name}", tuple(PINNED[name].split()), {"warmup": warmup})
-        for name, label, warmup in (
-            ("wgan-gp", "WGAN-GP", True),
-            ("wgan-clip", "WGAN (clipping)", True),
-            ("gan", "GAN (minimax)", False),
-            ("gan-ns", "GAN (non-saturating)", False),
-        )
+        fw.Method(name, label, f"toy-{name}", tuple(pinned.split()))
+        for (name, pinned), label in zip(PINNED.items(), _LABELS, strict=True)
     )
 )
-#: What each method's ``estimate`` estimates (the objective's ``estimate_name``, spelled out).
-ESTIMATE_LABEL = {"wasserstein": "W1 (critic)", "minimax": "JS", "nonsaturating": "JS"}
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
 
 
 @dataclass
 class LossVsQualitySettings(fw.TrainingSettings):
-    """Settings of ``wgan experiment loss-vs-quality`` (fast laptop-CPU defaults).
-
-    The full-size run of the WGAN-GP paper's toy protocol is ``hidden=512 steps=...``. The held
-    real samples and the generated samples' noise use seeds ``seed+101`` and ``seed+202``.
-    """
+    """Settings of ``wgan experiment loss-vs-quality`` (fast laptop-CPU defaults). The full-size
+    run of the WGAN-GP paper's toy protocol is ``hidden=512 steps=...``. The held real samples
+    and the generated samples' noise use seeds ``seed+101`` and ``seed+202``."""
 
     dataset: str = "8gaussians"  # toy dataset name
     methods: str = "wgan-gp,gan"  # comma-separated names from METHODS
@@ -136,10 +119,8 @@ class LossVsQualitySettings(fw.TrainingSettings):
 
 
 def record_steps(steps: int, n_records: int) -> list[int]:
-    """Step 0 plus ``n_records - 1`` steps spaced geometrically in [1, steps] (duplicates merged).
-
-    W1 moves most early in training, so records are dense there.
-    """
+    """Step 0 plus ``n_records - 1`` steps spaced geometrically in [1, steps] (duplicates
+    merged): W1 moves most early in training, so records are dense there."""
     geo = np.geomspace(1, steps, max(1, n_records - 1)).round().astype(int)
     return sorted({0, *geo.tolist(), steps})
 
@@ -156,11 +137,9 @@ def train_through(trainer: Trainer, targets: Iterable[int], bar: Any) -> Iterato
 
 @torch.no_grad()
 def held_out_terms(trainer: Trainer, real: torch.Tensor, noise_seed: int) -> dict[str, Any]:
-    """The critic's estimate and loss on a held set, and the exact W1 of the samples to it.
-
-    ``real`` is ``(n, dim)``; ``n`` samples are drawn from the generator with a fixed noise seed
-    so that successive records compare the same latent points.
-    """
+    """The critic's estimate and loss on a held set ``real`` (n, dim), and the exact W1 to it of
+    ``n`` generated samples drawn with a fixed noise seed (successive records then compare the
+    same latent points)."""
     fake = trainer.samples(real.shape[0], seed=noise_seed)  # (n, dim) on the CPU
     d_real, d_fake = (trainer.critic(x.to(trainer.device)) for x in (real, fake))  # (n, 1) each
     terms = trainer.loss.objective.critic_loss(d_real, d_fake)
@@ -177,19 +156,16 @@ def spearman(x: list[float], y: list[float]) -> float:
     pairs = [(a, b) for a, b in zip(x, y, strict=True) if math.isfinite(a) and math.isfinite(b)]
     if len(pairs) < 3:
         return float("nan")
-    a, b = zip(*pairs, strict=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant input: rho is undefined (NaN)
-        return float(spearmanr(a, b).statistic)
+        return float(spearmanr(*zip(*pairs, strict=True)).statistic)
 
 
 def plot(results: list[dict[str, Any]], dataset: Any, path: Path) -> Path:
     """Curves per method (estimate, D loss, W1 on a twin axis), estimate vs W1, final samples
     (``results``: the records of :meth:`LossVsQuality.measure`; ``dataset``: the toy data)."""
-    from wgan.figures.plotting import legend_beside, save_figure, subplots
-
     n = len(results)
-    fig, axes = subplots(2, max(2, n), figsize=(5.2 * max(2, n), 9.0), squeeze=False)
+    fig, axes = plotting.subplots(2, max(2, n), figsize=(5.2 * max(2, n), 9.0), squeeze=False)
     for ax, res in zip(axes[0], results, strict=False):
         h = res["history"]
         steps = np.maximum(np.asarray(h["step"]), 0.5)  # step 0 drawn at 0.5 on the log axis
@@ -205,7 +181,7 @@ def plot(results: list[dict[str, Any]], dataset: Any, path: Path) -> Path:
         twin.plot(steps, h["w1"], "^-", ms=3, c="tab:red", label="exact W1 (samples, data)")
         twin.set_ylabel("exact W1 to the data", color="tab:red")
         (h1, l1), (h2, l2) = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
-        legend_beside(ax, h1 + h2, l1 + l2)
+        plotting.legend_beside(ax, h1 + h2, l1 + l2)
         rho = res["spearman_estimate_w1"]
         ax.set_title(f"{res['method']}: Spearman(estimate, W1) = {rho:.2f}", fontsize=10)
     # Estimate against W1: a rank correlation near 1 is a monotone relation.
@@ -216,28 +192,22 @@ def plot(results: list[dict[str, Any]], dataset: Any, path: Path) -> Path:
     ax.set(xlabel="exact W1 of generated samples to the data")
     ax.set(ylabel="critic estimate on the held set")
     ax.set_title("estimate vs sample quality (each point: one record)", fontsize=10)
-    legend_beside(ax)
-    # Final samples of every method.
+    plotting.legend_beside(ax)
     ax = axes[1][1]
     data = dataset.sample(1000, generator=torch.Generator().manual_seed(3)).numpy()  # (1000, 2)
     ax.scatter(data[:, 0], data[:, 1], s=2, c="k", zorder=3, label="real")
     for res, colour in zip(results, COLOURS, strict=False):
-        x = res["_samples"]  # (n, 2)
-        ax.scatter(x[:, 0], x[:, 1], s=3, c=colour, alpha=0.5, label=f"{res['method']} (final)")
+        ax.scatter(*res["_samples"].T, s=3, c=colour, alpha=0.5, label=f"{res['method']} (final)")
     xmin, xmax, ymin, ymax = dataset.bounds()
     ax.set(xlim=(xmin, xmax), ylim=(ymin, ymax), aspect="equal", xlabel="x1", ylabel="x2")
     ax.set_title("final samples", fontsize=10)
-    legend_beside(ax, markerscale=3)
+    plotting.legend_beside(ax, markerscale=3)
     for ax in [*axes[0][n:], *axes[1][2:]]:
         ax.axis("off")
     fig.suptitle("Does the critic's loss track sample quality?")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return plotting.save_figure(fig, path)
 
-
-# ----------------------------------------------------------------------------------------------
-# Verdicts
-# ----------------------------------------------------------------------------------------------
 
 #: A rank correlation over the records tests the claim only when (1) the Wasserstein critic was
 #: warmed up before the first record: an untrained critic's estimate is ~0 exactly when W1 is
@@ -252,24 +222,6 @@ LVQ_MIN_RECORDS = 10
 LVQ_MIN_W1_RANGE = 0.2
 LVQ_TRACKS = 0.7  # a loss "tracks" quality: Spearman(estimate, W1) >= 0.7
 LVQ_NOT_TRACKS = 0.5  # the JS estimate does not: its Spearman stays below 0.5
-
-
-def _lvq_untestable(record: dict[str, Any], settings: Any, wasserstein: bool) -> str:
-    """Why one method's correlation cannot test the claim ("" when it can)."""
-    w1 = [v for v in record["history"]["w1"] if finite(v)]
-    if wasserstein and settings.warmup_critic_steps < LVQ_MIN_WARMUP:
-        return (
-            f"warmup_critic_steps = {settings.warmup_critic_steps} < {LVQ_MIN_WARMUP}: the "
-            "critic's first estimates are those of an untrained critic"
-        )
-    if len(w1) < LVQ_MIN_RECORDS:
-        return f"{len(w1)} records < {LVQ_MIN_RECORDS}: too few for a rank correlation"
-    if max(w1) - min(w1) < LVQ_MIN_W1_RANGE:
-        return (
-            f"W1 only ranged over {max(w1) - min(w1):.3f} < {LVQ_MIN_W1_RANGE} in "
-            f"{settings.steps} iterations: quality did not change enough to be tracked"
-        )
-    return ""
 
 
 @fw.register
@@ -300,19 +252,16 @@ class LossVsQuality(fw.Experiment):
         overrides = [*method.overrides, f"train.lr_decay={s.lr_decay}"]
         if method.name == "wgan-gp":
             overrides += [f"d_optim.lr={s.d_lr}", f"g_optim.lr={s.g_lr}"]
-            overrides += [
-                f"train.n_critic={s.n_critic}",
-                f"constraint.penalty_weight={s.penalty_weight}",
-            ]
+            overrides += [f"train.n_critic={s.n_critic}"]
+            overrides += [f"constraint.penalty_weight={s.penalty_weight}"]
         cfg = experiment_config(method.preset, f"{self.name}-{method.name}", overrides, s)
         trainer = make_trainer(cfg, ctx.run_dir / method.name)
-        # The held set: real samples from their own seed, never seen in training.
-        seeded = torch.Generator().manual_seed(s.seed + 101)
+        seeded = torch.Generator().manual_seed(s.seed + 101)  # the held set, never seen in training
         real = trainer.dataset.sample(s.eval_samples, generator=seeded)  # (n, dim)
         noise_seed = s.seed + 202
-        warmup = s.warmup_critic_steps if method.info["warmup"] else 0
-        # The critic alone against the initial generator: the run's own critic update (loss,
-        # optimiser, constraint) and random stream; the generator and the step are untouched.
+        # A Wasserstein critic alone against the initial generator: the run's own critic update
+        # (loss, optimiser, constraint) and random stream; the generator and the step are untouched.
+        warmup = s.warmup_critic_steps if cfg.objective.name == "wasserstein" else 0
         trainer.train_critic(warmup)
         trainer.advance(0)  # read and drop the warm-up's statistics: step 0 has no running means
         keys = ("step", "estimate", "d_loss", "w1", "run_estimate", "run_d_loss")
@@ -327,16 +276,14 @@ class LossVsQuality(fw.Experiment):
             if not held["finite"] or not all(math.isfinite(v) for v in running.values()):
                 diverged_at = trainer.step
                 break
-        figure = None
         if diverged_at is None:  # a diverged state is never saved (Trainer.save refuses it)
             trainer.save()
-            figure = trainer.figure()
-        objective = cfg.objective.name
+        figure = trainer.figure() if diverged_at is None else None
         return {
             "method": method.name,
             "preset": method.preset,
-            "objective": objective,
-            "estimate_of": ESTIMATE_LABEL.get(objective, trainer.loss.objective.estimate_name),
+            "objective": cfg.objective.name,
+            "estimate_of": "W1 (critic)" if cfg.objective.name == "wasserstein" else "JS",
             "warmup_critic_steps": warmup,
             "history": history,
             "spearman_estimate_w1": spearman(history["estimate"], history["w1"]),
@@ -352,41 +299,49 @@ class LossVsQuality(fw.Experiment):
 
     def summarise(self, s: LossVsQualitySettings, records: list[dict]) -> dict[str, Any]:
         """Each method's record (curves and correlations) and its Spearman ρ(estimate, W1)."""
-        sizes = {k: getattr(s, k) for k in ("hidden", "depth", "eval_samples")}
-        sizes["note"] = (
-            "W1 is the exact LP optimum between eval_samples generated and eval_samples held "
-            "real points (not 2,500, for speed)"
-        )
+        sizes = {"hidden": s.hidden, "depth": s.depth, "eval_samples": s.eval_samples}
+        note = "W1 is the exact LP optimum between eval_samples generated and eval_samples held "
+        note += "real points (not 2,500, for speed)"
         return {
             "methods": {
                 r["method"]: {k: v for k, v in r.items() if k[0] != "_" and k != "method"}
                 for r in records
             },
             "spearman": {r["method"]: r["spearman_estimate_w1"] for r in records},
-            "sizes": sizes,
+            "sizes": {**sizes, "note": note},
         }
 
-    def verdicts(self, numbers: dict[str, Any], settings: Any) -> list[Verdict]:
+    def verdicts(self, numbers: dict[str, Any], settings: Any) -> list[verdict.Verdict]:
         """The Wasserstein estimate correlates with sample quality (exact W1), the JS estimate of
         the minimax GAN does not (Arjovsky et al. 2017, Sec. 4.2; Gulrajani et al. 2017)."""
-        rho, methods = numbers["spearman"], numbers["methods"]
+        rho, methods, finite = numbers["spearman"], numbers["methods"], verdict.finite
         wgan = "Arjovsky et al. 2017, Sec. 4.2, Figs. 3-4; Gulrajani et al. 2017, "
-        wgan += f"'Meaningful loss curves'; {LECTURE_WGAN_GP}; {LECTURE_DGM}"
+        wgan += f"'Meaningful loss curves'; {verdict.LECTURE_WGAN_GP}; {verdict.LECTURE_DGM}"
         claims = [
             (m, f"The {label} critic's Wasserstein estimate tracks sample quality", wgan, "")
             for m, label in (("wgan-gp", "WGAN-GP"), ("wgan-clip", "WGAN (clipping)"))
         ]
-        gan = f"Arjovsky et al. 2017, Sec. 4.2, Fig. 4; {LECTURE_DGM}; {LECTURE_PROBLEMS}"
+        gan = f"Arjovsky et al. 2017, Sec. 4.2, Fig. 4; {verdict.LECTURE_DGM}; "
         js = "The minimax GAN's Jensen-Shannon estimate does not track sample quality"
-        claims.append(("gan", js, gan, "JS "))
+        claims.append(("gan", js, gan + verdict.LECTURE_PROBLEMS, "JS "))
         out = []
         for method, claim, source, js in claims:
-            if method in rho:
-                r, wasserstein = rho[method], not js
-                why = _lvq_untestable(methods[method], settings, wasserstein)
-                ok = finite(r) and (r >= LVQ_TRACKS if wasserstein else r < LVQ_NOT_TRACKS)
-                measured = f"Spearman({js}estimate, exact W1) = {fmt(r)}"
-                out.append(decide(claim, source, measured, ok, not why, why))
+            if method not in rho:
+                continue
+            r, wasserstein = rho[method], not js
+            w1 = [v for v in methods[method]["history"]["w1"] if finite(v)]
+            why = ""
+            if wasserstein and settings.warmup_critic_steps < LVQ_MIN_WARMUP:
+                why = f"warmup_critic_steps = {settings.warmup_critic_steps} < {LVQ_MIN_WARMUP}: "
+                why += "the critic's first estimates are those of an untrained critic"
+            elif len(w1) < LVQ_MIN_RECORDS:
+                why = f"{len(w1)} records < {LVQ_MIN_RECORDS}: too few for a rank correlation"
+            elif max(w1) - min(w1) < LVQ_MIN_W1_RANGE:
+                why = f"W1 only ranged over {max(w1) - min(w1):.3f} < {LVQ_MIN_W1_RANGE} in "
+                why += f"{settings.steps} iterations: quality did not change enough to be tracked"
+            ok = finite(r) and (r >= LVQ_TRACKS if wasserstein else r < LVQ_NOT_TRACKS)
+            measured = f"Spearman({js}estimate, exact W1) = {verdict.fmt(r)}"
+            out.append(verdict.decide(claim, source, measured, ok, not why, why))
         return out
 
     def figures(self, s, numbers, records, run_dir: Path) -> list[Path]:

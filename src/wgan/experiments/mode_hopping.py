@@ -113,12 +113,9 @@ def dominant_modes(counts: np.ndarray, concentrated: float, min_hq: int = 1) -> 
     """Per record (row of ``counts``, (T, M)), the mode holding at least ``concentrated`` of
     the high-quality samples, or None (fewer than ``min_hq`` HQ samples, or no mode that
     concentrated)."""
-    out: list[int | None] = []
-    for row in counts:
-        total = row.sum()
-        k = int(row.argmax())
-        out.append(k if total >= max(1, min_hq) and row[k] >= concentrated * total else None)
-    return out
+    total, top = counts.sum(axis=1), counts.max(axis=1)  # (T,) each
+    held = (total >= max(1, min_hq)) & (top >= concentrated * total)  # (T,)
+    return [int(k) if ok else None for k, ok in zip(counts.argmax(axis=1), held, strict=True)]
 
 
 def hops(dominant: list[int | None]) -> int:
@@ -154,29 +151,21 @@ def hopping_stats(counts: np.ndarray, concentrated: float, min_hq: int = 1) -> d
 
 
 def hopping_verdict(
-    dataset: str,
-    gan: dict[str, Any] | None,
-    wgan: dict[str, Any] | None,
-    steps: int,
-    n_records: int,
-    label: str = "GAN",
+    dataset: str, gan: dict | None, wgan: dict | None, steps: int, n_records: int, label: str
 ) -> Verdict:
     """The GAN ``label`` hops between modes and WGAN-GP does not, on ``dataset``: the GAN's
     dominant mode changes at least once and its late movement is at least :data:`MIN_RATIO`
     times WGAN-GP's (``gan`` and ``wgan`` are :func:`hopping_stats` records)."""
-    both = gan is not None and wgan is not None
     measured, holds, testable = "-", False, False
-    if both:  # numbers read back from results.json carry NaN as the string "nan"
-        gan = {**gan, "late_movement": float(gan["late_movement"])}
-        wgan = {**wgan, "late_movement": float(wgan["late_movement"])}
+    if gan is not None and wgan is not None:
+        # numbers read back from results.json carry NaN as the string "nan"
+        g, w = float(gan["late_movement"]), float(wgan["late_movement"])
         measured = (
-            f"GAN: {gan['hops']} hops, late movement {gan['late_movement']:.3g}, "
-            f"{gan['final_modes']}/{gan['n_modes']} modes at the end; WGAN-GP: {wgan['hops']} "
-            f"hops, late movement {wgan['late_movement']:.3g}, "
-            f"{wgan['final_modes']}/{wgan['n_modes']} modes; records counted (>= min_hq HQ "
-            f"samples): GAN {gan['records_counted']}, WGAN-GP {wgan['records_counted']}"
+            f"GAN: {gan['hops']} hops, late movement {g:.3g}, {gan['final_modes']}/"
+            f"{gan['n_modes']} modes at the end; WGAN-GP: {wgan['hops']} hops, late movement "
+            f"{w:.3g}, {wgan['final_modes']}/{wgan['n_modes']} modes; records counted (>= min_hq "
+            f"HQ samples): GAN {gan['records_counted']}, WGAN-GP {wgan['records_counted']}"
         )
-        g, w = gan["late_movement"], wgan["late_movement"]
         more = not math.isfinite(w) or g >= MIN_RATIO * w
         holds = gan["hops"] >= 1 and math.isfinite(g) and more
         big = steps >= MIN_STEPS and n_records >= MIN_RECORDS
@@ -191,43 +180,6 @@ def hopping_verdict(
         f"and {MIN_COUNTED} GAN records with at least min_hq high-quality samples, two of them "
         "in the second half (else its movement is undefined)",
     )
-
-
-def figure(runs: list[dict], datasets: list[str], methods: list[str], s: ModeHoppingSettings):
-    """Heatmaps: fraction of samples per mode (rows) at each record (columns); white dots mark
-    the dominant mode where there is one."""
-    from wgan.figures.plotting import subplots
-
-    nrow, ncol = len(datasets), len(methods)
-    fig, axes = subplots(nrow, ncol, figsize=(5.0 * ncol, 3.6 * nrow), squeeze=False)
-    for r in runs:
-        ax = axes[datasets.index(r["dataset"])][methods.index(r["method"])]
-        counts = np.asarray(r["counts"], dtype=float)  # (T, M)
-        title = f"{r['dataset']}, {METHODS[r['method']].label}"
-        ax.set(xlabel="generator iteration", ylabel="mode index")
-        if not len(counts):
-            ax.set_title(f"{title}: diverged at step {r['diverged_at']}", fontsize=9)
-            continue
-        steps, frac = np.asarray(r["steps"]), counts.T / s.eval_samples  # (M, T)
-        edges = np.concatenate(
-            [steps, [steps[-1] + (steps[-1] - steps[-2] if len(steps) > 1 else 1)]]
-        )
-        mesh = ax.pcolormesh(
-            edges, np.arange(frac.shape[0] + 1) - 0.5, frac, cmap="magma", vmin=0.0,
-            vmax=max(float(frac.max()), 1e-9), shading="flat",
-        )  # fmt: skip
-        fig.colorbar(mesh, ax=ax, label="fraction of samples")
-        centres, st = (edges[:-1] + edges[1:]) / 2, r["stats"]
-        dots = [(c, d) for c, d in zip(centres, st["dominant"], strict=True) if d is not None]
-        ax.scatter([c for c, _ in dots], [d for _, d in dots], s=6, c="white", edgecolors="none")
-        ax.set_title(
-            f"{title}: {st['hops']} hops, late movement {st['late_movement']:.2f}\n(white dots: "
-            "dominant mode)",
-            fontsize=9,
-        )
-    fig.suptitle("Generated mode histogram over training (fixed noise, high-quality samples)")
-    fig.tight_layout()
-    return fig
 
 
 @fw.register
@@ -301,10 +253,41 @@ class ModeHopping(fw.Experiment):
         return out
 
     def figures(self, s: ModeHoppingSettings, numbers, records, run_dir: Path) -> list[Path]:
-        """:func:`figure`, saved as ``mode_hopping.png``."""
-        from wgan.figures.plotting import save_figure
+        """``mode_hopping.png``, heatmaps: fraction of samples per mode (rows) at each record
+        (columns); white dots mark the dominant mode where there is one."""
+        from wgan.figures.plotting import save_figure, subplots
 
-        fig = figure(records, split_list(s.datasets), split_list(s.methods), s)
+        datasets, methods = split_list(s.datasets), split_list(s.methods)
+        nrow, ncol = len(datasets), len(methods)
+        fig, axes = subplots(nrow, ncol, figsize=(5.0 * ncol, 3.6 * nrow), squeeze=False)
+        for r in records:
+            ax = axes[datasets.index(r["dataset"])][methods.index(r["method"])]
+            counts = np.asarray(r["counts"], dtype=float)  # (T, M)
+            title = f"{r['dataset']}, {METHODS[r['method']].label}"
+            ax.set(xlabel="generator iteration", ylabel="mode index")
+            if not len(counts):
+                ax.set_title(f"{title}: diverged at step {r['diverged_at']}", fontsize=9)
+                continue
+            steps, frac = np.asarray(r["steps"]), counts.T / s.eval_samples  # (M, T)
+            width = steps[-1] - steps[-2] if len(steps) > 1 else 1  # of the last record's column
+            edges = np.append(steps, steps[-1] + width)
+            mesh = ax.pcolormesh(
+                edges,
+                np.arange(frac.shape[0] + 1) - 0.5,
+                frac,
+                cmap="magma",
+                vmin=0.0,
+                vmax=max(float(frac.max()), 1e-9),
+                shading="flat",
+            )
+            fig.colorbar(mesh, ax=ax, label="fraction of samples")
+            centres, st = (edges[:-1] + edges[1:]) / 2, r["stats"]
+            dominant = np.array(st["dominant"], dtype=float)  # (T,), NaN (not drawn): none
+            ax.scatter(centres, dominant, s=6, c="white", edgecolors="none")
+            hopping = f"{st['hops']} hops, late movement {st['late_movement']:.2f}"
+            ax.set_title(f"{title}: {hopping}\n(white dots: dominant mode)", fontsize=9)
+        fig.suptitle("Generated mode histogram over training (fixed noise, high-quality samples)")
+        fig.tight_layout()
         return [save_figure(fig, run_dir / "mode_hopping.png")]
 
     def table(self, s: ModeHoppingSettings, numbers: dict[str, Any]) -> str:
@@ -316,19 +299,14 @@ class ModeHopping(fw.Experiment):
                 rows.append([r["dataset"], label, *["-"] * 5, "diverged"])
                 continue
             note = f"diverged at step {r['diverged_at']}" if r["diverged_at"] is not None else ""
-            rows.append(
-                [r["dataset"], label, st["hops"], f"{st['hop_rate']:.3f}"]
-                + [f"{st['late_movement']:.3f}", st["records_counted"]]
-                + [f"{st['final_modes']}/{st['n_modes']}", note]
-            )
+            moved = [st["hops"], f"{st['hop_rate']:.3f}", f"{st['late_movement']:.3f}"]
+            ends = [st["records_counted"], f"{st['final_modes']}/{st['n_modes']}", note]
+            rows.append([r["dataset"], label, *moved, *ends])
         head = ["dataset", "method", "hops", "hop rate", "late movement (TV)", "records counted"]
-        return "\n".join(
-            [
-                format_table([*head, "final modes", "note"], rows),
-                f"(MLPs {s.depth}x{s.hidden}; {s.steps} generator iterations; {s.n_records} "
-                f"records of {s.eval_samples} samples from fixed noise; a dominant mode holds >= "
-                f"{s.concentrated:g} of the HQ samples, in records with >= {s.min_hq} of them; "
-                "late movement = mean TV between successive counted histograms over the second "
-                "half)",
-            ]
+        return (
+            f"{format_table([*head, 'final modes', 'note'], rows)}\n(MLPs {s.depth}x{s.hidden}; "
+            f"{s.steps} generator iterations; {s.n_records} records of {s.eval_samples} samples "
+            f"from fixed noise; a dominant mode holds >= {s.concentrated:g} of the HQ samples, in "
+            f"records with >= {s.min_hq} of them; late movement = mean TV between successive "
+            "counted histograms over the second half)"
         )

@@ -31,48 +31,36 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import Any
 
 from wgan.config import Config
 from wgan.data import make_dataset
+from wgan.experiments import common
 from wgan.experiments import framework as fw
-from wgan.experiments.common import (
-    experiment_config,
-    format_table,
-    make_trainer,
-    mean_std,
-    name_checks,
-    split_list,
-)
 from wgan.experiments.loss_vs_quality import held_out_terms
 from wgan.experiments.toy_probes import advance_to, held_real, record_steps, roughness
 from wgan.experiments.verdict import LECTURE_WGAN, Verdict, decide, fmt
 
 
-def _optimiser(
-    name: str, label: str, d_name: str, betas: tuple[float, float], gp: bool
-) -> fw.Method:
+def _optimiser(name: str, label: str, d_name: str, betas: str, gp: bool = False) -> fw.Method:
     """A clipped run differs from the others only in the critic's optimiser; a ``gp`` run is
     WGAN-GP with its paper's Adam on both players. Every optimiser setting is pinned here."""
-    b = f"[{betas[0]}, {betas[1]}]"
-    pinned = ("constraint.penalty=none", "g_optim.name=rmsprop")
+    critic = (f"d_optim.name={d_name}", f"d_optim.betas={betas}")
     if gp:
         pinned = ("constraint.clip=0", "constraint.penalty=two_sided", "g_optim.name=adam")
-        pinned += (f"g_optim.betas={b}",)
-    preset = "toy-wgan-gp" if gp else "toy-wgan-clip"
-    pinned += (f"d_optim.name={d_name}", f"d_optim.betas={b}")
-    return fw.Method(
-        name, label, preset, pinned, info={"d_optim": d_name, "betas": betas, "gp": gp}
-    )
+        return fw.Method(name, label, "toy-wgan-gp", (*pinned, f"g_optim.betas={betas}", *critic))
+    pinned = ("constraint.penalty=none", "g_optim.name=rmsprop")
+    return fw.Method(name, label, "toy-wgan-clip", (*pinned, *critic))
 
 
 OPTIMISERS = fw.method_table(
-    _optimiser("rmsprop", "WGAN clip, RMSProp", "rmsprop", (0.0, 0.9), False),
-    _optimiser("adam-0.9", "WGAN clip, Adam β1=0.9", "adam", (0.9, 0.999), False),
-    _optimiser("adam-0.5", "WGAN clip, Adam β1=0.5", "adam", (0.5, 0.999), False),
-    _optimiser("adam-0", "WGAN clip, Adam β1=0", "adam", (0.0, 0.999), False),
-    _optimiser("gp-adam-0", "WGAN-GP, Adam β1=0", "adam", (0.0, 0.9), True),
+    _optimiser("rmsprop", "WGAN clip, RMSProp", "rmsprop", "[0.0, 0.9]"),
+    _optimiser("adam-0.9", "WGAN clip, Adam β1=0.9", "adam", "[0.9, 0.999]"),
+    _optimiser("adam-0.5", "WGAN clip, Adam β1=0.5", "adam", "[0.5, 0.999]"),
+    _optimiser("adam-0", "WGAN clip, Adam β1=0", "adam", "[0.0, 0.999]"),
+    _optimiser("gp-adam-0", "WGAN-GP, Adam β1=0", "adam", "[0.0, 0.9]", gp=True),
 )
 
 #: An Adam β1 > 0 run counts as less stable than RMSProp when its mean roughness is at least this
@@ -105,63 +93,19 @@ class MomentumSettings(fw.TrainingSettings):
 
     def checks(self) -> list[tuple[bool, str]]:
         make_dataset(self.dataset)  # ConfigError for an unknown dataset
-        names = name_checks(split_list(self.optimisers), OPTIMISERS, "optimisers", "optimiser")
+        optimisers = common.split_list(self.optimisers)
+        names = common.name_checks(optimisers, OPTIMISERS, "optimisers", "optimiser")
         records = (2 <= self.n_records <= self.steps, "n_records must be in [2, steps]")
         return [*super().checks(), *names, records]
 
 
 def optimiser_config(name: str, seed: int, s: MomentumSettings) -> Config:
     """The training config of optimiser ``name`` (every optimiser setting pinned here)."""
-    m, gp = OPTIMISERS[name], OPTIMISERS[name].info["gp"]
+    m, gp = OPTIMISERS[name], OPTIMISERS[name].preset == "toy-wgan-gp"
     own = f"constraint.penalty_weight={s.penalty_weight}" if gp else f"constraint.clip={s.clip}"
     overrides = ["objective.name=wasserstein", "train.n_critic=5", *m.overrides, own]
     overrides += [f"d_optim.lr={s.lr}", f"g_optim.lr={s.lr}", "train.lr_decay=none"]
-    return experiment_config(m.preset, f"momentum-{name}-s{seed}", overrides, s, seed=seed)
-
-
-def figure(runs: list[dict], summary: dict[str, dict[str, Any]], names: list[str]):
-    """One panel per optimiser (estimate per seed, exact W1 on a twin axis), then roughness
-    and final W1 per optimiser with one dot per seed.
-
-    The estimate is drawn from the first record after step 0: the initial critic is not yet
-    clipped, and its estimate would set the scale of a clipped critic's curve."""
-    from wgan.figures.plotting import legend_beside, subplots
-
-    n = len(names)
-    fig, axes = subplots(2, max(n, 3), figsize=(4.2 * max(n, 3), 7.6), squeeze=False)
-    colours = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink"] * 10
-    twins = [ax.twinx() for ax in axes[0][:n]]
-    for ax, twin, name in zip(axes[0], twins, names, strict=False):
-        for r, c in zip([r for r in runs if r["optimiser"] == name], colours, strict=False):
-            h, seed = r["history"], r["seed"]
-            ax.plot(h["step"][1:], h["estimate"][1:], c=c, lw=1, label=f"estimate, seed {seed}")
-            twin.plot(h["step"], h["w1"], ":", c=c, lw=1, label=f"exact W1, seed {seed}")
-        ax.set(xlabel="generator iteration", ylabel="critic estimate E D(real) − E D(fake)")
-        twin.set_ylabel("exact W1 to held data (dotted)")
-        ax.set_title(OPTIMISERS[name].label, fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    h2, l2 = twins[0].get_legend_handles_labels()
-    for ax in [*axes[0][n:], *axes[1][2:]]:
-        ax.axis("off")
-    for ax, key, ylabel in (
-        (axes[1][0], "roughness", "roughness std(ΔŴ) / mean |Ŵ| (2nd half)"),
-        (axes[1][1], "w1_final", "final exact W1"),
-    ):
-        means = [summary[m][key]["mean"] for m in names]
-        ax.bar(range(n), means, color="0.8", label="mean over seeds")
-        for i, m in enumerate(names):
-            v = [r[key] for r in runs if r["optimiser"] == m]
-            ax.scatter([i] * len(v), v, s=12, c="k", zorder=3, label=None if i else "one seed")
-        ax.set_xticks(range(n), names, fontsize=7, rotation=30)
-        ax.set(xlabel="critic optimiser", ylabel=ylabel)
-        ax.set_title(key.replace("_", " "), fontsize=9)
-        legend_beside(ax)
-    # The curves' legend in the empty bottom-right panel: beside the last curve panel it would
-    # sit on that panel's twin-axis label.
-    axes[1][2].legend(handles + h2, labels + l2, loc="upper left", fontsize=7, title="curves")
-    fig.suptitle("Momentum on the critic: clipped WGAN with RMSProp vs Adam; WGAN-GP with Adam")
-    fig.tight_layout()
-    return fig
+    return common.experiment_config(m.preset, f"momentum-{name}-s{seed}", overrides, s, seed=seed)
 
 
 @fw.register
@@ -176,16 +120,13 @@ class Momentum(fw.Experiment):
     )
     Settings = MomentumSettings
     methods = OPTIMISERS
-    #: The smallest size that is judged (2 seeds, MIN_STEPS, MIN_RECORDS); ~16 s on the shared
-    #: machine.
+    #: The smallest judged size (2 seeds, MIN_STEPS, MIN_RECORDS); ~16 s on the shared machine.
     quick = {"n_seeds": 2, "steps": MIN_STEPS, "n_records": MIN_RECORDS}
 
     def cells(self, s: MomentumSettings) -> list[fw.Cell]:
         """Every optimiser x seed."""
-        seeds = [s.seed + k for k in range(s.n_seeds)]
-        return [
-            fw.Cell(OPTIMISERS[n], s.dataset, k) for n in split_list(s.optimisers) for k in seeds
-        ]
+        grid = product(common.split_list(s.optimisers), range(s.seed, s.seed + s.n_seeds))
+        return [fw.Cell(OPTIMISERS[name], s.dataset, seed) for name, seed in grid]
 
     def units(self, s: MomentumSettings, cell: fw.Cell) -> int:
         """Generator iterations."""
@@ -193,20 +134,17 @@ class Momentum(fw.Experiment):
 
     def measure(self, s: MomentumSettings, cell: fw.Cell, ctx: fw.Context) -> dict[str, Any]:
         """Train one (optimiser, seed), recording the held estimate and exact W1."""
-        start = time.time()
-        name, seed = cell.method.name, cell.seed
-        trainer = make_trainer(optimiser_config(name, seed, s), cell.folder(ctx.run_dir))
+        start, name, seed = time.time(), cell.method.name, cell.seed
+        trainer = common.make_trainer(optimiser_config(name, seed, s), cell.folder(ctx.run_dir))
         real = held_real(trainer.dataset, s.eval_samples, s.seed + 101)
-        history: dict[str, list[float]] = {"step": [], "estimate": [], "w1": []}
-        diverged_at = None
+        held, diverged_at = [], None
         for target in record_steps(s.steps, s.n_records):
             finite = advance_to(trainer, target, ctx.bar)
-            held = {**held_out_terms(trainer, real, s.seed + 202), "step": trainer.step}
-            for key, values in history.items():
-                values.append(held[key])
-            if not (held["finite"] and finite):
+            held.append({**held_out_terms(trainer, real, s.seed + 202), "step": trainer.step})
+            if not (held[-1]["finite"] and finite):
                 diverged_at = trainer.step
                 break
+        history = {key: [h[key] for h in held] for key in ("step", "estimate", "w1")}
         w1, estimate = history["w1"], history["estimate"]
         return {
             "optimiser": name,
@@ -223,14 +161,13 @@ class Momentum(fw.Experiment):
         }
 
     def summarise(self, s: MomentumSettings, records: list[dict]) -> dict[str, Any]:
-        """Per optimiser: mean ± std over seeds of roughness and final W1, and the divergence
-        rate; every run's records."""
+        """Per optimiser: roughness, final W1 (mean ± std over seeds), divergence rate; all runs."""
         summary = {}
-        for name in split_list(s.optimisers):
+        for name in common.split_list(s.optimisers):
             group = [r for r in records if r["optimiser"] == name]
             summary[name] = {"label": OPTIMISERS[name].label, "n_seeds": len(group)}
             for key in ("roughness", "w1_final"):
-                stats = mean_std([r[key] for r in group])
+                stats = common.mean_std([r[key] for r in group])
                 summary[name][key] = dict(zip(("mean", "std", "n"), stats, strict=True))
             summary[name]["divergence_rate"] = sum(r["failed"] for r in group) / len(group)
         return {"summary": summary, "runs": records, "min_ratio": MIN_RATIO}
@@ -247,26 +184,24 @@ class Momentum(fw.Experiment):
         testable = big and all(v["n_seeds"] >= 2 for v in summary.values())
         rms = summary.get("rmsprop")
         adams = [n for n in ("adam-0.9", "adam-0.5") if n in summary]
-
-        def rough(name: str) -> float:
-            return summary[name]["roughness"]["mean"]
+        rough = {name: v["roughness"]["mean"] for name, v in summary.items()}
 
         def describe(names: list[str]) -> str:
             return "; ".join(
-                f"{summary[n]['label']}: roughness {fmt(rough(n))}, "
+                f"{summary[n]['label']}: roughness {fmt(rough[n])}, "
                 f"divergence rate {summary[n]['divergence_rate']:.2f}, "
                 f"final W1 {fmt(summary[n]['w1_final']['mean'])}"
                 for n in names
             )
 
         names = (["rmsprop"] if rms else []) + adams
-        ok = rms is not None and bool(adams) and all(math.isfinite(rough(n)) for n in names)
+        ok = rms is not None and bool(adams) and all(math.isfinite(rough[n]) for n in names)
         momentum = decide(
             "A weight-clipped WGAN is unstable with a momentum optimiser (Adam, β1 > 0) on the "
             "critic: its loss is non-stationary, unlike with RMSProp",
             f"Arjovsky et al. 2017, WGAN, §3; {LECTURE_WGAN}",
             describe(names) if names else "-",
-            ok and all(rough(n) >= MIN_RATIO * rough("rmsprop") for n in adams),
+            ok and all(rough[n] >= MIN_RATIO * rough["rmsprop"] for n in adams),
             testable=ok and testable,
             why_not=f"RMSProp and an Adam with β1 > 0 must be run; {why_small}",
         )
@@ -277,17 +212,54 @@ class Momentum(fw.Experiment):
             "loss no rougher than a clipped WGAN's with RMSProp",
             f"Gulrajani et al. 2017, WGAN-GP, Algorithm 1; {LECTURE_WGAN}",
             describe([n for n in ("gp-adam-0", "rmsprop") if n in summary]),
-            ok and gp["divergence_rate"] == 0 and rough("gp-adam-0") <= rough("rmsprop"),
+            ok and gp["divergence_rate"] == 0 and rough["gp-adam-0"] <= rough["rmsprop"],
             testable=ok and testable,
             why_not=f"gp-adam-0 and rmsprop must be run; {why_small}",
         )
         return [momentum, stable]
 
     def figures(self, s: MomentumSettings, numbers, records, run_dir: Path) -> list[Path]:
-        """:func:`figure`, saved as ``momentum.png``."""
-        from wgan.figures.plotting import save_figure
+        """``momentum.png``: one panel per optimiser (estimate per seed, exact W1 on a twin axis),
+        then roughness and final W1 per optimiser with one dot per seed.
 
-        fig = figure(records, numbers["summary"], split_list(s.optimisers))
+        The estimate is drawn from the first record after step 0: the initial critic is not yet
+        clipped, and its estimate would set the scale of a clipped critic's curve."""
+        from wgan.figures.plotting import legend_beside, save_figure, subplots
+
+        summary, names = numbers["summary"], common.split_list(s.optimisers)
+        n = len(names)
+        fig, axes = subplots(2, max(n, 3), figsize=(4.2 * max(n, 3), 7.6), squeeze=False)
+        colours = [f"tab:{c}" for c in ("blue", "orange", "green", "purple", "brown", "pink")] * 10
+        twins = [ax.twinx() for ax in axes[0][:n]]
+        for ax, twin, name in zip(axes[0], twins, names, strict=False):
+            for r, c in zip([r for r in records if r["optimiser"] == name], colours, strict=False):
+                h, seed = r["history"], r["seed"]
+                ax.plot(h["step"][1:], h["estimate"][1:], c=c, lw=1, label=f"estimate, seed {seed}")
+                twin.plot(h["step"], h["w1"], ":", c=c, lw=1, label=f"exact W1, seed {seed}")
+            ax.set(xlabel="generator iteration", ylabel="critic estimate E D(real) − E D(fake)")
+            twin.set_ylabel("exact W1 to held data (dotted)")
+            ax.set_title(OPTIMISERS[name].label, fontsize=9)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        h2, l2 = twins[0].get_legend_handles_labels()
+        for ax in [*axes[0][n:], *axes[1][2:]]:
+            ax.axis("off")
+        for ax, key, ylabel in (
+            (axes[1][0], "roughness", "roughness std(ΔŴ) / mean |Ŵ| (2nd half)"),
+            (axes[1][1], "w1_final", "final exact W1"),
+        ):
+            means = [summary[m][key]["mean"] for m in names]
+            ax.bar(range(n), means, color="0.8", label="mean over seeds")
+            x = [names.index(r["optimiser"]) for r in records]
+            ax.scatter(x, [r[key] for r in records], s=12, c="k", zorder=3, label="one seed")
+            ax.set_xticks(range(n), names, fontsize=7, rotation=30)
+            ax.set(xlabel="critic optimiser", ylabel=ylabel)
+            ax.set_title(key.replace("_", " "), fontsize=9)
+            legend_beside(ax)
+        # The curves' legend in the empty bottom-right panel: beside the last curve panel it
+        # would sit on that panel's twin-axis label.
+        axes[1][2].legend(handles + h2, labels + l2, loc="upper left", fontsize=7, title="curves")
+        fig.suptitle("Momentum on the critic: clipped WGAN with RMSProp vs Adam; WGAN-GP with Adam")
+        fig.tight_layout()
         return [save_figure(fig, run_dir / "momentum.png")]
 
     def table(self, s: MomentumSettings, numbers: dict[str, Any]) -> str:
@@ -302,9 +274,8 @@ class Momentum(fw.Experiment):
             rows.append([v["label"], pm(v["roughness"]), rate, pm(v["w1_final"]), v["n_seeds"]])
         head = ["run", "roughness of estimate", "divergence rate", "final exact W1", "seeds"]
         return (
-            f"{format_table(head, rows)}\n(mean ± std over seeds; {s.dataset}; MLPs "
-            f"{s.depth}x{s.hidden}; {s.steps} generator iterations at lr {s.lr:g}; clip "
-            f"{s.clip:g}; roughness = std of the estimate's changes / its mean size over the "
-            f"second half of {s.n_records} records; divergence = non-finite or final W1 above "
-            "the initial)"
+            f"{common.format_table(head, rows)}\n(mean ± std over seeds; {s.dataset}; MLPs "
+            f"{s.depth}x{s.hidden}; {s.steps} generator iterations at lr {s.lr:g}; clip {s.clip:g}"
+            f"; roughness = std of the estimate's changes / its mean size over the second half of "
+            f"{s.n_records} records; divergence = non-finite or final W1 above the initial)"
         )

@@ -25,20 +25,18 @@ negative. With a 1-Lipschitz critic the gap is bounded by the mean distance from
 to the training set; the toy protocol's weak penalty (:math:`\lambda = 0.1`, ``gan_toy.py``)
 lets slopes exceed 1 and the gap grow further.
 
-Protocol: WGAN-GP (preset ``toy-wgan-gp``: 3-layer ReLU MLPs, Adam(1e-4, betas (0.5, 0.9)),
-5 critic steps per generator step, two-sided penalty) trained on a fixed finite training set of
-``n_train`` points (``data.n_train``) of a toy dataset, and a control run with a large training
-set (``control_n_train``). Every ``eval_every`` generator iterations both estimates are
-computed on the whole training set (up to ``eval_samples`` points of it), ``eval_samples``
-held-out points (fresh samples from a fixed seed, never trained on) and ``eval_samples``
-generated points (fixed latent seed). At the end, the exact W1 between the generated samples
-and the training set vs the held-out set tells whether the generator has moved onto the
-training points.
+Protocol: WGAN-GP (preset ``toy-wgan-gp``: 3-layer ReLU MLPs, Adam(1e-4, betas (0.5, 0.9)), 5 critic
+steps per generator step, two-sided penalty) trained on a fixed finite training set of ``n_train``
+points (``data.n_train``) of a toy dataset, and a control run with a large training set
+(``control_n_train``). Every ``eval_every`` generator iterations both estimates are computed on the
+whole training set (up to ``eval_samples`` points of it), ``eval_samples`` held-out points (fresh
+samples from a fixed seed, never trained on) and ``eval_samples`` generated points (fixed latent
+seed). At the end, the exact W1 between the generated samples and the training set vs the held-out
+set tells whether the generator has moved onto the training points.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +45,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from wgan.config import Config
 from wgan.data import resolve_dataset_name
 from wgan.errors import TrainingDiverged
 from wgan.experiments import framework as fw
@@ -68,11 +65,9 @@ RUNS = fw.method_table(
 
 @dataclass
 class OverfittingSettings(fw.TrainingSettings):
-    """Settings of the overfitting experiment (defaults: ~2-4 minutes on 2 CPU cores).
-
-    Batches are drawn with replacement from the training set; the held-out points and the
-    generated points use their own seeds, never the training stream.
-    """
+    """Settings of the overfitting experiment (defaults: ~2-4 minutes on 2 CPU cores). Batches
+    are drawn with replacement from the training set; the held-out points and the generated
+    points use their own seeds, never the training stream."""
 
     dataset: str = "swissroll"  # toy dataset name
     n_train: int = 32  # size of the small training set (data.n_train)
@@ -102,37 +97,16 @@ class OverfittingSettings(fw.TrainingSettings):
         ]
 
 
-def make_config(s: OverfittingSettings, n_train: int) -> Config:
-    """The WGAN-GP config (preset ``toy-wgan-gp``, ``depth``-layer MLPs) on ``n_train`` points."""
-    overrides = [f"data.n_train={n_train}", f"constraint.penalty_weight={s.gp_weight}"]
-    overrides += [f"g_optim.lr={s.lr}", f"d_optim.lr={s.lr}", f"train.n_critic={s.n_critic}"]
-    hidden = (s.generator_hidden or s.hidden, s.critic_hidden or s.hidden)
-    return experiment_config("toy-wgan-gp", f"overfitting-n{n_train}", overrides, s, hidden=hidden)
-
-
 @torch.no_grad()
 def estimates(trainer: Trainer, held_out: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    """The critic's W estimate on the training set and on held-out data, same fakes.
-
-    ``held_out`` (m, 2) and ``fake`` (k, 2) are on the trainer's device; the training set is
-    used whole, or its first ``m`` points if it is larger.
-    """
+    """The critic's W estimate on the training set (whole, or its first ``m`` points if larger)
+    and on held-out data ``held_out`` (m, 2), same fakes ``fake`` (k, 2); all on its device."""
     critic = trainer.critic
     train = trainer.train_set[: held_out.shape[0]]  # (min(n, m), 2)
     d_fake = critic(fake).mean()
     est_train = float(critic(train).mean() - d_fake)
     est_held = float(critic(held_out).mean() - d_fake)
     return {"est_train": est_train, "est_heldout": est_held, "gap": est_train - est_held}
-
-
-def memorisation_w1(trainer: Trainer, held_out: torch.Tensor, n: int = 1024) -> dict[str, float]:
-    """Exact W1 from ``n`` generated points to the training set and to held-out points."""
-    fake = trainer.samples(n, seed=31337)  # (n, 2) on the CPU
-    train = trainer.train_set[:2048].cpu()
-    return {
-        "w1_fake_to_train": float(exact_w1(fake, train)["w1"]),
-        "w1_fake_to_heldout": float(exact_w1(fake, held_out[:n].cpu())["w1"]),
-    }
 
 
 def plot(records: list[dict[str, Any]], path: Path) -> Path:
@@ -160,10 +134,9 @@ def plot(records: list[dict[str, Any]], path: Path) -> Path:
         ax.axhline(0.0, color="k", lw=0.6)
         lo, hi = min(values), max(values)
         pad = 0.1 * (hi - lo) + 1e-6
-        ax.set_ylim(lo - pad, hi + pad)
+        ax.set(ylim=(lo - pad, hi + pad), xlabel="generator iteration")
         note = "y-range: iterations after the first 10%"
         ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", size=7, c="grey")
-        ax.set_xlabel("generator iteration")
         plotting.legend_beside(ax)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("critic estimate  mean f(real) - mean f(fake)")
@@ -179,12 +152,10 @@ def plot(records: list[dict[str, Any]], path: Path) -> Path:
     small.critic.train(was_training)
     cs = ax.contourf(X, Y, Z, levels=30, cmap="viridis", alpha=0.9)
     fig.colorbar(cs, ax=ax, label="critic value f(x)")
-    fake = small.samples(1000, seed=31337).numpy()  # (1000, 2)
-    held, train = held_out[:1000].numpy(), small.train_set.cpu().numpy()  # (<=1000, 2), (n, 2)
-    ax.scatter(held[:, 0], held[:, 1], s=3, c="tab:cyan", alpha=0.5, label="held-out data")
-    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="white", label="generated")
-    label = f"training set (n = {train.shape[0]})"
-    ax.scatter(train[:, 0], train[:, 1], s=30, marker="x", c="tab:red", label=label)
+    ax.scatter(*held_out[:1000].numpy().T, s=3, c="tab:cyan", alpha=0.5, label="held-out data")
+    ax.scatter(*small.samples(1000, seed=31337).numpy().T, s=3, c="white", label="generated")
+    train = small.train_set.cpu().numpy()  # (n, 2)
+    ax.scatter(*train.T, s=30, marker="x", c="tab:red", label=f"training set (n = {len(train)})")
     ax.set(xlim=bounds[:2], ylim=bounds[2:], aspect="equal", xlabel="x1", ylabel="x2")
     ax.set_title(f"Small-data run at step {small.step}: critic and samples")
     fig.suptitle(
@@ -192,15 +163,10 @@ def plot(records: list[dict[str, Any]], path: Path) -> Path:
     )
     fig.tight_layout()
     # beyond the colorbar: the contour map fills the axes, so no legend fits inside
-    plotting.legend_right_of_figure(
-        fig, *ax.get_legend_handles_labels(), markerscale=2, facecolor="0.6"
-    )
+    handles, labels = ax.get_legend_handles_labels()
+    plotting.legend_right_of_figure(fig, handles, labels, markerscale=2, facecolor="0.6")
     return plotting.save_figure(fig, path)
 
-
-# ----------------------------------------------------------------------------------------------
-# Verdicts
-# ----------------------------------------------------------------------------------------------
 
 #: Generator iterations before the critic can have learnt the points: 800 is the budget at which
 #: the gap was measured (0.70 against 0.012 for the control); at 300 iterations (3x128 nets)
@@ -239,14 +205,17 @@ class Overfitting(fw.Experiment):
         """Train one WGAN-GP run on ``cell.value`` points, measuring both estimates every
         ``eval_every`` iterations; then the final values and the memorisation W1."""
         n, folder = cell.value, ctx.run_dir / f"{cell.method.name}-n{cell.value}"
-        trainer = Trainer(make_config(s, n), folder)
-        device = trainer.device
+        overrides = [f"data.n_train={n}", f"constraint.penalty_weight={s.gp_weight}"]
+        overrides += [f"g_optim.lr={s.lr}", f"d_optim.lr={s.lr}", f"train.n_critic={s.n_critic}"]
+        hidden = (s.generator_hidden or s.hidden, s.critic_hidden or s.hidden)
+        cfg = experiment_config("toy-wgan-gp", f"overfitting-n{n}", overrides, s, hidden=hidden)
+        trainer = Trainer(cfg, folder)
         g = torch.Generator().manual_seed(s.seed + 424_242)  # never the training stream
-        held_out = trainer.dataset.sample(s.eval_samples, generator=g).to(device)  # (m, 2)
+        held_out = trainer.dataset.sample(s.eval_samples, generator=g).to(trainer.device)  # (m, 2)
         history: list[dict[str, float]] = []
         targets = (*range(s.eval_every, s.steps, s.eval_every), s.steps)
         for running in train_through(trainer, targets, ctx.bar):
-            fake = trainer.samples(s.eval_samples, seed=s.seed + 777).to(device)
+            fake = trainer.samples(s.eval_samples, seed=s.seed + 777).to(trainer.device)
             record = {"step": trainer.step, **estimates(trainer, held_out, fake)}
             record["critic_loss"] = running.get("d/loss", math.nan)  # on training batches
             record["critic_estimate_batches"] = running.get("d/estimate", math.nan)
@@ -256,12 +225,12 @@ class Overfitting(fw.Experiment):
                     "try a lower lr or a larger gp_weight"
                 )
             history.append(record)
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # the Trainer's own folder stays empty (no checkpoints here)
+        folder.rmdir()  # the Trainer's own folder stays empty (no checkpoints here)
         held_out = held_out.cpu()
-        last = history[-s.final_window :]  # "final": means over the last measurements
-        final = {k: float(np.mean([h[k] for h in last])) for k in FINAL_KEYS}
-        final.update(memorisation_w1(trainer, held_out))
+        final = {k: float(np.mean([h[k] for h in history[-s.final_window :]])) for k in FINAL_KEYS}
+        fake = trainer.samples(1024, seed=31337)  # (1024, 2) on the CPU: W1 to train / held-out
+        final["w1_fake_to_train"] = float(exact_w1(fake, trainer.train_set[:2048].cpu())["w1"])
+        final["w1_fake_to_heldout"] = float(exact_w1(fake, held_out[:1024])["w1"])
         return {
             "run": cell.method.name,
             "label": f"n_train = {n}",
@@ -289,35 +258,25 @@ class Overfitting(fw.Experiment):
         s = numbers["summary"]
         gap, control = s["final_gap_small"], s.get("final_gap_control")
         testable = settings.steps >= OF_MIN_STEPS and settings.n_train <= OF_MAX_TRAIN
-        why = (
-            f"needs steps >= {OF_MIN_STEPS} and n_train <= {OF_MAX_TRAIN} "
-            f"(got {settings.steps}, {settings.n_train})"
-        )
+        why = f"needs steps >= {OF_MIN_STEPS} and n_train <= {OF_MAX_TRAIN} "
+        why += f"(got {settings.steps}, {settings.n_train})"
         ok = finite(gap) and gap >= OF_MIN_GAP
         measured = f"gap (train - held-out estimate) = {fmt(gap)} with n_train = {settings.n_train}"
         if control is not None:
             ok = ok and finite(control) and gap >= OF_CONTROL_FACTOR * abs(control)
             measured += f", {fmt(control)} with n_train = {settings.control_n_train}"
-        return [
-            decide(
-                "A critic trained on too little data memorises it: its estimate on the training "
-                "set exceeds the one on held-out data",
-                "Gulrajani et al. 2017, Sec. 5 'Meaningful loss curves and detecting overfitting'; "
-                f"{LECTURE_WGAN_GP}",
-                measured,
-                ok,
-                testable,
-                why,
-            )
-        ]
+        claim = "A critic trained on too little data memorises it: its estimate on the training "
+        claim += "set exceeds the one on held-out data"
+        source = "Gulrajani et al. 2017, Sec. 5 'Meaningful loss curves and detecting "
+        source += f"overfitting'; {LECTURE_WGAN_GP}"
+        return [decide(claim, source, measured, ok, testable, why)]
 
     def figures(self, s, numbers, records, run_dir: Path) -> list[Path]:
         return [plot(records, run_dir / "overfitting.png")]
 
     def table(self, s: OverfittingSettings, numbers: dict[str, Any]) -> str:
         """The final estimates, gap, critic loss and memorisation W1 of each run."""
-        keys = ["est_train", "est_heldout", "gap", "critic_loss"]
-        keys += ["w1_fake_to_train", "w1_fake_to_heldout"]
+        keys = [*FINAL_KEYS, "w1_fake_to_train", "w1_fake_to_heldout"]
         rows = [
             [f"n_train = {r['n_train']}", *(r["final"][k] for k in keys)]
             for r in numbers["runs"].values()

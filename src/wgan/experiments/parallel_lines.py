@@ -94,17 +94,10 @@ class ParallelLinesSettings(fw.Settings):
     accept_min_theta: float = 0.2  # summary errors are taken over |theta| >= this
 
     LIMITS = {
+        **dict.fromkeys(("hidden", "depth", "steps", "batch_size", "eval_samples"), ">= 1"),
+        **dict.fromkeys(("theta_max", "lr", "clip"), "> 0"),
+        **dict.fromkeys(("gp_weight", "accept_min_theta"), ">= 0"),
         "n_theta": ">= 2",
-        "theta_max": "> 0",
-        "hidden": ">= 1",
-        "depth": ">= 1",
-        "steps": ">= 1",
-        "batch_size": ">= 1",
-        "lr": "> 0",
-        "clip": "> 0",
-        "gp_weight": ">= 0",
-        "eval_samples": ">= 1",
-        "accept_min_theta": ">= 0",
     }
 
 
@@ -228,7 +221,7 @@ def per_method(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
 def clip_scale(thetas: list[float], clip: list[dict[str, Any]], theta_max: float) -> float:
     """K_hat: the mean clipped estimate at |theta| = theta_max over theta_max (NaN if not > 0)."""
     ends = [
-        r["estimate"] for t, r in zip(thetas, clip, strict=True) if abs(abs(t) - theta_max) < 1e-9
+        e["estimate"] for t, e in zip(thetas, clip, strict=True) if abs(abs(t) - theta_max) < 1e-9
     ]
     k_hat = float(np.mean(ends)) / theta_max
     return k_hat if math.isfinite(k_hat) and k_hat > 0 else math.nan

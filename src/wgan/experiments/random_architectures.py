@@ -42,8 +42,7 @@ MIN_ARCHITECTURES, MIN_STEPS = 20, 2000
 
 
 def _numbers(text: str, kind: type, low: float, high: float = float("inf")) -> list | None:
-    """The comma-separated numbers of ``text``, or None unless all parse and lie in
-    ``[low, high]`` (and there is at least one)."""
+    """The comma-separated numbers of ``text`` if all parse and lie in [low, high]; else None."""
     try:
         values = [kind(v) for v in split_list(text)]
     except ValueError:
@@ -54,14 +53,10 @@ def _numbers(text: str, kind: type, low: float, high: float = float("inf")) -> l
 @dataclass
 class RandomArchitecturesSettings(StudySettings):
     """Settings of ``wgan experiment random-architectures``; ``seed`` is the seed of the draw,
-    and run i trains with seed + i.
-
-    The default (4 architectures, 8x8 digits, 600 generator iterations, filters 8/16/32) is sized
-    for about 15 minutes on 2 CPU cores and only shows the protocol; the paper's size is
-    ``n_architectures=200 filters=32,64,128 resolution=32 batch_size=64 steps=20000`` (with a
-    GPU, ``launcher=local jobs=K`` or ``launcher=ray``). Runs finished in the same run directory
-    are skipped when the experiment is re-run there.
-    """
+    and run i trains with seed + i. The default (4 architectures, 8x8 digits, 600 generator
+    iterations, filters 8/16/32) is sized for about 15 minutes on 2 CPU cores and only shows the
+    protocol; the paper's size is ``n_architectures=200 filters=32,64,128 resolution=32
+    batch_size=64 steps=20000`` (with a GPU, ``launcher=local jobs=K`` or ``launcher=ray``)."""
 
     n_architectures: int = 4  # architectures drawn (the paper: 200)
     steps: int = 600  # generator iterations per run, both methods
@@ -72,8 +67,11 @@ class RandomArchitecturesSettings(StudySettings):
     verdict_threshold: float = 5.0  # the threshold the verdict reads (the paper's 5.0)
     weight_decay: float = 1e-3  # on D's optimiser when D is normalised (the paper's 1e-3)
 
-    LIMITS = {"n_architectures": "[1, 10000]", "verdict_threshold": "[1, 10]",
-              "weight_decay": ">= 0"}  # fmt: skip
+    LIMITS = {
+        "n_architectures": "[1, 10000]",
+        "verdict_threshold": "[1, 10]",
+        "weight_decay": ">= 0",
+    }
 
     def checks(self) -> list[tuple[bool, str]]:
         nonlin, depths = split_list(self.nonlinearities), _numbers(self.depths, int, 1)
@@ -113,9 +111,7 @@ class Architecture:
         for net, (act, depth, bn, filters) in self.nets().items():
             out += [f"{net}.activation={act}", f"{net}.layers={depth}"]
             out += [f"{net}.norm={'batch' if bn else 'none'}", f"{net}.width={filters}"]
-        # He init (as the paper's code): DCGAN's N(0, 0.02) leaves a deep net without
-        # batch norm with outputs independent of its input before any training
-        return [*out, "generator.init=he", "critic.init=he"]
+        return [*out, "generator.init=he", "critic.init=he"]  # He init, as the paper's code
 
     def label(self) -> str:
         """Short text: G and D as activation/depth/norm/filters."""
@@ -123,26 +119,21 @@ class Architecture:
         return f"G {g}  D {d}"
 
 
-def sample_architectures(n: int, seed: int, nonlinearities: Sequence[str] = NONLINEARITIES,
-                         depths: Sequence[int] = (4, 8, 12, 20),
-                         filters: Sequence[int] = (32, 64, 128)) -> list[Architecture]:  # fmt: skip
-    """``n`` architectures drawn from the space at ``seed`` (numpy ``default_rng``).
-
-    Each of the eight options is drawn balanced: its values are repeated to length ``n`` and
-    shuffled independently of the other options, so every value of every option appears
-    floor(n / k) or ceil(n / k) times (k = number of values), and every value appears once
-    ``n`` >= k. The options are independent of each other, as in a uniform draw; the same
-    ``seed`` gives the same list.
-    """
+def sample_architectures(
+    n: int,
+    seed: int,
+    nonlinearities: Sequence[str] = NONLINEARITIES,
+    depths: Sequence[int] = (4, 8, 12, 20),
+    filters: Sequence[int] = (32, 64, 128),
+) -> list[Architecture]:
+    """``n`` architectures drawn from the space at ``seed`` (numpy ``default_rng``; the same
+    ``seed`` gives the same list). Each of the eight options is drawn balanced, independently of
+    the others as in a uniform draw: its k values are repeated to length ``n`` and shuffled, so
+    each appears floor(n / k) or ceil(n / k) times, and every value appears once ``n`` >= k."""
     rng = np.random.default_rng(seed)
-
-    def column(values: list[Any]) -> list[Any]:
-        tiled = (values * (n // len(values) + 1))[:n]
-        return [tiled[i] for i in rng.permutation(n)]
-
-    acts, deps, fils = list(nonlinearities), [int(d) for d in depths], [int(f) for f in filters]
-    cols = [column(v) for v in (acts, acts, deps, deps, [True, False], [True, False], fils, fils)]
-    return [Architecture(*values) for values in zip(*cols, strict=True)]
+    space = [v for v in (nonlinearities, depths, (True, False), filters) for _net in ("G", "D")]
+    columns = [[values[i % len(values)] for i in rng.permutation(n)] for values in space]
+    return [Architecture(*values) for values in zip(*columns, strict=True)]
 
 
 def draw(s: RandomArchitecturesSettings) -> list[Architecture]:
@@ -154,12 +145,20 @@ def draw(s: RandomArchitecturesSettings) -> list[Architecture]:
 def success_table(scores: list[tuple], thresholds: list[float]) -> list[dict[str, Any]]:
     """Per threshold t, how many (GAN score, WGAN-GP score) pairs reach t with only the GAN,
     only WGAN-GP, both, or neither (a failed run, score None, does not reach any t)."""
-    rows = []
-    for t in thresholds:
-        hit = Counter((g is not None and g >= t, w is not None and w >= t) for g, w in scores)
-        rows.append({"threshold": t, "only_gan": hit[1, 0], "only_wgan_gp": hit[0, 1],
-                     "both": hit[1, 1], "neither": hit[0, 0]})  # fmt: skip
-    return rows
+    hits = [
+        Counter((g is not None and g >= t, w is not None and w >= t) for g, w in scores)
+        for t in thresholds
+    ]
+    return [
+        {
+            "threshold": t,
+            "only_gan": hit[1, 0],
+            "only_wgan_gp": hit[0, 1],
+            "both": hit[1, 1],
+            "neither": hit[0, 0],
+        }
+        for t, hit in zip(thresholds, hits, strict=True)
+    ]
 
 
 @register
@@ -174,16 +173,12 @@ class RandomArchitectures(DigitStudy):
     )
     Settings = RandomArchitecturesSettings
     methods = {m: METHODS[m] for m in ("gan", "wgan-gp")}
-    #: One architecture, a few iterations (the protocol only).
     quick = {"n_architectures": 1, "steps": 20, "filters": "8", "depths": "4", "eval_samples": 200}
 
     def architectures(self, s: RandomArchitecturesSettings) -> list[tuple[str, list[str]]]:
         """``archNNN`` and its overrides, with weight decay on a normalised D."""
-        decay = [f"d_optim.weight_decay={s.weight_decay}"]
-        return [
-            (f"arch{i:03d}", [*a.overrides(), *decay * a.d_batch_norm])
-            for i, a in enumerate(draw(s))
-        ]
+        decay, archs = [f"d_optim.weight_decay={s.weight_decay}"], enumerate(draw(s))
+        return [(f"arch{i:03d}", [*a.overrides(), *decay * a.d_batch_norm]) for i, a in archs]
 
     def numbers(self, s: RandomArchitecturesSettings, scores: Scores) -> dict:
         """The success table at each threshold, the paper's row, each architecture's scores."""
@@ -230,25 +225,20 @@ class RandomArchitectures(DigitStudy):
         ax.axvline(t, c="0.8", lw=1)
         ax.axhline(t, c="0.8", lw=1, label=f"threshold {t:g}")
         ax.axhline(real, c="tab:green", lw=1, ls=":", label=f"real digits ({real:.2f})")
-        ax.set(xlim=(0.8, 10.2), ylim=(0.8, 10.2), aspect="equal")
-        ax.set_xlabel("standard GAN: digit Inception score")
-        ax.set_ylabel("WGAN-GP: digit Inception score")
+        ax.set(xlabel="standard GAN: digit Inception score", xlim=(0.8, 10.2), aspect="equal")
+        ax.set(ylabel="WGAN-GP: digit Inception score", ylim=(0.8, 10.2))
         ax.set_title(f"{len(scores)} random architectures", fontsize=9)
         legend_beside(ax)
         return [save_figure(fig, run_dir / "random_architectures.png")]
 
     def table(self, s: RandomArchitecturesSettings, numbers: dict[str, Any]) -> str:
         """The success table beside the paper's row, then each architecture's scores."""
-        success = format_table(
-            ["IS threshold", "only GAN", "only WGAN-GP", "both", "neither"],
-            [[f"{r['threshold']:g}", *list(r.values())[1:]] for r in numbers["success"]]
-            + [["5 (paper, 200 archs, CIFAR-10)", 0, 147, 42, 11]],
-        )
-        per_arch = format_table(
-            ["#", "architecture (act/depth/norm/filters)", "GAN IS", "WGAN-GP IS"],
-            [
-                [p["index"], a.label(), show_is(p["gan_is"]), show_is(p["wgan_gp_is"])]
-                for p, a in zip(numbers["architectures"], draw(s), strict=True)
-            ],
-        )
-        return "\n\n".join([success, per_arch, self.footer(s, numbers)])
+        head = ["IS threshold", "only GAN", "only WGAN-GP", "both", "neither"]
+        rows = [[f"{r['threshold']:g}", *list(r.values())[1:]] for r in numbers["success"]]
+        success = format_table(head, [*rows, ["5 (paper, 200 archs, CIFAR-10)", 0, 147, 42, 11]])
+        head = ["#", "architecture (act/depth/norm/filters)", "GAN IS", "WGAN-GP IS"]
+        rows = [
+            [p["index"], a.label(), show_is(p["gan_is"]), show_is(p["wgan_gp_is"])]
+            for p, a in zip(numbers["architectures"], draw(s), strict=True)
+        ]
+        return "\n\n".join([success, format_table(head, rows), self.footer(s, numbers)])

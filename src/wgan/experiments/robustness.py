@@ -52,8 +52,12 @@ class StudySettings(fw.Settings):
     address: str = ""  # ray cluster address ("": a local Ray)
     device: str = "cpu"  # train.device of every run: cpu, cuda, auto
 
-    LIMITS = {"steps": ">= 1", "batch_size": ">= 2", "eval_samples": "[2, 100000]",
-              "jobs": "[1, 1024]"}  # fmt: skip
+    LIMITS = {
+        "steps": ">= 1",
+        "batch_size": ">= 2",
+        "eval_samples": "[2, 100000]",
+        "jobs": "[1, 1024]",
+    }
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -67,15 +71,11 @@ def method_config(
     method: str, name: str, arch: Sequence[str], s: Any, seed: int, latent_dim: int = 64
 ) -> Config:
     """The run config of ``method`` with the architecture ``arch`` (``generator.*`` /
-    ``critic.*`` overrides) on the embedded digits, with the resolution, batch, steps, device
-    and evaluation samples of the settings ``s`` and the seed ``seed``.
-
-    ``critic.norm=batch`` in ``arch`` becomes layer norm for a penalised method. No EMA of G,
-    no intermediate evaluation, figure or checkpoint: one evaluation (with the digit Inception
-    score) and one checkpoint at the end.
-    """
+    ``critic.*`` overrides; ``critic.norm=batch`` becomes layer norm for a penalised method) on
+    the embedded digits, with the resolution, batch, steps, device and evaluation samples of the
+    settings ``s`` and the seed ``seed``. No EMA of G, no intermediate evaluation, figure or
+    checkpoint: one evaluation (with the digit Inception score) and one checkpoint at the end."""
     m = METHODS[method]
-    arch = list(arch)
     if m.info.get("penalised"):
         arch = ["critic.norm=layer" if a == "critic.norm=batch" else a for a in arch]
     data = [
@@ -84,9 +84,17 @@ def method_config(
         f"data.batch_size={s.batch_size}",
     ]
     nets = ["generator.arch=dcgan", "critic.arch=dcgan", f"generator.latent_dim={latent_dim}"]
-    train = [f"train.steps={s.steps}", f"train.seed={seed}", f"train.device={s.device}",
-             f"train.eval_samples={s.eval_samples}", "train.ema=0", "train.progress=false",
-             "train.eval_every=0", "train.figure_every=0", "train.checkpoint_every=0"]  # fmt: skip
+    train = [
+        f"train.steps={s.steps}",
+        f"train.seed={seed}",
+        f"train.device={s.device}",
+        f"train.eval_samples={s.eval_samples}",
+        "train.ema=0",
+        "train.progress=false",
+        "train.eval_every=0",
+        "train.figure_every=0",
+        "train.checkpoint_every=0",
+    ]
     cfg = resolve(m.preset, [*data, *nets, *m.overrides, *arch, *train])
     cfg.name = name
     return cfg
@@ -94,12 +102,9 @@ def method_config(
 
 def digit_is(record: dict[str, Any] | None) -> float | None:
     """The digit Inception score of a finished run's final evaluation (None: failed/diverged)."""
-    if not record or record.get("status") not in ("done", "skipped", "resumed"):
-        return None
-    value = (record.get("metrics") or {}).get("digit_is")
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+    done = record and record.get("status") in ("done", "skipped", "resumed")
+    value = (record.get("metrics") or {}).get("digit_is") if done else None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def show_is(value: float | None) -> str:
@@ -146,9 +151,8 @@ class DigitStudy(fw.Experiment):
         Inception score of the real held-out digits."""
         from wgan.metrics import digit_inception_score, digits_split
 
-        runs = self.study_runs(s)
-        address, threads = s.address or None, s.threads or None
-        records = run_study(runs, ctx.run_dir / "runs", s.launcher, s.jobs, address, threads)
+        folder, address, threads = ctx.run_dir / "runs", s.address or None, s.threads or None
+        records = run_study(self.study_runs(s), folder, s.launcher, s.jobs, address, threads)
         real = digit_inception_score(digits_split(s.resolution)[2])["digit_is"]
         return {"runs": records, "real_digit_is": real}
 

@@ -18,8 +18,11 @@ from torch import Tensor
 
 from wgan.data import make_dataset
 from wgan.errors import WganError
+from wgan.experiments.common import fit_critic
 from wgan.metrics.wasserstein import as_points
 from wgan.training.trainer import Trainer
+
+Box = tuple[float, float, float, float]  # a box of the plane: xmin, xmax, ymin, ymax
 
 
 def record_steps(steps: int, n_records: int) -> list[int]:
@@ -87,22 +90,19 @@ def roughness(values: list[float]) -> float:
 
 
 @torch.no_grad()
-def critic_argmax(
-    trainer: Trainer, bounds: tuple[float, float, float, float], resolution: int = 101
-) -> tuple[np.ndarray, float]:
+def critic_argmax(trainer: Trainer, bounds: Box, resolution: int = 101) -> tuple[np.ndarray, float]:
     """The point of a ``resolution`` x ``resolution`` grid over ``bounds`` where the critic is
     highest, and its value there: the single sample that "fools the discriminator the most"
     inside the box."""
-    xmin, xmax, ymin, ymax = bounds
-    xs = torch.linspace(xmin, xmax, resolution)
-    ys = torch.linspace(ymin, ymax, resolution)
+    xs = torch.linspace(bounds[0], bounds[1], resolution)
+    ys = torch.linspace(bounds[2], bounds[3], resolution)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)  # (R², 2)
     values = trainer.critic_fn()(grid.to(trainer.device)).reshape(-1).float().cpu()  # (R²,)
     best = int(values.argmax())
     return grid[best].numpy(), float(values[best])
 
 
-def clamp_box(x: Tensor, bounds: tuple[float, float, float, float]) -> Tensor:
+def clamp_box(x: Tensor, bounds: Box) -> Tensor:
     """``x`` (B, 2) clamped into the box ``bounds``: a bounded sample space, as pixels are."""
     lo = torch.tensor([bounds[0], bounds[2]], dtype=x.dtype, device=x.device)
     hi = torch.tensor([bounds[1], bounds[3]], dtype=x.dtype, device=x.device)
@@ -123,7 +123,7 @@ def generator_optimiser(trainer: Trainer) -> torch.optim.Optimizer:
 def generator_alone(
     trainer: Trainer,
     steps: int,
-    bounds: tuple[float, float, float, float],
+    bounds: Box,
     optimiser: torch.optim.Optimizer,
     objective: Any = None,
 ) -> float:
@@ -138,10 +138,8 @@ def generator_alone(
     pushed against the box by D stays on its edge and one pulled inwards comes back. Returns the
     last generator loss.
     """
-    critic_params = list(trainer.critic.parameters())
-    frozen = [p.requires_grad for p in critic_params]
-    for p in critic_params:
-        p.requires_grad_(False)
+    frozen = {p: p.requires_grad for p in trainer.critic.parameters()}
+    trainer.critic.requires_grad_(False)
     trainer.gen.train()
     loss = torch.tensor(float("nan"))
     objective = objective if objective is not None else trainer.loss.objective
@@ -155,7 +153,7 @@ def generator_alone(
             loss.backward()
             optimiser.step()
     finally:
-        for p, flag in zip(critic_params, frozen, strict=True):
+        for p, flag in frozen.items():
             p.requires_grad_(flag)
     return float(loss.detach())
 
@@ -164,7 +162,7 @@ class BoxedGenerator:
     """The run's generator as a fixed sample source whose samples are clamped into a box
     (``sample(n, generator)`` -> (n, 2)), for :func:`wgan.experiments.common.fit_critic`."""
 
-    def __init__(self, trainer: Trainer, bounds: tuple[float, float, float, float]) -> None:
+    def __init__(self, trainer: Trainer, bounds: Box) -> None:
         self.trainer, self.bounds = trainer, bounds
 
     @torch.no_grad()
@@ -173,13 +171,9 @@ class BoxedGenerator:
         return clamp_box(gen(gen.noise(n, generator, self.trainer.device)), self.bounds)
 
 
-def fit_critic_to_box(
-    trainer: Trainer, steps: int, bounds: tuple[float, float, float, float]
-) -> None:
+def fit_critic_to_box(trainer: Trainer, steps: int, bounds: Box) -> None:
     """``steps`` critic updates of the run's critic (its loss, penalty, optimiser settings, a
     fresh optimiser state) against the generator's clamped samples, toward optimality."""
-    from wgan.experiments.common import fit_critic
-
     fit_critic(
         trainer.critic,
         trainer.loss,
@@ -193,26 +187,6 @@ def fit_critic_to_box(
 
 
 @torch.no_grad()
-def box_samples(
-    trainer: Trainer, n: int, seed: int, bounds: tuple[float, float, float, float]
-) -> Tensor:
+def box_samples(trainer: Trainer, n: int, seed: int, bounds: Box) -> Tensor:
     """``n`` generated samples (n, 2) from a fixed noise seed, clamped into ``bounds``."""
     return clamp_box(trainer.samples(n, seed=seed), bounds)
-
-
-__all__ = [
-    "BoxedGenerator",
-    "advance_to",
-    "box_samples",
-    "clamp_box",
-    "fit_critic_to_box",
-    "critic_argmax",
-    "generator_alone",
-    "generator_optimiser",
-    "held_real",
-    "mode_histogram",
-    "modeless",
-    "record_steps",
-    "roughness",
-    "spread",
-]
