@@ -14,7 +14,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from wgan.config.sections import Config
-from wgan.config.validate import validate
+from wgan.config.validate import LABEL_SMOOTHING_OBJECTIVES, validate
 from wgan.errors import ConfigError
 
 # --------------------------------------------------------------------------------------------
@@ -298,6 +298,16 @@ def from_dict(mapping: dict[str, Any]) -> Config:
         if isinstance(section, dict) and "layers" not in section:
             if section.get("activation") == "relu":
                 mapping[player] = {**section, "activation": "auto"}
+    # Runs saved by older versions could say objective fgan with tricks.label_smoothing > 0, which
+    # training silently dropped; read them with the 0 they were trained with.
+    objective, tricks = mapping.get("objective"), mapping.get("tricks")
+    if (
+        isinstance(objective, dict)
+        and isinstance(tricks, dict)
+        and tricks.get("label_smoothing")
+        and objective.get("name") not in LABEL_SMOOTHING_OBJECTIVES
+    ):
+        mapping["tricks"] = {**tricks, "label_smoothing": 0.0}
     cfg = Config()
     apply_mapping(cfg, mapping)
     return validate(cfg)

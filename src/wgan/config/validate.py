@@ -45,6 +45,33 @@ def _distinct(chars: str) -> bool:
 
 _DEVICE_RE = re.compile(r"auto|cpu(:[0-9]+)?|cuda(:[0-9]+)?")
 
+#: The objectives whose critic is trained towards real/fake targets, so that one-sided label
+#: smoothing (Salimans et al. 2016, sec. 3.4: the real target 1 becomes 1 - alpha) is defined:
+#: the cross entropy of the minimax GAN (Goodfellow et al. 2014) and the least-squares targets
+#: a = 0, b = 1 of LSGAN (Mao et al. 2017). The Wasserstein and hinge critics and the f-GAN
+#: critic T = g(v), which estimates f'(p/q) (Nowozin et al. 2016), have no targets to smooth.
+#: The same list as the objectives that take ``label_smoothing`` in :mod:`wgan.objectives`.
+LABEL_SMOOTHING_OBJECTIVES = ("minimax", "nonsaturating", "least_squares")
+
+
+def _label_smoothing_message(cfg: Config) -> str | None:
+    """The one-line refusal of ``tricks.label_smoothing`` for an objective without targets."""
+    name = cfg.objective.name
+    if not cfg.tricks.label_smoothing or name in LABEL_SMOOTHING_OBJECTIVES:
+        return None
+    why = {
+        "wasserstein": "its critic is an unbounded score, not a classifier",
+        "hinge": "its critic is trained to margins +1 and -1, not to class targets",
+        "fgan": (
+            "its critic T = g(v) estimates f'(p/q), not a class probability; for the GAN "
+            "divergence use objective.name=minimax (saddle) or nonsaturating (alternative)"
+        ),
+    }.get(name, "it has no real/fake targets")
+    return (
+        f"tricks.label_smoothing={cfg.tricks.label_smoothing:g} needs objective.name in "
+        f"{', '.join(LABEL_SMOOTHING_OBJECTIVES)}, not {name}: {why}"
+    )
+
 
 def validate(cfg: Config) -> Config:
     """Check ranges and cross-field rules; raise :class:`ConfigError` naming the key.
@@ -127,6 +154,9 @@ def validate(cfg: Config) -> Config:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    smoothing = _label_smoothing_message(cfg)
+    if smoothing:
+        raise ConfigError(smoothing)
     if not _DEVICE_RE.fullmatch(cfg.train.device):
         raise ConfigError(
             f"train.device must be auto, cpu, cuda or cuda:N, got {cfg.train.device!r}"

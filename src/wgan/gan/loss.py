@@ -219,15 +219,18 @@ class GANLoss:
 
 
 def build_objective(cfg: Config) -> Objective:
-    """The objective a config names (f-GAN parameters only for ``fgan``)."""
+    """The objective a config names (f-GAN parameters only for ``fgan``).
+
+    A non-zero ``tricks.label_smoothing`` goes to every objective, so one that has no targets to
+    smooth refuses it (ConfigError) instead of training without it.
+    """
     o = cfg.objective
+    params: dict[str, object] = {}
     if o.name == "fgan":
-        return make_objective(
-            "fgan", divergence=o.divergence, pi=o.pi, generator_loss=o.generator_loss
-        )
+        params = {"divergence": o.divergence, "pi": o.pi, "generator_loss": o.generator_loss}
     if cfg.tricks.label_smoothing:
-        return make_objective(o.name, label_smoothing=cfg.tricks.label_smoothing)
-    return make_objective(o.name)
+        params["label_smoothing"] = cfg.tricks.label_smoothing
+    return make_objective(o.name, **params)
 
 
 def build_loss(cfg: Config, constraints: Constraints, n_classes: int = 0) -> GANLoss:

@@ -135,6 +135,8 @@ def make_objective(name: str, **params: Any) -> Objective:
         if not params["label_smoothing"]:
             params = {k: v for k, v in params.items() if k != "label_smoothing"}
         else:
+            # Salimans et al. 2016 smooth a classifier's real target; the Wasserstein, hinge and
+            # f-GAN critics (T = g(v) estimates f'(p/q), Nowozin et al. 2016) have none.
             raise ConfigError(
                 f"label smoothing needs an objective with real/fake labels (minimax, "
                 f"nonsaturating, least_squares), not {name!r}"

@@ -249,14 +249,26 @@ def least_squares_critic_loss(
     ``estimate = 2 - 8 loss`` (``estimate_name = "triangular"``, range ``[0, 2]`` at the
     optimum; a lower bound on Δ for any other critic since ``loss >= L*``).
 
-    One-sided label smoothing: the real target b = 1 - alpha (then D* = (1 - alpha) p/(p+q)).
+    One-sided label smoothing (Salimans et al. 2016, sec. 3.4) with ``label_smoothing`` =
+    alpha: the real target is b = 1 - alpha, so ``loss`` is
+    ``1/2 E_p (D(x) - (1 - alpha))^2 + 1/2 E_q D(G(z))^2``, minimised by
+    D* = (1 - alpha) p/(p+q).  ``estimate`` stays that of the *unsmoothed* loss
+    ``L = 1/2 E_p (D - 1)^2 + 1/2 E_q D^2`` at the same outputs: smoothing changes what the
+    critic is trained towards, not what is measured, so ``2 - 8 L`` remains a lower bound on
+    Δ for every critic (at p = q it is at most 0, while ``2 - 8 loss`` would read
+    ``2 - 2 (1 - alpha)^2 > 0`` at the smoothed optimum).
+
+    Returns ``loss``, ``estimate`` (Δ) and ``d_real``/``d_fake`` (mean outputs).
     """
     d_real, d_fake = _scores(real_out, "real_out"), _scores(fake_out, "fake_out")
-    b = 1.0 - label_smoothing
-    loss = 0.5 * (d_real - b).square().mean() + 0.5 * d_fake.square().mean()  # b=1-alpha, a=0
+    fake_term = 0.5 * d_fake.square().mean()  # a = 0
+    unsmoothed = 0.5 * (d_real - 1.0).square().mean() + fake_term  # b = 1
+    loss = unsmoothed
+    if label_smoothing:
+        loss = 0.5 * (d_real - (1.0 - label_smoothing)).square().mean() + fake_term  # b = 1 - alpha
     return {
         "loss": loss,
-        "estimate": 2.0 - 8.0 * loss,  # L* = (2 - Δ)/8 at D* = p/(p+q)
+        "estimate": 2.0 - 8.0 * unsmoothed,  # L* = (2 - Δ)/8 at D* = p/(p+q), unsmoothed L
         "d_real": d_real.mean(),
         "d_fake": d_fake.mean(),
     }
