@@ -59,8 +59,9 @@ def test_sampler_covers_the_space_with_a_seed():
 def test_success_table_by_hand():
     scores = [(6.0, 7.0), (2.0, 5.5), (None, 8.0), (5.0, 1.5), (1.2, None)]
     rows = success_table(scores, [2.0, 5.0, 7.5])
-    assert rows[0] == {"threshold": 2.0, "only_gan": 1, "only_wgan_gp": 1, "both": 2, "neither": 1}
-    assert rows[1] == {"threshold": 5.0, "only_gan": 1, "only_wgan_gp": 2, "both": 1, "neither": 1}
+    # success is IS > t (Gulrajani et al. 2017, Table 2): GAN 2.0 at t=2 and 5.0 at t=5 fail
+    assert rows[0] == {"threshold": 2.0, "only_gan": 1, "only_wgan_gp": 2, "both": 1, "neither": 1}
+    assert rows[1] == {"threshold": 5.0, "only_gan": 0, "only_wgan_gp": 2, "both": 1, "neither": 2}
     assert rows[2] == {"threshold": 7.5, "only_gan": 0, "only_wgan_gp": 1, "both": 0, "neither": 4}
 
 

@@ -1,14 +1,15 @@
 """Does WGAN-GP train more architectures than the standard GAN? Random architectures on digits.
 
-Gulrajani et al. (2017, "Improved Training of Wasserstein GANs", sec. 5.1 and Table 1) draw 200
-generator / discriminator architectures at random from a space of nonlinearities (ReLU,
-LeakyReLU, softplus(2x+2)/2 - 1, tanh, each net its own), depths (4, 8, 12, 20), batch norm in
-G and in D (layer norm instead in the WGAN-GP critic) and base filter counts (32, 64, 128), train
-each with the standard GAN (DCGAN loss, Adam 2e-4, betas (0.5, 0.999)) and with WGAN-GP (Adam
-1e-4, betas (0, 0.9)), and count at each Inception-score threshold the architectures that
-succeed with only the GAN, only WGAN-GP, both, or neither; at a threshold of 5.0 on CIFAR-10 they
-report 0 / 147 / 42 / 11. The claim: WGAN-GP succeeds on many architectures where the standard
-GAN fails, and not the other way round.
+Gulrajani et al. (2017, "Improved Training of Wasserstein GANs", sec. 5.1) draw 200 generator /
+discriminator architectures at random from the space of their Table 1: nonlinearities (ReLU,
+LeakyReLU, softplus(2x+2)/2 - 1, tanh, each net its own), depths (4, 8, 12, 20), batch norm in G
+and in D (layer norm instead in the WGAN-GP critic) and base filter counts (32, 64, 128). They
+train each on 32x32 ImageNet with the standard GAN (DCGAN loss, Adam 2e-4, betas (0.5, 0.999))
+and with WGAN-GP (Adam 1e-4, betas (0, 0.9)), call a run a success when its Inception score is
+above a threshold (IS > t), and count in their Table 2, per threshold, the architectures that
+succeed with only the GAN, only WGAN-GP, both, or neither: at t = 5.0, 0 / 147 / 42 / 11. The
+claim: WGAN-GP succeeds on many architectures where the standard GAN fails, and not the other
+way round; the verdict checks both halves (:meth:`RandomArchitectures.verdicts`).
 
 Here the data are the embedded 8x8 sklearn digits (resized), the score is the digit classifier's
 Inception score (:func:`wgan.metrics.digit_inception_score`, 1..10; real held-out digits score
@@ -34,8 +35,15 @@ from wgan.experiments.framework import register
 from wgan.experiments.robustness import METHODS, DigitStudy, Scores, StudySettings, show_is
 from wgan.experiments.verdict import Verdict, decide
 
-#: The paper's counts at IS 5.0 over 200 architectures on CIFAR-10 (Gulrajani et al. 2017, Table 1).
+#: The paper's counts at IS > 5.0 over 200 architectures on 32x32 ImageNet (Gulrajani et al.
+#: 2017, sec. 5.1, Table 2).
 PUBLISHED = {"threshold": 5.0, "only_gan": 0, "only_wgan_gp": 147, "both": 42, "neither": 11}
+#: "Not the other way round": the standard GAN may succeed where WGAN-GP fails on at most this
+#: fraction of the architectures. The paper saw it on 0 of 200 (Table 2, IS > 5), which bounds the
+#: rate by 3/200 = 1.5% (rule of three, 95%); 5% lets the smallest judged study
+#: (:data:`MIN_ARCHITECTURES` = 20) have one such architecture, and at a true rate of 1.5% two or
+#: more of 20 happen in under 4% of studies.
+MAX_ONLY_GAN = 0.05
 NONLINEARITIES = ("relu", "leaky_relu", "softplus", "tanh")
 #: Fewer architectures or generator iterations than this: the verdict is "not tested".
 MIN_ARCHITECTURES, MIN_STEPS = 20, 2000
@@ -143,10 +151,11 @@ def draw(s: RandomArchitecturesSettings) -> list[Architecture]:
 
 
 def success_table(scores: list[tuple], thresholds: list[float]) -> list[dict[str, Any]]:
-    """Per threshold t, how many (GAN score, WGAN-GP score) pairs reach t with only the GAN,
-    only WGAN-GP, both, or neither (a failed run, score None, does not reach any t)."""
+    """Per threshold t, how many (GAN score, WGAN-GP score) pairs succeed with only the GAN,
+    only WGAN-GP, both, or neither; success is a score above t, ``IS > t``, as in Gulrajani et
+    al. 2017, Table 2 (a failed run, score None, succeeds at no t)."""
     hits = [
-        Counter((g is not None and g >= t, w is not None and w >= t) for g, w in scores)
+        Counter((g is not None and g > t, w is not None and w > t) for g, w in scores)
         for t in thresholds
     ]
     return [
@@ -163,13 +172,14 @@ def success_table(scores: list[tuple], thresholds: list[float]) -> list[dict[str
 
 @register
 class RandomArchitectures(DigitStudy):
-    """The paper's Table 1: each random architecture trained with the GAN and with WGAN-GP."""
+    """The paper's Table 2: each random architecture trained with the GAN and with WGAN-GP."""
 
     name = "random-architectures"
     description = (
-        "WGAN-GP paper, Table 1: N random G/D architectures (nonlinearity, depth, batch norm, "
-        "filters) trained with the standard GAN and with WGAN-GP on the digits; how many succeed "
-        "at each digit-Inception-score threshold (only GAN / only WGAN-GP / both / neither)."
+        "WGAN-GP paper, sec. 5.1 and Table 2: N random G/D architectures (nonlinearity, depth, "
+        "batch norm, filters) trained with the standard GAN and with WGAN-GP on the digits; how "
+        "many succeed (IS > threshold) at each digit-Inception-score threshold (only GAN / only "
+        "WGAN-GP / both / neither)."
     )
     Settings = RandomArchitecturesSettings
     methods = {m: METHODS[m] for m in ("gan", "wgan-gp")}
@@ -191,22 +201,30 @@ class RandomArchitectures(DigitStudy):
         return {"success": success, "published": PUBLISHED, "architectures": per_arch}
 
     def verdicts(self, numbers: dict, s: RandomArchitecturesSettings) -> list[Verdict]:
-        """WGAN-GP reaches ``verdict_threshold`` on more architectures than the standard GAN."""
+        """At ``verdict_threshold`` t, both halves of the claim: WGAN-GP succeeds (IS > t) on more
+        architectures than the standard GAN, ``only_wgan_gp + both > only_gan + both``, and the
+        GAN rarely succeeds where WGAN-GP fails, ``only_gan <= MAX_ONLY_GAN * n`` (the paper:
+        189 vs 42 of 200, and only GAN 0 vs only WGAN-GP 147). Not tested below
+        :data:`MIN_ARCHITECTURES` architectures or :data:`MIN_STEPS` iterations, or when no run
+        reached t."""
         row = next(r for r in numbers["success"] if r["threshold"] == s.verdict_threshold)
         gan, wgp = row["only_gan"] + row["both"], row["only_wgan_gp"] + row["both"]
         n = s.n_architectures
-        measured = f"at IS >= {row['threshold']:g}: WGAN-GP {wgp}/{n}, GAN {gan}/{n} (only GAN "
-        measured += f"{row['only_gan']}, only WGAN-GP {row['only_wgan_gp']}, both {row['both']}, "
-        measured += f"neither {row['neither']}); paper 189/200 vs 42/200 on CIFAR-10"
+        rare = row["only_gan"] <= MAX_ONLY_GAN * n
+        measured = f"at IS > {row['threshold']:g}: WGAN-GP {wgp}/{n}, GAN {gan}/{n} (only GAN "
+        measured += f"{row['only_gan']} (at most {MAX_ONLY_GAN:.0%} of {n} allowed), only WGAN-GP "
+        measured += f"{row['only_wgan_gp']}, both {row['both']}, neither {row['neither']}); paper "
+        measured += "189/200 vs 42/200, only GAN 0 vs only WGAN-GP 147, on 32x32 ImageNet"
         small = n < MIN_ARCHITECTURES or s.steps < MIN_STEPS
         why = f"{n} architectures x {s.steps} generator iterations; the claim is tested from "
         why += f"{MIN_ARCHITECTURES} architectures and {MIN_STEPS} iterations"
         if not small and gan + wgp == 0:
-            small, why = True, "no run reached the threshold with either method"
+            small, why = True, "no run scored above the threshold with either method"
         claim = "WGAN-GP trains more of the random architectures to the score threshold than the "
-        claim += "standard GAN"
-        source = "Gulrajani et al. 2017, WGAN-GP, sec. 5.1 and Table 1"
-        return [decide(claim, source, measured, wgp > gan, testable=not small, why_not=why)]
+        claim += "standard GAN, and the standard GAN rarely succeeds where WGAN-GP fails"
+        source = "Gulrajani et al. 2017, WGAN-GP, sec. 5.1, Table 2 (32x32 ImageNet, IS > t)"
+        holds = wgp > gan and rare
+        return [decide(claim, source, measured, holds, testable=not small, why_not=why)]
 
     def figures(self, s, numbers, records, run_dir: Path) -> list[Path]:
         """GAN score against WGAN-GP score, one point per architecture (failed runs at 1, as x)."""
@@ -235,7 +253,8 @@ class RandomArchitectures(DigitStudy):
         """The success table beside the paper's row, then each architecture's scores."""
         head = ["IS threshold", "only GAN", "only WGAN-GP", "both", "neither"]
         rows = [[f"{r['threshold']:g}", *list(r.values())[1:]] for r in numbers["success"]]
-        success = format_table(head, [*rows, ["5 (paper, 200 archs, CIFAR-10)", 0, 147, 42, 11]])
+        paper = ["5 (paper, 200 archs, 32x32 ImageNet)", 0, 147, 42, 11]  # Table 2
+        success = format_table(head, [*rows, paper])
         head = ["#", "architecture (act/depth/norm/filters)", "GAN IS", "WGAN-GP IS"]
         rows = [
             [p["index"], a.label(), show_is(p["gan_is"]), show_is(p["wgan_gp_is"])]

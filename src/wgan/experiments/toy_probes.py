@@ -10,6 +10,7 @@ loss and random stream) or of arrays; nothing writes files.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -75,18 +76,43 @@ def spread(samples: Any) -> float:
     return float(np.linalg.norm(x - x.mean(axis=0), axis=1).mean())
 
 
-def roughness(values: list[float]) -> float:
-    """How non-stationary a curve is: ``std(Δv) / mean |v|`` over its records.
+#: The roughness of a curve that went non-finite (a diverged run): the supremum of
+#: :func:`roughness`, so that divergence counts as the least stable outcome, not as a missing value.
+DIVERGED_ROUGHNESS = 1.0
 
-    ``Δv`` are the changes between consecutive records. Dividing by the curve's own size makes
-    the number free of the critic's scale: a weight-clipped critic is ``K``-Lipschitz with an
-    unknown ``K``, so its estimate is ``K`` times a W1 lower bound (Arjovsky et al. 2017, §3)
-    and only relative changes compare across optimisers. NaN with fewer than 3 finite values.
+
+def roughness(values: Sequence[float], start: int = 0) -> float:
+    """How non-stationary a curve is: ``std(Δv) / (max v − min v)``.
+
+    ``Δv`` are the changes between consecutive records from record ``start`` on (the second
+    half of training, say); the range ``max v − min v`` is taken over every record.
+
+    Why the range of the whole curve: the curve of interest is a critic's estimate
+    ``Ŵ = E D(real) − E D(fake)``, which for a ``K``-Lipschitz critic is ``K`` times a lower
+    bound of W1 (Arjovsky et al. 2017, §3) and falls towards 0 as the generator fits the data.
+    A normaliser taken from the late records (their mean ``|v|``) falls with it, so a better
+    fit with the same sampling jitter reads as a rougher curve; the whole run's range is at
+    least the estimate's largest excursion (reached early, while G is far from the data), does
+    not shrink as ``Ŵ → 0``, and is still in the critic's own units, so the unknown ``K`` of a
+    clipped critic cancels. It is also unchanged by adding a constant (a mean ``|v|`` blows up
+    when the curve crosses 0). A single early record (the initial magnitude) would do the same
+    job less well: one record is as noisy as any jitter it is meant to scale.
+
+    Bounds: every ``|Δv| ≤ max v − min v``, so ``0 ≤ roughness ≤ 1``, with 1 approached by a
+    curve jumping across its whole range at every record. About 0.3 for independent noise
+    around a constant over 50 records (the range of such noise is a few of its std); about the
+    step size over the range for a smooth curve. 0 for a flat curve; NaN with fewer than 3
+    records from ``start`` on; :data:`DIVERGED_ROUGHNESS` (the bound, 1) when any value is not
+    finite: a diverged curve is the roughest possible, not missing.
     """
-    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
-    if v.size < 3 or not np.abs(v).mean() > 0:
+    v = np.asarray(values, dtype=float)
+    if not np.isfinite(v).all():
+        return DIVERGED_ROUGHNESS
+    late = v[start:]
+    if late.size < 3:
         return float("nan")
-    return float(np.diff(v).std() / np.abs(v).mean())
+    scale = float(v.max() - v.min())
+    return float(np.diff(late).std() / scale) if scale > 0 else 0.0
 
 
 @torch.no_grad()
