@@ -29,6 +29,30 @@ MAX_SAMPLE_BYTES = 2**30
 of float32 values (e.g. 134 million 2-D points, or 87,000 3x32x32 images)."""
 
 
+REFINE_METHODS = ("dot", "ddls", "flow")
+"""``--refine`` choices: :data:`wgan.gan.refine.METHODS` (not imported: it loads torch)."""
+REFINE_STEPS = {"dot": 100, "ddls": 1000, "flow": 50}
+"""Each method's default steps, :data:`wgan.gan.refine.DEFAULT_STEPS`, for the help text."""
+MAX_REFINE_STEPS = 10**6
+
+
+def _check_refine(args: argparse.Namespace) -> None:
+    """``--refine-steps`` only with ``--refine``, and in [0, :data:`MAX_REFINE_STEPS`]."""
+    steps = args.refine_steps
+    if steps is None:
+        return
+    if args.refine is None:
+        raise WganError(f"--refine-steps needs --refine ({', '.join(REFINE_METHODS)})")
+    if not 0 <= steps <= MAX_REFINE_STEPS:
+        raise WganError(f"--refine-steps must be in [0, {MAX_REFINE_STEPS:,}], got {steps}")
+
+
+def _refine_text(args: argparse.Namespace) -> str:
+    """``dot, 100 steps``: the refinement asked for, with the steps it will take."""
+    steps = REFINE_STEPS[args.refine] if args.refine_steps is None else args.refine_steps
+    return f"{args.refine}, {steps} step{'s' if steps != 1 else ''}"
+
+
 def _check_count(flag: str, value: int | None, run: Any = None, hint: str = "") -> None:
     """``value`` >= 1 and, given the run, at most :data:`MAX_SAMPLE_BYTES` of its samples."""
     if value is None:
@@ -66,6 +90,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from wgan.training.run import load_run
 
     _check_count("--num", args.num)
+    _check_refine(args)
     out = Path(args.out).expanduser()
     rundirs.check_output_file(out, "--out")  # before the run is loaded and sampled
     trainer = load_run(args.run, device=resolve_device(args.device))
@@ -82,7 +107,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.label is not None:
         trainer.samples(1, seed=args.seed, labels=args.label)  # checks the label first
     _check_count("--num", args.num, trainer, "; write several files with different --seed")
-    x = trainer.samples(args.num, seed=args.seed, labels=args.label)  # (N, dim) or (N, C, H, W)
+    x = trainer.samples(  # (N, dim) or (N, C, H, W)
+        args.num, seed=args.seed, labels=args.label, refine=args.refine, **_steps(args)
+    )
     import numpy as np
 
     rundirs.make_dirs(out.parent, "--out")
@@ -97,7 +124,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
             save_image_grid(x, tmp)
         elif out.suffix == ".png":
-            _save_scatter(trainer, x.numpy(), tmp, args.seed)
+            note = f", refined: {_refine_text(args)}" if args.refine is not None else ""
+            _save_scatter(trainer, x.numpy(), tmp, args.seed, note)
         elif out.suffix == ".npy":
             with tmp.open("wb") as fh:
                 np.save(fh, x.numpy())
@@ -105,14 +133,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
             header = ",".join(f"x{i + 1}" for i in range(x.shape[1]))
             np.savetxt(tmp, x.numpy(), delimiter=",", header=header, comments="", fmt="%.7g")
     what = f"of class {args.label} " if args.label is not None else ""
+    how = f" (refined: {_refine_text(args)})" if args.refine is not None else ""
     if out.suffix == ".txt":
-        print(f"wrote {x.shape[0]} sequences of {x.shape[2]} characters to {out}")
+        print(f"wrote {x.shape[0]} sequences of {x.shape[2]} characters to {out}{how}")
         return 0
-    print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}")
+    print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}{how}")
     return 0
 
 
-def _save_scatter(run: Any, fake: np.ndarray, path: Path, seed: int | None) -> None:
+def _steps(args: argparse.Namespace) -> dict[str, Any]:
+    """``refine_steps`` for :meth:`Run.samples` / :meth:`Run.evaluate`, when refining."""
+    return {} if args.refine is None else {"refine_steps": args.refine_steps}
+
+
+def _save_scatter(run: Any, fake: np.ndarray, path: Path, seed: int | None, note: str = "") -> None:
     """``wgan sample --out FILE.png`` of 2-D data: the samples over real data, in grey."""
     import torch
 
@@ -121,7 +155,7 @@ def _save_scatter(run: Any, fake: np.ndarray, path: Path, seed: int | None) -> N
     real = run.dataset.sample(min(len(fake), 2000), generator=torch.Generator().manual_seed(1))
     fig, ax = subplots(figsize=(5, 5))
     seed_text = "" if seed is None else f", seed {seed}"
-    title = f"{run.display_name}: step {run.step}, {len(fake)} samples{seed_text}"
+    title = f"{run.display_name}: step {run.step}, {len(fake)} samples{seed_text}{note}"
     scatter_panel(ax, real.numpy(), fake, None, run.dataset.bounds(), title)
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
     save_figure(fig, path)
@@ -131,6 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from wgan.training.run import load_run
 
     _check_count("--num", args.num)
+    _check_refine(args)
     trainer = load_run(args.run, device=resolve_device(args.device))
     _check_count("--num", args.num, trainer)
     metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
@@ -138,6 +173,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics.update(
         trainer.evaluate(args.num, inception_weights=args.inception_weights, seed=args.seed)
     )
+    if args.refine is not None:
+        return _eval_refined(args, trainer, metrics)
     if trainer.is_image and not any(k in metrics for k in ("fid", "inception_score")):
         print(
             "  (no IS/FID/KID: give a local Inception file with --inception-weights FILE or "
@@ -151,6 +188,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(_format_metrics(metrics))
     return 0
+
+
+def _eval_refined(args: argparse.Namespace, run: Any, before: dict[str, Any]) -> int:
+    """``wgan eval --refine``: the metrics of the raw samples and of the same samples refined."""
+    run.notify = lambda message: print(
+        f"{message} (refined: {_refine_text(args)})", file=sys.stderr, flush=True
+    )
+    after = run.evaluate(
+        args.num,
+        inception_weights=args.inception_weights,
+        seed=args.seed,
+        refine=args.refine,
+        **_steps(args),
+    )
+    head = {k: before.pop(k) for k in ("run", "step")}
+    steps = REFINE_STEPS[args.refine] if args.refine_steps is None else args.refine_steps
+    record = {**head, "refine": args.refine, "refine_steps": steps}
+    if args.json:
+        print(json.dumps(json_safe({**record, "before": before, "after": after})))
+        return 0
+    print(_format_metrics(record))
+    print(_format_before_after(before, after))
+    return 0
+
+
+def _format_before_after(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Two columns of metrics: ``before`` (the raw samples) and ``after`` (refined)."""
+    keys = list(before) + [k for k in after if k not in before]
+    width = max(len(k) for k in keys)
+
+    def cell(metrics: dict[str, Any], key: str) -> str:
+        value = metrics.get(key, "")
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    cells = [(k, cell(before, k), cell(after, k)) for k in keys]
+    col = max(len("before refinement"), *(len(b) for _, b, _ in cells))
+    lines = [f"  {'':<{width}}  {'before refinement':<{col}}  after refinement"]
+    lines += [f"  {k:<{width}}  {b:<{col}}  {a}" for k, b, a in cells]
+    return "\n".join(lines)
 
 
 def _format_text_metrics(metrics: dict[str, Any], samples: list[str]) -> str:
@@ -202,6 +278,7 @@ def add_sample_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--seed", type=int, help="noise seed (default 12345, as Run.samples and wgan eval)"
     )
     p.add_argument("--label", type=int, help="class to generate (conditional GANs)")
+    _add_refine_arguments(p, "move the samples with the critic before writing them")
     add_device_argument(p)
     p.set_defaults(func=cmd_sample)
     return p
@@ -228,9 +305,30 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         "writes the samples that eval --seed S measures",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_refine_arguments(
+        p, "also measure the same samples moved with the critic: metrics before and after"
+    )
     add_device_argument(p)
     p.set_defaults(func=cmd_eval)
     return p
+
+
+def _add_refine_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """``--refine METHOD`` and ``--refine-steps N`` (``wgan sample`` and ``wgan eval``)."""
+    p.add_argument(
+        "--refine",
+        choices=REFINE_METHODS,
+        help=f"{what}: dot (discriminator optimal transport, Tanaka 2019), ddls (latent "
+        "Langevin sampling, Che et al. 2020) or flow (discriminator gradient flow, Ansari et "
+        "al. 2021)",
+    )
+    defaults = ", ".join(f"{k} {v}" for k, v in REFINE_STEPS.items())
+    p.add_argument(
+        "--refine-steps",
+        type=int,
+        metavar="N",
+        help=f"refinement steps (default: {defaults}; 0: none)",
+    )
 
 
 def add_lipschitz_parser(subparsers: Any) -> argparse.ArgumentParser:

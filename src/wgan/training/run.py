@@ -30,6 +30,7 @@ from wgan.gan.ema import EMA
 from wgan.gan.loss import build_loss
 from wgan.gan.players import build_models
 from wgan.gan.precision import check_precision
+from wgan.gan.refine import check_method, check_steps, draw_noise, refine_generated
 from wgan.gan.step import BoundCritic, Player
 from wgan.store import checkpoints, rundirs
 from wgan.store.tracking import Tracker
@@ -94,6 +95,7 @@ class Run:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.label = ""  # which run of a sweep this is (its folder's name); "" for a lone run
         self.sample_seed = SAMPLE_SEED  # the seed of samples() when none is given
+        self.sample_refine: tuple[str, int | None] | None = None  # samples()' default refine
         # Told what a long pause is for ("evaluating…"): the progress bar, or the CLI's stderr.
         self.notify: Callable[[str], None] | None = None
         self.dist = dist or DistContext()
@@ -164,7 +166,12 @@ class Run:
 
     @torch.no_grad()
     def samples(
-        self, n: int, seed: int | None = None, labels: Tensor | int | None = None
+        self,
+        n: int,
+        seed: int | None = None,
+        labels: Tensor | int | None = None,
+        refine: str | None = None,
+        refine_steps: int | None = None,
     ) -> Tensor:
         """``n`` generated samples from a fixed seed (default :data:`SAMPLE_SEED`), on the CPU:
         (n, dim) or (n, C, H, W).
@@ -172,7 +179,19 @@ class Run:
         ``labels`` (a class index, or (n,) indices) conditions a conditional generator; without
         it a conditional generator draws uniform labels. Batch norm uses its running statistics
         (eval mode), so a sample does not depend on the others drawn with it.
+
+        ``refine`` (``"dot"``, ``"ddls"`` or ``"flow"``; default: the ``refine`` of the
+        :meth:`evaluate` call in progress, else none) moves the samples with the critic
+        (:mod:`wgan.gan.refine`) for ``refine_steps`` steps (default: the method's): the same
+        noise and labels as without it, refined; the critic scores each sample at its own label,
+        and a label never changes. Without ``refine`` the samples are those of earlier versions.
         """
+        if refine is None and self.sample_refine is not None:
+            refine, refine_steps = self.sample_refine
+        if refine is None and refine_steps is not None:
+            raise WganError("refine_steps needs refine (dot, ddls or flow)")
+        if refine is not None:
+            refine_steps = check_steps(refine_steps, check_method(refine))
         n = self._check_count(n)
         seed = self.sample_seed if seed is None else seed
         gen = self.sampler
@@ -188,16 +207,27 @@ class Run:
         was_training = gen.training
         gen.eval()
         try:
-            out = [
-                gen.sample(
-                    min(SAMPLE_CHUNK, n - i),
-                    g,
-                    None if labels is None else labels[i : i + SAMPLE_CHUNK],
-                )
-                for i in range(0, n, SAMPLE_CHUNK)
-            ]
+            out, noise, conds = [], [], []
+            for i in range(0, n, SAMPLE_CHUNK):
+                m = min(SAMPLE_CHUNK, n - i)
+                lab = None if labels is None else labels[i : i + SAMPLE_CHUNK]
+                if refine is None:
+                    out.append(gen.sample(m, g, lab))
+                    continue
+                z, lab = draw_noise(gen, m, g, lab, self.device)  # the draws of gen.sample
+                out.append(gen(z, lab))
+                noise.append(z)
+                conds.append(lab)
         finally:
             gen.train(was_training)
+        if refine is not None:  # the Langevin / flow noise continues g after the draws
+            x, z = torch.cat(out), torch.cat(noise)
+            lab = None if conds[0] is None else torch.cat(conds)
+            out = [
+                refine_generated(
+                    refine, gen, self.critic, self.critic_fn, x, z, lab, refine_steps, g
+                )
+            ]
         x = torch.cat(out).float().cpu()
         if not bool(torch.isfinite(x).all()):
             raise NonFiniteSamples(
@@ -311,7 +341,12 @@ class Run:
     # -- measuring and plotting ---------------------------------------------------------------
 
     def evaluate(
-        self, n: int | None = None, inception_weights: str | None = None, seed: int | None = None
+        self,
+        n: int | None = None,
+        inception_weights: str | None = None,
+        seed: int | None = None,
+        refine: str | None = None,
+        refine_steps: int | None = None,
     ) -> dict[str, Any]:
         """Metrics on ``n`` samples (default ``train.eval_samples``) drawn with ``seed`` (default
         :data:`SAMPLE_SEED`: the samples of ``samples(n, seed)``); the real data and the
@@ -322,21 +357,28 @@ class Run:
         fraction, KL and exact W1. Images: classifier scores on digits, IS/FID/KID
         with the user's Inception weights: ``inception_weights``, else ``train.inception_weights``
         of a config the user gave, else ``$WGAN_INCEPTION_WEIGHTS``; a checkpoint's config never
-        names the file, :func:`read_run` clears it).
+        names the file, :func:`read_run` clears it). With ``refine``, every sample the evaluators
+        draw is refined (``samples(..., refine=refine, refine_steps=refine_steps)``).
         """
         n = self._check_count(self.cfg.train.eval_samples if n is None else n)
         if self.notify is not None:
             if self._classifier_missing():
                 self.notify("training the digit classifier (once, cached)…")
             self.notify("evaluating…")
+        if refine is not None:
+            check_steps(refine_steps, check_method(refine))
+        elif refine_steps is not None:
+            raise WganError("refine_steps needs refine (dot, ddls or flow)")
         saved, self.sample_seed = self.sample_seed, SAMPLE_SEED if seed is None else int(seed)
+        saved_refine = self.sample_refine
+        self.sample_refine = None if refine is None else (refine, refine_steps)
         try:  # the evaluators draw with samples(n), i.e. with self.sample_seed
             from wgan.training.evaluation import evaluate
 
             weights = inception_weights or self.cfg.train.inception_weights
             return evaluate(self, n, inception_weights=weights)
         finally:
-            self.sample_seed = saved
+            self.sample_seed, self.sample_refine = saved, saved_refine
 
     def _classifier_missing(self) -> bool:
         """Whether evaluating needs the digit classifier and must train it first."""
