@@ -99,11 +99,11 @@ def test_momentum_verdicts_not_tested_when_small(steps, records, seeds):
 
 def test_roughness_is_relative_change_noise():
     assert roughness([1.0, 1.0, 1.0, 1.0]) == 0.0
-    # changes +1, -1, +1 around a mean size of 1.5: std of changes 0.943 / 1.5
-    assert roughness([1.0, 2.0, 1.0, 2.0]) == pytest.approx(np.std([1, -1, 1]) / 1.5)
+    # changes +1, -1, +1 over a range of 1: std of changes 0.943 / 1
+    assert roughness([1.0, 2.0, 1.0, 2.0]) == pytest.approx(np.std([1, -1, 1]) / 1.0)
     # scale-free: a critic 100x larger has the same roughness
     assert roughness([100.0, 200.0, 100.0, 200.0]) == pytest.approx(roughness([1, 2, 1, 2]))
-    assert math.isnan(roughness([1.0, float("nan")]))
+    assert roughness([1.0, float("nan")]) == 1.0  # diverged: the largest roughness
 
 
 def test_momentum_smoke(tmp_path, drawn):
@@ -236,9 +236,9 @@ def test_generator_only_verdicts():
     collapse = go_condition(1.2, 0.05, 0.05, modes1=1)
     kept = go_condition(1.3, 1.25, 1.5, modes1=8)
     runs = {"gan-frozen": collapse, "wgan-frozen": collapse, "wgan-optimal": kept}
-    assert statuses(go_verdicts(runs, 1000)) == [HOLDS] * 3
+    assert statuses(go_verdicts(runs, 1000)) == [HOLDS, HOLDS, UNTESTED]  # no wgan-lagging
     runs = {"gan-frozen": kept, "wgan-frozen": kept, "wgan-optimal": collapse}
-    assert statuses(go_verdicts(runs, 1000)) == [FAILS] * 3
+    assert statuses(go_verdicts(runs, 1000)) == [FAILS, FAILS, UNTESTED]  # no wgan-lagging
     # Spread collapsed but away from D's argmax: not "the point that fools D most".
     far = go_verdicts({"gan-frozen": go_condition(1.2, 0.05, 1.0)}, 1000)
     assert statuses(far) == [FAILS, UNTESTED, UNTESTED]

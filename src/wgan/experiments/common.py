@@ -154,6 +154,17 @@ def fit_critic(
 # ----------------------------------------------------------------------------------------------
 
 
+#: Overrides of a run that prints, evaluates, plots and checkpoints nothing while it trains
+#: (:meth:`wgan.training.trainer.Trainer.fit` still evaluates once, at the end): experiments
+#: take their own measurements.
+QUIET = (
+    "train.progress=false",
+    "train.eval_every=0",
+    "train.figure_every=0",
+    "train.checkpoint_every=0",
+)
+
+
 def experiment_config(
     preset: str, name: str, overrides: Sequence[str], settings: Any, **given: Any
 ) -> Config:
@@ -181,10 +192,7 @@ def experiment_config(
             f"train.steps={v['steps']}",
             f"train.seed={v['seed']}",
             f"train.device={v['device']}",
-            "train.progress=false",
-            "train.eval_every=0",
-            "train.figure_every=0",
-            "train.checkpoint_every=0",
+            *QUIET,
             *overrides,
         ],
     )

@@ -50,12 +50,7 @@ METHODS = fw.method_table(
 OBJECTIVE_PRESETS = {"minimax": "toy-gan", "nonsaturating": "toy-gan-ns"}
 #: Stacked digits: the ``stacked-digits-wgan-gp`` preset, trained and evaluated as in
 #: ``experiment_config``, and the DCGAN recipe that turns its WGAN-GP into a GAN of ``objective``.
-STACKED_RUN = (
-    "train.progress=false",
-    "train.eval_every=0",
-    "train.figure_every=0",
-    "train.checkpoint_every=0",
-)
+STACKED_RUN = common.QUIET
 STACKED_GAN = (
     "constraint.penalty=none",
     "train.n_critic=1",

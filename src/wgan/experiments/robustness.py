@@ -19,6 +19,7 @@ from typing import Any
 
 from wgan.config import Config, resolve
 from wgan.experiments import framework as fw
+from wgan.experiments.common import QUIET
 from wgan.scale.study import run_study
 
 #: The digit Inception score of each (architecture, method) run (None: failed).
@@ -90,10 +91,7 @@ def method_config(
         f"train.device={s.device}",
         f"train.eval_samples={s.eval_samples}",
         "train.ema=0",
-        "train.progress=false",
-        "train.eval_every=0",
-        "train.figure_every=0",
-        "train.checkpoint_every=0",
+        *QUIET,
     ]
     cfg = resolve(m.preset, [*data, *nets, *m.overrides, *arch, *train])
     cfg.name = name
