@@ -25,6 +25,7 @@ def test_experiment_list(capsys):
         "momentum",
         "generator-only",
         "mode-hopping",
+        "refinement",
         "likelihood",
     }
 
