@@ -24,8 +24,16 @@ from wgan.training.trainer import Trainer
 
 ITERATIONS = 20
 
+#: The toy case pins the learning-rate schedule (1,500 steps of linear decay, the main job's before
+#: its tuning): these 20 iterations then stay within float rounding (max |diff| 1.2e-7). With the
+#: tuned 3,000 steps the slightly larger rates reach a ReLU kink where one rounding flips a unit's
+#: side, and one loss near 0 (-0.015) differs by 8.4e-5: a genuine rounding divergence, not a
+#: difference of the compiled step.
 CASES = [
-    ("toy-wgan-gp", ["generator.hidden=64", "critic.hidden=64", "train.n_critic=2"]),
+    (
+        "toy-wgan-gp",
+        ["generator.hidden=64", "critic.hidden=64", "train.n_critic=2", "train.steps=1500"],
+    ),
     (
         "digits-wgan-gp",
         ["generator.width=8", "critic.width=8", "data.batch_size=16", "train.n_critic=2"],
