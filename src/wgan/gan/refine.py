@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from wgan.errors import ConfigError, RunFailure, WganError
+from wgan.gan import optim
 
 Fn = Callable[[Tensor], Tensor]
 
@@ -156,14 +157,12 @@ def dot(
         cost = ((v - y).flatten(1).square().sum(1) + norm_eps**2).sqrt()
         return cost - fn(v) / k_eff
 
-    v, m, s = y.clone(), torch.zeros_like(y), torch.zeros_like(y)
-    b1, b2 = betas
-    for t in range(1, steps + 1):  # Adam (Kingma & Ba 2015), as torch.optim.Adam computes it
+    # Adam (Kingma & Ba 2015) on the samples, by the training step's own optimiser maths
+    v = y.clone()
+    state, h = optim.init_state("adam", [v]), optim.hyper(lr, betas, 0.0)
+    for _ in range(steps):
         _, grad = _value_and_grad(objective, v)
-        m = b1 * m + (1 - b1) * grad
-        s = b2 * s + (1 - b2) * grad.square()
-        denom = (s / (1 - b2**t)).sqrt() + 1e-8
-        v = v - lr / (1 - b1**t) * m / denom
+        optim.update_("adam", [v], [grad], state, h)
     return v
 
 
@@ -256,6 +255,17 @@ def check_steps(steps: Any, method: str) -> int:
     if steps > 10**6:
         raise ConfigError(f"refine steps must be <= 1000000, got {steps}")
     return steps
+
+
+def check_request(method: Any, steps: Any) -> tuple[str, int] | None:
+    """A refinement request as ``(method, steps)`` (steps defaulted), or None for no refinement;
+    ``steps`` without a ``method`` is an error."""
+    if method is None:
+        if steps is not None:
+            raise ConfigError("refine_steps needs refine (dot, ddls or flow)")
+        return None
+    method = check_method(method)
+    return method, check_steps(steps, method)
 
 
 def _number(value: Any) -> bool:

@@ -30,7 +30,7 @@ from wgan.gan.ema import EMA
 from wgan.gan.loss import build_loss
 from wgan.gan.players import build_models
 from wgan.gan.precision import check_precision
-from wgan.gan.refine import check_method, check_steps, draw_noise, refine_generated
+from wgan.gan.refine import check_request, draw_noise, refine_generated
 from wgan.gan.step import BoundCritic, Player
 from wgan.store import checkpoints, rundirs
 from wgan.store.tracking import Tracker
@@ -95,7 +95,7 @@ class Run:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.label = ""  # which run of a sweep this is (its folder's name); "" for a lone run
         self.sample_seed = SAMPLE_SEED  # the seed of samples() when none is given
-        self.sample_refine: tuple[str, int | None] | None = None  # samples()' default refine
+        self.sample_refine: tuple[str, int] | None = None  # samples()' default refine, steps
         # Told what a long pause is for ("evaluating…"): the progress bar, or the CLI's stderr.
         self.notify: Callable[[str], None] | None = None
         self.dist = dist or DistContext()
@@ -186,12 +186,8 @@ class Run:
         noise and labels as without it, refined; the critic scores each sample at its own label,
         and a label never changes. Without ``refine`` the samples are those of earlier versions.
         """
-        if refine is None and self.sample_refine is not None:
-            refine, refine_steps = self.sample_refine
-        if refine is None and refine_steps is not None:
-            raise WganError("refine_steps needs refine (dot, ddls or flow)")
-        if refine is not None:
-            refine_steps = check_steps(refine_steps, check_method(refine))
+        request = check_request(refine, refine_steps) or self.sample_refine
+        refine, refine_steps = request or (None, None)
         n = self._check_count(n)
         seed = self.sample_seed if seed is None else seed
         gen = self.sampler
@@ -365,13 +361,9 @@ class Run:
             if self._classifier_missing():
                 self.notify("training the digit classifier (once, cached)…")
             self.notify("evaluating…")
-        if refine is not None:
-            check_steps(refine_steps, check_method(refine))
-        elif refine_steps is not None:
-            raise WganError("refine_steps needs refine (dot, ddls or flow)")
+        request = check_request(refine, refine_steps)
         saved, self.sample_seed = self.sample_seed, SAMPLE_SEED if seed is None else int(seed)
-        saved_refine = self.sample_refine
-        self.sample_refine = None if refine is None else (refine, refine_steps)
+        saved_refine, self.sample_refine = self.sample_refine, request
         try:  # the evaluators draw with samples(n), i.e. with self.sample_seed
             from wgan.training.evaluation import evaluate
 
