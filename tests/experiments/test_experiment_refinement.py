@@ -26,11 +26,10 @@ def test_helps_needs_more_quality_and_no_worse_distance():
     assert not helps("digits", {"fd_classifier": 10.0}, {"fd_classifier": 9.8})
 
 
-def numbers(flow: dict, dot: dict, steps: int = 1000) -> dict:
+def numbers(flow: dict, dot: dict) -> dict:
     run = {
         "dataset": "8gaussians",
         "seed": 0,
-        "config": {"train": {"steps": steps}},
         "raw": RAW,
         "refined": {"flow": flow, "dot": dot},
     }
@@ -44,7 +43,8 @@ def test_verdicts_say_holds_does_not_hold_and_not_tested():
     got = experiment.verdicts(numbers(toy(0.99, 0.07), toy(0.81, 0.10)), s)
     assert [v.status for v in got] == ["holds", "does not hold"]
     assert "HQ 80%" in got[0].measured and "HQ 99%" in got[0].measured
-    short = experiment.verdicts(numbers(toy(0.99, 0.07), toy(0.81, 0.10), steps=100), s)
+    short_run = RefinementSettings(datasets="8gaussians", methods="flow,dot", steps=100)
+    short = experiment.verdicts(numbers(toy(0.99, 0.07), toy(0.81, 0.10)), short_run)
     assert [v.status for v in short] == ["not tested at these settings"] * 2
 
 

@@ -97,6 +97,13 @@ def helps(dataset: str, raw: dict[str, Any], refined: dict[str, Any]) -> bool:
     return hq >= hq_raw + HQ_GAIN and w1 <= (1 + W1_SLACK) * w1_raw
 
 
+def trained_enough(dataset: str, s: RefinementSettings) -> bool:
+    """Whether the dataset's runs trained long enough for their critic to be asked."""
+    if dataset == "digits":
+        return s.image_steps >= MIN_IMAGE_STEPS
+    return s.steps >= MIN_TOY_STEPS
+
+
 def quality(dataset: str, metrics: dict[str, Any] | None) -> str:
     """The numbers a verdict quotes for one evaluation."""
     if not metrics:
@@ -183,12 +190,7 @@ class Refinement(fw.Experiment):
                 f"{quality(r['dataset'], r['refined'].get(method))}"
                 for r in runs
             )
-            short = [
-                r["dataset"]
-                for r in runs
-                if r["config"]["train"]["steps"]
-                < (MIN_IMAGE_STEPS if r["dataset"] == "digits" else MIN_TOY_STEPS)
-            ]
+            short = [r["dataset"] for r in runs if not trained_enough(r["dataset"], settings)]
             failed = [r["dataset"] for r in runs if r.get("raw") is None]
             why = (
                 f"runs too short to trust the critic: {', '.join(short)}"
