@@ -123,8 +123,12 @@ def test_mean_std_and_over_seeds():
         {"d": "a", "m": "x", "metrics": {"v": 1}},
         {"d": "b", "m": "x", "metrics": None},
         {"d": "a", "m": "x", "metrics": {"v": 3}},
+        {"d": "a", "m": "y", "metrics": {"v": 5}},
     ]
     groups = over_seeds(records, ("d", "m"))
-    assert [g[0] for g in groups] == [{"d": "a", "m": "x"}, {"d": "b", "m": "x"}]
-    assert [len(g[1]) for g in groups] == [2, 1]
-    assert groups[0][2] == [{"v": 1}, {"v": 3}] and groups[1][2] == []
+    keys = [{"d": "a", "m": "x"}, {"d": "b", "m": "x"}, {"d": "a", "m": "y"}]
+    assert [g[0] for g in groups] == keys
+    assert [len(g[1]) for g in groups] == [2, 1, 1]
+    assert (
+        groups[0][2] == [{"v": 1}, {"v": 3}] and groups[1][2] == [] and groups[2][2] == [{"v": 5}]
+    )
