@@ -118,7 +118,7 @@ def test_sampled_architectures_build_and_run():
 
 
 def test_the_seven_settings_build_with_every_method():
-    settings = architectures.ArchitecturesSettings(width=4, resnet_blocks=5)
+    settings = architectures.ArchitecturesSettings(width=4, resnet_blocks=5, resolution=8)
     runs = EXPERIMENTS["architectures"].study_runs(settings)
     assert len(runs) == 28
     dataset = build_dataset(runs[0][1].data)
@@ -150,7 +150,7 @@ def test_the_seven_settings_build_with_every_method():
         ("random-architectures", "thresholds=0.5,3", "thresholds must be numbers in"),
         ("random-architectures", "launcher=slurm", "launcher must be local or ray"),
         ("architectures", "architectures=dcgan,vit", "architectures must be among"),
-        ("architectures", "resnet_blocks=2", "resnet_blocks must be >= 3 at resolution 8"),
+        ("architectures", "resnet_blocks=2", "resnet_blocks must be >= 3 at resolution 16"),
     ],
 )
 def test_bad_settings(name, override, match):

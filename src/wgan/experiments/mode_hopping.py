@@ -95,8 +95,8 @@ class ModeHoppingSettings(fw.TrainingSettings):
     datasets: str = "8gaussians,25gaussians"  # comma-separated datasets with modes
     methods: str = "gan,gan-metz,wgan-gp"  # comma-separated names from METHODS
     steps: int = 2000  # generator iterations per run
-    n_records: int = 40  # evenly spaced histograms over training (plus step 0)
-    eval_samples: int = 1000  # generated samples per histogram (fixed noise)
+    n_records: int = 80  # evenly spaced histograms over training (plus step 0)
+    eval_samples: int = 2000  # generated samples per histogram (fixed noise)
     concentrated: float = 0.5  # share of HQ samples a mode needs to be the dominant one
     min_hq: int = 20  # HQ samples a record needs to count (fewer: hops and movement by chance)
 

@@ -61,13 +61,13 @@ def _numbers(text: str, kind: type, low: float, high: float = float("inf")) -> l
 @dataclass
 class RandomArchitecturesSettings(StudySettings):
     """Settings of ``wgan experiment random-architectures``; ``seed`` is the seed of the draw,
-    and run i trains with seed + i. The default (4 architectures, 8x8 digits, 600 generator
-    iterations, filters 8/16/32) is sized for about 15 minutes on 2 CPU cores and only shows the
-    protocol; the paper's size is ``n_architectures=200 filters=32,64,128 resolution=32
+    and run i trains with seed + i. The default (20 architectures, 8x8 digits, 2,000 generator
+    iterations, filters 8/16/32) is the smallest size the verdict judges (about an hour on 2
+    CPU cores); the paper's size is ``n_architectures=200 filters=32,64,128 resolution=32
     batch_size=64 steps=20000`` (with a GPU, ``launcher=local jobs=K`` or ``launcher=ray``)."""
 
-    n_architectures: int = 4  # architectures drawn (the paper: 200)
-    steps: int = 600  # generator iterations per run, both methods
+    n_architectures: int = MIN_ARCHITECTURES  # architectures drawn (the paper: 200)
+    steps: int = MIN_STEPS  # generator iterations per run, both methods
     nonlinearities: str = "relu,leaky_relu,softplus,tanh"  # values drawn for G's and D's
     depths: str = "4,8,12,20"  # convolutions in G and in D (values drawn)
     filters: str = "8,16,32"  # base filter counts drawn (the paper's 32,64,128, scaled down)
