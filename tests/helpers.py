@@ -81,7 +81,9 @@ def tiny(
 ) -> list[str]:
     """Overrides of a config small enough for a test: MLP ``hidden`` width or conv ``width``
     and ``depth`` of both players, the batch, the budget and the evaluation samples (each only
-    when given), :data:`QUIET` unless ``quiet=False``, then ``extra`` (which wins)."""
+    when given), :data:`QUIET` unless ``quiet=False``, then ``extra`` (which wins: a key of
+    ``extra`` replaces the same key before it, so the list gives each key once, as the command
+    line wants: it warns about a key given twice)."""
     out = []
     for key, value in (("hidden", hidden), ("width", width), ("depth", depth)):
         if value is not None:
@@ -93,4 +95,6 @@ def tiny(
     ):
         if value is not None:
             out.append(f"{key}={value}")
-    return [*out, *(QUIET if quiet else []), *extra]
+    items = [*out, *(QUIET if quiet else []), *extra]
+    last = {item.partition("=")[0].strip(): i for i, item in enumerate(items)}
+    return [item for i, item in enumerate(items) if last[item.partition("=")[0].strip()] == i]

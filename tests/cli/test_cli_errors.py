@@ -276,6 +276,12 @@ class FullDisk:
     def flush(self):
         self.fh.flush()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
 
 def test_full_disk_during_training_keeps_the_last_checkpoint(capsys, monkeypatch, tmp_path):
     real_save = torch.save
@@ -291,11 +297,13 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(capsys, monkeypatch
         capsys, "train", *FAST, "train.checkpoint_every=2", "--out-dir", tmp_path
     )
     run = tmp_path / "00000-toy-wgan-gp"
+    assert code == 1, err  # a run-time failure, not "nothing was run" (2): README, exit status
     one_line_error(
-        code,
+        2,
         err,
         "no space left on device (the disk is full)",
         f"the last checkpoint {run / 'checkpoint.pt'} is kept",
+        f"once there is room, continue with: wgan train --resume {run}",
     )
     assert saves == [2, 4]
     assert load_checkpoint(run)["step"] == 2
@@ -311,14 +319,16 @@ def test_full_disk_while_writing_samples_keeps_the_old_file(capsys, monkeypatch,
     out = tmp_path / "samples.npy"
     np.save(out, np.zeros((3, 2)))
     old = out.read_bytes()
-    real_save = np.save
+    real_open = Path.open
 
-    def save(file, arr, *args, **kwargs):
-        return real_save(FullDisk(file, 64), arr, *args, **kwargs)
+    def open_(self, mode="r", *args, **kwargs):  # the samples' file fills after 64 bytes
+        fh = real_open(self, mode, *args, **kwargs)
+        return FullDisk(fh, 64) if self.suffix == ".npy" and "w" in mode else fh
 
-    monkeypatch.setattr(np, "save", save)
+    monkeypatch.setattr(Path, "open", open_)  # (wgan sample writes its file chunk by chunk)
     code, _, err = run_cli(capsys, "sample", trained, "--num", 500, "--out", out)
-    one_line_error(code, err, f"cannot write {out}", "disk is full", "unchanged")
+    assert code == 1, err  # the samples were drawn: a full disk is a run-time failure
+    one_line_error(2, err, f"cannot write {out}", "disk is full", "unchanged")
     assert out.read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.npy"]
 
@@ -481,7 +491,7 @@ def test_a_raw_pickle_checkpoint_is_one_line_without_torch_warnings(tmp_path):
     [
         (b"hello, this is a text file\n", "not a wgan checkpoint (a text file"),
         (b"\x80\x02" + b"garbage" * 30, "not a wgan checkpoint"),
-        (b"PK\x03\x04" + b"\0" * 100, "the file is truncated or corrupt"),
+        (b"PK\x03\x04" + b"\0" * 100, "the file is truncated or not a checkpoint"),
     ],
 )
 def test_checkpoint_messages(capsys, tmp_path, content, needle):

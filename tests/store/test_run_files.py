@@ -370,4 +370,4 @@ def test_garbage_and_code_are_refused_without_torchs_advice(tmp_path, capfd):
     assert "Unsupported global" in message and "refused, as loading it could run code" in message
     save_checkpoint(path, state(1))
     path.write_bytes(path.read_bytes()[:300])
-    assert "the file is truncated or corrupt" in load_quietly(path, capfd)
+    assert "is truncated or not a checkpoint: no zip directory" in load_quietly(path, capfd)

@@ -163,6 +163,7 @@ def test_the_may_change_set_is_this_list():
         "train.eval_samples",
         "train.figure_every",
         "train.checkpoint_every",
+        "train.checkpoint_minutes",
         "train.progress",
         "train.device",
         "train.ema",

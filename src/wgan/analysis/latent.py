@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wgan.config import check_seed
 from wgan.errors import WganError
 from wgan.figures.latent_files import check_suffix, output_suffixes, write_grid
 
@@ -226,7 +227,7 @@ def generate(run: Any, z: Tensor, labels: Tensor | None = None) -> Tensor:
 
 def _endpoints(dim: int, num_paths: int, seed: int) -> tuple[Tensor, Tensor]:
     """``num_paths`` pairs of N(0, I) endpoints, ``(P, D)`` each, drawn on the CPU from ``seed``."""
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     z = torch.randn(2, num_paths, dim, generator=g)
     return z[0], z[1]
 
@@ -368,7 +369,7 @@ def class_latent_means(
     classes = [_check_int("class", c, 0, 9) for c in classes]
     num_samples = _check_int("num_samples", num_samples, 10, MAX_ARITHMETIC_SAMPLES)
     gen = _latent_generator(run)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     z = torch.randn(num_samples, int(gen.latent_dim), generator=g)  # (N, D)
     clf = classifier if classifier is not None else get_digit_classifier(resolution)
     _, probs = classify(clf, generate(run, z))  # (N, 10)

@@ -2,11 +2,13 @@
 
 Every user mistake (unknown key, wrong type, missing file, bad run directory) is reported as one
 line ``wgan: error: ...`` with exit status 2, never a traceback; a failure at run time (training
-diverged, the device asked for is missing: :class:`wgan.errors.RunFailure`) is one such line with
-exit status 1, and Ctrl-C exits with 130. What the file system refuses (an output path that
-cannot be written, a read-only run, a full disk) is one line with status 2 too: output paths are
-checked before the work starts, outputs are written to a temporary file and moved into place,
-and a failed checkpoint save keeps the previous checkpoint.
+diverged, the device asked for is missing, the disk filled up, a checkpoint could not be saved:
+:class:`wgan.errors.RunFailure`) is one such line with exit status 1. Ctrl-C and SIGTERM stop a
+training loop at its next step with a checkpoint (:mod:`wgan.training.interrupt`), print the step
+and the command that continues the work, and exit with 130 and 143. What the file system refuses
+before the work (an output path that cannot be written, a read-only run) is one line with status
+2 too: output paths are checked before the work starts, outputs are written to a temporary file
+and moved into place, and a failed checkpoint save keeps the previous checkpoint.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from typing import Any
 
 from wgan.cli.format import format_metrics as _format_metrics
 from wgan.cli.format import split_source as _split_source
+from wgan.cli.format import warn_repeated_keys
 from wgan.cli.interpolate import add_interpolate_parser
 from wgan.cli.run_commands import add_eval_parser, add_lipschitz_parser, add_sample_parser
 from wgan.cli.scale import add_bench_parser, add_sweep_parser
 from wgan.cli.study import add_study_parser
-from wgan.errors import WganError
+from wgan.errors import Interrupted, StorageFull, WganError
 from wgan.store import rundirs
+from wgan.store.printable import printable
 from wgan.store.tracking import json_safe
 
 
@@ -93,7 +97,8 @@ def _is_rank0() -> bool:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from wgan.config import parse_override, resolve
-    from wgan.training.train import resume, train
+    from wgan.training.interrupt import resume_command
+    from wgan.training.train import resume, stopped_before_first_checkpoint, train
 
     source, overrides = _split_source(args.items)
     try:
@@ -103,12 +108,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                     "--resume takes its config from the run; give only key=value overrides"
                 )
             parsed = dict(parse_override(o) for o in overrides)
+            _refuse_sweep_dir(Path(args.resume))
             # Rank 0 locks the run: a second process resuming it is refused; a read-only run
             # is refused before anything is read or written.
             lock: Any = contextlib.nullcontext()
-            if _is_rank0() and (Path(args.resume) / rundirs.CHECKPOINT).is_file():
+            restart = stopped_before_first_checkpoint(args.resume)
+            if _is_rank0() and ((Path(args.resume) / rundirs.CHECKPOINT).is_file() or restart):
                 lock = rundirs.lock_run(args.resume)
             with lock:
+                if restart and _is_rank0():
+                    sys.stderr.write(
+                        f"wgan: {printable(args.resume)} has no checkpoint (it stopped before its "
+                        "first one); training it again from step 0\n"
+                    )
                 result = resume(args.resume, parsed)
         else:
             cfg = resolve(source, overrides)
@@ -128,8 +140,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                     result = train(cfg, run_dir=run_dir)
             else:
                 result = train(cfg)  # rank 0 chooses the run directory
+    except Interrupted as err:
+        if err.step is None:  # stopped before the training loop: this session saved nothing
+            err.kept = "before training started; nothing of this session was saved"
+            if args.resume:
+                err.resume = resume_command("wgan", "train", "--resume", args.resume)
+        raise
     except OSError as err:
-        raise WganError(
+        error = StorageFull if err.errno in rundirs.OUT_OF_SPACE else WganError
+        raise error(
             f"{rundirs.describe_os_error(err)}; the run's last checkpoint, if any, is kept"
         ) from None
     if not _is_rank0():
@@ -148,6 +167,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.metrics:
         print(_format_metrics(result.metrics))
     return 0
+
+
+def _refuse_sweep_dir(path: Path) -> None:
+    """``wgan train --resume`` of a sweep's folder: name the command that continues a sweep."""
+    if (path / rundirs.CHECKPOINT).exists() or (path / rundirs.CONFIG).exists():
+        return
+    sweep = f"wgan sweep --resume {printable(path)}"
+    if (path / "sweep.json").is_file():
+        how = f"continue it with: {sweep}"
+    elif (path / "study.json").is_file():
+        how = f"continue it with the wgan study command that ran it (a sweep's: {sweep})"
+    else:
+        return
+    raise WganError(f"{printable(path)} holds several runs, not one; {how}")
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -181,9 +214,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return _experiment_all(args)
     if args.out is not None or args.quick:
         raise WganError("--out and --quick belong to 'wgan experiment all'; use --out-dir DIR")
+    warn_repeated_keys(args.overrides)
     out_dir = args.out_dir or "runs"
     rundirs.check_out_dir(out_dir, "--out-dir" if args.out_dir else "out_dir")
-    result = run_experiment(args.name, args.overrides, out_dir=out_dir)
+    try:
+        result = run_experiment(args.name, args.overrides, out_dir=out_dir)
+    except Interrupted as err:  # stopped in one of its trainings, with that run's checkpoint
+        _experiment_interrupted(err)
+        raise
     for verdict in result.verdicts:  # a run too small to test a claim says so, on stderr too
         if verdict.holds is None:
             print(f"wgan: warning: {verdict.claim}: {verdict.note}", file=sys.stderr)
@@ -210,6 +248,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment_interrupted(err: Interrupted) -> None:
+    """An experiment does not continue from where it stopped: say so, and how to run it again."""
+    from wgan.store.provenance import command_line
+
+    err.kept = f"an experiment does not resume; to run it again: {command_line()}"
+    err.resume = None
+
+
 _ALL_HELP = """usage: wgan experiment all [--out DIR] [--quick] [--json]
 
 Run every registered experiment (at its defaults, or at its quick size with --quick) into DIR
@@ -226,7 +272,11 @@ def _experiment_all(args: argparse.Namespace) -> int:
         raise WganError("'wgan experiment all' takes no key=value overrides (see --quick)")
     out = args.out or args.out_dir or str(Path("runs") / "report")
     rundirs.check_out_dir(out, "--out")
-    report = run_all(out, quick=args.quick, log=lambda line: print(line, file=sys.stderr))
+    try:
+        report = run_all(out, quick=args.quick, log=lambda line: print(line, file=sys.stderr))
+    except Interrupted as err:
+        _experiment_interrupted(err)
+        raise
     if args.json:
         print(json.dumps(json_safe(report.to_dict())))
         return 0
@@ -305,8 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``wgan`` command."""
-    from wgan.training import threads
+    from wgan.training import interrupt, threads
 
+    # SIGTERM (kill, docker stop, systemd, Slurm) stops the work as Ctrl-C does: a training loop
+    # writes a checkpoint at its next step boundary; the exit status is 143 (130 for Ctrl-C).
+    interrupt.install()
     # Before anything loads torch: OpenMP reads its wait policy once (see wgan.training.threads).
     threads.configure_openmp()
     from wgan.store import provenance
@@ -327,14 +380,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # what the file system refused, e.g. a folder made read-only mid-run
         _close_progress_bars()
         sys.stderr.write(f"wgan: error: {rundirs.describe_os_error(err)}\n")
-        return 2
+        return 1 if err.errno in rundirs.OUT_OF_SPACE else 2  # a full disk: not the input's fault
     except MemoryError:
         sys.stderr.write("wgan: error: out of memory (ask for fewer samples or a smaller model)\n")
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (wgan.errors.Interrupted)
         _close_progress_bars()
-        sys.stderr.write("wgan: interrupted; the last checkpoint of the run is kept\n")
-        return 130
+        if _is_rank0():
+            sys.stderr.write("".join(f"{line}\n" for line in interrupt.message(err)))
+        return int(getattr(err, "exit_code", 130))
 
 
 def _close_progress_bars() -> None:
@@ -351,8 +405,9 @@ def _close_progress_bars() -> None:
 
 
 def _one_line(text: str) -> str:
-    """A message as one line (a path or a value may hold a newline)."""
-    return " ".join(text.split("\n")).strip() or "unknown error"
+    """A message as one line (a path or a value may hold a newline), with any other control
+    character from a file (an ANSI escape in a YAML key, a torch message) shown escaped."""
+    return printable(" ".join(text.split("\n")).strip(), limit=4000) or "unknown error"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,23 @@ def _device_name(text: str) -> str:
     return text
 
 
+def seed_value(text: str) -> int:
+    """argparse ``type`` of ``--seed``: an integer in [0, ``MAX_SEED``], the range of
+    ``train.seed`` (:func:`wgan.config.check_seed`); anything else is a usage error (exit 2)."""
+    from wgan.config.validate import check_seed  # here: building the parsers stays light
+    from wgan.errors import ConfigError
+
+    try:
+        value = int(text.strip())
+    except ValueError:  # not a number, or more digits than int() reads
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(f"must be an integer, got {shown!r}") from None
+    try:
+        return check_seed(value, "the seed")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("the seed ")) from None
+
+
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--device NAME`` (default ``auto``) to a subcommand's parser.
 
@@ -82,8 +99,34 @@ def split_source(items: list[str]) -> tuple[str | None, list[str]]:
     """
     for i, item in enumerate(items):
         if "=" not in item:
-            return item, items[:i] + items[i + 1 :]
+            overrides = items[:i] + items[i + 1 :]
+            warn_repeated_keys(overrides)
+            return item, overrides
+    warn_repeated_keys(items)
     return None, list(items)
+
+
+def warn_repeated_keys(overrides: list[str]) -> None:
+    """Say on stderr, one line per key, when ``key=value`` overrides give a key two different
+    values. Overrides apply in order, so the last value is used, as in Hydra (whose maintainers
+    keep that order by design: hydra issue 3283); the line makes a slip visible instead of
+    silent. The same value given twice says nothing."""
+    import sys
+
+    from wgan.store.printable import printable  # the standard library only
+
+    values: dict[str, list[str]] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            values.setdefault(key.strip(), []).append(value.strip())
+    for key, given in values.items():
+        if len(set(given)) > 1:
+            shown = ", then ".join(printable(v, 40) for v in given)
+            sys.stderr.write(
+                f"wgan: warning: {printable(key, 80)} is given {len(given)} times ({shown}); "
+                f"the last, {printable(given[-1], 40)}, is used\n"
+            )
 
 
 def fmt(value: Any, spec: str = ".3g") -> str:

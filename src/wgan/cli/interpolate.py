@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from wgan.cli.format import add_device_argument, resolve_device
+from wgan.cli.format import add_device_argument, resolve_device, seed_value
 from wgan.errors import WganError
 
 DEFAULT_PATHS = 4
@@ -162,6 +162,8 @@ def add_interpolate_parser(subparsers: Any) -> None:
         help="average the z of the K samples of each class the classifier is most sure of "
         "(default 3, as DCGAN's three exemplars; 0: all of them)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the endpoints (default 0)")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, help="seed of the endpoints, 0 to 2**63-1 (default 0)"
+    )
     add_device_argument(p)
     p.set_defaults(func=cmd_interpolate)

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wgan.cli.format import add_device_argument, resolve_device
+from wgan.cli import sample_files
+from wgan.cli.format import add_device_argument, resolve_device, seed_value
 from wgan.cli.format import format_metrics as _format_metrics
 from wgan.errors import WganError
 from wgan.store import rundirs
@@ -25,8 +26,10 @@ if TYPE_CHECKING:  # numpy loads with the command that needs it
     import numpy as np
 
 MAX_SAMPLE_BYTES = 2**30
-"""The most generated data one ``wgan sample``, ``eval`` or ``lipschitz`` holds in memory: 1 GiB
-of float32 values (e.g. 134 million 2-D points, or 87,000 3x32x32 images)."""
+"""The most generated data one ``wgan sample`` writes, or ``eval`` or ``lipschitz`` holds in
+memory: 1 GiB of float32 values (e.g. 134 million 2-D points, or 87,000 3x32x32 images).
+``wgan sample`` writes ``.npy``, ``.csv`` and ``.txt`` files chunk by chunk
+(:mod:`wgan.cli.sample_files`), holding 16 MiB of samples at a time."""
 
 
 REFINE_METHODS = ("dot", "ddls", "flow")
@@ -107,38 +110,36 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.label is not None:
         trainer.samples(1, seed=args.seed, labels=args.label)  # checks the label first
     _check_count("--num", args.num, trainer, "; write several files with different --seed")
-    x = trainer.samples(  # (N, dim) or (N, C, H, W)
-        args.num, seed=args.seed, labels=args.label, refine=args.refine, **_steps(args)
-    )
-    import numpy as np
-
+    shape = _sample_shape(trainer)  # (dim,), (C, H, W) or (V, L)
     rundirs.make_dirs(out.parent, "--out")
     with rundirs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
-        if out.suffix == ".txt":  # text: (N, V, L) softmax -> one argmax-decoded line each
-            from wgan.figures.text import printable_line
-
-            lines = [printable_line(t) for t in trainer.dataset.decode(x)]
-            tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        elif out.suffix == ".png" and trainer.is_image:
-            from wgan.figures.images import save_image_grid
-
-            save_image_grid(x, tmp)
-        elif out.suffix == ".png":
-            note = f", refined: {_refine_text(args)}" if args.refine is not None else ""
-            _save_scatter(trainer, x.numpy(), tmp, args.seed, note)
-        elif out.suffix == ".npy":
-            with tmp.open("wb") as fh:
-                np.save(fh, x.numpy())
-        else:  # a header row naming the coordinates; 7 significant digits (float32's)
-            header = ",".join(f"x{i + 1}" for i in range(x.shape[1]))
-            np.savetxt(tmp, x.numpy(), delimiter=",", header=header, comments="", fmt="%.7g")
+        if args.refine is None and out.suffix in sample_files.STREAMED:
+            sample_files.stream_samples(trainer, tmp, args.num, shape, args.seed, args.label)
+        else:  # a figure, or samples refined together: all of them at once
+            _write_at_once(args, trainer, tmp)
     what = f"of class {args.label} " if args.label is not None else ""
     how = f" (refined: {_refine_text(args)})" if args.refine is not None else ""
     if out.suffix == ".txt":
-        print(f"wrote {x.shape[0]} sequences of {x.shape[2]} characters to {out}{how}")
+        print(f"wrote {args.num} sequences of {shape[1]} characters to {out}{how}")
         return 0
-    print(f"wrote {x.shape[0]} samples {what}of shape {tuple(x.shape[1:])} to {out}{how}")
+    print(f"wrote {args.num} samples {what}of shape {shape} to {out}{how}")
     return 0
+
+
+def _write_at_once(args: argparse.Namespace, run: Any, tmp: Path) -> None:
+    """``wgan sample`` of a ``.png`` (an image grid, a scatter plot) or of refined samples."""
+    x = run.samples(  # (N, dim), (N, C, H, W) or (N, V, L)
+        args.num, seed=args.seed, labels=args.label, refine=args.refine, **_steps(args)
+    )
+    if tmp.suffix == ".png" and run.is_image:
+        from wgan.figures.images import save_image_grid
+
+        save_image_grid(x, tmp)
+    elif tmp.suffix == ".png":
+        note = f", refined: {_refine_text(args)}" if args.refine is not None else ""
+        _save_scatter(run, x.numpy(), tmp, args.seed, note)
+    else:
+        sample_files.write_samples(run, tmp, [x], len(x), tuple(x.shape[1:]))
 
 
 def _steps(args: argparse.Namespace) -> dict[str, Any]:
@@ -275,7 +276,9 @@ def add_sample_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="output file: .npy or .csv (vectors), .npy or .png (images), .txt or .npy (text)",
     )
     p.add_argument(
-        "--seed", type=int, help="noise seed (default 12345, as Run.samples and wgan eval)"
+        "--seed",
+        type=seed_value,
+        help="noise seed, 0 to 2**63-1 (default 12345, as Run.samples and wgan eval)",
     )
     p.add_argument("--label", type=int, help="class to generate (conditional GANs)")
     _add_refine_arguments(p, "move the samples with the critic before writing them")
@@ -300,9 +303,9 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--seed",
-        type=int,
-        help="noise seed of the generated samples (default 12345): wgan sample --seed S "
-        "writes the samples that eval --seed S measures",
+        type=seed_value,
+        help="noise seed of the generated samples, 0 to 2**63-1 (default 12345): "
+        "wgan sample --seed S writes the samples that eval --seed S measures",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_refine_arguments(

@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from wgan.cli.format import fmt as _fmt
 from wgan.cli.format import split_source as _split_source
-from wgan.errors import WganError
+from wgan.errors import Interrupted, WganError
 from wgan.store import rundirs
 from wgan.store.tracking import json_safe
+from wgan.training.interrupt import resume_command
 
 MAX_THREADS = 1024
 """The most threads ``wgan bench --threads`` sets (torch crashes with absurd counts)."""
@@ -32,10 +35,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         expand_variants,
         parse_seeds,
         parse_vary,
-        result_record,
         run_sweep,
     )
 
+    if args.resume:
+        return _resume_sweep(args)
     if args.engine is not None and args.engine not in ENGINES:
         raise WganError(f"--engine must be one of {', '.join(ENGINES)}, got '{args.engine}'")
     # The number of runs is bounded (wgan.scale.sweep_plan.MAX_RUNS) before anything is expanded.
@@ -53,17 +57,79 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if fallback is not None:
         return fallback
     engine = {} if args.engine is None else {"engine": args.engine}
-    results = run_sweep(base, variants, out_dir=args.out_dir, **engine)
+    try:
+        results = run_sweep(base, variants, out_dir=args.out_dir, **engine)
+    except Interrupted as err:  # the runs' checkpoints are at the step reached
+        if err.run_dir is not None:
+            err.resume = resume_command("wgan", "sweep", "--resume", err.run_dir)
+        raise
+    return _report_sweep(results, [k for k, _ in vary], base.train.steps, args.json)
+
+
+def _resume_sweep(args: argparse.Namespace) -> int:
+    """``wgan sweep --resume SWEEP_DIR [key=value ...]``: continue the sweep's runs."""
+    from wgan.config import parse_override
+    from wgan.scale.sweep_resume import is_sweep_dir, resume_sweep
+
+    source, overrides = _split_source(args.items)
+    if source is not None or args.seeds or args.vary or args.engine or args.out_dir:
+        raise WganError(
+            "--resume takes the sweep's runs and config from its folder; give only key=value "
+            "overrides (e.g. train.steps=N)"
+        )
+    parsed = dict(parse_override(o) for o in overrides)
+    if not is_sweep_dir(args.resume) and Path(args.resume, "study.json").is_file():
+        return resume_study_sweep(Path(args.resume), parsed, args)
+    try:
+        results = resume_sweep(args.resume, parsed)
+    except Interrupted as err:
+        err.resume = resume_command("wgan", "sweep", "--resume", args.resume)
+        raise
+    keys = sorted({k for r in results for k in r.overrides if k != "train.seed"})
+    steps = max((r.step for r in results), default=0)
+    return _report_sweep(results, keys, steps, args.json)
+
+
+def resume_study_sweep(study_dir: Path, overrides: dict[str, Any], args: argparse.Namespace) -> int:
+    """``wgan sweep --resume DIR`` of a sweep whose runs could not be stacked (a study of
+    separate processes, :func:`wgan.cli.study.sweep_with_launcher`): run that study again, which
+    skips its finished runs and resumes the others from their checkpoints."""
+    from wgan.cli.study import interrupted, report
+    from wgan.config import from_dict
+    from wgan.scale.study import run_study
+
+    if overrides:
+        raise WganError(
+            f"{study_dir} is a sweep of separate processes, which continues with its own "
+            "settings: give no key=value overrides"
+        )
+    names = sorted(p.name for p in study_dir.iterdir() if (p / rundirs.CONFIG).is_file())
+    if not names:
+        raise WganError(f"{study_dir} holds no runs to continue")
+    runs = [(n, from_dict(rundirs.read_config(study_dir / n))) for n in names]
+    start = time.time()
+    try:
+        jobs = max(1, min(len(runs), os.cpu_count() or 1))  # as the sweep started them
+        records = run_study(runs, study_dir, launcher="local", jobs=jobs)
+    except Interrupted as err:
+        interrupted(err, study_dir, resume_command("wgan", "sweep", "--resume", study_dir))
+        raise
+    return report(records, study_dir, args.json, time.time() - start)
+
+
+def _report_sweep(results: list[Any], keys: list[str], steps: int, as_json: bool) -> int:
+    """Print a sweep's results (a table, or JSON); status 1 if a run diverged."""
+    from wgan.scale.sweep import result_record
+
     seconds = results[0].seconds if results else 0.0
     train_seconds = results[0].train_seconds if results else 0.0
     done = sum(r.step for r in results)
     rate = done / train_seconds if train_seconds > 0 else float("nan")
-    if args.json:
+    if as_json:
         record = {"runs": [result_record(r) for r in results], "seconds": seconds}
         record.update(train_seconds=train_seconds, run_iters_per_s=rate)
         print(json.dumps(json_safe(record)))
     else:
-        keys = [k for k, _ in vary]
         header = ["run", "seed", *keys, "modes", "hq", "w1", "seconds"]
         rows = []
         for r in results:
@@ -85,7 +151,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for line in [header, *rows]:
             print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
         print(
-            f"{len(results)} runs x {base.train.steps} iterations in {seconds:.1f} s "
+            f"{len(results)} runs x {steps} iterations in {seconds:.1f} s "
             f"({train_seconds:.1f} s training: {rate:.1f} run-iterations/s)"
         )
     failed = [r for r in results if r.diverged]
@@ -188,6 +254,12 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         "constraint.{penalty_weight,penalty_target,clip} (wgan.scale.sweep.MAY_DIFFER)",
     )
     p.add_argument("--out-dir", help="parent folder of the sweep's folder (default: runs)")
+    p.add_argument(
+        "--resume",
+        metavar="SWEEP_DIR",
+        help="continue the interrupted sweep in this folder (key=value overrides: e.g. "
+        "train.steps=N)",
+    )
     p.add_argument(
         "--engine",
         metavar="NAME",

@@ -40,7 +40,8 @@ from typing import Any
 
 from wgan.cli.format import fmt as _fmt
 from wgan.cli.format import split_source as _split_source
-from wgan.errors import ConfigError, WganError
+from wgan.errors import ConfigError, Interrupted, WganError
+from wgan.store.printable import printable
 
 STUDY_KEYS = ("config", "overrides", "runs", "seeds", "vary", "study_dir")
 RUN_KEYS = ("name", "config", "overrides")
@@ -141,6 +142,11 @@ def read_study_file(
         mapping = read_yaml_mapping(path.read_text(), where)
     except (OSError, UnicodeDecodeError) as err:
         raise WganError(f"cannot read {where}: {err}") from None
+    if not mapping:  # an empty file must not start a default run
+        raise ConfigError(
+            f"{where} is empty: give runs (a list of {{name, config, overrides}}), or a config "
+            "and overrides for one run named after the file"
+        )
     _check_keys(mapping, STUDY_KEYS, where)
     base = path.parent
     default = _source(mapping.get("config", "toy-wgan-gp"), base, where)
@@ -168,7 +174,10 @@ def read_study_file(
 
 
 def _is_study_file(source: str | None) -> bool:
-    """A YAML file whose top level names runs, seeds or vary (a run config cannot)."""
+    """A YAML file whose top level names a key of a study (:data:`STUDY_KEYS`: ``config``,
+    ``overrides``, ``runs``, ``seeds``, ``vary``, ``study_dir``; a run config has none of
+    them), or an empty one, which :func:`read_study_file` refuses (it must not start a default
+    run)."""
     if source is None or not source.endswith((".yaml", ".yml")) or not Path(source).is_file():
         return False
     import yaml
@@ -177,7 +186,9 @@ def _is_study_file(source: str | None) -> bool:
         data = yaml.safe_load(Path(source).read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False  # the config reader reports it
-    return isinstance(data, dict) and any(k in data for k in ("runs", "seeds", "vary"))
+    if data is None or data == {}:
+        return True
+    return isinstance(data, dict) and any(k in data for k in STUDY_KEYS)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,33 +199,41 @@ _SKIP = {"n_samples", "n_real", "n_modes", "modes_captured", "w1_method"}
 _SHORT = {"high_quality_fraction": "hq", "inception_score": "IS", "kl_to_uniform": "kl"}
 
 
+def _metrics(record: dict[str, Any]) -> dict[str, Any]:
+    metrics = record.get("metrics")
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def format_records(records: list[dict[str, Any]]) -> str:
     """A table of study records: name, status, step, headline metrics, seconds."""
     numeric: list[str] = []
     for r in records:
-        for key, value in (r.get("metrics") or {}).items():
+        for key, value in _metrics(r).items():
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok and key not in _SKIP and key not in numeric:
                 numeric.append(key)
     numeric = numeric[:4]
-    modes = any("modes_captured" in (r.get("metrics") or {}) for r in records)
+    modes = any("modes_captured" in _metrics(r) for r in records)
     header = [
         "run",
         "status",
         "step",
         *(["modes"] if modes else []),
-        *(_SHORT.get(k, k) for k in numeric),
+        *(printable(_SHORT.get(k, k), 40) for k in numeric),
         "seconds",
     ]
     rows = []
-    for r in records:
-        m = r.get("metrics") or {}
-        status = "diverged" if r.get("diverged") else str(r.get("status"))
-        row = [str(r["name"]), status, str(r.get("step", "-"))]
+    for r in records:  # every string shown may come from a record file: escaped
+        m = _metrics(r)
+        status = "diverged" if r.get("diverged") else printable(r.get("status"), 40)
+        row = [printable(r.get("name"), 200), status, printable(r.get("step", "-"), 40)]
         if modes:
-            row.append(f"{m['modes_captured']}/{m['n_modes']}" if "modes_captured" in m else "-")
-        row += [_fmt(m.get(k)) for k in numeric]
-        row.append(f"{r.get('seconds', 0.0):.1f}")
+            pair = f"{m.get('modes_captured')}/{m.get('n_modes', '?')}"
+            row.append(printable(pair, 40) if "modes_captured" in m else "-")
+        row += [printable(_fmt(m.get(k)), 40) for k in numeric]
+        seconds = r.get("seconds", 0.0)
+        number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        row.append(f"{seconds:.1f}" if number else "-")
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     lines = [header, *rows]
@@ -234,8 +253,8 @@ def report(records: list[dict[str, Any]], study_dir: Path, as_json: bool, second
         counts = {s: sum(r.get("status") == s for r in records) for s in ("done", "resumed")}
         skipped = sum(r.get("status") == "skipped" for r in records)
         print(
-            f"{len(records)} runs in {study_dir} ({counts['done']} trained, {counts['resumed']} "
-            f"resumed, {skipped} already finished) in {seconds:.1f} s"
+            f"{len(records)} runs in {printable(study_dir, 300)} ({counts['done']} trained, "
+            f"{counts['resumed']} resumed, {skipped} already finished) in {seconds:.1f} s"
         )
     failed = [r for r in records if r.get("status") == "failed"]
     if failed:
@@ -250,7 +269,8 @@ def report(records: list[dict[str, Any]], study_dir: Path, as_json: bool, second
         )
         sys.stderr.write(
             f"wgan: error: {len(failed)} of {len(records)} study runs failed "
-            f"(first: {failed[0]['name']}: {failed[0].get('error')}); {what}\n"
+            f"(first: {printable(failed[0].get('name'), 200)}: "
+            f"{printable(failed[0].get('error'), 500)}); {what}\n"
         )
         return 1  # a run-time failure, not a usage error (as wgan sweep)
     return 0
@@ -265,6 +285,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     """``wgan study``: read the runs, run them through the launcher, print the records."""
     from wgan.scale.study import MAX_JOBS, run_study
 
+    if args.jobs is not None and not 1 <= args.jobs <= MAX_JOBS:  # 0 is not "the default"
+        raise WganError(f"--jobs must be in [1, {MAX_JOBS:,}], got {args.jobs}")
     source, overrides = _split_source(args.items)
     if _is_study_file(source):
         if args.seeds or args.vary:
@@ -280,17 +302,35 @@ def cmd_study(args: argparse.Namespace) -> int:
         file_dir, default_dir = None, Path(args.out_dir or "runs") / f"{name}-study"
     study_dir = Path(args.study_dir) if args.study_dir else file_dir or default_dir
     start = time.time()
-    records = run_study(
-        study_runs,
-        study_dir,
-        launcher=args.launcher,
-        # Ray schedules the tasks by the CPUs (and GPUs) they need: all in flight by default.
-        jobs=args.jobs or (1 if args.launcher == "local" else min(len(study_runs), MAX_JOBS)),
-        address=args.address,
-        threads=args.threads,
-        stack=args.stack,
-    )
+    try:
+        records = run_study(
+            study_runs,
+            study_dir,
+            launcher=args.launcher,
+            # Ray schedules the tasks by the CPUs (and GPUs) they need: all in flight by default.
+            jobs=args.jobs
+            if args.jobs is not None
+            else (1 if args.launcher == "local" else min(len(study_runs), MAX_JOBS)),
+            address=args.address,
+            threads=args.threads,
+            stack=args.stack,
+        )
+    except Interrupted as err:  # the same command continues the study
+        from wgan.store.provenance import command_line
+
+        interrupted(err, study_dir, command_line())
+        raise
     return report(records, study_dir, args.json, time.time() - start)
+
+
+def interrupted(err: Interrupted, study_dir: Path, resume: str) -> None:
+    """What an interrupted study says (Ctrl-C, SIGTERM): what is kept, and the command that
+    continues it."""
+    err.kept = (
+        f"{study_dir / 'study.json'} marks the runs not finished as interrupted; each keeps its "
+        "last checkpoint"
+    )
+    err.resume = resume
 
 
 def sweep_with_launcher(
@@ -325,7 +365,13 @@ def sweep_with_launcher(
         file=sys.stderr,
     )
     start = time.time()
-    records = run_study(study_runs, study_dir, launcher="local", jobs=jobs)
+    try:
+        records = run_study(study_runs, study_dir, launcher="local", jobs=jobs)
+    except Interrupted as err:
+        from wgan.training.interrupt import resume_command
+
+        interrupted(err, study_dir, resume_command("wgan", "sweep", "--resume", study_dir))
+        raise
     return report(records, study_dir, args.json, time.time() - start)
 
 

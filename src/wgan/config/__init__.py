@@ -15,6 +15,7 @@ field (``_at_most``). :data:`RESUME_MAY_CHANGE` lists the keys a resumed run may
 """
 
 from wgan.config.resolve import (
+    absolute_data_path,
     apply_mapping,
     dump_yaml,
     from_dict,
@@ -44,6 +45,7 @@ from wgan.config.validate import (
     RESUME_MAY_CHANGE,
     changed_keys,
     check_resume,
+    check_seed,
     leaf_items,
     validate,
 )
@@ -62,9 +64,11 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "TricksConfig",
+    "absolute_data_path",
     "apply_mapping",
     "changed_keys",
     "check_resume",
+    "check_seed",
     "dump_yaml",
     "from_dict",
     "leaf_items",

@@ -28,7 +28,14 @@ def _field_types(obj: Any) -> dict[str, Any]:
 
 @functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """The settable fields' types: class-level constants (``ClassVar``, e.g. an experiment's
+    ``LIMITS``) are no keys, so they are neither accepted nor offered as "valid here"."""
+    hints = typing.get_type_hints(cls)
+    return {
+        k: v
+        for k, v in hints.items()
+        if v is not typing.ClassVar and get_origin(v) is not typing.ClassVar
+    }
 
 
 def _type_name(tp: Any) -> str:
@@ -281,7 +288,18 @@ def resolve(source: str | None = None, overrides: list[str] | tuple[str, ...] = 
     for text in overrides:
         key, value = parse_override(text)
         set_value(cfg, key, value)
-    return validate(cfg)
+    return validate(absolute_data_path(cfg))
+
+
+def absolute_data_path(cfg: Config, base: str | Path | None = None) -> Config:
+    """Make ``cfg.data.path`` absolute, in place: ``~`` expanded, a relative path joined to
+    ``base`` (default: the working directory). A run stores its config this way, so that it
+    names its data file wherever it is evaluated or resumed from. Returns ``cfg``."""
+    path = cfg.data.path
+    if isinstance(path, str) and path.strip():
+        full = Path(path).expanduser()
+        cfg.data.path = str(full if full.is_absolute() else Path(base or Path.cwd()) / full)
+    return cfg
 
 
 def from_dict(mapping: dict[str, Any]) -> Config:

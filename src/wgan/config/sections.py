@@ -170,6 +170,9 @@ class TrainConfig:
     eval_samples: int = _at_most(2500, 2**20)
     figure_every: int = _at_most(500, MAX_STEPS)  # 0: only at the end
     checkpoint_every: int = _at_most(500, MAX_STEPS)  # 0: only at the end
+    # also a checkpoint when this many minutes passed since the last one (default 10; 0: off),
+    # so that a kill loses minutes, not a long checkpoint_every interval; a save only
+    checkpoint_minutes: float = _at_most(10.0, 10**6)
     progress: bool = True
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds loss scaling

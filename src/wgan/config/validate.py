@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
 from typing import Any
 
-from wgan.config.sections import Config
+from wgan.config.sections import MAX_SEED, Config
 from wgan.errors import ConfigError
 
 # --------------------------------------------------------------------------------------------
@@ -37,6 +38,31 @@ def _check_numbers(cfg: Config) -> None:
         bound = f.metadata.get("max")
         if bound is not None and value is not None and value > bound:
             raise ConfigError(f"{key} must be <= {bound:,}, got {value:,}")
+
+
+def check_seed(value: Any, what: str = "seed") -> int:
+    """``value`` as a seed: an integer in [0, :data:`MAX_SEED`], the range of ``train.seed``.
+
+    One rule for every seed a user gives (``train.seed``, ``--seed`` of ``wgan sample``, ``eval``
+    and ``interpolate``, :meth:`wgan.training.run.Run.samples`): ``torch.Generator.manual_seed``
+    takes 64-bit seeds, and a run adds small offsets to its seed. Anything else (a bool, a float,
+    a negative or too large number) raises :class:`ConfigError` naming ``what``.
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        seed = operator.index(value)
+    except TypeError:
+        raise ConfigError(f"{what} must be an integer, got {_short(value)}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{what} must be in [0, {MAX_SEED}], got {_short(seed)}")
+    return seed
+
+
+def _short(value: Any, most: int = 40) -> str:
+    """``repr(value)``, cut to ``most`` characters (a seed of a thousand digits stays one line)."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _distinct(chars: str) -> bool:
@@ -98,6 +124,7 @@ def validate(cfg: Config) -> Config:
         (cfg.train.eval_samples >= 1, "train.eval_samples must be >= 1"),
         (cfg.train.figure_every >= 0, "train.figure_every must be >= 0"),
         (cfg.train.checkpoint_every >= 0, "train.checkpoint_every must be >= 0"),
+        (cfg.train.checkpoint_minutes >= 0, "train.checkpoint_minutes must be >= 0 (0: off)"),
         (cfg.data.n_train is None or cfg.data.n_train >= 1, "data.n_train must be >= 1"),
         (cfg.data.n_modes is None or cfg.data.n_modes >= 1, "data.n_modes must be >= 1"),
         (cfg.data.n_per_side is None or cfg.data.n_per_side >= 1, "data.n_per_side must be >= 1"),
@@ -178,6 +205,7 @@ RESUME_MAY_CHANGE = (
     "train.eval_samples",
     "train.figure_every",
     "train.checkpoint_every",
+    "train.checkpoint_minutes",
     "train.progress",
     "train.device",
     "train.ema",

@@ -7,6 +7,8 @@ the torch.Generator they are handed, so a run is reproducible and resumes exactl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -44,6 +46,9 @@ class TensorBatches:
     """Random batches (with replacement across batches) from a fixed tensor of examples (N, ...).
 
     The examples stay resident on ``device``; a batch is an index gather, no host round trip.
+    ``convert`` (optional) maps each gathered batch to what the loop trains on: image datasets
+    keep their examples as bytes and convert only the batch
+    (:meth:`wgan.data.images.ImageDataset.as_float`).
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class TensorBatches:
         generator: torch.Generator,
         device,
         labels: Tensor | None = None,
+        convert: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         _check_batch_size(batch_size)
         if examples.shape[0] == 0:
@@ -62,6 +68,7 @@ class TensorBatches:
         self.examples = examples.to(device)
         self.labels = labels.to(device) if labels is not None else None
         self.batch_size, self.generator = batch_size, generator
+        self.convert = convert
 
     def _indices(self) -> Tensor:
         n = self.examples.shape[0]
@@ -69,12 +76,16 @@ class TensorBatches:
             n, (self.batch_size,), generator=self.generator, device=self.examples.device
         )
 
+    def _gather(self, idx: Tensor) -> Tensor:
+        batch = self.examples[idx]
+        return batch if self.convert is None else self.convert(batch)
+
     def next_batch(self) -> Tensor:
-        return self.examples[self._indices()]
+        return self._gather(self._indices())
 
     def next_labelled(self) -> tuple[Tensor, Tensor]:
         """A batch and its labels, (B, ...) and (B,), drawn with the same indices."""
         if self.labels is None:
             raise WganError("this dataset has no labels (a conditional GAN needs them)")
         idx = self._indices()
-        return self.examples[idx], self.labels[idx]
+        return self._gather(idx), self.labels[idx]

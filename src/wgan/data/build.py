@@ -84,7 +84,12 @@ def build_dataset(cfg: DataConfig, allow_missing_text: bool = False):
 
 
 def build_batches(dataset, batch_size: int, generator: torch.Generator, device):
-    """A batch source: fixed image tensors (resident on ``device``) or fresh samples."""
+    """A batch source: fixed images (resident on ``device`` as stored, bytes for files; each
+    batch converted to float32) or fresh samples."""
+    if isinstance(dataset, ImageDataset):
+        return TensorBatches(
+            dataset.pixels, batch_size, generator, device, dataset.labels, dataset.as_float
+        )
     images = getattr(dataset, "images", None)
     if images is not None:
         return TensorBatches(images, batch_size, generator, device, dataset.labels)

@@ -2,8 +2,8 @@
 
 Nothing is downloaded; the loader checks the file it reads and raises
 :class:`wgan.errors.DataError` naming that file when it is missing, corrupt, truncated or of the
-wrong shape. Pixels are bytes ``b ∈ {0..255}`` mapped to ``x = b / 127.5 - 1 ∈ [-1, 1]``
-(:func:`wgan.data.image_files.bytes_to_unit`).
+wrong shape. Pixels are bytes ``b ∈ {0..255}``, kept as bytes in memory and mapped to
+``x = b / 127.5 - 1 ∈ [-1, 1]`` batch by batch (:class:`wgan.data.images.ImageDataset`).
 
 CIFAR-10/100 "python version" (Krizhevsky 2009): pickled dicts with ``b'data'`` of shape
 ``(N, 3072)`` uint8 (1024 red, then 1024 green, then 1024 blue values of a 32x32 image, each
@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from wgan.data.idx import _read_bytes
-from wgan.data.image_files import bytes_to_unit
 from wgan.data.images import ImageDataset, check_resolution
 from wgan.errors import ConfigError, DataError
 
@@ -192,7 +191,7 @@ def load_cifar(
     if pix.shape[0] == 0:
         raise DataError(f"{path}: the CIFAR batches hold no images")
     ds = ImageDataset(
-        bytes_to_unit(pix),
+        torch.from_numpy(np.require(pix, requirements=["C", "W"])),  # bytes, converted per batch
         torch.from_numpy(lab),
         n_classes,
         name=f"cifar{n_classes}",

@@ -113,8 +113,9 @@ class StackedDigits:
     ) -> tuple[Tensor, Tensor]:
         n = check_count(n)
         idx = draw_indices(len(self.base), (n, 3), generator)  # (n, 3): one index per channel
-        idx = idx.to(self.base.images.device)
-        images = self.base.images[idx].squeeze(2)  # (n, 3, 1, R, R) -> (n, 3, R, R)
+        idx = idx.to(self.base.pixels.device)
+        stored = self.base.pixels[idx].squeeze(2)  # (n, 3, 1, H, W) -> (n, 3, H, W), as stored
+        images = self.base.as_float(stored)  # (n, 3, R, R) float32, channel by channel
         assert self.base.labels is not None
         d = self.base.labels.to(idx.device)[idx]  # (n, 3) digit class per channel
         k = self.base.n_classes

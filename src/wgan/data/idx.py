@@ -2,18 +2,19 @@
 
 Nothing is downloaded; the loader checks the file it reads and raises
 :class:`wgan.errors.DataError` naming that file when it is missing, corrupt, truncated or of the
-wrong shape. Pixels are bytes ``b ∈ {0..255}`` mapped to ``x = b / 127.5 - 1 ∈ [-1, 1]``
-(:func:`wgan.data.image_files.bytes_to_unit`).
+wrong shape. Pixels are bytes ``b ∈ {0..255}``, kept as bytes in memory and mapped to
+``x = b / 127.5 - 1 ∈ [-1, 1]`` batch by batch (:class:`wgan.data.images.ImageDataset`).
 
 IDX (LeCun et al., the MNIST distribution format, also used by Fashion-MNIST, Xiao et al.
 2017, arXiv 1708.07747): a big-endian header ``00 00 <type> <ndim>`` then ``ndim`` uint32
 sizes, then the data in row-major order. Type ``0x08`` is unsigned byte; images are
 ``ndim = 3`` (magic ``0x00000803``), labels ``ndim = 1`` (magic ``0x00000801``). Files may be
 gzip-compressed (detected by the magic bytes ``1f 8b``, not the extension). The header is
-read first and bounds everything after it: sizes promising more than :data:`IDX_MAX_BYTES`
-are refused, and a gzip stream is inflated only up to the promised size (plus one byte to
-detect excess), so a small file that inflates to gigabytes costs no more than its header
-claims. Zero-sized images (``0xN``) are refused.
+read first and bounds everything after it: sizes promising more than :data:`IDX_MAX_BYTES`,
+or more than the memory available now (:func:`wgan.store.memory.available_memory`), are refused
+before anything is allocated or inflated, and a gzip stream is inflated only up to the promised
+size (plus one byte to detect excess), so a small file that inflates to gigabytes costs no more
+than its header claims, and what it claims must fit. Zero-sized images (``0xN``) are refused.
 """
 
 from __future__ import annotations
@@ -28,21 +29,27 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from wgan.data.image_files import bytes_to_unit
 from wgan.data.images import ImageDataset, check_resolution
 from wgan.errors import ConfigError, DataError
+from wgan.store import memory
 
 # ----------------------------------------------------------------------------- IDX
 
 
 #: Most bytes of pixel or label data (after the header) :func:`read_idx` accepts: 4 GiB, over
-#: 90 times MNIST's 47 MB of training images (and 4x that again once converted to float32).
-#: A header that promises more (e.g. sizes whose product overflows int64) is refused before
-#: anything is read or allocated.
+#: 90 times MNIST's 47 MB of training images. Images stay bytes in memory (a batch at a time
+#: becomes float32), so this is also the most a dataset holds. A header that promises more (e.g.
+#: sizes whose product overflows int64), or more than the memory available now, is refused
+#: before anything is read or allocated.
 IDX_MAX_BYTES = 1 << 32
 
 # Deflate's largest expansion: a 258-byte match coded in 2 bits (RFC 1951).
 _DEFLATE_MAX_RATIO = 1032
+
+# Bytes asked of a stream at a time: gzip's reader inflates each request into a temporary
+# bytes object (zlib grows it up to ~3x the request) before copying it into place, so a
+# request is kept small: 256 KiB.
+_READ_CHUNK = 1 << 18
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -59,13 +66,14 @@ def _read_into(stream: BinaryIO, buf: memoryview, path: Path, compressed: bool) 
     """Fill ``buf`` from ``stream`` until it is full or the stream ends; bytes read.
 
     Never reads more than ``len(buf)`` bytes, so a gzip stream is inflated only as far as the
-    header promised. A corrupt or truncated gzip stream or an I/O error is a DataError naming
-    the file.
+    header promised, and asks for at most :data:`_READ_CHUNK` at a time, so inflating needs no
+    temporary copy larger than that. A corrupt or truncated gzip stream or an I/O error is a
+    DataError naming the file.
     """
     filled = 0
     try:
         while filled < len(buf):
-            got = stream.readinto(buf[filled:])
+            got = stream.readinto(buf[filled : filled + _READ_CHUNK])
             if not got:
                 break
             filled += got
@@ -90,9 +98,10 @@ def read_idx(path: str | Path, ndim: int) -> np.ndarray:
     ``4 + 4 * ndim + prod(dims)`` bytes.
 
     Memory stays bounded by what the header promises: the header is read first, a promise of
-    more than :data:`IDX_MAX_BYTES` is refused, and a gzip file is inflated only up to the
-    promised size plus one byte (to detect excess), never in full, so a small file that
-    inflates to gigabytes (a "gzip bomb") costs at most the promised size.
+    more than :data:`IDX_MAX_BYTES` or more than :func:`wgan.store.memory.available_memory` is
+    refused before anything is allocated, and a gzip file is inflated only up to the promised
+    size plus one byte (to detect excess), never in full, so a small file that inflates to
+    gigabytes (a "gzip bomb") costs at most the promised size, which must fit in memory.
     """
     path = Path(path)
     kind = "images" if ndim == 3 else "labels"
@@ -163,6 +172,13 @@ def _read_idx_stream(
             f"{shape}), more than a {size}-byte gzip file can hold (deflate expands at most "
             f"{_DEFLATE_MAX_RATIO}:1)"
         )
+    free = memory.available_memory()
+    if free is not None and promised > free:
+        raise DataError(
+            f"{path}: IDX header promises {shape} = {memory.format_bytes(promised)} of data, "
+            f"more than the {memory.format_bytes(free)} of memory available now; refused "
+            f"before reading it"
+        )
     data = np.empty(promised, dtype=np.uint8)  # (prod(dims),), filled in place
     got = _read_into(stream, memoryview(data), path, compressed)
     if got < promised:
@@ -216,7 +232,8 @@ def load_idx(
         if top >= k:
             raise DataError(f"{labels_path}: label {top} out of range [0, {k - 1}]")
         labels = torch.from_numpy(lab.astype(np.int64))
-    images = bytes_to_unit(pix).unsqueeze(1)  # (N, 1, H, W)
+    # (N, 1, H, W) uint8: kept as bytes, converted batch by batch (no float copy of the set)
+    images = torch.from_numpy(np.require(pix, requirements=["C", "W"])).unsqueeze(1)
     ds = ImageDataset(images, labels, k, name=name, source=str(images_path))
     return ds if resolution is None else ds.resized(resolution)
 

@@ -4,8 +4,11 @@ batches by :mod:`wgan.data.cifar`.
 
 Nothing is downloaded; the loader checks the file it reads and raises
 :class:`wgan.errors.DataError` naming that file when it is missing, corrupt, truncated or of the
-wrong shape. Pixels are bytes ``b ∈ {0..255}`` mapped to ``x = b / 127.5 - 1 ∈ [-1, 1]``
-(:func:`wgan.data.image_files.bytes_to_unit`).
+wrong shape. Every image mode Pillow opens (16-bit and float grayscale, palettes, CMYK,
+transparency, ...) becomes 8-bit grayscale or RGB by the rules of
+:mod:`wgan.data.image_modes` (transparent pixels show white). Pixels are bytes
+``b ∈ {0..255}``, kept as bytes in memory and mapped to ``x = b / 127.5 - 1 ∈ [-1, 1]`` batch by
+batch (:class:`wgan.data.images.ImageDataset`; :func:`bytes_to_unit` is the same formula).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wgan.data.image_modes import to_8bit
 from wgan.data.images import ImageDataset, check_resolution
 from wgan.errors import ConfigError, DataError
 
@@ -45,7 +49,9 @@ def _load_image(path: Path, resolution: int, mode: str) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            img = img.convert(mode)
+            img = to_8bit(img, mode, str(path))  # every mode, by wgan.data.image_modes' rules
+    except DataError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DataError(
             f"{path}: not a readable image ({type(exc).__name__}: {exc}); an image folder "
@@ -77,7 +83,9 @@ def load_image_folder(path: str | Path, resolution: int, channels: int = 3) -> I
     With sub-folders, each (non-hidden) sub-folder is a class: sorted names give labels
     ``0..K-1`` and ``class_names``; image files must then all live in the sub-folders. Without
     sub-folders the data is unlabeled. Every non-hidden file must be an image Pillow can read;
-    each is converted to RGB (``channels=3``) or grayscale ``L`` (``channels=1``),
+    each is converted to RGB (``channels=3``) or grayscale ``L`` (``channels=1``) by the rules
+    of :mod:`wgan.data.image_modes` (any bit depth, palette or colour space; transparency over
+    white),
     center-cropped to a square and resized to ``resolution`` (bilinear; no resize if it
     already has that size, so pixels round-trip exactly). Files are read in sorted order.
     """
@@ -111,7 +119,7 @@ def load_image_folder(path: str | Path, resolution: int, channels: int = 3) -> I
     pix = np.empty((len(entries), resolution, resolution, channels), dtype=np.uint8)
     for i, (f, _) in enumerate(entries):
         pix[i] = _load_image(f, resolution, mode)
-    images = bytes_to_unit(pix).permute(0, 3, 1, 2).contiguous()  # (N, C, R, R)
+    images = torch.from_numpy(pix).permute(0, 3, 1, 2).contiguous()  # (N, C, R, R) uint8
     labels = None
     if class_names is not None:
         labels = torch.tensor([k for _, k in entries], dtype=torch.int64)

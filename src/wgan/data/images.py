@@ -1,10 +1,15 @@
 """Image datasets: a finite set of real images in ``[-1, 1]``, and the helpers its loaders share.
 
-Every image dataset is a fixed tensor ``images`` of shape ``(N, C, H, W)`` (float32, square
-``H == W``, values in ``[-1, 1]``, the usual range of a ``tanh`` generator output as in DCGAN,
-Radford et al. 2016, arXiv 1511.06434) with optional integer ``labels``. Pixels stored as
-bytes ``b ∈ {0, ..., 255}`` map to ``x = b / 127.5 - 1`` (so ``b = (x + 1) * 127.5`` recovers
-them exactly).
+Every image dataset is a fixed set of ``N`` square images with optional integer ``labels``;
+what the rest of the package sees are ``(n, C, R, R)`` float32 batches with values in
+``[-1, 1]`` (the usual range of a ``tanh`` generator output as in DCGAN, Radford et al. 2016,
+arXiv 1511.06434). Images read from files stay in memory as the bytes they are (``pixels``,
+uint8, at the file's own size: one byte per value instead of four): a byte
+``b ∈ {0, ..., 255}`` becomes ``x = b / 127.5 - 1`` (so ``b = (x + 1) * 127.5`` recovers it
+exactly), and the resize to the dataset's resolution, batch by batch, only for the images
+drawn (:meth:`ImageDataset.as_float`). Both are computed image by image, so a batch holds the
+same floats as converting and resizing the whole set at once would give. Images made in code
+(the scikit-learn digits) are stored as float32 already at their resolution.
 
 Sampling follows the toy datasets' convention (:mod:`wgan.data.toy`): the random indices come
 *only* from the ``torch.Generator`` passed in (torch's global generator when ``None``), drawn
@@ -146,8 +151,15 @@ def _split_permutation(n_total: int, n_holdout: int, seed: int) -> tuple[Tensor,
 class ImageDataset:
     """A finite set of real images, sampled uniformly with replacement.
 
+    ``images`` (``(N, C, H, W)``, square) is either uint8 bytes, kept as they are and converted
+    per batch (see the module docstring), or a floating tensor in ``[-1, 1]``, stored as
+    float32. ``resolution`` (bytes only; default ``H``) is the side length batches are resized
+    to (:func:`resize_images`).
+
     Attributes:
-        images: ``(N, C, H, W)`` float32 tensor in ``[-1, 1]`` with ``H == W``.
+        pixels: the images as stored, ``(N, C, H, W)``: uint8 bytes or float32 in ``[-1, 1]``.
+        images: every image as one ``(N, C, R, R)`` float32 tensor in ``[-1, 1]`` (a property:
+            for bytes, a float copy built on each access; batches use :meth:`as_float`).
         labels: ``(N,)`` int64 tensor of class ids in ``[0, n_classes)``, or ``None``.
         n_classes: number of classes (0 when unlabeled).
         name: registry name (``'mnist'``, ``'cifar10'``, ...).
@@ -166,6 +178,7 @@ class ImageDataset:
         name: str = "images",
         source: str = "",
         class_names: list[str] | None = None,
+        resolution: int | None = None,
     ) -> None:
         if not isinstance(images, Tensor) or images.ndim != 4:
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images)
@@ -181,7 +194,18 @@ class ImageDataset:
             raise WganError(f"{name}: images must have at least one channel")
         if isinstance(n_classes, bool) or not isinstance(n_classes, int):
             raise WganError(f"{name}: n_classes must be an integer, got {n_classes!r}")
-        self.images = images.to(torch.float32)  # (N, C, H, W)
+        # (N, C, H, W): bytes as they are (converted per batch), anything else as float32
+        self.pixels = images if images.dtype == torch.uint8 else images.to(torch.float32)
+        if resolution is None:
+            resolution = h
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+            raise ConfigError(f"{name}: resolution must be a positive integer, got {resolution!r}")
+        if resolution != h and images.dtype != torch.uint8:
+            raise WganError(
+                f"{name}: float images are stored at their resolution ({h}), got resolution="
+                f"{resolution} (resize them first, or pass uint8 bytes)"
+            )
+        self._resolution = int(resolution)
         if labels is not None:
             labels = torch.as_tensor(labels).to(torch.int64).reshape(-1)  # (N,)
             if labels.shape[0] != n:
@@ -206,11 +230,35 @@ class ImageDataset:
 
     @property
     def channels(self) -> int:
-        return int(self.images.shape[1])
+        return int(self.pixels.shape[1])
 
     @property
     def resolution(self) -> int:
-        return int(self.images.shape[-1])
+        return self._resolution
+
+    @property
+    def images(self) -> Tensor:
+        """Every image, ``(N, C, R, R)`` float32 in ``[-1, 1]``.
+
+        Stored bytes are converted chunk by chunk into a new float tensor (4 bytes per value) at
+        every access; training and sampling never call this, they convert only the images they
+        draw (:meth:`as_float`).
+        """
+        if self.pixels.dtype != torch.uint8:
+            return self.pixels
+        return torch.cat([self.as_float(part) for part in self.pixels.split(_RESIZE_CHUNK)])
+
+    def as_float(self, pixels: Tensor) -> Tensor:
+        """Stored images ``(n, C', H, W)`` (e.g. ``pixels[idx]``) as float32 in ``[-1, 1]`` at
+        the dataset's resolution, ``(n, C', R, R)``, on the device they are on.
+
+        Bytes become ``b / 127.5 - 1`` and are then resized when ``H != R``
+        (:func:`resize_images`); float images are returned as they are.
+        """
+        if pixels.dtype != torch.uint8:
+            return pixels
+        x = pixels.to(torch.float32).div_(127.5).sub_(1.0)  # the formula of bytes_to_unit
+        return resize_images(x, self._resolution)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -223,7 +271,7 @@ class ImageDataset:
         return self.channels * self.resolution * self.resolution
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int(self.pixels.shape[0])
 
     def __repr__(self) -> str:
         return (
@@ -234,7 +282,7 @@ class ImageDataset:
     # -- sampling --------------------------------------------------------------------------
 
     def _gather(self, idx: Tensor, device: torch.device | str | None) -> Tensor:
-        out = self.images[idx.to(self.images.device)]
+        out = self.as_float(self.pixels[idx.to(self.pixels.device)])
         return out if device is None else out.to(device)
 
     def sample(
@@ -276,12 +324,13 @@ class ImageDataset:
         """The images (and labels) at ``indices``, as a new dataset."""
         idx = torch.as_tensor(indices, dtype=torch.int64)
         return ImageDataset(
-            self.images[idx.to(self.images.device)],
+            self.pixels[idx.to(self.pixels.device)],
             None if self.labels is None else self.labels[idx.to(self.labels.device)],
             self.n_classes,
             name=name or self.name,
             source=self.source,
             class_names=self.class_names,
+            resolution=self._resolution,
         )
 
     def split(self, n_holdout: int, seed: int) -> tuple[ImageDataset, ImageDataset]:
@@ -297,12 +346,20 @@ class ImageDataset:
         return self.subset(train_idx), self.subset(hold_idx)
 
     def resized(self, resolution: int) -> ImageDataset:
-        """A copy at ``resolution`` (see :func:`resize_images`); ``self`` if already there."""
+        """A copy at ``resolution`` (see :func:`resize_images`); ``self`` if already there.
+
+        Stored bytes are shared, not copied: the copy resizes each batch it draws.
+        """
         resolution = check_resolution(resolution)
         if resolution == self.resolution:
             return self
+        if self.pixels.dtype == torch.uint8:
+            out = ImageDataset.__new__(ImageDataset)
+            out.__dict__.update(self.__dict__)
+            out._resolution = resolution
+            return out
         return ImageDataset(
-            resize_images(self.images, resolution),
+            resize_images(self.pixels, resolution),
             self.labels,
             self.n_classes,
             name=self.name,
@@ -314,6 +371,6 @@ class ImageDataset:
         """A dataset whose images (and labels) live on ``device`` (batches then gather there)."""
         out = ImageDataset.__new__(ImageDataset)
         out.__dict__.update(self.__dict__)
-        out.images = self.images.to(device)
+        out.pixels = self.pixels.to(device)
         out.labels = None if self.labels is None else self.labels.to(device)
         return out

@@ -52,6 +52,7 @@ import torch
 from torch import Tensor
 
 from wgan.errors import ConfigError, DataError, WganError
+from wgan.store.printable import printable
 
 __all__ = [
     "CORPUS_GRAMMAR",
@@ -70,6 +71,11 @@ UNKNOWN = "\ufffd"  # how the unknown symbol (index 0) is decoded: the replaceme
 HELDOUT_FRACTION = 0.1  # the last 10 % of a file's sequences are held out for the metrics
 MIN_SEQUENCES = 20  # a file must hold at least this many sequences of seq_len characters
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: larger files are refused (the text is held in memory)
+MAX_EXTRA_UNKNOWN = 0.001
+"""A file read with a run's stored vocabulary (a resume with another ``data.path``) may leave at
+most this fraction (0.1 %) of its characters unknown beyond those its own vocabulary of
+``data.vocab_size`` symbols would leave out; more is refused, naming the fraction and the
+first unknown characters (a model trained on the unknown symbol learns nothing of the text)."""
 MARKOV_SEED = 2017  # seeds the two fixed held-out sets of the embedded corpus
 # the words of the embedded corpus's grammar, by class, most frequent first (Zipf weights)
 CORPUS_WORDS: dict[str, tuple[str, ...]] = {
@@ -216,12 +222,15 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: no such file (data.path for dataset 'text')")
     if not path.is_file():
         raise DataError(f"{path}: not a file (data.path for dataset 'text' names a text file)")
-    size = path.stat().st_size
-    if size == 0:
-        raise DataError(f"{path}: the text file is empty")
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"{path}: {size:,} bytes; text files up to {MAX_FILE_BYTES:,} are read")
-    raw = path.read_bytes()
+    try:  # a file without read permission (or a failing disk) is unreadable, not unwritable
+        size = path.stat().st_size
+        if size == 0:
+            raise DataError(f"{path}: the text file is empty")
+        if size > MAX_FILE_BYTES:
+            raise DataError(f"{path}: {size:,} bytes; text files up to {MAX_FILE_BYTES:,} are read")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the text file ({exc.strerror or exc})") from None
     if b"\x00" in raw:
         raise DataError(f"{path}: a binary file (it holds NUL bytes), not UTF-8 text")
     try:
@@ -241,8 +250,10 @@ def load_text_file(
     ``vocab`` (the run's stored vocabulary) replaces the one built from the file.
 
     Raises:
-        DataError: a missing, empty, binary (NUL bytes or invalid UTF-8) or too short file
-            (fewer than :data:`MIN_SEQUENCES` sequences of ``seq_len`` characters).
+        DataError: a missing, unreadable, empty, binary (NUL bytes or invalid UTF-8) or too
+            short file (fewer than :data:`MIN_SEQUENCES` sequences of ``seq_len`` characters);
+            with ``vocab``, a file that vocabulary covers worse than its own would, by more
+            than :data:`MAX_EXTRA_UNKNOWN` of its characters.
     """
     path = Path(path).expanduser()
     text = _read_text(path)
@@ -254,9 +265,41 @@ def load_text_file(
             f"({MIN_SEQUENCES * seq_len:,} characters)"
         )
     voc = Vocabulary(vocab) if vocab else Vocabulary.from_text(text, vocab_size)
-    seqs = voc.encode(text[: n_seq * seq_len]).view(n_seq, seq_len)  # (N, L)
+    indices = voc.encode(text)
+    if vocab:
+        _check_coverage(path, text, indices, vocab_size)
+    seqs = indices[: n_seq * seq_len].view(n_seq, seq_len)  # (N, L)
     n_held = max(2, math.ceil(HELDOUT_FRACTION * n_seq))
     return TextDataset(voc, seq_len, seqs[:-n_held], seqs[-n_held:], "text", str(path))
+
+
+def _check_coverage(path: Path, text: str, indices: Tensor, vocab_size: int) -> None:
+    """Refuse ``text`` when the stored vocabulary leaves more of it unknown (index 0 in
+    ``indices``) than its own ``vocab_size - 1`` most frequent characters would, by more than
+    :data:`MAX_EXTRA_UNKNOWN`; the run's own file passes (the same vocabulary)."""
+    unknown = indices == 0
+    fraction = float(unknown.double().mean())
+    if fraction <= MAX_EXTRA_UNKNOWN:
+        return
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    chars, counts = np.unique(codes, return_counts=True)
+    counts = np.sort(counts[chars != ord(UNKNOWN)])[::-1]  # as Vocabulary.from_text ranks them
+    own = 1.0 - float(counts[: max(1, vocab_size - 1)].sum()) / len(codes)
+    if fraction - own <= MAX_EXTRA_UNKNOWN:
+        return
+    first: list[str] = []
+    for i in unknown.nonzero().flatten()[:10_000].tolist():  # the first, in the file's order
+        if text[i] not in first:
+            first.append(text[i])
+        if len(first) == 8:
+            break
+    shown = ", ".join(f"'{printable(c)}'" for c in first)
+    raise DataError(
+        f"{printable(path)}: {fraction:.2%} of its characters are not in the run's vocabulary "
+        f"(data.vocab), its own would leave out {own:.2%}; at most {MAX_EXTRA_UNKNOWN:.1%} "
+        f"more is accepted, as a model trained on the unknown symbol learns nothing of the "
+        f"text (first unknown characters: {shown}): train a new run on this file"
+    )
 
 
 # --------------------------------------------------------------------- the embedded corpus

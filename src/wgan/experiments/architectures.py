@@ -51,8 +51,9 @@ class ArchitecturesSettings(StudySettings):
 
     The default (16x16 digits, 2,000 generator iterations, base width 32, a 6-block ResNet) is
     the smallest size the verdict judges, and the DCGAN-baseline WGAN-GP run draws legible
-    digits (the ``digits-wgan-gp`` preset's resolution, width and iterations). The paper's sizes: ``resolution=32 width=64 batch_size=64 steps=20000
-    resnet_blocks=50`` (101 layers), e.g. on a GPU with ``jobs=4``.
+    digits (the ``digits-wgan-gp`` preset's resolution, width and iterations). The paper's
+    sizes: ``resolution=32 width=64 batch_size=64 steps=20000 resnet_blocks=50`` (101 layers),
+    e.g. on a GPU with ``jobs=4``.
     """
 
     architectures: str = ",".join(ARCHITECTURES)  # settings to train (rows of the grid)

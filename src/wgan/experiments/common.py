@@ -162,6 +162,7 @@ QUIET = (
     "train.eval_every=0",
     "train.figure_every=0",
     "train.checkpoint_every=0",
+    "train.checkpoint_minutes=0",
 )
 
 

@@ -38,6 +38,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any, ClassVar
 
+from wgan.config import check_seed
 from wgan.errors import ConfigError
 from wgan.experiments.common import (
     check_settings,
@@ -97,7 +98,9 @@ class Settings:
         return name_checks(split_list(self.methods), self.METHODS, "methods", "method")
 
     def validate(self) -> None:
-        """Raise ConfigError with the first failed bound or check."""
+        """Raise ConfigError with the first failed bound or check; the seed is in
+        ``train.seed``'s range (:func:`wgan.config.check_seed`), checked before any run."""
+        check_seed(self.seed, "seed")
         bounds = [_check_limit(k, getattr(self, k), r) for k, r in self.limits().items()]
         check_settings([*bounds, *self.checks()])
 

@@ -11,6 +11,9 @@ A *task* is a plain dict ``{"name", "run_dir", "config", "threads"}`` (``config`
   train from scratch with :func:`wgan.training.train.train` into ``run_dir`` -> status ``"done"``;
 * a checkpoint before ``train.steps`` (the run was interrupted): :func:`wgan.training.train.resume`
   continues it bit-exactly from that checkpoint -> ``"resumed"``;
+* a checkpoint that does not load (truncated, corrupt, foreign: nothing can resume from it):
+  kept aside as :data:`UNREADABLE_CHECKPOINT`, one line says so, and the run trains again from
+  the start -> ``"done"``;
 * any error (divergence, a bad data file, the run locked by another process) -> ``"failed"``
   with the one-line message; the run directory keeps its last checkpoint. A divergence also
   sets ``"diverged"``: training is deterministic, so the run is final (a re-run of the study
@@ -18,7 +21,8 @@ A *task* is a plain dict ``{"name", "run_dir", "config", "threads"}`` (``config`
 
 A run that ends well (or diverges) leaves its record in ``run_dir/.study-record.json``
 (:data:`RUN_RECORD`), so that :func:`wgan.scale.study.run_study` skips it next time without starting
-a worker.
+a worker, once the record is checked against the run's checkpoint (:mod:`wgan.scale.records`); a
+diverged run's record names the step of the checkpoint the divergence left (``checkpoint_step``).
 
 :func:`run_task` does the same for a task or a *group task* (runs of a stacked study trained
 together, :mod:`wgan.scale.stack`) and returns a list of records. Launchers map it over the
@@ -48,7 +52,10 @@ from pathlib import Path
 from typing import Any
 
 from wgan.errors import TrainingDiverged, WganError
-from wgan.store import checkpoints, rundirs
+from wgan.scale.records import checkpoint_step
+from wgan.store import rundirs
+from wgan.store.printable import printable
+from wgan.training import interrupt
 from wgan.training import threads as wgan_threads
 
 __all__ = [
@@ -62,6 +69,10 @@ __all__ = [
 ]
 
 LAUNCHERS = ("local", "ray")
+
+UNREADABLE_CHECKPOINT = "checkpoint.pt.unreadable"
+"""Where a worker keeps a run's checkpoint that does not load (truncated, corrupt, foreign)
+before it trains the run again from the start."""
 
 RUN_RECORD = ".study-record.json"
 """The record a finished study run leaves in its run directory: a re-run of the study reads it
@@ -96,17 +107,31 @@ def _train_or_resume(cfg: Any, run_dir: Path) -> tuple[str, int, dict[str, Any]]
     from wgan.training.train import resume, train
 
     ckpt = run_dir / rundirs.CHECKPOINT
+    bad = None
     if ckpt.is_file():
-        step = int(checkpoints.load_checkpoint(ckpt)["step"])
-        if step >= cfg.train.steps:
-            return "skipped", step, final_metrics(run_dir, step)
-        # Keys a resume may change and a study does not compare (wgan.scale.study.IGNORED).
-        overrides = {"train.device": cfg.train.device, "train.progress": cfg.train.progress}
-        result = resume(run_dir, overrides, tensorboard=True)
-        return "resumed", result.step, result.metrics
+        try:
+            step = checkpoint_step(ckpt)
+        except WganError as err:
+            with ckpt.open("rb") as fh:  # an OSError (permissions, I/O) fails the run instead
+                fh.read(1)
+            bad = str(err)
+        else:
+            if step >= cfg.train.steps:
+                return "skipped", step, final_metrics(run_dir, step)
+            # Keys a resume may change and a study does not compare (wgan.scale.study.IGNORED).
+            overrides = {"train.device": cfg.train.device, "train.progress": cfg.train.progress}
+            result = resume(run_dir, overrides, tensorboard=True)
+            return "resumed", result.step, result.metrics
     if run_dir.is_dir():
         with rundirs.lock_run(run_dir):  # re-entrant: train() takes it again
-            rundirs.empty_run_dir(run_dir)  # killed before its first checkpoint
+            if bad is not None:  # nothing can resume from it: keep it aside, train again
+                os.replace(ckpt, run_dir / UNREADABLE_CHECKPOINT)
+                sys.stderr.write(
+                    f"wgan: {printable(bad)}; it is kept as {UNREADABLE_CHECKPOINT} and the run "
+                    "is trained again from the start\n"
+                )
+            # killed before its first checkpoint, or its checkpoint set aside
+            rundirs.empty_run_dir(run_dir, keep=(UNREADABLE_CHECKPOINT,))
             result = train(cfg, run_dir=run_dir)
     else:
         result = train(cfg, run_dir=run_dir)
@@ -147,6 +172,8 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         record["error"] = rundirs.describe_os_error(err)
     except MemoryError:
         record["error"] = "out of memory"
+    except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: the run's checkpoint is of the step reached
+        record["error"] = interrupt.study_run_error(err)
     except Exception as err:  # a bug must not take the other runs of the study down
         record["error"] = _one_line(f"{type(err).__name__}: {err}")
     record["seconds"] = time.time() - start
@@ -166,6 +193,11 @@ def run_task(task: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         records = [run_one(task)]
     for record in records:
+        if record.get("diverged"):  # binds the record to the checkpoint the divergence left
+            try:
+                record["checkpoint_step"] = _checkpoint_left(Path(record["run_dir"]))
+            except WganError:
+                continue  # no record: the next run of the study tries the run again
         if record["status"] != "failed" or record.get("diverged"):
             try:
                 path = Path(record["run_dir"]) / RUN_RECORD
@@ -175,9 +207,18 @@ def run_task(task: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
+def _checkpoint_left(run_dir: Path) -> int | None:
+    """The step of the run's checkpoint (None if it has none); WganError if it does not load."""
+    ckpt = run_dir / rundirs.CHECKPOINT
+    return checkpoint_step(ckpt) if ckpt.exists() else None
+
+
 def _worker_main(argv: list[str]) -> int:
     """``python -m wgan.scale.launchers TASK.json RECORDS.json``: run one task, write its
-    records (atomically; their absence means the process died)."""
+    records (atomically; their absence means the process died). SIGTERM (sent when the
+    launcher dies) and SIGINT (the launcher stopping it) stop a run at a step boundary with a
+    checkpoint, as in ``wgan train``."""
+    interrupt.install()
     task = json.loads(Path(argv[0]).read_text())
     records = run_task(task)
     rundirs.write_text_atomic(argv[1], json.dumps(records))
@@ -238,10 +279,11 @@ def _die_with_parent() -> None:
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
-    """Interrupt the running workers (each keeps its last checkpoint), then make sure."""
+    """Stop the running workers (SIGTERM, which a background job does not ignore as it may
+    SIGINT: each writes a checkpoint at its next step boundary), then make sure."""
     for proc in procs:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
     deadline = time.time() + 10
     for proc in procs:
         try:
@@ -295,6 +337,9 @@ def launch_local(
                         stdin=subprocess.DEVNULL,
                         env=proc_env,
                         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                        # Ctrl-C in a terminal reaches the launcher alone, which stops the
+                        # workers once (_stop); each then checkpoints at its next step.
+                        start_new_session=True,
                     )
                 running[slot] = (proc, task, record_path, time.time())
             finished = [s for s, (proc, *_rest) in running.items() if proc.poll() is not None]

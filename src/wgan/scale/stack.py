@@ -27,6 +27,7 @@ from typing import Any
 from wgan.errors import WganError
 from wgan.scale.sweep_plan import MAY_DIFFER
 from wgan.store import rundirs
+from wgan.training import interrupt
 
 __all__ = ["run_stacked", "stack_groups"]
 
@@ -135,6 +136,9 @@ def run_stacked(task: dict[str, Any]) -> list[dict[str, Any]]:
     except WganError as err:
         for record in records:
             record["error"] = " ".join(str(err).split())
+    except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: each run's checkpoint is of the step
+        for record in records:
+            record["error"] = interrupt.study_run_error(err)
     except Exception as err:  # a bug must not take the other groups of the study down
         for record in records:
             record["error"] = " ".join(f"{type(err).__name__}: {err}".split())

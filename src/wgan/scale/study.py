@@ -7,12 +7,13 @@ normal run directory (``config.yaml``, ``metrics.jsonl``, ``tb/``, ``figures/``,
 ``local`` processes, or ``ray``) and writes ``STUDY_DIR/study.json`` with one record per run
 after each run ends.
 
-Re-running a study with the same settings continues it: a finished run (its checkpoint at
-``train.steps``) is skipped, an interrupted one resumes from its last checkpoint (bit-exact:
-the checkpoint holds the models, optimisers and random streams), and one killed before its
-first checkpoint trains again from the start. An interruption of the study (Ctrl-C, a killed
-machine) therefore loses at most the iterations since the last checkpoint of the runs in
-flight.
+Re-running a study with the same settings continues it: a finished run (its checkpoint loads
+and is at ``train.steps``, the step its record names; records are checked, never trusted:
+:mod:`wgan.scale.records`) is skipped, an interrupted one resumes from its last checkpoint
+(bit-exact: the checkpoint holds the models, optimisers and random streams), and one killed
+before its first checkpoint, or whose checkpoint does not load, trains again from the start.
+An interruption of the study (Ctrl-C, a killed machine) therefore loses at most the iterations
+since the last checkpoint of the runs in flight.
 
 One study directory is run by one process at a time (its ``.lock``, as a run's): a second
 ``run_study`` on it is refused at once; each run is locked by its own worker too.
@@ -26,7 +27,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import socket
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,8 +39,11 @@ from typing import Any
 from wgan.config import Config, apply_mapping, changed_keys, validate
 from wgan.errors import ConfigError, WganError
 from wgan.scale.launchers import LAUNCHERS, RUN_RECORD, check_launcher, launch
+from wgan.scale.records import check_run_record, finished_record, stale_note
 from wgan.scale.stack import stack_groups
 from wgan.store import rundirs
+from wgan.store.printable import printable
+from wgan.store.schema import RecordError
 from wgan.store.tracking import json_safe
 from wgan.training.threads import cpu_cores
 
@@ -45,7 +52,8 @@ __all__ = ["IGNORED", "LAUNCHERS", "MAX_JOBS", "MAX_RUNS", "STATUSES", "run_stud
 STATUSES = ("done", "skipped", "resumed", "failed")
 """A run's status in its record: trained from scratch now, already finished, continued from
 its last checkpoint, or stopped by an error (``error`` holds the message; ``diverged`` is set
-for a divergence, which is final: a re-run reports it again without training it). While the study
+for a divergence, which is final while the run's checkpoint is the one the divergence left: a
+re-run reports it again without training it). While the study
 runs, ``study.json`` shows the runs not yet ended as ``"pending"``, and after an interruption
 (Ctrl-C) as ``"interrupted"``."""
 
@@ -115,26 +123,21 @@ def _check_same(name: str, run_dir: Path, cfg: Config) -> None:
     )
 
 
+def _note(text: str) -> None:
+    """One line to stderr; ``text`` may hold what a file said, so it is escaped."""
+    sys.stderr.write(f"wgan: {printable(text, 1000)}\n")
+
+
 def _finished(run_dir: Path, cfg: Config) -> dict[str, Any] | None:
     """The record a finished run left (:data:`RUN_RECORD`), as a "skipped" record (a diverged
-    run's stays "failed", with ``diverged``); None if the run has not finished (or the record is
-    missing or unreadable: then a worker decides)."""
-    try:
-        record = json.loads((run_dir / RUN_RECORD).read_text())
-        if not isinstance(record, dict):
-            return None
-        if record.get("status") == "failed" and record.get("diverged") is True:
-            return {**record, "run_dir": str(run_dir), "seconds": 0.0}  # final: it diverged
-        finished = (
-            record.get("status") in ("done", "resumed", "skipped")
-            and int(record.get("step", -1)) >= cfg.train.steps
-            and (run_dir / rundirs.CHECKPOINT).is_file()
-        )
-    except (OSError, ValueError, TypeError):
-        return None
-    if not finished:
-        return None
-    return {**record, "run_dir": str(run_dir), "status": "skipped", "error": None, "seconds": 0.0}
+    run's stays "failed", with ``diverged``), once checked against the run's checkpoint
+    (:func:`wgan.scale.records.finished_record`); None if a worker must decide. A record that
+    was not trusted is reported in one line, and the run goes to a worker."""
+    name = run_dir.name
+    record, note = finished_record(run_dir, run_dir / RUN_RECORD, name, cfg.train.steps)
+    if note is not None:
+        _note(note)
+    return record
 
 
 def _default_threads(launcher: str, jobs: int) -> int | None:
@@ -258,7 +261,16 @@ def _run_locked(
         records[name] = done or {"name": name, "run_dir": task["run_dir"], "status": "pending"}
         if done is None:
             todo.append(task)
-    head = {"launcher": launcher, "jobs": jobs, "started": time.time()}
+    stale = stale_note(study_dir / RECORDS)  # we hold the lock: no launcher writes it now
+    if stale is not None:
+        _note(stale)
+    head = {
+        "launcher": launcher,
+        "jobs": jobs,
+        "started": time.time(),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
     _write_records(study_dir, head, list(records.values()))
     if not todo:
         return [records[t["name"]] for t in tasks]
@@ -274,8 +286,10 @@ def _run_locked(
     )
     try:
         for record in stream:
-            records[record["name"]] = record
-            _write_records(study_dir, head, list(records.values()))
+            checked = _checked(record, records)
+            if checked is not None:
+                records[checked["name"]] = checked
+                _write_records(study_dir, head, list(records.values()))
     except BaseException:  # Ctrl-C: the runs in flight keep their last checkpoints
         for name, record in records.items():
             if record.get("status") == "pending":
@@ -286,4 +300,34 @@ def _run_locked(
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # stops the workers still running if we leave early (Ctrl-C)
+    lost = [name for name, r in records.items() if r.get("status") == "pending"]
+    for name in lost:  # its worker's record was refused (reported) or never came back
+        records[name] = {
+            **records[name],
+            "status": "failed",
+            "step": 0,
+            "metrics": {},
+            "error": "no valid record came back from its worker; run the study again to retry it",
+            "diverged": False,
+            "seconds": 0.0,
+        }
+    if lost:
+        _write_records(study_dir, head, list(records.values()))
     return [records[t["name"]] for t in tasks]
+
+
+def _checked(record: Any, records: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """A worker's record if it is valid and names a run of this study still pending; else one
+    line saying what was wrong, and None (the run stays pending, and then fails)."""
+    try:
+        checked = check_run_record(record, None, "a worker's record")
+    except RecordError as err:
+        _note(f"{err}; it is ignored")
+        return None
+    if records.get(checked["name"], {}).get("status") != "pending":
+        _note(
+            f"a worker's record of run '{printable(checked['name'], 60)}' is ignored: no such "
+            "run is in flight"
+        )
+        return None
+    return {**checked, "run_dir": records[checked["name"]]["run_dir"]}

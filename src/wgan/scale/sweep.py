@@ -44,7 +44,7 @@ from torch import Tensor
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from wgan.config import Config
-from wgan.errors import ConfigError, WganError
+from wgan.errors import ConfigError, Interrupted, WganError
 from wgan.gan.draws import Draws, stack_draws
 from wgan.gan.step import GANStep
 from wgan.scale.sweep_plan import (
@@ -57,6 +57,7 @@ from wgan.scale.sweep_plan import (
 )
 from wgan.store import checkpoints, provenance, rundirs
 from wgan.store.tracking import Tracker, json_safe
+from wgan.training import interrupt
 from wgan.training.cadence import Cadence
 from wgan.training.stats import RunningStats, TrainResult, learning_rates
 from wgan.training.threads import ThreadGovernor
@@ -152,20 +153,27 @@ class SweepTrainer:
     unstacked state for evaluation, figures and checkpoints. Training runs the one step,
     :meth:`wgan.gan.step.GANStep.iteration`, under :func:`torch.func.vmap` over the stacked states
     (``engine="vmap"``), or that vmapped iteration compiled (``engine="compile"``).
+
+    ``states``: checkpoints of one step to continue from. As in ``Trainer.fit``, ``fit`` saves
+    every ``train.checkpoint_minutes`` too, and on SIGINT/SIGTERM saves, then raises Interrupted.
     """
 
-    def __init__(self, cfgs: list[Config], run_dirs: list[Path], engine: str = "vmap") -> None:
+    def __init__(
+        self, cfgs: list[Config], run_dirs: list[Path], engine: str = "vmap", states: Any = None
+    ) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"unknown sweep engine '{engine}' (choose {', '.join(ENGINES)})")
-        if len(cfgs) != len(run_dirs):
-            raise WganError("sweep: one run directory per config is needed")
+        steps = {int(s["step"]) for s in states or [{"step": 0}]}
+        if len(cfgs) != len(run_dirs) or len(states or cfgs) != len(cfgs) or len(steps) != 1:
+            raise WganError("sweep: one run directory per config (and checkpoints of one step)")
         self.cfgs, self.mode, self.k = cfgs, engine, len(cfgs)
         self.cfg = cfgs[0]
         self.threads = ThreadGovernor(self.cfg.train.threads)  # CPU threads while fitting
         self.shells: list[Trainer] = []
         self.torch_rng: list[Tensor] = []
-        for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
-            self.shells.append(Trainer(cfg, Path(run_dir)))  # seeds torch, builds the models
+        for cfg, run_dir, state in zip(cfgs, run_dirs, states or [None] * self.k, strict=True):
+            # seeds torch, builds the models (and loads the checkpoint's state, if any)
+            self.shells.append(Trainer(cfg, Path(run_dir), state=state))
             self.shells[-1].label = Path(run_dir).name  # figure titles name the run
             self.torch_rng.append(torch.get_rng_state())  # what this run's Trainer would save
         first = self.shells[0]
@@ -174,7 +182,8 @@ class SweepTrainer:
         self.state = _stack([s.train_state for s in self.shells])
         _, hyper_dims = stack_hyper([s.hyper(tensors=False) for s in self.shells], self.device)
         self.hyper_dims = hyper_dims
-        self.step = 0  # generator iterations done (as Trainer.step)
+        self.step = int(states[0]["step"]) if states else 0  # iterations done (Trainer.step)
+        self.saved_step = self.step if states else -1  # the step of the last checkpoints
         self.stats = RunningStats()
         self.active = [True] * self.k
         self.diverged: list[str | None] = [None] * self.k
@@ -241,7 +250,7 @@ class SweepTrainer:
 
         CPU threads as in :meth:`wgan.training.trainer.Trainer.fit` (``train.threads``, shared by
         the runs, or as many as other processes leave free)."""
-        with self.threads:
+        with self.threads, interrupt.deferred():
             return self._fit_loop(trackers)
 
     def _fit_loop(self, trackers: list[Tracker | None] | None) -> list[SweepRunResult]:
@@ -260,6 +269,7 @@ class SweepTrainer:
         cadence = self.cadence = Cadence(cfg)
         cadence.start(self.step)
         while self.step < cfg.steps and any(self.active):
+            self._boundary(trackers)  # a signal, or a checkpoint every few minutes
             self.train_step()
             self.threads.tick()
             if bar is not None:
@@ -287,8 +297,7 @@ class SweepTrainer:
                         self.sync(k)
                         figures[k] = self.shells[k].figure(trackers[k])
                 if due.save:
-                    for k in live:
-                        self.save(k)
+                    self._save_live()
         if bar is not None:
             bar.close()
         seconds = time.time() - start
@@ -307,6 +316,30 @@ class SweepTrainer:
             )
             for k in range(self.k)
         ]
+
+    def _save_live(self) -> None:
+        for k in range(self.k):
+            if self.active[k]:
+                self.save(k)
+        self.saved_step = self.step
+        self.cadence.saved()
+
+    def _boundary(self, trackers: list[Tracker | None]) -> None:
+        """Between two iterations: the live runs' checkpoints on a signal (then
+        :class:`Interrupted`) or every ``train.checkpoint_minutes`` (a save only)."""
+        signum = interrupt.take()
+        if signum is None and not (self.saved_step < self.step and self.cadence.checkpoint_due()):
+            return
+        if self.saved_step < self.step:
+            with self.cadence.outside():
+                for k in range(self.k):
+                    bad = self.sync(k).non_finite_parts() if self.active[k] else []
+                    if bad:
+                        self._freeze(k, bad, trackers[k])
+                self._save_live()
+        if signum is not None:
+            kept = f"the checkpoints of its {sum(self.active)} live runs hold step {self.step}"
+            raise Interrupted(signum, self.step, self.shells[0].run_dir.parent, kept)
 
     def _log(self, trackers: list[Tracker | None]) -> None:
         per_run = self.stats.flush_runs(self.k)
@@ -364,6 +397,7 @@ class SweepTrainer:
         """Run ``k``'s checkpoint (``fit`` checks the state is finite first)."""
         path = self.shells[k].run_dir / rundirs.CHECKPOINT
         checkpoints.save_checkpoint(path, self.state_dict(k))
+        self.shells[k]._write_config_file()  # config.yaml describes it (a resume's overrides)
         return path
 
 
@@ -435,18 +469,24 @@ def fit_recorded(
     trainer: SweepTrainer, run_dirs: list[Path], kind: str, tensorboard: bool = True
 ) -> list[TrainResult]:
     """``trainer.fit`` with each run's metrics tracker and a ``provenance.json`` session of
-    ``kind`` ("sweep", "study") per run directory, closed whatever happens."""
-    trackers: list[Tracker | None] = [Tracker(d, tensorboard=tensorboard) for d in run_dirs]
+    ``kind`` ("sweep", "study", "resume") per run directory, closed whatever happens. Runs
+    that continue from checkpoints (step > 0) drop what was logged after them."""
+    purge = trainer.step + 1 if trainer.step else None
+    trackers: list[Any] = [Tracker(d, tensorboard=tensorboard, purge_step=purge) for d in run_dirs]
+    for tracker in trackers if trainer.step else []:
+        tracker.jsonl.truncate_after(trainer.step)
     try:
         with contextlib.ExitStack() as sessions:
             entries = [
-                sessions.enter_context(provenance.session(d, kind, trainer.device, 0))
+                sessions.enter_context(provenance.session(d, kind, trainer.device, trainer.step))
                 for d in run_dirs
             ]
-            results = trainer.fit(trackers)
-            for entry, result in zip(entries, results, strict=True):
-                entry["end_step"] = result.step
-                entry["threads"] = trainer.threads.record()
+            try:
+                results = trainer.fit(trackers)
+            finally:  # a run's session ends where it stopped (diverged, interrupted, done)
+                for entry, stopped in zip(entries, trainer.stopped_at, strict=True):
+                    entry["end_step"] = trainer.step if stopped is None else stopped
+                    entry["threads"] = trainer.threads.record()
     finally:
         for tracker in trackers:
             if tracker is not None:

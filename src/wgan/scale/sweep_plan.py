@@ -17,6 +17,7 @@ from typing import Any
 from wgan.config import Config, parse_override, set_value, validate
 from wgan.config.sections import MAX_SEED
 from wgan.errors import ConfigError
+from wgan.store.printable import printable
 
 MAY_DIFFER = (
     "name",
@@ -151,8 +152,11 @@ def run_label(variant: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _split_values(text: str) -> list[str]:
-    """Split ``a,b,[c,d]`` on the commas outside brackets."""
+def _split_values(text: str, what: str) -> list[str]:
+    """Split ``a,b,[c,d]`` on the commas outside brackets. An empty item (``0,,1``, a trailing
+    comma) is refused, naming ``what``: a typo must not silently drop a run."""
+    if not text.strip():
+        return []
     out, depth, current = [], 0, ""
     for ch in text:
         if ch in "[(":
@@ -165,7 +169,11 @@ def _split_values(text: str) -> list[str]:
         else:
             current += ch
     out.append(current)
-    return [v.strip() for v in out if v.strip()]
+    if any(not v.strip() for v in out):
+        raise ConfigError(
+            f"{what} has an empty item (two commas in a row?): '{printable(text, 80)}'"
+        )
+    return [v.strip() for v in out]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -176,7 +184,7 @@ def parse_seeds(text: str) -> list[int]:
     """
     parts: list[tuple[int, int]] = []  # inclusive ranges
     count = 0
-    for part in _split_values(text):
+    for part in _split_values(text, "--seeds"):
         match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
         try:
             lo, hi = (int(match.group(1)), int(match.group(2))) if match else (int(part),) * 2
@@ -213,7 +221,10 @@ def parse_vary(text: str) -> tuple[str, list[Any]]:
     if "=" not in text:
         raise ConfigError(f"--vary '{text}' is not of the form key=v1,v2,...")
     key, raw = text.split("=", 1)
-    values = [_number(parse_override(f"{key}={v}")[1]) for v in _split_values(raw)]
+    values = [
+        _number(parse_override(f"{key}={v}")[1])
+        for v in _split_values(raw, f"--vary {key.strip()}")
+    ]
     if not values:
         raise ConfigError(f"--vary {key.strip()} has no values")
     return key.strip(), values

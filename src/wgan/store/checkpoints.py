@@ -9,7 +9,10 @@ by the next save or run lock in that folder once its process is gone.
 
 Checkpoints are loaded with ``torch.load(weights_only=True)``, which unpickles only tensors and
 plain containers, so a checkpoint from an untrusted source cannot run code; a file that is not a
-``torch.save`` archive is refused before torch reads it.
+``torch.save`` archive is refused before torch reads it, and so is one whose zip directory is
+missing (a truncated file), whose entries would unpack to more than
+:func:`wgan.store.checkpoint_checks.checkpoint_limit`, or whose top-level keys are not those of
+a wgan checkpoint (named in the message): :func:`wgan.store.checkpoint_checks.check_archive`.
 
 ``torch`` is imported by the functions that need it, so that the command line can use the path
 checks of :mod:`wgan.store.rundirs` without loading it.
@@ -23,7 +26,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from wgan.errors import WganError
+from wgan.errors import RunFailure, WganError
+from wgan.store.checkpoint_checks import check_archive
 from wgan.store.rundirs import (
     CHECKPOINT,
     os_error_in,
@@ -37,10 +41,12 @@ __all__ = ["CheckpointSaveError", "load_checkpoint", "save_checkpoint"]
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
-class CheckpointSaveError(WganError):
+class CheckpointSaveError(RunFailure):
     """A checkpoint could not be written (full disk, read-only folder); the previous one is kept.
 
-    ``errno`` is the operating system's error number (e.g. ``errno.ENOSPC``), if known.
+    A run-time failure (exit status 1): a checkpoint is written after training steps ran, so
+    "nothing was run" (exit 2) would not be true. ``errno`` is the operating system's error
+    number (e.g. ``errno.ENOSPC``), if known.
     """
 
     def __init__(self, message: str, errno: int | None = None) -> None:
@@ -125,7 +131,9 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     """Load a checkpoint safely (no code execution); raise WganError if missing or corrupt.
 
     Torch's warnings are not printed and its advice to load with ``weights_only=False`` is not
-    repeated: the one-line error says what the file is and why it is refused.
+    repeated: the one-line error says what the file is and why it is refused. Before torch
+    reads anything, :func:`wgan.store.checkpoint_checks.check_archive` refuses a truncated
+    archive, one that would unpack to too many bytes, and unknown top-level keys (by name).
     """
     import torch
 
@@ -144,6 +152,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
             f"cannot load checkpoint {path}: not a wgan checkpoint ({_file_kind(head)}, not an "
             "archive written by torch.save)"
         )
+    check_archive(path)  # reads the zip directory and data.pkl only, never a tensor
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -12,10 +12,13 @@ Each entry records what is needed to tell later how the run's numbers were produ
 * ``git``: the commit (and whether the tree had uncommitted changes) when wgan runs from a git
   checkout, else null;
 * ``start`` and ``end`` (UTC, ISO 8601) and ``status``: ``running`` until the session ends, then
-  ``completed``, ``diverged``, ``interrupted`` or ``failed: <error type>``.
+  ``completed``, ``diverged``, ``interrupted`` or ``failed: <error type>``; ``pid``, the process.
 
-A resume appends an entry; earlier ones are never rewritten (a file that cannot be read as a
-list of entries is kept beside the new one as ``provenance.json.unreadable``). The file is
+A resume appends an entry; earlier ones are never rewritten, except a ``running`` status that a
+killed process (SIGKILL, a lost machine) could not complete: the next session, holding the run's
+lock, knows no process is in it and marks it ``killed``. The file is data, not trusted
+(:func:`read` checks it against a schema); one that fails the check is reported in one line and
+kept beside the new one as ``provenance.json.unreadable``. The file is
 replaced atomically, so a kill leaves the previous version whole. Per-step wall-clock time is in
 ``metrics.jsonl`` (``wall_s``, ``time/step_s``), not here.
 """
@@ -37,6 +40,8 @@ from typing import Any
 
 from wgan.errors import TrainingDiverged, WganError
 from wgan.store import rundirs
+from wgan.store.printable import printable
+from wgan.store.schema import RecordError, check_fields, read_json
 
 FILE = "provenance.json"
 
@@ -108,15 +113,86 @@ def describe_device(device: Any) -> str:
     return str(device)
 
 
+STATUSES = ("running", "completed", "diverged", "interrupted", "killed")
+"""A session's status, or ``failed: <error type>``. ``killed``: the session's process died
+without recording its end (SIGKILL, a lost machine); the next session of the run, holding its
+lock, finds its ``running`` state stale and marks it so."""
+
+ENTRY_SPEC = {
+    "session": "int",
+    "kind": "str",
+    "command": "str",
+    "cwd": "str",
+    "start": "str",
+    "end": "str?",
+    "status": "str",
+    "start_step": "int",
+    "end_step": "int?",
+    "versions": "dict",
+    "host": "dict",
+    "device": "str",
+    "processes": "int",
+    "git": "dict?",
+    "threads": "dict?",
+    "pid": "int?",
+}
+"""The keys of a session entry and their kinds (:func:`wgan.store.schema.check_fields`);
+other keys are kept as they are."""
+
+
+def _check_entry(entry: Any, where: str) -> dict[str, Any]:
+    entry = check_fields(entry, ENTRY_SPEC, ("session", "kind", "status", "start_step"), where)
+    status = entry["status"]
+    if status not in STATUSES and not status.startswith("failed: "):
+        raise RecordError(
+            f"{where}: unknown status '{printable(status, 60)}' (one of {', '.join(STATUSES)}, "
+            "or failed: ERROR)"
+        )
+    return entry
+
+
 def read(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The sessions recorded in ``run_dir`` (none if there is no file)."""
+    """The sessions recorded in ``run_dir`` (none if there is no file).
+
+    The file is data, not trusted: read strictly and boundedly, and each entry checked against
+    :data:`ENTRY_SPEC` and :data:`STATUSES`; anything wrong raises
+    :class:`wgan.store.schema.RecordError` naming the file and what was wrong.
+    """
     path = Path(run_dir) / FILE
-    if not path.exists():
+    try:
+        entries = read_json(path)
+    except FileNotFoundError:
         return []
-    entries = json.loads(path.read_text())
     if not isinstance(entries, list):
-        raise ValueError(f"{path} does not hold a list")
-    return entries
+        raise RecordError(f"{path}: does not hold a list of sessions")
+    return [_check_entry(e, f"{path}, entry {i + 1}") for i, e in enumerate(entries)]
+
+
+def _set_aside(path: Path, why: str) -> None:
+    """Keep an unreadable ``provenance.json`` beside the new one (never over an earlier one),
+    saying so in one line."""
+    target = path.with_name(f"{FILE}.unreadable")
+    n = 1
+    while target.exists() and n < 100:
+        n += 1
+        target = path.with_name(f"{FILE}.unreadable-{n}")
+    os.replace(path, target)
+    sys.stderr.write(f"wgan: {printable(why, 1000)}; it is kept as {target.name}\n")
+
+
+def _mark_stale(run_dir: Path, entries: list[dict[str, Any]]) -> None:
+    """Mark ``running`` entries ``killed``: called holding the run's lock, so the processes
+    that wrote them are gone without having recorded their end."""
+    if not rundirs.holds_lock(run_dir):
+        return  # another process may be training the run: its "running" may be true
+    for entry in entries:
+        if entry["status"] == "running":
+            entry["status"] = "killed"
+            who = f" (pid {entry['pid']})" if entry.get("pid") is not None else ""
+            sys.stderr.write(
+                f"wgan: {printable(run_dir / FILE, 300)}: session {entry['session']}{who} ended "
+                "without recording its end (killed); marked killed\n"
+            )
 
 
 def _write(run_dir: Path, entries: list[dict[str, Any]]) -> None:
@@ -145,10 +221,10 @@ def session(
     run_dir = Path(run_dir)
     try:
         entries = read(run_dir)
-    except (OSError, ValueError, UnicodeDecodeError):
-        # Keep what could not be read rather than overwrite it.
-        os.replace(run_dir / FILE, run_dir / f"{FILE}.unreadable")
+    except RecordError as err:  # keep what could not be read rather than overwrite it
+        _set_aside(run_dir / FILE, str(err))
         entries = []
+    _mark_stale(run_dir, entries)
     entry: dict[str, Any] = {
         "session": len(entries) + 1,
         "kind": kind,
@@ -164,6 +240,7 @@ def session(
         "device": describe_device(device),
         "processes": world_size,
         "git": git_commit(),
+        "pid": os.getpid(),
     }
     entries.append(entry)
     _write(run_dir, entries)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from wgan.errors import WganError
+from wgan.errors import StorageFull, WganError
 
 try:  # POSIX; elsewhere runs are not locked
     import fcntl
@@ -61,6 +61,18 @@ _REASONS = {
     errno.ELOOP: "too many symbolic links",
     errno.EIO: "input/output error",
 }
+
+
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
+"""The errors of a full disk or quota: a run-time failure (:class:`StorageFull`, exit 1), not a
+mistake in the input."""
+
+
+def write_error(message: str, err: BaseException | None) -> WganError:
+    """The error to raise for a write that failed with ``err``: :class:`StorageFull` when the
+    disk or quota is full, else :class:`WganError` (a path that cannot be written)."""
+    full = getattr(err, "errno", None) in OUT_OF_SPACE
+    return StorageFull(message) if full else WganError(message)
 
 
 def os_error_reason(err: BaseException) -> str:
@@ -183,7 +195,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as err:
         kept = f"; the existing {path} is unchanged" if path.exists() else ""
-        raise WganError(f"cannot write {path}: {os_error_reason(err)}{kept}") from None
+        raise write_error(f"cannot write {path}: {os_error_reason(err)}{kept}", err) from None
     finally:
         if tmp.exists():
             unlink_quietly(tmp)
@@ -291,7 +303,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as err:
         kept = f"; the previous {path.name} is kept" if path.exists() else ""
-        raise WganError(f"cannot write {path}: {os_error_reason(err)}{kept}") from None
+        raise write_error(f"cannot write {path}: {os_error_reason(err)}{kept}", err) from None
     finally:
         if tmp.exists():
             unlink_quietly(tmp)
@@ -350,13 +362,14 @@ def remove_stale_temporaries(folder: str | Path, locked: bool = False) -> list[P
     return removed
 
 
-def empty_run_dir(run_dir: str | Path) -> None:
-    """Delete everything in ``run_dir`` but its lock file, so that a run killed before its first
-    checkpoint trains again from scratch (the caller holds the lock, :func:`lock_run`)."""
+def empty_run_dir(run_dir: str | Path, keep: tuple[str, ...] = ()) -> None:
+    """Delete everything in ``run_dir`` but its lock file (and the names in ``keep``), so that
+    a run killed before its first checkpoint trains again from scratch (the caller holds the
+    lock, :func:`lock_run`)."""
     import shutil
 
     for entry in Path(run_dir).iterdir():
-        if entry.name == LOCK:
+        if entry.name == LOCK or entry.name in keep:
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
@@ -373,6 +386,12 @@ def _lock_holder(fd: int) -> str:
     except OSError:
         text = ""
     return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+def holds_lock(run_dir: str | Path) -> bool:
+    """Whether this process holds :func:`lock_run` on ``run_dir`` (then no other process is
+    training the run, and a "running" state another process left there is stale)."""
+    return os.path.realpath(run_dir) in _HELD
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any
 
 
@@ -41,6 +42,11 @@ class Cadence:
     The clock measures training only: :meth:`outside` wraps what is not training (evaluation,
     figures, checkpoints), whose seconds are left out of ``time/step_s`` and counted in
     :attr:`outside_seconds`.
+
+    Besides the steps, a checkpoint is due when ``train.checkpoint_minutes`` have passed since
+    the last one (:meth:`checkpoint_due`, :meth:`saved`), so that a kill loses minutes of work,
+    not a ``checkpoint_every`` interval that can be long on a slow machine. Such a checkpoint is
+    a save only (no log, evaluation or figure), so it changes nothing in the training.
     """
 
     def __init__(self, train: Any) -> None:
@@ -48,6 +54,8 @@ class Cadence:
         self.log_every, self.eval_every = int(train.log_every), int(train.eval_every)
         self.figure_every = int(train.figure_every)
         self.checkpoint_every = int(train.checkpoint_every)
+        self.checkpoint_seconds = 60.0 * float(getattr(train, "checkpoint_minutes", 0.0) or 0.0)
+        self._saved_at = monotonic()
         self.outside_seconds = 0.0
         self._start = self._then = time.perf_counter()
         self._then_step = 0
@@ -66,6 +74,17 @@ class Cadence:
             figure=every(self.figure_every) or last,
             save=save,
         )
+
+    def checkpoint_due(self) -> bool:
+        """Whether ``train.checkpoint_minutes`` (> 0) have passed since the last checkpoint (or
+        since this clock was made)."""
+        return self.checkpoint_seconds > 0 and monotonic() - self._saved_at >= (
+            self.checkpoint_seconds
+        )
+
+    def saved(self) -> None:
+        """A checkpoint was just written: the time-based cadence counts from now."""
+        self._saved_at = monotonic()
 
     # -- the clock ------------------------------------------------------------------------------
 

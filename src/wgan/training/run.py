@@ -14,29 +14,32 @@ import itertools
 import math
 import operator
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from wgan.config import Config, from_dict
+from wgan.config import Config, check_seed, from_dict
 from wgan.constraints import input_gradient_norm, interpolates
 from wgan.data.batches import SampledBatches, TensorBatches
 from wgan.data.build import build_batches, build_dataset, is_image_dataset, is_text_dataset
-from wgan.errors import ConfigError, DeviceUnavailable, RunFailure, WganError
+from wgan.errors import ConfigError, DeviceUnavailable, WganError
 from wgan.gan.ema import EMA
 from wgan.gan.loss import build_loss
 from wgan.gan.players import build_models
 from wgan.gan.precision import check_precision
-from wgan.gan.refine import check_request, draw_noise, refine_generated
+from wgan.gan.refine import check_request, refine_generated
 from wgan.gan.step import BoundCritic, Player
 from wgan.store import checkpoints, rundirs
+from wgan.store.checkpoint_checks import state_mismatch
 from wgan.store.tracking import Tracker
+from wgan.training import sampling
 from wgan.training.distributed import DistContext
+from wgan.training.run_paths import resolve_stored_paths
+from wgan.training.sampling import NonFiniteSamples  # noqa: F401 - its home until now
 
-SAMPLE_CHUNK = 4096
 MAX_SAMPLE_VALUES = 2**31
 """The most values (samples x values per sample) one :meth:`Run.samples` call returns (8 GiB
 of float32): a larger request is refused before anything is drawn."""
@@ -45,10 +48,6 @@ SAMPLE_SEED = 12345
 """The default noise seed of :meth:`Run.samples`, :meth:`Run.evaluate`, ``wgan sample`` and
 ``wgan eval``: the samples ``wgan sample --seed S --num N`` writes are those that
 ``wgan eval --seed S --num N`` measures."""
-
-
-class NonFiniteSamples(RunFailure):
-    """The generator produced nan or inf: its weights have diverged (a run-time failure)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -188,49 +187,30 @@ class Run:
         """
         request = check_request(refine, refine_steps) or self.sample_refine
         refine, refine_steps = request or (None, None)
-        n = self._check_count(n)
-        seed = self.sample_seed if seed is None else seed
-        gen = self.sampler
-        n_classes = getattr(gen, "n_classes", 0)
-        if labels is not None:
-            if not n_classes:
-                raise WganError("this run's generator is not conditional: it takes no label")
-            labels = torch.as_tensor(labels, dtype=torch.long).expand(n).to(self.device)
-            bad = labels[(labels < 0) | (labels >= n_classes)]
-            if bad.numel():
-                raise WganError(f"label {int(bad[0])} is out of range [0, {n_classes})")
-        g = torch.Generator(device=self.device).manual_seed(seed)
-        was_training = gen.training
-        gen.eval()
-        try:
-            out, noise, conds = [], [], []
-            for i in range(0, n, SAMPLE_CHUNK):
-                m = min(SAMPLE_CHUNK, n - i)
-                lab = None if labels is None else labels[i : i + SAMPLE_CHUNK]
-                if refine is None:
-                    out.append(gen.sample(m, g, lab))
-                    continue
-                z, lab = draw_noise(gen, m, g, lab, self.device)  # the draws of gen.sample
-                out.append(gen(z, lab))
-                noise.append(z)
-                conds.append(lab)
-        finally:
-            gen.train(was_training)
-        if refine is not None:  # the Langevin / flow noise continues g after the draws
-            x, z = torch.cat(out), torch.cat(noise)
-            lab = None if conds[0] is None else torch.cat(conds)
-            out = [
-                refine_generated(
-                    refine, gen, self.critic, self.critic_fn, x, z, lab, refine_steps, g
-                )
-            ]
-        x = torch.cat(out).float().cpu()
-        if not bool(torch.isfinite(x).all()):
-            raise NonFiniteSamples(
-                f"the generator of {self.run_dir} at step {self.step} produces non-finite samples "
-                "(nan or inf): its weights have diverged"
-            )
-        return x
+        draw = sampling.prepare(self, n, seed, labels)  # (a seed is in [0, MAX_SEED])
+        if refine is None:
+            return torch.cat(list(sampling.chunks(draw)))
+        noise: list[tuple[Tensor, Tensor | None]] = []  # the draws of gen.sample
+        x = torch.cat(list(sampling.generated(draw, noise)))
+        z, lab = torch.cat([z for z, _ in noise]), noise[0][1]
+        lab = None if lab is None else torch.cat([c for _, c in noise])
+        x = refine_generated(  # the Langevin / flow noise continues the draws' stream
+            refine, draw.gen, self.critic, self.critic_fn, x, z, lab, refine_steps, draw.generator
+        )
+        return sampling.finite(draw, x)
+
+    def sample_chunks(
+        self,
+        n: int,
+        seed: int | None = None,
+        labels: Tensor | int | None = None,
+        chunk: int = sampling.SAMPLE_CHUNK,
+    ) -> Iterator[Tensor]:
+        """The samples of ``samples(n, seed, labels)`` (unrefined), the same ones in the same
+        order, as CPU tensors of ``chunk`` samples (the last may be shorter): any number of
+        samples can be written holding at most ``chunk`` + 4,096 at once (``wgan sample``).
+        The request is checked at once; a non-finite chunk raises when it is reached."""
+        return sampling.chunks(sampling.prepare(self, n, seed, labels), chunk)
 
     def text(self, n: int, seed: int | None = None) -> list[str]:
         """``n`` generated sequences of a text run, argmax-decoded with the run's vocabulary."""
@@ -362,7 +342,8 @@ class Run:
                 self.notify("training the digit classifier (once, cached)…")
             self.notify("evaluating…")
         request = check_request(refine, refine_steps)
-        saved, self.sample_seed = self.sample_seed, SAMPLE_SEED if seed is None else int(seed)
+        seed = SAMPLE_SEED if seed is None else check_seed(seed, "the seed")
+        saved, self.sample_seed = self.sample_seed, seed
         saved_refine, self.sample_refine = self.sample_refine, request
         try:  # the evaluators draw with samples(n), i.e. with self.sample_seed
             from wgan.training.evaluation import evaluate
@@ -413,16 +394,35 @@ class Run:
     # -- state ----------------------------------------------------------------------------------
 
     def load_models(self, state: dict[str, Any]) -> None:
-        """Restore G, D, the EMA, the training set and the step from a checkpoint dict."""
+        """Restore G, D, the EMA, the training set and the step from a checkpoint dict.
+
+        State dicts that do not fit the models (a shape, a missing or an extra parameter) are
+        refused before anything is copied, in one line naming the parameters and both shapes.
+        """
+        ema = state.get("generator_ema")
+        ema = state.get("generator") if ema is None else ema
+        ema = ema["module"] if isinstance(ema, dict) and "module" in ema else ema
+        parts = [("generator", self.gen, state.get("generator"))]
+        parts.append(("critic", self.critic, state.get("critic")))
+        if self.ema is not None:
+            parts.append(("generator EMA", self.ema.module, ema))
+        found = [state_mismatch(m.state_dict(), saved, what) for what, m, saved in parts]
+        problems = [p for p in found if p]
+        if not isinstance(state.get("step"), int) or isinstance(state["step"], bool):
+            problems.append(f"its step is a {type(state.get('step')).__name__}, not an integer")
+        if not isinstance(state.get("train_set"), (Tensor, type(None))):
+            problems.append(f"its train_set is a {type(state['train_set']).__name__}")
+        if problems:
+            raise WganError(f"checkpoint does not match this run's config: {'; '.join(problems)}")
         try:
             self.gen.load_state_dict(state["generator"])
             self.critic.load_state_dict(state["critic"])
             if self.ema is not None:
                 saved = state.get("generator_ema")
                 self.ema.load_state_dict(saved if saved is not None else state["generator"])
-        except (KeyError, RuntimeError, ValueError) as err:
-            first = str(err).splitlines()[0]
-            raise WganError(f"checkpoint does not match this run's config: {first}") from None
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            detail = " ".join(str(err).split())  # torch's message, its lines joined into one
+            raise WganError(f"checkpoint does not match this run's config: {detail}") from None
         if state.get("train_set") is not None:
             self.train_set = state["train_set"].to(self.device)
             self.batches = self._make_batches()
@@ -440,11 +440,20 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
         raise WganError(f"run directory not found: {run_dir}")
     ckpt = run_dir / rundirs.CHECKPOINT
     if not ckpt.is_file():
-        raise WganError(f"{run_dir} has no checkpoint ({rundirs.CHECKPOINT})")
+        stopped = (run_dir / rundirs.CONFIG).is_file() and not ckpt.exists()
+        raise WganError(
+            f"{run_dir} has no checkpoint ({rundirs.CHECKPOINT})"
+            + (  # killed early, or a disk too full for one checkpoint: see its provenance.json
+                f": it stopped before its first one; 'wgan train --resume {run_dir}' trains it "
+                "again from step 0"
+                if stopped
+                else ""
+            )
+        )
     state = checkpoints.load_checkpoint(ckpt)
     if not isinstance(state.get("config"), dict):
         raise WganError(f"{ckpt} holds no config mapping")
-    cfg = from_dict(state["config"])
+    cfg = resolve_stored_paths(run_dir, from_dict(state["config"]))  # a relative data.path
     # Trust: a file that would be loaded as code (the TorchScript Inception weights) comes only
     # from the user (a command-line option, an override, the environment), never a checkpoint.
     cfg.train.inception_weights = None

@@ -11,13 +11,17 @@ from typing import Any
 
 from wgan.config import (
     Config,
+    absolute_data_path,
     check_resume,
+    from_dict,
     set_value,
     validate,
 )
-from wgan.errors import ConfigError
+from wgan.errors import ConfigError, Interrupted, StorageFull
 from wgan.store import provenance, rundirs
+from wgan.store.checkpoints import CheckpointSaveError
 from wgan.store.tracking import Tracker
+from wgan.training import interrupt
 from wgan.training.distributed import DistContext
 from wgan.training.resume_check import check_config_file
 from wgan.training.run import read_run
@@ -32,13 +36,47 @@ __all__ = ["resume", "train"]
 # ----------------------------------------------------------------------------------------------
 
 
-def _fit(trainer: Trainer, tensorboard: bool, purge_step: int | None = None) -> TrainResult:
+def _fit(
+    trainer: Trainer, tensorboard: bool, purge_step: int | None = None, kind: str | None = None
+) -> TrainResult:
     """Run ``trainer.fit`` with a tracker on rank 0 (none elsewhere); rank 0 records the
-    session in the run's ``provenance.json`` (:mod:`wgan.store.provenance`)."""
+    session in the run's ``provenance.json`` (:mod:`wgan.store.provenance`).
+
+    A signal from the start of the session on stops it at a step boundary with a checkpoint
+    (:mod:`wgan.training.interrupt`); the :class:`Interrupted` raised then names the command
+    that continues the run. A checkpoint or file that cannot be written for lack of space ends
+    the session as a run-time failure that says so too."""
+    try:
+        with interrupt.deferred():
+            return _fit_session(trainer, tensorboard, purge_step, kind)
+    except Interrupted as err:
+        err.resume = interrupt.resume_command("wgan", "train", "--resume", trainer.run_dir)
+        raise
+    except (CheckpointSaveError, StorageFull) as err:
+        err.args = (f"{err}; {_when_there_is_room(trainer)}",)
+        raise
+    except OSError as err:  # e.g. metrics.jsonl on a full disk
+        if err.errno not in rundirs.OUT_OF_SPACE:
+            raise
+        step = trainer.checkpoint_step
+        kept = f"the checkpoint of step {step} is kept" if step is not None else "no checkpoint"
+        raise StorageFull(
+            f"{rundirs.describe_os_error(err)}; {kept}; {_when_there_is_room(trainer)}"
+        ) from None
+
+
+def _when_there_is_room(trainer: Trainer) -> str:
+    command = interrupt.resume_command("wgan", "train", "--resume", trainer.run_dir)
+    return f"once there is room, continue with: {command}"
+
+
+def _fit_session(
+    trainer: Trainer, tensorboard: bool, purge_step: int | None, kind: str | None
+) -> TrainResult:
     if not trainer.dist.is_main:
         result = trainer.fit(None)
     else:
-        kind = "new" if purge_step is None else "resume"
+        kind = kind or ("new" if purge_step is None else "resume")
         tracker = Tracker(trainer.run_dir, tensorboard=tensorboard, purge_step=purge_step)
         if purge_step is not None:
             tracker.jsonl.truncate_after(trainer.step)
@@ -71,16 +109,25 @@ def train(
     Under ``torchrun`` (WORLD_SIZE > 1) this process joins a data-parallel job: see
     :mod:`wgan.training.distributed`. Rank 0 chooses the run directory and writes everything in it.
     """
-    dist = dist or DistContext.from_env()
+    return _train(cfg, run_dir, tensorboard, dist or DistContext.from_env())
+
+
+def _train(
+    cfg: Config,
+    run_dir: str | Path | None,
+    tensorboard: bool,
+    dist: DistContext,
+    kind: str | None = None,
+) -> TrainResult:
     if not dist.is_main:
         run_dir = Path(dist.broadcast_object(None))
-        return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard)
+        return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard, kind=kind)
     # A failed start (bad data path, a model that cannot be built, Ctrl-C) removes the new
     # directory again; the run is locked while it trains.
     with rundirs.create_run_dir(cfg.out_dir, cfg.name, run_dir) as path:
         rundirs.write_config(path, cfg.to_dict())
         dist.broadcast_object(str(path))
-        return _fit(Trainer(cfg, path, dist=dist), tensorboard)
+        return _fit(Trainer(cfg, path, dist=dist), tensorboard, kind=kind)
 
 
 def resume(
@@ -90,6 +137,10 @@ def resume(
     dist: DistContext | None = None,
 ) -> TrainResult:
     """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps).
+
+    A run that stopped before its first checkpoint (its ``config.yaml`` but no checkpoint: a
+    SIGKILL early on, or a disk too full for one checkpoint) is trained again from step 0 in its
+    folder (:func:`stopped_before_first_checkpoint`).
 
     Everything is checked before anything is written (config.yaml, metrics, TensorBoard, the
     checkpoint), so a refused resume leaves the run exactly as it was:
@@ -117,12 +168,46 @@ def resume(
     """
     dist = dist or DistContext.from_env()
     has_checkpoint = (Path(run_dir) / rundirs.CHECKPOINT).is_file()
+    restart = not has_checkpoint and stopped_before_first_checkpoint(run_dir)
     # A second trainer of the same run is refused at once.
     lock = (
-        rundirs.lock_run(run_dir) if dist.is_main and has_checkpoint else contextlib.nullcontext()
+        rundirs.lock_run(run_dir)
+        if dist.is_main and (has_checkpoint or restart)
+        else contextlib.nullcontext()
     )
     with lock:
+        if restart:
+            return _restart(Path(run_dir), overrides, tensorboard, dist)
         return _resume(run_dir, overrides, tensorboard, dist)
+
+
+def stopped_before_first_checkpoint(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` is a run that stopped before its first checkpoint: it has its
+    ``config.yaml`` but no checkpoint (killed by SIGKILL early, or a disk too full for one
+    checkpoint). :func:`resume` trains such a run again from step 0."""
+    run_dir = Path(run_dir)
+    return (run_dir / rundirs.CONFIG).is_file() and not (run_dir / rundirs.CHECKPOINT).exists()
+
+
+def _restart(
+    run_dir: Path, overrides: dict[str, Any] | None, tensorboard: bool, dist: DistContext
+) -> TrainResult:
+    """Train a run that stopped before its first checkpoint again from step 0, in its folder,
+    with its ``config.yaml`` and ``overrides`` (the keys a resume may change, checked alike).
+    Everything but the run's ``provenance.json`` (its earlier sessions) is removed first; the new
+    session's kind is ``restart``. Bit for bit the run a new ``wgan train`` of the config gives."""
+    try:
+        saved = from_dict(rundirs.read_config(run_dir))
+    except ConfigError as err:
+        raise ConfigError(f"{err} (in {run_dir / rundirs.CONFIG})") from None
+    cfg = copy.deepcopy(saved)
+    for key, value in dict(overrides or {}).items():
+        set_value(cfg, key, value)
+    validate(cfg)
+    check_resume(saved, cfg)
+    if dist.is_main:
+        rundirs.empty_run_dir(run_dir, keep=(provenance.FILE,))
+    return _train(cfg, run_dir, tensorboard, dist, kind="restart")
 
 
 def _resume(
@@ -135,7 +220,7 @@ def _resume(
     saved = copy.deepcopy(cfg)
     for key, value in overrides.items():
         set_value(cfg, key, value)
-    validate(cfg)
+    validate(absolute_data_path(cfg))  # a data.path given here is relative to this folder
     check_resume(saved, cfg)
     step = int(state["step"])
     if cfg.train.steps <= step:

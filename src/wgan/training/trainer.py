@@ -29,12 +29,13 @@ from wgan.config import (
     Config,
     read_yaml_mapping,
 )
-from wgan.errors import TrainingDiverged, WganError
+from wgan.errors import Interrupted, TrainingDiverged, WganError
 from wgan.gan import optim
 from wgan.gan.step import GANStep
 from wgan.gan.tricks import instance_noise_std
 from wgan.store import checkpoints, rundirs
 from wgan.store.tracking import Tracker
+from wgan.training import interrupt
 from wgan.training.cadence import Cadence
 from wgan.training.distributed import DistContext
 from wgan.training.run import NonFiniteSamples, Run
@@ -148,7 +149,11 @@ class Trainer(Run):
 
     def advance(self, n: int) -> dict[str, float]:
         """``n`` generator iterations with no logging, evaluation or checkpoint; returns the
-        mean training statistics since the last read (``{}`` for n = 0)."""
+        mean training statistics since the last read (``{}`` for n = 0). A stop request left
+        by an earlier :meth:`fit` (:mod:`wgan.training.interrupt`) raises
+        :class:`Interrupted` first, without a checkpoint."""
+        if interrupt.requested() is not None:
+            raise Interrupted(interrupt.take(), step=self.step, run_dir=self.run_dir)
         for _ in range(n):
             self.train_step()
         return self.stats.flush()
@@ -165,8 +170,14 @@ class Trainer(Run):
         ``hook(trainer, values)`` is called after each logged step with the logged means. Runs with
         ``train.threads`` torch CPU threads, or with 0 as many as other processes leave free
         (:class:`wgan.training.threads.ThreadGovernor`); torch's count is restored afterwards.
+
+        Between two iterations the loop also writes a checkpoint when ``train.checkpoint_minutes``
+        have passed since the last one, and stops on SIGINT (Ctrl-C) or SIGTERM
+        (:mod:`wgan.training.interrupt`): it writes a checkpoint of the step reached (unless one
+        was just written) and raises :class:`wgan.errors.Interrupted`, from which a resume
+        continues exactly. Under data parallelism the processes agree on a stop at logged steps.
         """
-        with self.threads:
+        with self.threads, interrupt.deferred():
             return self._fit_loop(tracker, hook)
 
     def _fit_loop(
@@ -192,14 +203,18 @@ class Trainer(Run):
 
         metrics: dict[str, Any] = {}
         figure: Path | None = None
+        synced = True  # the processes of a data-parallel job may agree on a stop here
         try:
             while self.step < cfg.steps:
+                # Between two iterations: stop on a signal, or a checkpoint every few minutes.
+                self._boundary(tracker, synced)
                 # Train.
                 self.train_step()
                 self.threads.tick()  # fewer threads while other processes keep cores busy
                 if bar is not None:
                     bar.update(1)
                 due = cadence.due(self.step)
+                synced = due.log
                 # Log (the only host sync), and stop on non-finite values before any save.
                 if due.log:
                     values = self._log(tracker)
@@ -235,6 +250,43 @@ class Trainer(Run):
                 bar.close()
                 self.notify = None
         return TrainResult(self.run_dir, self.step, metrics, figure, time.time() - start_time)
+
+    def _boundary(self, tracker: Tracker | None, synced: bool) -> None:
+        """Between two iterations: stop if a signal asked to (:meth:`_interrupt`), else write a
+        checkpoint if ``train.checkpoint_minutes`` have passed since the last one (rank 0; a
+        save only, from a finite state: a non-finite one is left to the next check)."""
+        signum = interrupt.requested()
+        if self.dist.enabled:  # every process stops at the same step, or none does
+            if not synced:
+                return
+            flag = torch.tensor([0.0 if signum is None else float(signum)], device=self.device)
+            agreed = float(self.dist.average(flag).item())
+            signum = (signum or int(interrupt.SIGNALS[-1])) if agreed > 0 else None
+        if signum is not None:
+            self._interrupt(tracker, signum)
+        due = self.dist.is_main and self.checkpoint_step != self.step
+        if due and self.cadence.checkpoint_due():
+            with self.cadence.outside():
+                if not self.non_finite_parts():
+                    self._write_checkpoint()
+
+    def _interrupt(self, tracker: Tracker | None, signum: int) -> None:
+        """Act on a stop request: a checkpoint of this step (unless the last one is of it), then
+        :class:`Interrupted`. A state that is not finite is a divergence instead (never saved)."""
+        interrupt.take()
+        bad = self.non_finite_parts()
+        if bad:
+            self.diverged(tracker, bad)
+        kept = None
+        if self.dist.is_main:
+            ckpt = self.run_dir / rundirs.CHECKPOINT
+            try:
+                if self.checkpoint_step != self.step or not ckpt.is_file():
+                    self._write_checkpoint()
+                kept = f"the checkpoint {ckpt} holds step {self.step}"
+            except WganError as err:  # e.g. a full disk: say so, and what is left
+                kept = f"{err}".rstrip(".")
+        raise Interrupted(signum, step=self.step, run_dir=self.run_dir, kept=kept)
 
     def _log(self, tracker: Tracker | None) -> dict[str, float]:
         values = self.stats.flush(self.dist.average if self.dist.enabled else None)
@@ -339,6 +391,9 @@ class Trainer(Run):
         path = self.run_dir / rundirs.CHECKPOINT
         checkpoints.save_checkpoint(path, self.state())
         self.checkpoint_step = self.step
+        cadence = getattr(self, "cadence", None)
+        if cadence is not None:
+            cadence.saved()  # the time-based cadence counts from this checkpoint
         self._write_config_file()
         return path
 
