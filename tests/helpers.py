@@ -98,3 +98,42 @@ def tiny(
     items = [*out, *(QUIET if quiet else []), *extra]
     last = {item.partition("=")[0].strip(): i for i, item in enumerate(items)}
     return [item for i, item in enumerate(items) if last[item.partition("=")[0].strip()] == i]
+
+
+def toy_long(*extra: str) -> list[str]:
+    """Overrides of a toy run of many cheap steps, for interrupt and resume tests: one thread
+    (bit-exact across processes), no learning-rate decay (so that train.steps may change on
+    resume without changing the maths), logs every 5 steps, no evaluation, figure or checkpoint
+    on its own; then ``extra``, each key given once (a repeated key is warned about)."""
+    keys = {o.split("=", 1)[0] for o in extra}
+    base = tiny(
+        "train.threads=1",
+        "train.lr_decay=none",
+        "train.log_every=5",
+        "train.eval_samples=200",
+        hidden=16,
+    )
+    return [o for o in base if o.split("=", 1)[0] not in keys] + list(extra)
+
+
+#: A step count no test reaches: the run stops only when it is interrupted.
+FOREVER = "train.steps=100000000"
+
+
+def checkpoint_tensors(state: dict) -> dict[str, torch.Tensor]:
+    """Every tensor of a loaded checkpoint that training changes (models, optimisers, streams)."""
+    out = {}
+    for part in ("generator", "critic"):
+        out.update({f"{part}.{k}": v for k, v in state[part].items()})
+    for part in ("opt_d", "opt_g"):
+        leaves = torch.utils._pytree.tree_leaves(state[part])
+        out.update({f"{part}.{i}": v for i, v in enumerate(leaves)})
+    out["rng"] = state["rng"]
+    return out
+
+
+def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """``a`` and ``b`` hold the same keys and bit-identical tensors."""
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -30,6 +30,7 @@ def _version() -> str:
 _API = {
     "resolve": "wgan.config",
     "Config": "wgan.config",
+    "config_keys": "wgan.config",  # every key: type, default, range, meaning (wgan config)
     # ``wgan.training.train`` is the module of the loop's entry points: train() is there
     "train_run": "wgan.training.train",
     "resume": "wgan.training.train",

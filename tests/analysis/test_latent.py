@@ -297,7 +297,7 @@ def test_interpolate_writes_png_and_npy(saved_runs, tmp_path, capsys):
     loaded = load_run(cgan)
     torch.testing.assert_close(
         torch.from_numpy(grid[1]),
-        latent.interpolation_grid(loaded, 1, 3, "linear", 0, [4]).samples[0],
+        latent.interpolation_grid(loaded, 1, 3, "linear", None, [4]).samples[0],  # one default
     )
 
 

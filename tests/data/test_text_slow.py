@@ -1,6 +1,6 @@
 """Slow: the text model learns. The acceptance run of ``text-wgan-gp`` on the embedded corpus
-(JS-4 at most half its value at initialisation; JS-1 within 3x of the real-vs-real baseline,
-which is not reached yet), and the drop in JS-4 on Tiny Shakespeare (``../shared/data/
+(JS-4 at most half its value at initialisation; JS-1 within 10x of the real-vs-real baseline;
+within 3x is not reached yet), and the drop in JS-4 on Tiny Shakespeare (``../shared/data/
 tinyshakespeare.txt``, a file for tests only; skipped when absent): a drop of 0.29 bits, about
 45 % of the way to the real-vs-real baseline, in the default budget, not half.
 """
@@ -39,10 +39,18 @@ def test_text_wgan_gp_halves_js4_on_the_embedded_corpus(embedded_run):
 
 
 @pytest.mark.slow
+def test_text_wgan_gp_js1_within_10x_of_the_baseline(embedded_run):
+    """The preset's JS-1 target (6,400 steps; benchmarks/TUNING.md): seeds 0 / 1 measured 6.6x
+    and 4.5x the real-vs-real baseline."""
+    _, after = embedded_run
+    assert after["js1"] <= 10 * after["js1_baseline"], (after["js1"], after["js1_baseline"])
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="not met yet: JS-1 ends at 0.00077 bits against a real-vs-real baseline of 0.00014 "
-    "(target 3x the baseline); rarer words are under-produced (see the README)",
+    reason="not met yet: JS-1 ends at 0.00090 / 0.00061 bits (seeds 0 / 1, 6,400 steps) against a "
+    "real-vs-real baseline of 0.00014 (target 3x); rarer words are under-produced (docs/text.md)",
 )
 def test_text_wgan_gp_js1_within_3x_of_the_baseline(embedded_run):
     _, after = embedded_run

@@ -145,7 +145,7 @@ def test_help_reads_comments_along_the_hierarchy_and_quick_applies():
     assert meanings["device"] == "cpu | cuda | auto"  # from TrainingSettings
     text = settings_help(Toy())
     assert "usage: wgan experiment toy-framework-test" in text
-    assert "quick size (wgan experiment all --quick): n_seeds=1" in text
+    assert "quick size (--quick; key=value overrides apply on top): n_seeds=1" in text
     assert quick_settings(Toy()).n_seeds == 1
 
 

@@ -220,3 +220,15 @@ def test_architectures_end_to_end(tmp_path):
     torch.testing.assert_close(
         torch.tensor(result.numbers["real_digit_is"]), torch.tensor(8.96), atol=0.01, rtol=0
     )
+
+
+@pytest.mark.parametrize("name", ["architectures", "random-architectures"])
+def test_the_studies_take_the_train_keys_they_mirror(name):
+    """Each run's iterations, batch, resolution, samples and device, under their train keys."""
+    from wgan.experiments.framework import make_settings
+
+    s = make_settings(
+        EXPERIMENTS[name],
+        ["train.steps=7", "data.batch_size=16", "data.resolution=8", "train.eval_samples=99"],
+    )
+    assert (s.steps, s.batch_size, s.resolution, s.eval_samples) == (7, 16, 8, 99)

@@ -87,6 +87,11 @@ def stand_in_launcher(monkeypatch, launched):
     monkeypatch.setattr("wgan.scale.study.launch", launch)
 
 
+def without_progress(err):
+    """stderr of ``wgan study`` without its progress lines (``wgan: study: ...``)."""
+    return "".join(ln for ln in err.splitlines(keepends=True) if not ln.startswith("wgan: study: "))
+
+
 def clean_one_line(text):
     """Exactly one line, with no control character but its newline."""
     assert text.count("\n") == 1 and text.endswith("\n"), text
@@ -187,9 +192,10 @@ def test_a_truncated_checkpoint_of_a_finished_run_is_trained_again(study, tmp_pa
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "1 trained, 0 resumed, 0 already finished" in out
-    clean_one_line(err)
+    clean_one_line(without_progress(err))
     assert "study run 'a' is recorded as finished, but cannot" in err
-    assert f"checkpoint {ckpt}: " in err and err.endswith("; it is trained again\n")
+    note = without_progress(err)
+    assert f"checkpoint {ckpt}: " in note and note.endswith("; it is trained again\n")
     # Trained again from the start, as the first time (deterministic): the same checkpoint.
     assert cli_main(["eval", str(study / "a"), "--json"]) == 0
     again = checkpoints.load_checkpoint(ckpt)
@@ -229,7 +235,7 @@ def test_a_forged_diverged_record_does_not_condemn_a_healthy_run(study, tmp_path
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "0 trained, 0 resumed, 1 already finished" in out  # the worker found it finished
-    clean_one_line(err)
+    clean_one_line(without_progress(err))
     assert "says the run diverged, but the run's checkpoint is at its last step (10" in err
     assert not any(ord(c) < 32 for c in out.replace("\n", ""))
     # The worker's record replaced the forged one: the next run of the study needs no worker.
@@ -241,8 +247,9 @@ def test_strings_from_records_are_escaped_when_printed(study, tmp_path, monkeypa
     a file): the error line is one line, escaped. Today: printed raw."""
     evil = "bad data \x1b[31mred\x1b[0m\nwgan: error: forged \x9b2J"
 
-    def launch(launcher, tasks, jobs, work_dir, address=None, threads=1):
+    def launch(launcher, tasks, jobs, work_dir, address=None, threads=1, on_start=None):
         for task in tasks:
+            on_start(task)  # wgan study's progress lines
             yield {**GOOD, "name": task["name"], "status": "failed", "step": 0, "error": evil}
 
     monkeypatch.setattr("wgan.scale.study.launch", launch)
@@ -250,8 +257,11 @@ def test_strings_from_records_are_escaped_when_printed(study, tmp_path, monkeypa
     command = ["study", str(study_file(tmp_path)), "--study-dir", str(study)]
     assert cli_main(command) == 1
     out, err = capsys.readouterr()
-    clean_one_line(err)
-    assert printable(evil) in err and "1 of 1 study runs failed" in err
+    for line in err.splitlines(keepends=True):  # the progress lines and the error line
+        clean_one_line(line)
+    errors = [line for line in err.splitlines() if not line.startswith("wgan: study: ")]
+    assert len(errors) == 1 and printable(evil) in errors[0]
+    assert "1 of 1 study runs failed" in errors[0]
     assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in out.replace("\n", ""))
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from helpers import tiny
+from helpers import FOREVER, assert_same_tensors, checkpoint_tensors, toy_long
 
 from wgan.cli.app import main
 from wgan.config import resolve
@@ -26,41 +26,15 @@ from wgan.store import checkpoints
 from wgan.store.checkpoints import load_checkpoint
 from wgan.training import cadence as cadence_module
 
-
-def toy(*extra: str) -> list[str]:
-    """Overrides of a toy run of many cheap steps: one thread (bit-exact across processes), no
-    learning-rate decay (so that train.steps may change on resume without changing the maths),
-    logs every 5 steps, no evaluation, figure or checkpoint on its own; then ``extra``, each key
-    given once (a repeated key is warned about)."""
-    keys = {o.split("=", 1)[0] for o in extra}
-    base = tiny(
-        "train.threads=1",
-        "train.lr_decay=none",
-        "train.log_every=5",
-        "train.eval_samples=200",
-        hidden=16,
-    )
-    return [o for o in base if o.split("=", 1)[0] not in keys] + list(extra)
-
-
-FOREVER = "train.steps=100000000"
+toy = toy_long
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    state = load_checkpoint(run_dir)
-    out = {f"g.{k}": v for k, v in state["generator"].items()}
-    out.update({f"d.{k}": v for k, v in state["critic"].items()})
-    for part in ("opt_d", "opt_g"):
-        leaves = torch.utils._pytree.tree_leaves(state[part])
-        out.update({f"{part}.{i}": v for i, v in enumerate(leaves)})
-    out["rng"] = state["rng"]
-    return out
+    """Every tensor the run's checkpoint holds that training changes."""
+    return checkpoint_tensors(load_checkpoint(run_dir))
 
 
-def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+assert_same = assert_same_tensors
 
 
 def provenance(run_dir: Path) -> list[dict]:

@@ -145,9 +145,12 @@ def other_value(key: str, value) -> object:
     if isinstance(value, float):
         return value + 0.125 if value < 0.5 else value / 2
     if value is None:
-        return {"data.resolution": 16, "data.channels": 1, "data.split": "test"}.get(
-            key, 0.5 if float in args else (3 if int in args else "x")
-        )
+        return {
+            "data.resolution": 16,
+            "data.channels": 1,
+            "data.split": "test",
+            "data.classes": ("ants", "bees"),
+        }.get(key, 0.5 if float in args else (3 if int in args else "x"))
     return value + "x"
 
 

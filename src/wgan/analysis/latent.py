@@ -225,6 +225,12 @@ def generate(run: Any, z: Tensor, labels: Tensor | None = None) -> Tensor:
     return x.reshape(*lead, *x.shape[1:])
 
 
+def _seed(run: Any, seed: int | None) -> int:
+    """``seed``, or the run's sample seed (:data:`wgan.training.run.SAMPLE_SEED`) for None: one
+    default for latent walks, ``Run.samples``, ``wgan sample`` and ``wgan eval``."""
+    return check_seed(run.sample_seed if seed is None else seed)
+
+
 def _endpoints(dim: int, num_paths: int, seed: int) -> tuple[Tensor, Tensor]:
     """``num_paths`` pairs of N(0, I) endpoints, ``(P, D)`` each, drawn on the CPU from ``seed``."""
     g = torch.Generator().manual_seed(check_seed(seed))
@@ -272,10 +278,13 @@ def interpolation_grid(
     num_paths: int = 4,
     steps: int = 8,
     path: str = "both",
-    seed: int = 0,
+    seed: int | None = None,
     classes: Sequence[int] | None = None,
 ) -> LatentGrid:
     """Samples along ``num_paths`` latent paths between random N(0, I) endpoints.
+
+    The endpoints are drawn from ``seed`` (default: the run's sample seed, 12345, the default of
+    ``Run.samples``, ``wgan sample`` and ``wgan eval`` too).
 
     Unconditional run: one row per path and kind (``path="both"`` puts the straight and the
     spherical path between the same endpoints in consecutive rows), ``steps`` columns from
@@ -298,7 +307,7 @@ def interpolation_grid(
             f"a grid of {cells:,} samples is too large (at most {MAX_CELLS:,}): use fewer paths, "
             "steps or classes"
         )
-    z0, z1 = _endpoints(int(gen.latent_dim), num_paths, seed)
+    z0, z1 = _endpoints(int(gen.latent_dim), num_paths, _seed(run, seed))
     zs, samples, labels, names, row_paths = [], [], [], [], []
     for p in range(num_paths):
         for kind in kinds:
@@ -348,7 +357,7 @@ def class_latent_means(
     run: Any,
     classes: Sequence[int],
     num_samples: int = 2000,
-    seed: int = 0,
+    seed: int | None = None,
     classifier: Any = None,
     top: int | None = 3,
 ) -> tuple[Tensor, list[int], Tensor]:
@@ -369,7 +378,7 @@ def class_latent_means(
     classes = [_check_int("class", c, 0, 9) for c in classes]
     num_samples = _check_int("num_samples", num_samples, 10, MAX_ARITHMETIC_SAMPLES)
     gen = _latent_generator(run)
-    g = torch.Generator().manual_seed(check_seed(seed))
+    g = torch.Generator().manual_seed(_seed(run, seed))
     z = torch.randn(num_samples, int(gen.latent_dim), generator=g)  # (N, D)
     clf = classifier if classifier is not None else get_digit_classifier(resolution)
     _, probs = classify(clf, generate(run, z))  # (N, 10)
@@ -398,7 +407,7 @@ def arithmetic_grid(
     run: Any,
     classes: Sequence[int],
     num_samples: int = 2000,
-    seed: int = 0,
+    seed: int | None = None,
     noise: float = 0.25,
     classifier: Any = None,
     top: int | None = 3,
@@ -415,6 +424,7 @@ def arithmetic_grid(
 
     if len(classes) != 3:
         raise WganError(f"arithmetic takes three classes a,b,c (a - b + c), got {len(classes)}")
+    seed = _seed(run, seed)  # default: the run's sample seed
     means, counts, pred = class_latent_means(run, classes, num_samples, seed, classifier, top)
     labelled = torch.bincount(pred, minlength=10)  # (10,) samples per class label
     result = means[0] - means[1] + means[2]  # (D,)

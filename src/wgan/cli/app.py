@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from wgan.cli.config_cmd import CONFIG_HINT, add_config_parser
 from wgan.cli.format import format_metrics as _format_metrics
 from wgan.cli.format import split_source as _split_source
 from wgan.cli.format import warn_repeated_keys
 from wgan.cli.interpolate import add_interpolate_parser
 from wgan.cli.run_commands import add_eval_parser, add_lipschitz_parser, add_sample_parser
+from wgan.cli.runs import add_runs_parser
 from wgan.cli.scale import add_bench_parser, add_sweep_parser
 from wgan.cli.study import add_study_parser
 from wgan.errors import Interrupted, StorageFull, WganError
@@ -51,6 +54,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"wgan: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's check of a choice, naming the close ones (``wgan trian``: train)."""
+        if action.choices is not None and value not in action.choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in action.choices], n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            choices = ", ".join(map(repr, action.choices))
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r}; {hint}(choose from {choices})"
+            )
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def,override]
         # The top-level parser holds the subcommands (a PARSER positional), which argparse
@@ -121,23 +134,32 @@ def cmd_train(args: argparse.Namespace) -> int:
                         f"wgan: {printable(args.resume)} has no checkpoint (it stopped before its "
                         "first one); training it again from step 0\n"
                     )
-                result = resume(args.resume, parsed)
+                result = resume(args.resume, parsed, log=_note)
         else:
             cfg = resolve(source, overrides)
             if args.out_dir:
                 cfg.out_dir = args.out_dir
+            if args.dry_run:  # the data is built (and so checked) as the run would build it
+                from wgan.data.adopt import adopt_data, folder_summary
+                from wgan.data.preflight import check_data
+
+                scan = adopt_data(cfg)  # an image folder's size, colour and classes
+                if scan is not None:
+                    _note(folder_summary(scan, cfg))
+
+                data = printable(check_data(cfg.data), 300)
             if args.dry_run and args.json:
                 print(json.dumps(json_safe(cfg.to_dict())))
                 return 0
-            if args.dry_run:
-                sys.stdout.write(rundirs.config_yaml(cfg.to_dict()))  # as in config.yaml
+            if args.dry_run:  # as in config.yaml, after a comment saying what the data holds
+                sys.stdout.write(f"# data checked: {data}\n{rundirs.config_yaml(cfg.to_dict())}")
                 return 0
             rundirs.check_out_dir(cfg.out_dir, "--out-dir" if args.out_dir else "out_dir")
             if _is_rank0():
                 # The run directory exists only while the start succeeds: a run that fails to
                 # start (bad data path, model that cannot be built) leaves no directory behind.
                 with rundirs.create_run_dir(cfg.out_dir, cfg.name) as run_dir:
-                    result = train(cfg, run_dir=run_dir)
+                    result = train(cfg, run_dir=run_dir, log=_note)
             else:
                 result = train(cfg)  # rank 0 chooses the run directory
     except Interrupted as err:
@@ -167,6 +189,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.metrics:
         print(_format_metrics(result.metrics))
     return 0
+
+
+def _note(line: str) -> None:
+    """A line about the work, on stderr (stdout keeps the results, e.g. ``--json``)."""
+    sys.stderr.write(f"wgan: {printable(line, 2000)}\n")
 
 
 def _refuse_sweep_dir(path: Path) -> None:
@@ -212,13 +239,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return 0
     if args.name == "all":
         return _experiment_all(args)
-    if args.out is not None or args.quick:
-        raise WganError("--out and --quick belong to 'wgan experiment all'; use --out-dir DIR")
+    if args.out is not None:
+        raise WganError("--out belongs to 'wgan experiment all'; use --out-dir DIR")
     warn_repeated_keys(args.overrides)
+    if args.quick and not get_experiment(args.name).quick:
+        print(f"wgan: note: {args.name} has no quick size; running its defaults", file=sys.stderr)
     out_dir = args.out_dir or "runs"
     rundirs.check_out_dir(out_dir, "--out-dir" if args.out_dir else "out_dir")
     try:
-        result = run_experiment(args.name, args.overrides, out_dir=out_dir)
+        result = run_experiment(args.name, args.overrides, out_dir=out_dir, quick=args.quick)
     except Interrupted as err:  # stopped in one of its trainings, with that run's checkpoint
         _experiment_interrupted(err)
         raise
@@ -298,14 +327,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    p = sub.add_parser("train", help="train a GAN from a preset or YAML config")
+    p = sub.add_parser(
+        "train",
+        help="train a GAN from a preset or YAML config",
+        description=f"Train a GAN from a preset or YAML config. List {CONFIG_HINT} [--section S].",
+    )
     p.add_argument(
         "items",
         nargs="*",
         metavar="[PRESET|CONFIG.yaml] [key=value ...]",
-        help="a preset name or config file (default: toy-wgan-gp), then dotted overrides",
+        help=f"a preset name or config file (default: toy-wgan-gp), then dotted overrides; "
+        f"{CONFIG_HINT}",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build the data (checking it), print the resolved config and exit",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory")
     p.add_argument("--out-dir", help="parent folder of run directories (default: runs)")
     p.add_argument(
@@ -324,13 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "experiment",
-        help="reproduce a claim of the seeds (figures + numbers + verdicts)",
+        help="reproduce a published claim (figures + numbers + verdicts)",
         add_help=False,  # `wgan experiment NAME --help` lists NAME's settings
     )
     p.add_argument(
         "name", nargs="?", help="experiment name, or 'all' (omit, or --list, to list them)"
     )
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="settings overrides")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="settings (steps=500), or the training-config keys they mirror (train.steps=500)",
+    )
     p.add_argument(
         "-h", "--help", action="store_true", help="this help; with NAME, NAME's settings"
     )
@@ -338,14 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="parent folder of run directories (default: runs)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", metavar="DIR", help="all: folder of the runs and index.html")
-    p.add_argument("--quick", action="store_true", help="all: every experiment at its quick size")
+    p.add_argument(
+        "--quick", action="store_true", help="run at the quick size (all: every experiment)"
+    )
     p.set_defaults(func=cmd_experiment, help_parser=p)
 
     add_lipschitz_parser(sub)
     add_sweep_parser(sub)
     add_study_parser(sub)
+    add_runs_parser(sub)
     add_bench_parser(sub)
     add_interpolate_parser(sub)
+    add_config_parser(sub)
     for command in sub.choices.values():  # `wgan train -v ...` as well as `wgan -v train ...`
         command.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import Any
 
 from wgan.errors import DeviceUnavailable
@@ -129,6 +130,24 @@ def warn_repeated_keys(overrides: list[str]) -> None:
             )
 
 
+def make_output_folder(path: Path, label: str) -> Path | None:
+    """Create the missing folders above the output file ``path`` (``mkdir -p``), saying so in
+    one line on stderr (``wgan: created the folder new/dir for --out``), so that a typo in a
+    folder name shows. Returns the folder when it was created, else None. A folder that cannot
+    be created is one line naming ``label`` (:func:`wgan.store.rundirs.make_dirs`)."""
+    import sys
+
+    from wgan.store import rundirs
+    from wgan.store.printable import printable
+
+    folder = Path(path).parent
+    if folder.is_dir():
+        return None
+    rundirs.make_dirs(folder, label)
+    sys.stderr.write(f"wgan: created the folder {printable(str(folder), 300)} for {label}\n")
+    return folder
+
+
 def fmt(value: Any, spec: str = ".3g") -> str:
     if value is None:
         return "-"
@@ -138,9 +157,19 @@ def fmt(value: Any, spec: str = ".3g") -> str:
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    width = max(len(k) for k in metrics)
+    """``  key  value`` lines; a metric recorded with its real-vs-real baseline (``w1`` and
+    ``w1_baseline``, :data:`wgan.store.run_index.BASELINE_SUFFIXES`) is one line with the
+    baseline beside the value."""
+    from wgan.store.run_index import metric_pairs  # the standard library and PyYAML only
+
+    pairs = metric_pairs(metrics)
+    width = max((len(k) for k, _, _ in pairs), default=0)
+
+    def text(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
     lines = []
-    for key, value in metrics.items():
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"  {key:<{width}}  {text}")
+    for key, value, base in pairs:
+        extra = "" if base is None else f"  (real-vs-real: {text(base)})"
+        lines.append(f"  {key:<{width}}  {text(value)}{extra}")
     return "\n".join(lines)

@@ -12,7 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from wgan.cli.format import add_device_argument, resolve_device, seed_value
+from wgan.cli.format import add_device_argument, make_output_folder, resolve_device, seed_value
+from wgan.cli.targets import RUN_HELP, add_member_argument, is_group, member_output, targets
 from wgan.errors import WganError
 
 DEFAULT_PATHS = 4
@@ -40,7 +41,6 @@ def _class_list(text: str, flag: str) -> list[int]:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from wgan.analysis import latent
     from wgan.store import rundirs
     from wgan.training.run import load_run
 
@@ -59,8 +59,27 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise WganError(
             "--classes chooses the rows of a conditional grid; drop it with --arithmetic"
         )
-    rundirs.check_output_file(out, "--out")  # before the run is loaded
-    run = load_run(args.run, device=resolve_device(args.device))
+    runs = targets(args)  # a run, its checkpoint, or each run of a sweep or study
+    outs = [member_output(out, run) for run in runs] if is_group(args) else [out]
+    for path in outs:
+        rundirs.check_output_file(path, "--out")  # before any run is loaded
+    device = resolve_device(args.device)
+    for target, path in zip(runs, outs, strict=True):
+        _interpolate_one(args, load_run(target, device=device), path, arithmetic, classes)
+    return 0
+
+
+def _interpolate_one(
+    args: argparse.Namespace,
+    run: Any,
+    out: Path,
+    arithmetic: list[int] | None,
+    classes: list[int] | None,
+) -> None:
+    """``wgan interpolate`` of one run into ``out``."""
+    from wgan.analysis import latent
+    from wgan.store import rundirs
+
     latent.check_suffix(run, out)
     if arithmetic is not None:
         top = args.arithmetic_top or None  # 0: every sample of the class
@@ -70,13 +89,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         if num_paths is None:  # a conditional grid already has one row per class and path
             num_paths = 1 if getattr(run.sampler, "n_classes", 0) else DEFAULT_PATHS
         grid = latent.interpolation_grid(run, num_paths, args.steps, args.path, args.seed, classes)
-    rundirs.make_dirs(out.parent, "--out")
+    make_output_folder(out, "--out")  # says so when it creates folders
     with rundirs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
         latent.write_grid(grid, run, tmp)
     rows, cols = grid.samples.shape[:2]
     print(f"wrote {rows} x {cols} grid ({grid.title}) to {out}")
     _report(grid, latent)
-    return 0
 
 
 def _report(grid: Any, latent: Any) -> None:
@@ -118,7 +136,8 @@ def add_interpolate_parser(subparsers: Any) -> None:
         "row per class with the same z down each column; with --arithmetic, G(mean z of class "
         "A - mean z of B + mean z of C) on a digits run. Prints the numbers behind the grid.",
     )
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", help=f"{RUN_HELP}; a group writes OUT-RUN.SUFFIX for each run")
+    add_member_argument(p)
     p.add_argument(
         "--out",
         required=True,
@@ -163,7 +182,9 @@ def add_interpolate_parser(subparsers: Any) -> None:
         "(default 3, as DCGAN's three exemplars; 0: all of them)",
     )
     p.add_argument(
-        "--seed", type=seed_value, default=0, help="seed of the endpoints, 0 to 2**63-1 (default 0)"
+        "--seed",
+        type=seed_value,
+        help="seed of the endpoints, 0 to 2**63-1 (default 12345, as wgan sample and eval)",
     )
     add_device_argument(p)
     p.set_defaults(func=cmd_interpolate)

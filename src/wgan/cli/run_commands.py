@@ -1,5 +1,9 @@
 """``wgan sample``, ``wgan eval`` and ``wgan lipschitz``: commands that read a finished run.
 
+``sample`` and ``eval`` take a run directory, its checkpoint file (``RUN/checkpoint.pt``) or a
+sweep's or study's folder, whose runs are each read in turn (``--member NAME``: one of them;
+:mod:`wgan.cli.targets`).
+
 Each loads the run's checkpoint with :func:`wgan.training.run.load_run` on ``--device`` (default:
 the best available, :func:`wgan.cli.format.resolve_device`); the work is done by
 :class:`wgan.training.run.Run` (samples, evaluation) and :mod:`wgan.analysis.critic_lipschitz` (the
@@ -16,10 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wgan.cli import sample_files
-from wgan.cli.format import add_device_argument, resolve_device, seed_value
+from wgan.cli.format import add_device_argument, make_output_folder, resolve_device, seed_value
 from wgan.cli.format import format_metrics as _format_metrics
+from wgan.cli.targets import RUN_HELP, add_member_argument, is_group, member_output, targets
 from wgan.errors import WganError
 from wgan.store import rundirs
+from wgan.store.printable import printable
 from wgan.store.tracking import json_safe
 
 if TYPE_CHECKING:  # numpy loads with the command that needs it
@@ -95,8 +101,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _check_count("--num", args.num)
     _check_refine(args)
     out = Path(args.out).expanduser()
-    rundirs.check_output_file(out, "--out")  # before the run is loaded and sampled
-    trainer = load_run(args.run, device=resolve_device(args.device))
+    runs = targets(args)  # a run, its checkpoint, or each run of a sweep or study
+    outs = [member_output(out, run) for run in runs] if is_group(args) else [out]
+    for path in outs:
+        rundirs.check_output_file(path, "--out")  # before any run is loaded and sampled
+    device = resolve_device(args.device)
+    for run, path in zip(runs, outs, strict=True):
+        _sample_one(args, load_run(run, device=device), path)
+    return 0
+
+
+def _sample_one(args: argparse.Namespace, trainer: Any, out: Path) -> None:
+    """``wgan sample`` of one run into ``out``."""
     allowed = (".npy", ".png") if trainer.is_image else (".npy", ".csv")
     if trainer.is_text:
         allowed = (".txt", ".npy")
@@ -111,7 +127,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         trainer.samples(1, seed=args.seed, labels=args.label)  # checks the label first
     _check_count("--num", args.num, trainer, "; write several files with different --seed")
     shape = _sample_shape(trainer)  # (dim,), (C, H, W) or (V, L)
-    rundirs.make_dirs(out.parent, "--out")
+    make_output_folder(out, "--out")  # says so when it creates folders
     with rundirs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
         if args.refine is None and out.suffix in sample_files.STREAMED:
             sample_files.stream_samples(trainer, tmp, args.num, shape, args.seed, args.label)
@@ -121,9 +137,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     how = f" (refined: {_refine_text(args)})" if args.refine is not None else ""
     if out.suffix == ".txt":
         print(f"wrote {args.num} sequences of {shape[1]} characters to {out}{how}")
-        return 0
+        return
     print(f"wrote {args.num} samples {what}of shape {shape} to {out}{how}")
-    return 0
 
 
 def _write_at_once(args: argparse.Namespace, run: Any, tmp: Path) -> None:
@@ -131,13 +146,14 @@ def _write_at_once(args: argparse.Namespace, run: Any, tmp: Path) -> None:
     x = run.samples(  # (N, dim), (N, C, H, W) or (N, V, L)
         args.num, seed=args.seed, labels=args.label, refine=args.refine, **_steps(args)
     )
-    if tmp.suffix == ".png" and run.is_image:
-        from wgan.figures.images import save_image_grid
+    note = f", refined: {_refine_text(args)}" if args.refine is not None else ""
+    title = _figure_title(run, len(x), args.seed, args.label, note)
+    if tmp.suffix == ".png" and run.is_image:  # as the training grids: upscaled and titled
+        from wgan.figures.images import auto_scale, save_image_grid
 
-        save_image_grid(x, tmp)
+        save_image_grid(x, tmp, scale=auto_scale(int(x.shape[-1])), title=title)
     elif tmp.suffix == ".png":
-        note = f", refined: {_refine_text(args)}" if args.refine is not None else ""
-        _save_scatter(run, x.numpy(), tmp, args.seed, note)
+        _save_scatter(run, x.numpy(), tmp, title)
     else:
         sample_files.write_samples(run, tmp, [x], len(x), tuple(x.shape[1:]))
 
@@ -147,18 +163,27 @@ def _steps(args: argparse.Namespace) -> dict[str, Any]:
     return {} if args.refine is None else {"refine_steps": args.refine_steps}
 
 
-def _save_scatter(run: Any, fake: np.ndarray, path: Path, seed: int | None, note: str = "") -> None:
-    """``wgan sample --out FILE.png`` of 2-D data: the samples over real data, in grey."""
+def _figure_title(run: Any, n: int, seed: int | None, label: Any, note: str = "") -> str:
+    """The title of a ``wgan sample`` figure: run, step, count, class, seed (printable)."""
+    from wgan.store.printable import printable
+
+    what = "" if label is None else f" of class {label}"
+    seed_text = "" if seed is None else f", seed {seed}"
+    return printable(f"{run.display_name}: step {run.step}, {n} samples{what}{seed_text}{note}")
+
+
+def _save_scatter(run: Any, fake: np.ndarray, path: Path, title: str) -> None:
+    """``wgan sample --out FILE.png`` of 2-D data: the samples with the real data over them, in
+    the training figures' colours, the legend beside the axes."""
     import torch
 
-    from wgan.figures.plotting import save_figure, scatter_panel, subplots
+    from wgan.figures.plotting import legend_beside, save_figure, scatter_panel, subplots
 
     real = run.dataset.sample(min(len(fake), 2000), generator=torch.Generator().manual_seed(1))
     fig, ax = subplots(figsize=(5, 5))
-    seed_text = "" if seed is None else f", seed {seed}"
-    title = f"{run.display_name}: step {run.step}, {len(fake)} samples{seed_text}{note}"
     scatter_panel(ax, real.numpy(), fake, None, run.dataset.bounds(), title)
-    ax.legend(loc="upper right", markerscale=4, fontsize=8)
+    legend_beside(ax, markerscale=4, fontsize=8)
+    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -167,31 +192,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     _check_count("--num", args.num)
     _check_refine(args)
-    trainer = load_run(args.run, device=resolve_device(args.device))
+    runs = targets(args)  # a run, its checkpoint, or each run of a sweep or study
+    many = is_group(args)
+    device = resolve_device(args.device)
+    records = []
+    for i, run in enumerate(runs):
+        record, text = _eval_one(args, load_run(run, device=device), run)
+        records.append(record)
+        if not args.json:  # each run's numbers as soon as they are measured
+            print(("\n" if i else "") + text, flush=True)
+    if args.json:
+        group = {"group": str(args.run), "runs": records}
+        print(json.dumps(json_safe(group if many else records[0])))
+    return 0
+
+
+def _eval_one(args: argparse.Namespace, trainer: Any, run: Path) -> tuple[dict[str, Any], str]:
+    """``wgan eval`` of one run: its JSON record and its text."""
     _check_count("--num", args.num, trainer)
-    metrics: dict[str, Any] = {"run": str(args.run), "step": trainer.step}
+    metrics: dict[str, Any] = {"run": str(run), "step": trainer.step}
     trainer.notify = lambda message: print(message, file=sys.stderr, flush=True)
+    if trainer.cfg.data.classes:  # label -> name, as the run recorded it (data.classes)
+        names = enumerate(trainer.cfg.data.classes)
+        metrics["classes"] = printable(", ".join(f"{i} {name}" for i, name in names), 2000)
     metrics.update(
         trainer.evaluate(args.num, inception_weights=args.inception_weights, seed=args.seed)
     )
     if args.refine is not None:
         return _eval_refined(args, trainer, metrics)
     if trainer.is_image and not any(k in metrics for k in ("fid", "inception_score")):
+        own = "fd_features" in metrics  # the own-feature FD stands in, but is not FID
         print(
-            "  (no IS/FID/KID: give a local Inception file with --inception-weights FILE or "
+            f"  ({'fd_features is in features of a network trained on this data; ' if own else ''}"
+            "no IS/FID/KID: give a local Inception file with --inception-weights FILE or "
             "WGAN_INCEPTION_WEIGHTS=FILE; nothing is downloaded)",
             file=sys.stderr,
         )
-    if args.json:
-        print(json.dumps(metrics))
-    elif trainer.is_text:
-        print(_format_text_metrics(metrics, trainer.text(5)))
-    else:
-        print(_format_metrics(metrics))
-    return 0
+    if trainer.is_text:
+        return metrics, _format_text_metrics(metrics, trainer.text(5))
+    return metrics, _format_metrics(metrics)
 
 
-def _eval_refined(args: argparse.Namespace, run: Any, before: dict[str, Any]) -> int:
+def _eval_refined(
+    args: argparse.Namespace, run: Any, before: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
     """``wgan eval --refine``: the metrics of the raw samples and of the same samples refined."""
     run.notify = lambda message: print(
         f"{message} (refined: {_refine_text(args)})", file=sys.stderr, flush=True
@@ -206,12 +250,8 @@ def _eval_refined(args: argparse.Namespace, run: Any, before: dict[str, Any]) ->
     head = {k: before.pop(k) for k in ("run", "step")}
     steps = REFINE_STEPS[args.refine] if args.refine_steps is None else args.refine_steps
     record = {**head, "refine": args.refine, "refine_steps": steps}
-    if args.json:
-        print(json.dumps(json_safe({**record, "before": before, "after": after})))
-        return 0
-    print(_format_metrics(record))
-    print(_format_before_after(before, after))
-    return 0
+    text = f"{_format_metrics(record)}\n{_format_before_after(before, after)}"
+    return {**record, "before": before, "after": after}, text
 
 
 def _format_before_after(before: dict[str, Any], after: dict[str, Any]) -> str:
@@ -268,7 +308,8 @@ def cmd_lipschitz(args: argparse.Namespace) -> int:
 def add_sample_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``wgan sample`` to the ``wgan`` command's subparsers; returns its parser."""
     p = subparsers.add_parser("sample", help="write generated samples of a run to a file")
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", help=f"{RUN_HELP}; a group writes OUT-RUN.SUFFIX for each run")
+    add_member_argument(p)
     p.add_argument("--num", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument(
         "--out",
@@ -280,7 +321,12 @@ def add_sample_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=seed_value,
         help="noise seed, 0 to 2**63-1 (default 12345, as Run.samples and wgan eval)",
     )
-    p.add_argument("--label", type=int, help="class to generate (conditional GANs)")
+    p.add_argument(
+        "--label",
+        metavar="CLASS",
+        help="class to generate (conditional GANs): a class name (an image folder's "
+        "sub-folder, e.g. squares) or its index",
+    )
     _add_refine_arguments(p, "move the samples with the critic before writing them")
     add_device_argument(p)
     p.set_defaults(func=cmd_sample)
@@ -292,7 +338,8 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval", help="measure a run's generator (modes, W1; classes, FD, FID)"
     )
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", help=RUN_HELP)
+    add_member_argument(p)
     p.add_argument(
         "--num", type=int, default=None, help="number of samples (default: the run's eval_samples)"
     )
@@ -339,7 +386,7 @@ def add_lipschitz_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "lipschitz", help="Lipschitz bounds of a run's critic (layer product, data)"
     )
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", help="run directory (or its checkpoint file, RUN/checkpoint.pt)")
     p.add_argument("--num", type=int, default=2048, help="samples per set (default 2048)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_device_argument(p)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wgan.cli.format import fmt as _fmt
+from wgan.cli.format import make_output_folder
 from wgan.cli.format import split_source as _split_source
 from wgan.errors import Interrupted, WganError
 from wgan.store import rundirs
@@ -94,7 +95,7 @@ def resume_study_sweep(study_dir: Path, overrides: dict[str, Any], args: argpars
     """``wgan sweep --resume DIR`` of a sweep whose runs could not be stacked (a study of
     separate processes, :func:`wgan.cli.study.sweep_with_launcher`): run that study again, which
     skips its finished runs and resumes the others from their checkpoints."""
-    from wgan.cli.study import interrupted, report
+    from wgan.cli.study import interrupted, progress_line, report
     from wgan.config import from_dict
     from wgan.scale.study import run_study
 
@@ -110,9 +111,10 @@ def resume_study_sweep(study_dir: Path, overrides: dict[str, Any], args: argpars
     start = time.time()
     try:
         jobs = max(1, min(len(runs), os.cpu_count() or 1))  # as the sweep started them
-        records = run_study(runs, study_dir, launcher="local", jobs=jobs)
+        records = run_study(runs, study_dir, launcher="local", jobs=jobs, progress=progress_line)
     except Interrupted as err:
-        interrupted(err, study_dir, resume_command("wgan", "sweep", "--resume", study_dir))
+        resume = resume_command("wgan", "sweep", "--resume", study_dir)
+        interrupted(err, study_dir, resume, args.json)
         raise
     return report(records, study_dir, args.json, time.time() - start)
 
@@ -204,7 +206,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(format_bench(result))  # warnings (wide spread, above the roofline) at the end
     if args.record:
-        rundirs.make_dirs(Path(args.record).expanduser().parent, "--record")
+        make_output_folder(Path(args.record).expanduser(), "--record")
         record_result(result, Path(args.record).expanduser())
         if not args.json:
             print(f"  recorded in {args.record}")
@@ -251,7 +253,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="KEY=V1,V2,...",
         help="values of one key (repeatable; cross product with the seeds); keys that may "
         "differ: train.seed, train.lr_decay, {d,g}_optim.{lr,betas,weight_decay}, "
-        "constraint.{penalty_weight,penalty_target,clip} (wgan.scale.sweep.MAY_DIFFER)",
+        "constraint.{penalty_weight,penalty_target,clip}",
     )
     p.add_argument("--out-dir", help="parent folder of the sweep's folder (default: runs)")
     p.add_argument(
@@ -263,7 +265,9 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--engine",
         metavar="NAME",
-        help="how the runs are batched: a name in wgan.scale.sweep.ENGINES (default: run_sweep's)",
+        help="how the runs' steps are batched: vmap (one vectorised step for all runs, with "
+        "torch.func.vmap; the default) or compile (that step compiled with torch.compile; "
+        "always with train.compile=true)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_sweep)

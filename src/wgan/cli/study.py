@@ -20,7 +20,10 @@ Two ways to name the runs:
 ``key=value`` items on the command line apply to every run, after the file's. The study lives
 in ``--study-dir`` (default ``<--out-dir>/<STUDY file stem>``, or ``<--out-dir>/<config
 name>-study``); running the same command again skips finished runs and resumes interrupted
-ones (:func:`wgan.scale.study.run_study`).
+ones (:func:`wgan.scale.study.run_study`), and with ``train.steps=N`` (or another key a resume
+may change) it extends every run, each resumed to N steps as ``wgan train --resume`` would.
+While it runs, a line on stderr says when each run starts and ends, with its step and metrics;
+Ctrl-C or SIGTERM prints the table of its runs (as ``wgan runs STUDY_DIR``) before it stops.
 
 ``wgan sweep`` hands its runs to :func:`sweep_with_launcher` when they cannot be stacked into
 one vectorised step (they differ in a shape or a code path).
@@ -205,13 +208,19 @@ def _metrics(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_records(records: list[dict[str, Any]]) -> str:
-    """A table of study records: name, status, step, headline metrics, seconds."""
+    """A table of study records: name, status, step, headline metrics (a metric's real-vs-real
+    baseline in brackets beside it), seconds."""
+    from wgan.store.run_index import metric_pairs
+
     numeric: list[str] = []
+    based: set[str] = set()
     for r in records:
-        for key, value in _metrics(r).items():
+        for key, value, base in metric_pairs(_metrics(r)):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok and key not in _SKIP and key not in numeric:
                 numeric.append(key)
+            if base is not None:
+                based.add(key)
     numeric = numeric[:4]
     modes = any("modes_captured" in _metrics(r) for r in records)
     header = [
@@ -219,7 +228,7 @@ def format_records(records: list[dict[str, Any]]) -> str:
         "status",
         "step",
         *(["modes"] if modes else []),
-        *(printable(_SHORT.get(k, k), 40) for k in numeric),
+        *(printable(_SHORT.get(k, k), 40) + (" (real)" if k in based else "") for k in numeric),
         "seconds",
     ]
     rows = []
@@ -230,7 +239,11 @@ def format_records(records: list[dict[str, Any]]) -> str:
         if modes:
             pair = f"{m.get('modes_captured')}/{m.get('n_modes', '?')}"
             row.append(printable(pair, 40) if "modes_captured" in m else "-")
-        row += [printable(_fmt(m.get(k)), 40) for k in numeric]
+        bases = {k: b for k, _, b in metric_pairs(m) if b is not None}
+        row += [
+            printable(_fmt(m.get(k)) + (f" ({_fmt(bases[k])})" if k in bases else ""), 60)
+            for k in numeric
+        ]
         seconds = r.get("seconds", 0.0)
         number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
         row.append(f"{seconds:.1f}" if number else "-")
@@ -314,23 +327,49 @@ def cmd_study(args: argparse.Namespace) -> int:
             address=args.address,
             threads=args.threads,
             stack=args.stack,
+            progress=progress_line,
         )
     except Interrupted as err:  # the same command continues the study
         from wgan.store.provenance import command_line
 
-        interrupted(err, study_dir, command_line())
+        interrupted(err, study_dir, command_line(), args.json)
         raise
     return report(records, study_dir, args.json, time.time() - start)
 
 
-def interrupted(err: Interrupted, study_dir: Path, resume: str) -> None:
-    """What an interrupted study says (Ctrl-C, SIGTERM): what is kept, and the command that
+def progress_line(line: str) -> None:
+    """A study's progress line (already escaped), on stderr: stdout keeps the table or JSON."""
+    sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
+
+
+def interrupted(err: Interrupted, study_dir: Path, resume: str, as_json: bool = False) -> None:
+    """What an interrupted study says (Ctrl-C, SIGTERM): the table of its runs as they stand
+    (``wgan runs STUDY_DIR``; ``--json``: its object), what is kept, and the command that
     continues it."""
+    _print_runs(study_dir, as_json)
     err.kept = (
         f"{study_dir / 'study.json'} marks the runs not finished as interrupted; each keeps its "
         "last checkpoint"
     )
     err.resume = resume
+
+
+def _print_runs(study_dir: Path, as_json: bool) -> None:
+    """The runs of the study, each with its status, step and last metrics (as ``wgan runs``);
+    nothing if the study's folder was not made yet."""
+    from wgan.cli.runs import format_runs
+    from wgan.store.run_index import list_runs
+    from wgan.store.tracking import json_safe
+
+    try:
+        rows = list_runs(study_dir)
+    except WganError:
+        return
+    if as_json:
+        print(json.dumps(json_safe({"study_dir": str(study_dir), "runs": rows})), flush=True)
+    else:
+        print(format_runs(rows, study_dir), flush=True)
 
 
 def sweep_with_launcher(
@@ -366,11 +405,14 @@ def sweep_with_launcher(
     )
     start = time.time()
     try:
-        records = run_study(study_runs, study_dir, launcher="local", jobs=jobs)
+        records = run_study(
+            study_runs, study_dir, launcher="local", jobs=jobs, progress=progress_line
+        )
     except Interrupted as err:
         from wgan.training.interrupt import resume_command
 
-        interrupted(err, study_dir, resume_command("wgan", "sweep", "--resume", study_dir))
+        resume = resume_command("wgan", "sweep", "--resume", study_dir)
+        interrupted(err, study_dir, resume, args.json)
         raise
     return report(records, study_dir, args.json, time.time() - start)
 

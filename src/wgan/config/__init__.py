@@ -12,14 +12,17 @@ In a YAML file a key may be dotted too (``train.steps: 500`` is ``train: {steps:
 given twice, in one spelling or both, is an error naming it (PyYAML would keep the last one
 silently). Every float must be finite, and every count has an upper bound declared next to its
 field (``_at_most``). :data:`RESUME_MAY_CHANGE` lists the keys a resumed run may change.
+:func:`config_keys` lists every key with its type, default, range and meaning (``wgan config``).
 """
 
+from wgan.config.describe import ConfigKey, config_keys, config_sections
 from wgan.config.resolve import (
     absolute_data_path,
     apply_mapping,
     dump_yaml,
     from_dict,
     load_preset_mapping,
+    override_items,
     parse_override,
     preset_description,
     preset_names,
@@ -56,6 +59,7 @@ __all__ = [
     "RESUME_MAY_CHANGE",
     "ConditionalConfig",
     "Config",
+    "ConfigKey",
     "ConstraintConfig",
     "DataConfig",
     "GeneratorConfig",
@@ -69,10 +73,13 @@ __all__ = [
     "changed_keys",
     "check_resume",
     "check_seed",
+    "config_keys",
+    "config_sections",
     "dump_yaml",
     "from_dict",
     "leaf_items",
     "load_preset_mapping",
+    "override_items",
     "parse_override",
     "preset_description",
     "preset_names",

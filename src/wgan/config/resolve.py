@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 import types
 import typing
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
+from wgan.config.hints import check_source, several_values_hint, type_and_value, unknown_key
+from wgan.config.own_data import data_before, follow_data
 from wgan.config.sections import Config
 from wgan.config.validate import LABEL_SMOOTHING_OBJECTIVES, validate
 from wgan.errors import ConfigError
@@ -45,7 +49,8 @@ def _type_name(tp: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp))
     if origin is tuple:
-        return "a list of " + ", ".join(_type_name(a) for a in get_args(tp))
+        args = [a for a in get_args(tp) if a is not Ellipsis]  # tuple[str, ...]: "a list of str"
+        return "a list of " + ", ".join(_type_name(a) for a in args)
     if tp is type(None):
         return "null"
     return getattr(tp, "__name__", str(tp))
@@ -65,6 +70,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     elif origin is tuple:
         args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis and isinstance(value, (list, tuple)):
+            return tuple(_coerce(v, args[0], key) for v in value)  # tuple[str, ...]: any length
         if isinstance(value, (list, tuple)) and len(value) == len(args):
             return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
     elif tp is type(None):
@@ -90,25 +97,39 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}")
 
 
-def _unknown_key(key: str, valid: list[str]) -> ConfigError:
-    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=3, cutoff=0.5)
-    prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
-    hint = f"; did you mean {', '.join(prefix + c for c in close)}?" if close else ""
-    return ConfigError(f"unknown config key '{key}'{hint} (valid here: {', '.join(valid)})")
+def _fits(tp: Any, key: str) -> Any:
+    """Whether one value has type ``tp`` (for :func:`several_values_hint`)."""
+
+    def fits(value: Any) -> bool:
+        try:
+            _coerce(value, tp, key)
+        except ConfigError:
+            return False
+        return True
+
+    return fits
 
 
 def set_value(cfg: Config, key: str, value: Any) -> None:
-    """Set the dotted ``key`` of ``cfg`` to ``value`` after checking the key and its type."""
+    """Set the dotted ``key`` of ``cfg`` to ``value`` after checking the key and its type.
+
+    An unknown key names close matches in every section (:func:`wgan.config.hints.close_keys`);
+    several values for a key that takes one (``train.seed=0,1``) name the command that trains
+    one run per value."""
     parts = key.split(".")
     obj: Any = cfg
     for i, part in enumerate(parts):
         hints = _field_types(obj)
         if part not in hints:
-            raise _unknown_key(".".join(parts[: i + 1]), sorted(hints))
+            raise unknown_key(cfg, ".".join(parts[: i + 1]), sorted(hints))
         if i == len(parts) - 1:
             if dataclasses.is_dataclass(getattr(obj, part)):
                 raise ConfigError(f"{key} is a section; set one of its keys, e.g. {key}.<name>")
-            setattr(obj, part, _coerce(value, hints[part], key))
+            try:
+                setattr(obj, part, _coerce(value, hints[part], key))
+            except ConfigError as err:
+                hint = several_values_hint(cfg, key, value, _fits(hints[part], key))
+                raise ConfigError(f"{err}{hint}") from None
         else:
             obj = getattr(obj, part)
             if not dataclasses.is_dataclass(obj):
@@ -122,7 +143,7 @@ def _section_at(cfg: Config, dotted: str) -> Any:
     for i, part in enumerate(parts):
         hints = _field_types(obj)
         if part not in hints:
-            raise _unknown_key(".".join(parts[: i + 1]), sorted(hints))
+            raise unknown_key(cfg, ".".join(parts[: i + 1]), sorted(hints))
         obj = getattr(obj, part)
         if not dataclasses.is_dataclass(obj):
             if i < len(parts) - 1:
@@ -147,25 +168,61 @@ def _apply_mapping(cfg: Config, mapping: Any, prefix: str, seen: set[str]) -> No
         raise ConfigError(f"{where} must be a mapping of keys to values, got {mapping!r}")
     for key, value in mapping.items():
         dotted = f"{prefix}{key}"
-        if _section_at(cfg, dotted) is not None:
-            _apply_mapping(cfg, value if value is not None else {}, f"{dotted}.", seen)
-            continue
-        if dotted in seen:
-            raise ConfigError(f"config key '{dotted}' is given twice (once dotted, once nested)")
-        seen.add(dotted)
-        set_value(cfg, dotted, value)
+        try:
+            if _section_at(cfg, dotted) is not None:
+                _apply_mapping(cfg, value if value is not None else {}, f"{dotted}.", seen)
+                continue
+            if dotted in seen:
+                raise ConfigError(
+                    f"config key '{dotted}' is given twice (once dotted, once nested)"
+                )
+            seen.add(dotted)
+            set_value(cfg, dotted, value)
+        except ConfigError as err:
+            if not hasattr(err, "key"):
+                err.key = dotted  # type: ignore[attr-defined]  # the key, for its line
+            raise
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """Split ``key=value``; the value is read as YAML (``5`` -> int, ``[0, 0.9]`` -> list)."""
     if "=" not in text:
-        raise ConfigError(f"override '{text}' is not of the form key=value")
+        raise ConfigError(
+            f"override '{text}' is not of the form key=value (e.g. train.steps=500; "
+            "'wgan config' lists every key)"
+        )
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.strip(), value
+
+
+def override_items(overrides: Any, what: str = "overrides") -> list[tuple[str, Any]]:
+    """``overrides`` as ``(dotted key, value)`` pairs: a list or tuple of ``"key=value"``
+    strings (values read as YAML, as on the command line) or a mapping ``{key: value}``.
+
+    A single string (``"train.steps=5"`` instead of ``["train.steps=5"]``), an item that is not
+    a ``key=value`` string and any other type are a :class:`ConfigError` saying what was
+    expected.
+    """
+    if overrides is None:
+        return []
+    expected = f"{what} must be a list of 'key=value' strings or a dict {{key: value}}"
+    if isinstance(overrides, str):
+        raise ConfigError(f"{expected}, got the str {overrides!r}; write [{overrides!r}]")
+    if isinstance(overrides, Mapping):
+        for key in overrides:
+            if not isinstance(key, str):
+                raise ConfigError(f"{expected}; a key must be a str, got {type_and_value(key)}")
+        return [(key.strip(), value) for key, value in overrides.items()]
+    if not isinstance(overrides, (list, tuple)):
+        raise ConfigError(f"{expected}, got {type_and_value(overrides)}")
+    for item in overrides:
+        if not isinstance(item, str):
+            raise ConfigError(f"{expected}; an item must be a str, got {type_and_value(item)}")
+    return [parse_override(item) for item in overrides]
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,10 +263,52 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
+    """PyYAML's error as one line: where (line and column, 1-based), what, and the line."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is None or not problem:
+        return str(err).splitlines()[0]
+    out = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and start is not None and (start.line, start.column) != (mark.line, mark.column):
+        out += f" ({context} from line {start.line + 1}, column {start.column + 1})"
+    elif context:
+        out += f" ({context})"
+    lines = text.splitlines()
+    if mark.line < len(lines) and lines[mark.line].strip():
+        shown = lines[mark.line] if len(lines[mark.line]) <= 60 else lines[mark.line][:57] + "..."
+        out += f"; the line reads {shown!r}"
+    return out
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """The line (1-based) of every key of a YAML mapping, by dotted name (``train.steps``):
+    for errors about a key of a file. ``{}`` when the text does not compose."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[str, int] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if not isinstance(node, yaml.MappingNode):
+            return
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                dotted = f"{prefix}{key_node.value}"
+                out.setdefault(dotted, key_node.start_mark.line + 1)
+                walk(value_node, f"{dotted}.")
+
+    walk(root, "")
+    return out
+
+
 def read_yaml_mapping(text: str, where: str) -> dict[str, Any]:
     """Parse YAML ``text`` holding a mapping; ``where`` names it in errors (ConfigError).
 
-    A repeated key is an error naming the key and its line.
+    A repeated key is an error naming the key and its line; a syntax error names its line and
+    column (1-based) and shows the line.
     """
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
@@ -219,7 +318,7 @@ def read_yaml_mapping(text: str, where: str) -> dict[str, Any]:
             "once in a mapping"
         ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{where} is not valid YAML: {err}".splitlines()[0]) from None
+        raise ConfigError(f"{where} is not valid YAML: {_yaml_problem(err, text)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -263,14 +362,27 @@ def _resolve_mapping(mapping: dict[str, Any], cfg: Config, seen: tuple[str, ...]
     apply_mapping(cfg, mapping)
 
 
-def resolve(source: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def resolve(
+    source: str | os.PathLike[str] | None = None,
+    overrides: list[str] | tuple[str, ...] | Mapping[str, Any] = (),
+) -> Config:
     """Build a validated Config from a preset name or YAML path, then ``key=value`` overrides.
 
-    ``source`` is a preset name (see :func:`preset_names`), a path to a ``.yaml``/``.yml`` file,
-    or None for the default preset ``toy-wgan-gp``.
+    ``source`` is a preset name (see :func:`preset_names`), a path to a ``.yaml``/``.yml`` file
+    (a ``str`` or :class:`pathlib.Path`), or None for the default preset ``toy-wgan-gp``.
+    ``overrides`` is a list of ``"key=value"`` strings, as on the command line, or a mapping
+    ``{"train.steps": 500}``; any other type is a :class:`ConfigError` saying what is expected.
+
+    A ``data.path`` given to a config whose data is the embedded text corpus (``markov_text``,
+    e.g. the preset ``text-wgan-gp``) reads that file instead: ``data.name`` becomes ``text``,
+    unless ``data.name`` was given too (then the contradiction is refused when the data is
+    built). An error about a key of a YAML file names the key's line.
     """
+    source = check_source(source)
+    items = override_items(overrides)
     cfg = Config()
     source = source or "toy-wgan-gp"
+    named_data = any(key == "data.name" for key, _ in items)
     if source.endswith((".yaml", ".yml")) or "/" in source:
         path = Path(source)
         if not path.is_file():
@@ -281,14 +393,26 @@ def resolve(source: str | None = None, overrides: list[str] | tuple[str, ...] = 
             raise ConfigError(f"cannot read config file {path}: {err}") from None
         mapping = _read_yaml(text, f"config file {path}")
         mapping.setdefault("name", path.stem)
+        lines = key_lines(text)
+        named_data = named_data or "data.name" in lines
+        try:
+            _resolve_mapping(mapping, cfg, (source,))
+        except ConfigError as err:
+            line = lines.get(getattr(err, "key", ""))
+            if line is None:
+                raise
+            raise ConfigError(f"config file {path}, line {line}: {err}") from None
     else:
         mapping = load_preset_mapping(source)
         mapping.setdefault("name", source)
-    _resolve_mapping(mapping, cfg, (source,))
-    for text in overrides:
-        key, value = parse_override(text)
+        _resolve_mapping(mapping, cfg, (source,))
+    before = data_before(cfg)
+    for key, value in items:
         set_value(cfg, key, value)
-    return validate(absolute_data_path(cfg))
+    if cfg.data.name == "markov_text" and cfg.data.path is not None and not named_data:
+        cfg.data.name = "text"  # the user's text file instead of the embedded corpus
+    given = {key for key, _ in items}  # the preset's image shape stays with the preset's data
+    return validate(follow_data(absolute_data_path(cfg), before, source, given))
 
 
 def absolute_data_path(cfg: Config, base: str | Path | None = None) -> Config:

@@ -29,19 +29,29 @@ def _at_most(default: Any, bound: int) -> Any:
 class DataConfig:
     """Which data to train on. Toy parameters are used by the datasets that take them."""
 
+    # toy: 8gaussians, 25gaussians, ring, grid, swissroll, parallel_lines; images: digits,
+    # stacked_digits, mnist, fashion_mnist, stacked_mnist, idx, cifar10, cifar100, folder (the
+    # user's PNG/JPEG files); text: text (a UTF-8 file), markov_text (the embedded corpus)
     name: str = "8gaussians"
-    batch_size: int = _at_most(256, 2**20)
-    n_modes: int | None = _at_most(None, 65536)  # ring
-    n_per_side: int | None = _at_most(None, 256)  # grid
-    radius: float | None = None  # ring
-    spacing: float | None = None  # grid
-    sigma: float | None = None  # ring, grid
-    theta: float | None = None  # parallel_lines
+    batch_size: int = _at_most(256, 2**20)  # real samples per critic step (and fakes per step)
+    n_modes: int | None = _at_most(None, 65536)  # ring: Gaussians on the circle (null: 8)
+    n_per_side: int | None = _at_most(None, 256)  # grid: Gaussians per side (null: 5)
+    radius: float | None = None  # ring: the circle's radius (null: 1)
+    spacing: float | None = None  # grid: the distance between neighbouring Gaussians (null: 1)
+    sigma: float | None = None  # ring, grid: each Gaussian's standard deviation (null: 0.02)
+    # parallel_lines: the line's x position theta (null: 0, the real distribution P0 of
+    # Arjovsky et al. 2017, Example 1)
+    theta: float | None = None
     # a fixed finite training set of this size (None: fresh samples)
     n_train: int | None = _at_most(None, 2**24)
-    path: str | None = None  # image data read from the user's files (mnist, idx, cifar10, folder)
-    resolution: int | None = None  # images: side length (8..64, a power of two)
-    channels: int | None = None  # image folders: 1 (grayscale) or 3 (RGB)
+    # the user's files: image data (mnist, idx, cifar10, folder) or a UTF-8 text file (text; a
+    # path given to the embedded markov_text, e.g. preset text-wgan-gp, makes data.name text)
+    path: str | None = None
+    # images: side length (8..64, a power of two); unset: the dataset's own, for an image folder
+    # its files' most common size rounded to a power of two
+    resolution: int | None = None
+    # image folders: 1 (grayscale) or 3 (RGB); unset: 3 if any file is stored in colour, else 1
+    channels: int | None = None
     split: Literal["train", "test"] = "train"  # which part of a standard image dataset
     # text (data.name=text data.path=FILE, or the embedded markov_text): see wgan.data.text
     seq_len: int = _at_most(32, 4096)  # characters per sequence
@@ -49,6 +59,9 @@ class DataConfig:
     # the vocabulary in index order (index 0, unknown, not included); set from the file when a
     # text run starts and stored in the run's config, so sampling decodes without the file
     vocab: str | None = None
+    # image folders: the class sub-folders' names in label order; set from the folder when a run
+    # starts and stored in the run's config (wgan sample --label NAME)
+    classes: tuple[str, ...] | None = None
 
     def dataset_params(self) -> dict[str, Any]:
         """The dataset keyword arguments that were set (None means the dataset's default)."""
@@ -72,13 +85,13 @@ class NetConfig:
     generator), and ``arch=mlp`` for an image generator (``depth`` x ``hidden``, then tanh).
     """
 
-    arch: Literal["mlp", "dcgan", "resnet", "text"] = "mlp"
-    hidden: int = _at_most(512, 65536)
-    depth: int = _at_most(3, 1000)
+    arch: Literal["mlp", "dcgan", "resnet", "text"] = "mlp"  # mlp: vectors; text: sequences
+    hidden: int = _at_most(512, 65536)  # mlp: units per hidden layer
+    depth: int = _at_most(3, 1000)  # mlp: hidden layers; text: residual blocks
     # auto: relu for mlp and resnet, relu in a dcgan generator, leaky_relu (0.2) in its critic
     activation: Literal["auto", "relu", "leaky_relu", "tanh", "softplus", "gated"] = "auto"
     norm: Literal["none", "batch", "layer", "virtual"] = "none"  # virtual: generator only
-    width: int = _at_most(64, 4096)
+    width: int = _at_most(64, 4096)  # dcgan, resnet: base channels; text: channels
     kernel: int = _at_most(5, 255)  # text: 1-D convolution kernel size (odd)
     layers: int = _at_most(0, 1000)  # dcgan: convolutions in all (0: one per 2x resampling)
     blocks: int = _at_most(0, 1000)  # resnet: residual blocks in all (0: the paper's count)
@@ -91,8 +104,8 @@ class NetConfig:
 class GeneratorConfig(NetConfig):
     """The generator network and its noise. ``kind=fixed`` replaces G by real data + noise."""
 
-    latent_dim: int = _at_most(2, 65536)
-    kind: Literal["learned", "fixed"] = "learned"
+    latent_dim: int = _at_most(2, 65536)  # the size of the noise z ~ N(0, I)
+    kind: Literal["learned", "fixed"] = "learned"  # fixed: real data + noise (a critic study)
     fixed_noise_std: float = 0.1  # std of the Gaussian noise added to real data when kind=fixed
 
 
@@ -100,12 +113,16 @@ class GeneratorConfig(NetConfig):
 class ObjectiveConfig:
     """The GAN game's objective (see :mod:`wgan.objectives`)."""
 
+    # minimax and nonsaturating (Goodfellow et al. 2014), wasserstein (Arjovsky et al. 2017),
+    # least_squares (Mao et al. 2017), hinge (Lim & Ye 2017), fgan (Nowozin et al. 2016)
     name: Literal["minimax", "nonsaturating", "wasserstein", "least_squares", "hinge", "fgan"] = (
         "wasserstein"
     )
     divergence: str = "kl"  # fgan only: a name from the f-divergence table
-    pi: float = 0.5  # fgan weighted_jensen_shannon only
-    generator_loss: Literal["saddle", "alternative"] = "saddle"  # fgan only
+    pi: float = 0.5  # fgan weighted_jensen_shannon only: its weight pi
+    # fgan only: saddle = G minimises the saddle objective, alternative = G maximises E_Q[T]
+    # (Nowozin et al. 2016, sec. 3.2; for the GAN divergence: the non-saturating loss)
+    generator_loss: Literal["saddle", "alternative"] = "saddle"
 
 
 @dataclass
@@ -123,11 +140,12 @@ class ConditionalConfig:
     ``ac_weight_g``).
     """
 
-    mode: Literal["none", "concat", "acgan"] = "none"
-    embed_dim: int = _at_most(16, 65536)
-    wrong_label: bool = True
-    ac_weight: float = 1.0
-    ac_weight_g: float = 0.1
+    # auto: concat when the data has classes (e.g. a folder's sub-folders), else none
+    mode: Literal["none", "concat", "acgan", "auto"] = "none"
+    embed_dim: int = _at_most(16, 65536)  # concat: the label embedding's size
+    wrong_label: bool = True  # concat: the GAN-CLS term of real images with a wrong label
+    ac_weight: float = 1.0  # acgan: the weight of the critic's classification loss
+    ac_weight_g: float = 0.1  # acgan: the weight of the generator's classification loss
 
 
 @dataclass
@@ -135,45 +153,51 @@ class ConstraintConfig:
     """How the critic is kept (near) 1-Lipschitz; the pieces compose."""
 
     clip: float = 0.0  # weight clipping to [-clip, clip] after every critic step (0: off)
+    # gradient penalty on interpolates: two_sided (||grad D|| - t)^2 (WGAN-GP, Gulrajani et al.
+    # 2017), one_sided max(0, ||grad D|| - t), one_sided_squared (Petzka et al. 2018)
     penalty: Literal["none", "two_sided", "one_sided", "one_sided_squared"] = "none"
-    penalty_weight: float = 10.0  # lambda
+    penalty_weight: float = 10.0  # lambda, the penalty's weight
     penalty_target: float = 1.0  # the gradient norm the penalty pulls towards
     # lazy regularisation: apply every k critic steps, scaled by k
     penalty_every: int = _at_most(1, 10**6)
     penalty_impl: Literal["autograd", "func"] = "autograd"  # how grad_x D is taken
-    spectral_norm: bool = False
+    spectral_norm: bool = False  # spectral normalisation of the critic's layers (Miyato 2018)
 
 
 @dataclass
 class OptimConfig:
     """One optimiser. Defaults: Adam(1e-4, betas (0, 0.9)) as in the WGAN-GP paper."""
 
-    name: Literal["adam", "rmsprop", "sgd"] = "adam"
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.0, 0.9)
-    weight_decay: float = 0.0
+    name: Literal["adam", "rmsprop", "sgd"] = "adam"  # the update rule (wgan.gan.optim)
+    lr: float = 1e-4  # learning rate (train.lr_decay may decay it)
+    betas: tuple[float, float] = (0.0, 0.9)  # adam: [beta1, beta2]; sgd: [momentum, unused]
+    weight_decay: float = 0.0  # L2 weight decay, added to the gradient (torch's convention)
 
 
 @dataclass
 class TrainConfig:
     """The loop: ``steps`` generator iterations, each after ``n_critic`` critic iterations."""
 
-    steps: int = _at_most(2000, MAX_STEPS)
-    n_critic: int = _at_most(5, 1000)
-    lr_decay: Literal["none", "linear"] = "none"  # linear: to 0 over `steps` (WGAN-GP CIFAR)
-    seed: int = _at_most(0, MAX_SEED)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    steps: int = _at_most(2000, MAX_STEPS)  # generator iterations in all (resume: raise it)
+    n_critic: int = _at_most(5, 1000)  # critic iterations per generator iteration
+    # linear: lr * (1 - step / steps), 0 at `steps` (WGAN-GP CIFAR-10). A function of the step
+    # and the current `steps`: a resume with more steps follows the schedule of a run of the
+    # new length from its step on (a rate that reached 0 rises to lr * (1 - step / new steps));
+    # wgan train --resume prints the rate before and after
+    lr_decay: Literal["none", "linear"] = "none"
+    seed: int = _at_most(0, MAX_SEED)  # initialisation, data and noise (one run per seed: sweep)
+    device: str = "auto"  # where training runs (auto: CUDA if present, else the CPU)
     threads: int = _at_most(0, 1024)  # CPU threads while training (0: as many as are free)
     # read statistics back to the host this often (no per-step sync)
     log_every: int = _at_most(50, MAX_STEPS)
     eval_every: int = _at_most(500, MAX_STEPS)  # mode metrics and exact W1 (0: only at the end)
-    eval_samples: int = _at_most(2500, 2**20)
-    figure_every: int = _at_most(500, MAX_STEPS)  # 0: only at the end
-    checkpoint_every: int = _at_most(500, MAX_STEPS)  # 0: only at the end
+    eval_samples: int = _at_most(2500, 2**20)  # generated samples per evaluation
+    figure_every: int = _at_most(500, MAX_STEPS)  # figures this often (0: only at the end)
+    checkpoint_every: int = _at_most(500, MAX_STEPS)  # a checkpoint this often (0: at the end)
     # also a checkpoint when this many minutes passed since the last one (default 10; 0: off),
     # so that a kill loses minutes, not a long checkpoint_every interval; a save only
     checkpoint_minutes: float = _at_most(10.0, 10**6)
-    progress: bool = True
+    progress: bool = True  # a progress bar on stderr
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype; fp16 adds loss scaling
     inception_weights: str | None = None  # a local Inception file for IS/FID/KID (no download)
@@ -199,15 +223,15 @@ class TricksConfig:
     virtual_batch_size: int = _at_most(64, 4096)  # the reference batch of generator.norm=virtual
     instance_noise: float = 0.0  # sigma_0 of N(0, sigma^2) on every critic input (0: off)
     instance_noise_steps: int = _at_most(0, 10**12)  # annealed to 0 by then (0: train.steps)
-    instance_noise_schedule: Literal["linear", "exponential"] = "linear"
+    instance_noise_schedule: Literal["linear", "exponential"] = "linear"  # sigma's annealing
 
 
 @dataclass
 class Config:
     """A whole run."""
 
-    name: str = "run"
-    out_dir: str = "runs"
+    name: str = "run"  # the run's folder is out_dir/NNNNN-name (default: the preset's name)
+    out_dir: str = "runs"  # the folder of the numbered run folders
     data: DataConfig = field(default_factory=DataConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     critic: NetConfig = field(default_factory=NetConfig)

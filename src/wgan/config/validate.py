@@ -107,6 +107,22 @@ def validate(cfg: Config) -> Config:
     ``data.batch_size <= 2**20``), so an absurd or overflowing value is one clear error.
     """
     _check_numbers(cfg)
+    for ok, message in _checks(cfg):
+        if not ok:
+            raise ConfigError(message)
+    smoothing = _label_smoothing_message(cfg)
+    if smoothing:
+        raise ConfigError(smoothing)
+    if not _DEVICE_RE.fullmatch(cfg.train.device):
+        raise ConfigError(f"{DEVICE_RULE}, got {cfg.train.device!r}")
+    return cfg
+
+
+DEVICE_RULE = "train.device must be auto, cpu, cuda or cuda:N"
+
+
+def _checks(cfg: Config) -> list[tuple[bool, str]]:
+    """The range and cross-field checks of :func:`validate`: ``(holds, message)`` pairs."""
     checks: list[tuple[bool, str]] = [
         (cfg.data.batch_size >= 1, "data.batch_size must be >= 1"),
         (cfg.generator.latent_dim >= 1, "generator.latent_dim must be >= 1"),
@@ -178,17 +194,26 @@ def validate(cfg: Config) -> Config:
         checks.append((opt.lr > 0, f"{opt_key}.lr must be > 0"))
         checks.append((all(0 <= b < 1 for b in opt.betas), f"{opt_key}.betas must be in [0, 1)"))
         checks.append((opt.weight_decay >= 0, f"{opt_key}.weight_decay must be >= 0"))
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    smoothing = _label_smoothing_message(cfg)
-    if smoothing:
-        raise ConfigError(smoothing)
-    if not _DEVICE_RE.fullmatch(cfg.train.device):
-        raise ConfigError(
-            f"train.device must be auto, cpu, cuda or cuda:N, got {cfg.train.device!r}"
-        )
-    return cfg
+    return checks
+
+
+def value_ranges(cfg: Config) -> dict[str, str]:
+    """The range of each key that has one, in the words of :func:`validate`'s checks (one
+    source for the check and its description): ``{"train.steps": ">= 1, <= 1,000,000,000,000",
+    "objective.pi": "in (0, 1)", ...}``. A declared upper bound (``_at_most``) is added, and
+    every float must be finite."""
+    out: dict[str, list[str]] = {}
+    for _, message in [*_checks(cfg), (True, DEVICE_RULE)]:
+        key, sep, rule = message.partition(" must be ")
+        if sep and " " not in key.strip():
+            out.setdefault(key, []).append(rule)
+        elif sep and key.endswith(")"):  # "train.ema (the EMA decay) must be in [0, 1)"
+            out.setdefault(key.split(" ", 1)[0], []).append(rule)
+    for key, _, f in leaf_items(cfg):
+        bound = f.metadata.get("max")
+        if bound is not None:
+            out.setdefault(key, []).append(f"<= {bound:,}")
+    return {key: ", ".join(rules) for key, rules in out.items()}
 
 
 # --------------------------------------------------------------------------------------------

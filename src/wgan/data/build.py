@@ -106,8 +106,7 @@ _DEFAULT_RESOLUTION = {
     "stacked_mnist": 32,
     "cifar10": 32,
     "cifar100": 32,
-    "folder": 64,
-}
+}  # folder: from its files (wgan.data.image_files.scan_image_folder)
 
 _NEEDS_PATH = {
     "mnist": "a directory holding train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]",
@@ -177,10 +176,12 @@ def make_image_dataset(
     * ``cifar10`` / ``cifar100``: ``path`` is the extracted python-pickle directory.
     * ``folder``: ``path`` is a directory of images (sub-folders = classes).
 
-    ``resolution`` defaults to 16 for the digits, 32 for MNIST/CIFAR, 64 for folders, and for
-    ``idx`` the smallest of :data:`RESOLUTIONS` at least the native size. ``channels`` may only
-    restate the dataset's own channel count, except for ``folder`` (1 = grayscale, 3 = RGB,
-    default 3). ``split`` is ``'train'`` or ``'test'`` (file-based datasets with a test set).
+    ``resolution`` defaults to 16 for the digits, 32 for MNIST/CIFAR, for ``idx`` the smallest
+    of :data:`RESOLUTIONS` at least the native size, and for a folder to what its files say
+    (the most common side, rounded to a supported power of two). ``channels`` may only restate
+    the dataset's own channel count, except for ``folder`` (1 = grayscale, 3 = RGB; default: RGB
+    if any file is stored in colour, else grayscale). ``split`` is ``'train'`` or ``'test'``
+    (file-based datasets with a test set).
 
     Raises:
         ConfigError: unknown name, bad resolution/channels/split, or ``data.path`` unset.
@@ -250,8 +251,7 @@ def make_image_dataset(
     # folder
     if split != "train":
         raise ConfigError("dataset 'folder' has no test split; data.split must be 'train'")
-    assert res is not None
-    return load_image_folder(path, res, channels if channels is not None else 3)
+    return load_image_folder(path, res, channels)
 
 
 def _idx_labels_beside(images_path: Path) -> Path | None:

@@ -3,9 +3,9 @@ numbers to a run dir (the claims and their papers are in each module's docstring
 
 Each module registers its experiment with :func:`wgan.experiments.framework.register`; importing
 them here, in one explicit place, fills :data:`EXPERIMENTS` in the order the report page shows.
-``run_experiment(name, overrides)`` builds the settings (fast laptop-CPU defaults; ``key=value``
-overrides are type-checked), creates a numbered run directory ``<out_dir>/NNNNN-exp-<name>`` and
-runs it.
+``run_experiment(name, overrides, quick=False)`` builds the settings (fast laptop-CPU defaults,
+or the quick size; ``key=value`` overrides are type-checked), creates a numbered run directory
+``<out_dir>/NNNNN-exp-<name>`` and runs it.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from wgan.experiments import refinement  # noqa: F401
 from wgan.experiments import likelihood  # noqa: F401
 
 # isort: on
-from wgan.experiments.common import apply_overrides
 from wgan.experiments.framework import (
     EXPERIMENTS,
     Experiment,
     ExperimentResult,
     experiment_dir,
+    make_settings,
 )
 
 
@@ -56,11 +56,13 @@ def get_experiment(name: str) -> Experiment:
 
 
 def run_experiment(
-    name: str, overrides: Sequence[str] = (), out_dir: str | Path = "runs"
+    name: str, overrides: Sequence[str] = (), out_dir: str | Path = "runs", quick: bool = False
 ) -> ExperimentResult:
-    """Run experiment ``name`` with ``key=value`` overrides in a new run directory."""
+    """Run experiment ``name`` in a new run directory, at its defaults or, with ``quick``, at
+    its quick size; ``key=value`` overrides apply on top, under the settings' own names or the
+    training-config names they mirror (``train.steps=500`` for ``steps=500``)."""
     experiment = get_experiment(name)
-    settings = apply_overrides(experiment.settings(), overrides)
+    settings = make_settings(experiment, overrides, quick)
     return experiment.run(settings, experiment_dir(out_dir, name))
 
 

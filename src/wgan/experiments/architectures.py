@@ -49,21 +49,24 @@ class ArchitecturesSettings(StudySettings):
     """Settings of ``wgan experiment architectures``; the i-th setting trains with seed + i
     (all methods alike).
 
-    The default (16x16 digits, 2,000 generator iterations, base width 32, a 6-block ResNet) is
-    the smallest size the verdict judges, and the DCGAN-baseline WGAN-GP run draws legible
-    digits (the ``digits-wgan-gp`` preset's resolution, width and iterations). The paper's
-    sizes: ``resolution=32 width=64 batch_size=64 steps=20000 resnet_blocks=50`` (101 layers),
-    e.g. on a GPU with ``jobs=4``.
+    The default (16x16 digits, batch 64, 2,000 generator iterations, base width 32, a 6-block
+    ResNet) is the smallest size the verdict judges (the ``digits-wgan-gp`` preset's
+    resolution, batch and width, with the paper's optimisers and no EMA of G). The
+    paper's sizes: ``resolution=32 width=64 batch_size=64 steps=20000 resnet_blocks=50``
+    (101 layers), e.g. on a GPU with ``jobs=4``.
     """
 
     architectures: str = ",".join(ARCHITECTURES)  # settings to train (rows of the grid)
     methods: str = ",".join(METHODS)  # gan, lsgan, wgan-clip, wgan-gp (columns of the grid)
     resolution: int = 16  # digits side: 8, 16, 32 or 64
     steps: int = MIN_STEPS  # generator iterations per run
+    batch_size: int = 64  # batch size (the paper's)
     width: int = 32  # base filter count of G and D (the paper: 64)
     resnet_blocks: int = 6  # residual blocks of the deep ResNet (50: the paper's 101 layers)
     threshold: float = 5.0  # a run "succeeds" at this digit Inception score (verdict)
 
+    #: The training-config keys these settings mirror.
+    TRAIN_KEYS = {"width": ("generator.width", "critic.width")}
     LIMITS = {"width": "[1, 4096]", "resnet_blocks": "[1, 1000]", "threshold": "[1, 10]"}
 
     def checks(self) -> list[tuple[bool, str]]:

@@ -55,7 +55,7 @@ from wgan.data import make_dataset, resolve_dataset_name
 from wgan.errors import ConfigError
 from wgan.experiments import framework as fw
 from wgan.experiments.common import fit_critic, format_table, public, split_list
-from wgan.experiments.verdict import LECTURE_WGAN_GP, Verdict, decide, finite, fmt
+from wgan.experiments.verdict import Verdict, decide, finite, fmt
 from wgan.figures import plotting
 from wgan.gan.loss import GANLoss
 from wgan.gan.players import NoisyDataGenerator
@@ -85,6 +85,14 @@ class ClippingVsPenaltySettings(fw.Settings):
     resolution: int = 96  # contour grid points per axis
     plot_range: float = 3.0  # contour plots cover [-r, r]^2 (gan_toy.py: 3)
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "hidden": ("critic.hidden",),
+        "depth": ("critic.depth",),
+        "batch_size": ("data.batch_size",),
+        "gp_weight": ("constraint.penalty_weight",),
+        "eval_samples": ("train.eval_samples",),
+    }
     LIMITS = {
         "noise_std": "> 0",
         "hidden": ">= 1",
@@ -423,7 +431,6 @@ class ClippingVsPenalty(fw.Experiment):
         Fig. 1)."""
         deep = numbers["deep"]["methods"]
         source = "Gulrajani et al. 2017, Improved Training of WGANs, Sec. 3 and Fig. 1"
-        source = f"{source}; {LECTURE_WGAN_GP}"
         # A clipped critic is judged only when its bound constrains it: either every layer's norm
         # is below 1 whatever the weights (||W||_2 <= width * c < 1: gradients must vanish), or the
         # weights can reach ±c in the run (about lr per RMSProp step, so steps * lr >= c). A bound

@@ -67,6 +67,18 @@ class DiscreteDataSettings(fw.Settings):
     feature_matching: float = 0.0  # tricks.feature_matching of every method (0: the paper's)
     device: str = "cpu"  # torch device of the runs
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "data": ("data.name",),
+        "data_path": ("data.path",),
+        "steps": ("train.steps",),
+        "eval_every": ("train.eval_every",),
+        "eval_samples": ("train.eval_samples",),
+        "width": ("generator.width", "critic.width"),
+        "depth": ("generator.depth", "critic.depth"),
+        "feature_matching": ("tricks.feature_matching",),
+        "device": ("train.device",),
+    }
     LIMITS = {
         "steps": ">= 1",
         "eval_every": ">= 1",

@@ -45,7 +45,7 @@ import torch
 from wgan.data import make_dataset
 from wgan.experiments import common
 from wgan.experiments import framework as fw
-from wgan.experiments.verdict import LECTURE_IMPROVED, Verdict, decide, finite, fmt
+from wgan.experiments.verdict import Verdict, decide, finite, fmt
 from wgan.objectives import DIVERGENCES
 from wgan.training.trainer import Trainer
 
@@ -84,13 +84,19 @@ class FDivergencesSettings(fw.TrainingSettings):
     every divergence). Paper-size networks: ``hidden=512``; longer runs: ``steps=10000``."""
 
     dataset: str = "8gaussians"  # toy dataset name
-    divergences: str = "all"  # "all" or comma-separated names of wgan.objectives.DIVERGENCES
+    divergences: str = "all"  # "all", or comma-separated: kl, reverse_kl, pearson, gan, ...
     generator_loss: Literal["saddle", "alternative"] = "saddle"  # minimise F, or max E_Q[g_f(V)]
     pi: float = 0.5  # weight of weighted_jensen_shannon
     steps: int = 2000  # generator iterations per divergence
     log_every: int = 10  # statistics read back (and checked for NaN/inf) this often
     final_window: int = 200  # the final estimate averages the last this many iterations
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "dataset": ("data.name",),
+        "generator_loss": ("objective.generator_loss",),
+        "pi": ("objective.pi",),
+    }
     LIMITS = {"eval_samples": "[2, 5000]", "log_every": ">= 1", "final_window": ">= 1"}
 
     def divergence_list(self) -> list[str]:
@@ -204,7 +210,7 @@ class FDivergences(fw.Experiment):
         measured = f"{len(good)}/{len(rows)} trained (finite, >= half the modes)"
         measured += f"; failed: {', '.join(bad)}" if bad else ""
         claim = "Every f-divergence of the f-GAN table trains a generator"
-        source = f"{FD_SOURCE}, Tables 1-2 and Sec. 4; {LECTURE_IMPROVED}"
+        source = f"{FD_SOURCE}, Tables 1-2 and Sec. 4"
         testable = settings.steps >= FD_MIN_STEPS and bool(good)
         out = [decide(claim, source, measured, not bad, testable, why)]
         js, gan = rows.get("jensen_shannon"), rows.get("gan")

@@ -32,7 +32,7 @@ import textwrap
 import time
 import tokenize
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from itertools import product
 from pathlib import Path
@@ -41,12 +41,14 @@ from typing import Any, ClassVar
 from wgan.config import check_seed
 from wgan.errors import ConfigError
 from wgan.experiments.common import (
+    apply_overrides,
     check_settings,
     format_table,
     name_checks,
     progress,
     split_list,
 )
+from wgan.experiments.setting_names import train_key_rows, translate
 from wgan.experiments.verdict import Verdict
 from wgan.store import rundirs
 from wgan.store.tracking import json_safe
@@ -81,14 +83,29 @@ class Settings:
     threads: int = 1  # torch CPU threads while running (restored after); 0: leave as is
 
     LIMITS: ClassVar[dict[str, str]] = {"threads": ">= 0"}
+    #: Field -> the training-config keys it mirrors, so that ``train.seed=3`` is ``seed=3``
+    #: (:mod:`wgan.experiments.setting_names`); merged along the hierarchy like ``LIMITS``, and
+    #: declared only where the meaning is the training key's.
+    TRAIN_KEYS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "seed": ("train.seed",),
+        "threads": ("train.threads",),
+    }
     #: Valid method names (set by :func:`register` from the experiment's ``methods``).
     METHODS: ClassVar[Mapping[str, Any]] = {}
 
     def limits(self) -> dict[str, str]:
         """Every field's bound, the subclasses' winning."""
-        out: dict[str, str] = {}
+        return self._merged("LIMITS")
+
+    def train_keys(self) -> dict[str, tuple[str, ...]]:
+        """Every field's mirrored training-config keys, the subclasses' winning (an empty
+        tuple: the subclass's field means something else)."""
+        return {k: v for k, v in self._merged("TRAIN_KEYS").items() if v}
+
+    def _merged(self, table: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         for klass in reversed(type(self).__mro__):
-            out.update(vars(klass).get("LIMITS", {}))
+            out.update(vars(klass).get(table, {}))
         return out
 
     def checks(self) -> list[tuple[bool, str]]:
@@ -122,6 +139,14 @@ class TrainingSettings(Settings):
         "depth": ">= 0",
         "batch_size": ">= 1",
         "eval_samples": ">= 2",
+    }
+    TRAIN_KEYS = {
+        "steps": ("train.steps",),
+        "hidden": ("generator.hidden", "critic.hidden"),
+        "depth": ("generator.depth", "critic.depth"),
+        "batch_size": ("data.batch_size",),
+        "eval_samples": ("train.eval_samples",),
+        "device": ("train.device",),
     }
 
 
@@ -219,8 +244,9 @@ class Experiment:
     description: ClassVar[str]
     Settings: ClassVar[type[Settings]]
     methods: ClassVar[dict[str, Method]] = {}
-    #: ``wgan experiment all --quick``: overrides small enough that every experiment together
-    #: fits in a few CPU minutes, at which the claims can still be judged where possible.
+    #: ``--quick`` (``wgan experiment NAME --quick``, ``wgan experiment all --quick``): overrides
+    #: small enough that every experiment together fits in a few CPU minutes, at which the
+    #: claims can still be judged where possible.
     quick: ClassVar[dict[str, Any]] = {}
 
     @property
@@ -335,6 +361,16 @@ def quick_settings(experiment: Experiment) -> Any:
     return settings
 
 
+def make_settings(
+    experiment: Experiment, overrides: Sequence[str] = (), quick: bool = False
+) -> Any:
+    """The experiment's settings: its defaults, or with ``quick`` its quick size, then
+    ``overrides`` (``key=value``, under the settings' own names or the training-config names
+    they mirror, :mod:`wgan.experiments.setting_names`), validated."""
+    settings = quick_settings(experiment) if quick else experiment.Settings()
+    return apply_overrides(settings, translate(settings, overrides, experiment.name))
+
+
 # ----------------------------------------------------------------------------------------------
 # Settings help
 # ----------------------------------------------------------------------------------------------
@@ -389,17 +425,25 @@ def settings_help(experiment: Experiment) -> str:
         for h in settings_fields(experiment.Settings)
     ]
     table = format_table(["setting", "type", "default", "meaning"], rows)
+    usage = f"usage: wgan experiment {experiment.name} [key=value ...] [--quick] [--out-dir DIR]"
     lines = [
-        f"usage: wgan experiment {experiment.name} [key=value ...] [--out-dir DIR] [--json]",
+        f"{usage} [--json]",
         "",
         textwrap.fill(experiment.description, 96),
         "",
         "settings (override with key=value):",
         *(line.rstrip() for line in table.splitlines()),
     ]
+    mirrored = train_key_rows(experiment.Settings)
+    if mirrored:
+        lines += ["", "the same settings under their training-config names (as in wgan train):"]
+        table = format_table(["training-config key", "setting"], mirrored)
+        lines += [line.rstrip() for line in table.splitlines()]
     if experiment.quick:
         quick = ", ".join(f"{k}={v}" for k, v in experiment.quick.items())
-        lines += ["", f"quick size (wgan experiment all --quick): {quick}"]
+        lines += ["", f"quick size (--quick; key=value overrides apply on top): {quick}"]
+    else:
+        lines += ["", "no quick size: --quick runs the defaults"]
     return "\n".join(lines)
 
 

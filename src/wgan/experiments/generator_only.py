@@ -1,14 +1,14 @@
 """A generator trained alone against a frozen discriminator, and against an optimal critic.
 
-The claims (lecture "Generative Adversarial Networks and Wasserstein Loss", after Goodfellow
-2016, "NIPS 2016 Tutorial: Generative Adversarial Networks", arXiv 1701.00160, §5.1.1, and
-Arjovsky et al. 2017, "Wasserstein GAN", arXiv 1701.07875, §3):
+The claims (Goodfellow 2016, "NIPS 2016 Tutorial: Generative Adversarial Networks", arXiv
+1701.00160, §5.1.1, and Arjovsky et al. 2017, "Wasserstein GAN", arXiv 1701.07875, §3):
 
-1. "If the generator is trained extensively without updates to the discriminator, it will
-   converge to find the optimal image which fools the discriminator the most and therefore will
-   become independent of latent space input": ``G* = argmax_x D(x)`` for every z.
-2. "Critics trained until optimality avoid mode collapse": the WGAN critic can (and should) be
-   trained to optimality, and its gradients then keep G spread over the data.
+1. A generator trained extensively without updates to the discriminator converges to the one
+   sample that fools the discriminator most, whatever its latent input: ``G* = argmax_x D(x)``
+   for every z (Goodfellow 2016, §5.1.1).
+2. A critic trained to optimality avoids mode collapse: the WGAN critic can (and should) be
+   trained to optimality, and its gradients then keep G spread over the data (Arjovsky et al.
+   2017, §3).
 
 What is run, on a 2-D mixture whose samples live in a box (the plotting box of the dataset; G's
 samples are clamped into it, as images live in a pixel range, so that D has a maximiser; a ReLU
@@ -55,7 +55,7 @@ import torch
 from wgan.data import make_dataset
 from wgan.experiments import common, toy_probes
 from wgan.experiments import framework as fw
-from wgan.experiments.verdict import LECTURE_WGAN, Verdict, decide
+from wgan.experiments.verdict import Verdict, decide
 from wgan.metrics import mode_metrics
 from wgan.objectives import make_objective
 from wgan.training.trainer import Trainer
@@ -121,6 +121,15 @@ class GeneratorOnlySettings(fw.Settings):
     grid: int = 101  # grid points per axis for the argmax of the critic
     device: str = "cpu"  # cpu | cuda | auto
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "dataset": ("data.name",),
+        "hidden": ("generator.hidden", "critic.hidden"),
+        "depth": ("generator.depth", "critic.depth"),
+        "batch_size": ("data.batch_size",),
+        "eval_samples": ("train.eval_samples",),
+        "device": ("train.device",),
+    }
     LIMITS = {"pretrain_steps": ">= 1", "g_steps": ">= 1", "optimal_steps": ">= 0"}
     LIMITS |= {"refit_every": ">= 1", "refit_steps": ">= 0", "hidden": ">= 1", "depth": ">= 0"}
     LIMITS |= {"batch_size": ">= 1", "eval_samples": "[2, 100000]", "grid": "[2, 1000]"}
@@ -182,7 +191,7 @@ def collapse_verdict(condition: str, result: dict[str, Any] | None, g_steps: int
     return decide(
         "Trained alone against a fixed discriminator, the generator converges to the single "
         f"point that fools it most, whatever its input z ({which[condition]}, frozen)",
-        f"Goodfellow 2016, NIPS tutorial, §5.1.1; {LECTURE_WGAN}",
+        "Goodfellow 2016, NIPS tutorial, §5.1.1",
         measured,
         holds,
         testable=testable,
@@ -228,7 +237,7 @@ def optimal_verdict(
     return decide(
         "A critic trained to optimality avoids mode collapse: G trained against it keeps its "
         "spread and its modes, measurably better than against a critic not kept optimal",
-        f"Arjovsky et al. 2017, WGAN, §3; {LECTURE_WGAN}",
+        "Arjovsky et al. 2017, WGAN, §3",
         measured,
         holds,
         testable=opt is not None and lagging is not None and g_steps >= MIN_G_STEPS,

@@ -28,7 +28,7 @@ from wgan.data import make_dataset
 from wgan.experiments import common
 from wgan.experiments import framework as fw
 from wgan.experiments.mode_collapse import MC_COVERAGE
-from wgan.experiments.verdict import LECTURE_DGM, LECTURE_IMPROVED, Verdict, decide, finite
+from wgan.experiments.verdict import Verdict, decide, finite
 from wgan.metrics.images import STACKED_N_MODES
 
 #: The techniques (settings ``techniques``): each alone (name -> (config override, label)), all
@@ -212,7 +212,7 @@ class ImprovedTechniques(fw.Experiment):
             measured = "; ".join(
                 f"{c[0]}: {c[1]:.1f} vs plain {c[2]:.1f} modes (±{c[3]:.1f})" for c in cases
             )
-            source = f"{IT_SOURCE}; {LECTURE_IMPROVED}; {LECTURE_DGM}"
+            source = IT_SOURCE
             out.append(decide(claim, source, measured, bool(helps) and not hurts, testable, reason))
         return out
 

@@ -8,8 +8,8 @@ the experiment adds is the exact size of each effect as the dimension grows, and
 the constructions are implemented right. Its verdicts say so (:data:`ANALYTIC`).
 
 The claim (Theis, van den Oord & Bethge 2016, "A note on the evaluation of generative models",
-arXiv 1511.01844, §3.2-3.3; lecture 8, "Deep Generative Models"): likelihood and sample quality
-are largely independent, so one cannot stand in for the other.
+arXiv 1511.01844, §3.2-3.3): likelihood and sample quality are largely independent, so one
+cannot stand in for the other.
 
 * Poor likelihood, great samples: ``p1(x) = (1/n) Σ_i N(x | x_i, ε I)``, narrow Gaussians on
   the n training points. For small ε its samples are (almost) training points, as good as real
@@ -46,7 +46,7 @@ from torch import Tensor
 from wgan.data import make_dataset
 from wgan.experiments import framework as fw
 from wgan.experiments.common import format_table, split_list
-from wgan.experiments.verdict import LECTURE_DGM, Verdict, decide
+from wgan.experiments.verdict import Verdict, decide
 from wgan.figures import plotting
 from wgan.metrics import exact_w1, mode_metrics
 
@@ -75,11 +75,13 @@ class LikelihoodSettings(fw.Settings):
     dataset: str = "8gaussians"  # 2-D mixture whose modes and σ are embedded in d dimensions
     kernel_std: float = 0.1  # std of p1's kernels in units of the data's σ: ε = (kernel_std·σ)²
     noise_std: float = 1.0  # std of p_noise = N(0, noise_std² I)
-    p2_weight: float = 0.01  # weight of p in p2 = w p + (1 − w) p_noise (lecture: 0.01)
+    p2_weight: float = 0.01  # weight of p in p2 = w p + (1 − w) p_noise (Theis et al.: 0.01)
     n_train: int = 1000  # training points (the centres of p1's kernels)
     n_test: int = 1000  # held-out points for the log-likelihood and W1 (exact W1: <= 5000)
     n_samples: int = 1000  # samples of each model for the quality metrics (exact W1: <= 5000)
 
+    #: The training-config keys these settings mirror.
+    TRAIN_KEYS = {"dataset": ("data.name",), "n_train": ("data.n_train",)}
     LIMITS = {
         "kernel_std": "> 0",
         "noise_std": "> 0",
@@ -298,7 +300,7 @@ class Likelihood(fw.Experiment):
         verdicts = [
             decide(
                 claim,
-                f"{paper}, {sec}, analytic demonstration; {LECTURE_DGM}",
+                f"{paper}, {sec}, analytic demonstration",
                 measured,
                 ok,
                 testable,

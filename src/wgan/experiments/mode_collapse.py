@@ -48,9 +48,6 @@ from wgan.experiments.common import (
     train_cell,
 )
 from wgan.experiments.verdict import (
-    LECTURE_DGM,
-    LECTURE_PROBLEMS,
-    LECTURE_WGAN,
     Verdict,
     decide,
     finite,
@@ -249,7 +246,7 @@ class ModeCollapse(fw.Experiment):
                 decide(
                     f"{label} shows no mode collapse",
                     "Arjovsky et al. 2017, WGAN, Sec. 4.3 ('In no experiment did we see evidence "
-                    f"of mode collapse'); {LECTURE_DGM}; {LECTURE_WGAN}",
+                    "of mode collapse')",
                     ", ".join(f"{d}: {m:.1f}/{n} modes" for d, (m, n) in got.items()),
                     ok,
                     not short,
@@ -268,8 +265,7 @@ class ModeCollapse(fw.Experiment):
             out.append(
                 decide(
                     f"The {label} drops modes that WGAN-GP captures",
-                    "Goodfellow et al. 2014, Sec. 6; Metz et al. 2017, Fig. 1; "
-                    f"{LECTURE_PROBLEMS}; {LECTURE_DGM}",
+                    "Goodfellow et al. 2014, Sec. 6; Metz et al. 2017, Fig. 1",
                     ", ".join(f"{d}: {got[d][0]:.1f} vs {gp[d][0]:.1f} modes" for d in common),
                     bool(fewer),
                     not short,

@@ -1,13 +1,13 @@
 """Mode hopping: the generated mode histogram over training, GANs against WGAN-GP.
 
-The claim: generator and discriminator "get stuck in a vicious cycle": G learns to produce very
-realistic samples of one mode (1s), D is fooled for a while, then D learns that mode and G
-switches to another (2s) (lecture 19, "Problems with GANs"). The same cycle is drawn on a
-mixture of Gaussians by Metz et al. 2017, "Unrolled Generative Adversarial Networks", arXiv
-1611.02163, Fig. 1 (a standard GAN "rotates through the modes of the data distribution" and
-never converges), and Goodfellow 2016, "NIPS 2016 Tutorial: Generative Adversarial Networks",
-arXiv 1701.00160, §5.1.1, Fig. 22. A WGAN-GP critic kept near optimal should not chase the
-generator from mode to mode (Arjovsky et al. 2017, §4.3; Gulrajani et al. 2017).
+The claim: generator and discriminator get stuck in a cycle: G learns to produce realistic samples
+of one mode, D is fooled for a while, then D learns that mode and G switches to another. The
+cycle is drawn on a mixture of Gaussians by Metz et al. 2017, "Unrolled Generative Adversarial
+Networks", arXiv 1611.02163, Fig. 1 (a standard GAN "rotates through the modes of the data
+distribution" and never converges), and Goodfellow 2016, "NIPS 2016 Tutorial: Generative
+Adversarial Networks", arXiv 1701.00160, §5.1.1, Fig. 22. A WGAN-GP critic kept near optimal
+should not chase the generator from mode to mode (Arjovsky et al. 2017, §4.3; Gulrajani et al.
+2017).
 
 Methods: ``gan``, the minimax GAN with the DCGAN optimiser (Adam 2e-4, β1 = 0.5, both players);
 ``gan-metz``, the non-saturating GAN with the toy settings used for Metz et al.'s mixture
@@ -48,7 +48,7 @@ import numpy as np
 from wgan.experiments import framework as fw
 from wgan.experiments.common import experiment_config, format_table, make_trainer, split_list
 from wgan.experiments.toy_probes import advance_to, mode_histogram, modeless, record_steps
-from wgan.experiments.verdict import LECTURE_PROBLEMS, Verdict, decide
+from wgan.experiments.verdict import Verdict, decide
 from wgan.training.run import NonFiniteSamples
 
 
@@ -211,7 +211,7 @@ def hopping_verdict(
         holds = not why and gan["hops"] >= 1 and g >= MIN_RATIO * w
     return decide(
         f"On {dataset}, the {label} hops from mode to mode as D learns each one; WGAN-GP does not",
-        f"Metz et al. 2017, Unrolled GANs, Fig. 1; {LECTURE_PROBLEMS}",
+        "Metz et al. 2017, Unrolled GANs, Fig. 1",
         measured,
         holds,
         testable=not why,

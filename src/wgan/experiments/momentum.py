@@ -51,7 +51,7 @@ from wgan.experiments.toy_probes import (
     record_steps,
     roughness,
 )
-from wgan.experiments.verdict import LECTURE_WGAN, Verdict, decide, fmt
+from wgan.experiments.verdict import Verdict, decide, fmt
 
 
 def _optimiser(name: str, label: str, d_name: str, betas: str, gp: bool = False) -> fw.Method:
@@ -112,6 +112,13 @@ class MomentumSettings(fw.TrainingSettings):
     n_records: int = 50  # evenly spaced records of the estimate and exact W1 (plus step 0)
     eval_samples: int = 500  # held real samples = generated samples per record (exact W1)
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "dataset": ("data.name",),
+        "lr": ("g_optim.lr", "d_optim.lr"),
+        "clip": ("constraint.clip",),
+        "penalty_weight": ("constraint.penalty_weight",),
+    }
     LIMITS = dict(n_seeds=">= 1", lr="> 0", clip="> 0", penalty_weight=">= 0")
     LIMITS["eval_samples"] = "[2, 5000]"  # exact W1
 
@@ -227,7 +234,7 @@ class Momentum(fw.Experiment):
         momentum = decide(
             "A weight-clipped WGAN is unstable with a momentum optimiser (Adam, β1 > 0) on the "
             "critic: its loss is non-stationary, unlike with RMSProp",
-            f"Arjovsky et al. 2017, WGAN, §3; {LECTURE_WGAN}",
+            "Arjovsky et al. 2017, WGAN, §3",
             describe(names) if names else "-",
             ok
             and all(
@@ -242,7 +249,7 @@ class Momentum(fw.Experiment):
         stable = decide(
             "WGAN-GP trains stably with Adam (β1 = 0, β2 = 0.9): no divergence and a critic "
             "loss no rougher than a clipped WGAN's with RMSProp",
-            f"Gulrajani et al. 2017, WGAN-GP, Algorithm 1; {LECTURE_WGAN}",
+            "Gulrajani et al. 2017, WGAN-GP, Algorithm 1",
             describe([n for n in ("gp-adam-0", "rmsprop") if n in summary]),
             ok and gp["divergence_rate"] == 0 and rough["gp-adam-0"] <= rough["rmsprop"],
             testable=ok and testable,

@@ -50,7 +50,7 @@ from wgan.errors import TrainingDiverged
 from wgan.experiments import framework as fw
 from wgan.experiments.common import experiment_config, format_table
 from wgan.experiments.loss_vs_quality import train_through
-from wgan.experiments.verdict import LECTURE_WGAN_GP, Verdict, decide, finite, fmt
+from wgan.experiments.verdict import Verdict, decide, finite, fmt
 from wgan.figures import plotting
 from wgan.metrics import exact_w1
 from wgan.training.trainer import Trainer
@@ -83,6 +83,17 @@ class OverfittingSettings(fw.TrainingSettings):
     eval_samples: int = 2048  # held-out and generated points per measurement
     final_window: int = 5  # "final" values are means over the last this many measurements
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "dataset": ("data.name",),
+        "n_train": ("data.n_train",),
+        "critic_hidden": ("critic.hidden",),
+        "generator_hidden": ("generator.hidden",),
+        "n_critic": ("train.n_critic",),
+        "gp_weight": ("constraint.penalty_weight",),
+        "lr": ("g_optim.lr", "d_optim.lr"),
+        "eval_every": ("train.eval_every",),
+    }
     LIMITS = {"n_train": ">= 1", "control_n_train": ">= 0", "n_critic": ">= 1", "lr": "> 0"}
     LIMITS |= {"critic_hidden": ">= 0", "generator_hidden": ">= 0", "gp_weight": ">= 0"}
     LIMITS |= {"eval_every": ">= 1", "final_window": ">= 1"}
@@ -268,7 +279,7 @@ class Overfitting(fw.Experiment):
         claim = "A critic trained on too little data memorises it: its estimate on the training "
         claim += "set exceeds the one on held-out data"
         source = "Gulrajani et al. 2017, Sec. 5 'Meaningful loss curves and detecting "
-        source += f"overfitting'; {LECTURE_WGAN_GP}"
+        source += "overfitting'"
         return [decide(claim, source, measured, ok, testable, why)]
 
     def figures(self, s, numbers, records, run_dir: Path) -> list[Path]:

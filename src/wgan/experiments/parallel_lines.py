@@ -60,7 +60,7 @@ from wgan.data import make_dataset
 from wgan.experiments import framework as fw
 from wgan.experiments.common import fit_critic, format_table
 from wgan.experiments.parallel_lines_figures import LOG2, plot_results
-from wgan.experiments.verdict import LECTURE_WGAN, Verdict, decide, finite, fmt
+from wgan.experiments.verdict import Verdict, decide, finite, fmt
 from wgan.gan.loss import GANLoss
 from wgan.nets import MLP
 from wgan.objectives import (
@@ -93,6 +93,16 @@ class ParallelLinesSettings(fw.Settings):
     eval_samples: int = 10000  # fresh samples per distribution for the estimates and gradients
     accept_min_theta: float = 0.2  # summary errors are taken over |theta| >= this
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "hidden": ("critic.hidden",),
+        "depth": ("critic.depth",),
+        "batch_size": ("data.batch_size",),
+        "lr": ("d_optim.lr",),
+        "clip": ("constraint.clip",),
+        "gp_weight": ("constraint.penalty_weight",),
+        "eval_samples": ("train.eval_samples",),
+    }
     LIMITS = {
         **dict.fromkeys(("hidden", "depth", "steps", "batch_size", "eval_samples"), ">= 1"),
         **dict.fromkeys(("theta_max", "lr", "clip"), "> 0"),
@@ -363,7 +373,7 @@ class ParallelLines(fw.Experiment):
             decide(
                 "On disjoint supports the Jensen-Shannon divergence stays at log 2 and the minimax "
                 "generator gets no gradient",
-                f"{source}; {LECTURE_WGAN}",
+                source,
                 f"max relative error of the JS estimate vs log 2 = {fmt(js)}, "
                 f"max |dL_G/dθ| (saturating loss) = {fmt(grad)}",
                 finite(js, grad) and js <= PL_JS_REL_TOL and grad <= PL_MAX_SAT_GRAD,
@@ -373,7 +383,7 @@ class ParallelLines(fw.Experiment):
             decide(
                 "W1 is continuous in θ: the WGAN-GP critic estimates |θ| and gives the generator "
                 "the gradient sign(θ)",
-                f"{source} and Theorem 3; Gulrajani et al. 2017; {LECTURE_WGAN}",
+                f"{source} and Theorem 3; Gulrajani et al. 2017",
                 f"max relative error of the estimate vs |θ| = {fmt(w1)}, "
                 f"max |dL_G/dθ - sign θ| = {fmt(gp_grad)}",
                 finite(w1, gp_grad) and w1 <= PL_W1_REL_TOL and gp_grad <= PL_GRAD_TOL,

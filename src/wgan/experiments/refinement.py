@@ -69,6 +69,12 @@ class RefinementSettings(fw.Settings):
     refine_steps: int = 0  # steps of every method; 0: each method's default
     device: str = "cpu"  # cpu | cuda | auto
 
+    #: The training-config keys these settings mirror (``train.steps=`` for ``steps=``).
+    TRAIN_KEYS = {
+        "steps": ("train.steps",),
+        "eval_samples": ("train.eval_samples",),
+        "device": ("train.device",),
+    }
     LIMITS = {
         **dict.fromkeys(("n_seeds", "steps", "image_steps"), ">= 1"),
         **dict.fromkeys(("eval_samples", "image_eval_samples"), "[2, 20000]"),

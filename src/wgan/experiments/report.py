@@ -3,7 +3,7 @@
 Each experiment of :data:`wgan.experiments.EXPERIMENTS` (whoever registered it) runs at its
 defaults or, with ``quick=True``, at its ``QUICK`` size (:func:`~wgan.experiments.framework.
 quick_settings`), in its own numbered run directory under the output folder. The page lists,
-per experiment, the claims it tests with their source (paper and lecture), the measured numbers
+per experiment, the claims it tests with their source (the paper), the measured numbers
 and the verdict, then its figures (PNG files embedded as base64 ``data:`` URIs, so the page is
 one file that can be mailed or opened offline) and its table. An experiment that raises is shown
 as failed, with its error, and the others still run. The page is rewritten after every
@@ -205,9 +205,7 @@ def _verdict_rows(verdicts: list[Verdict]) -> str:
         + "</td></tr>"
         for v in verdicts
     ]
-    head = (
-        "<tr><th>claim</th><th>source (paper; lecture)</th><th>measured</th><th>verdict</th></tr>"
-    )
+    head = "<tr><th>claim</th><th>source (paper)</th><th>measured</th><th>verdict</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -237,6 +235,10 @@ def _section(entry: ReportEntry, out_dir: Path) -> str:
     return "".join(parts)
 
 
+#: The page's title and heading.
+PAGE_TITLE = "Published claims about GANs and WGANs, measured"
+
+
 def render_html(report: Report) -> str:
     """The whole page as one string (no external resources)."""
     size = "quick size (wgan experiment all --quick)" if report.quick else "default settings"
@@ -257,9 +259,9 @@ def render_html(report: Report) -> str:
     body = "".join(_section(e, report.out_dir) for e in report.entries)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        "<title>wgan: the claims of the course, measured</title>"
+        f"<title>{_e(PAGE_TITLE)}</title>"
         f"<style>{_STYLE}</style></head><body>"
-        "<h1>The claims of the course, measured</h1>"
+        f"<h1>{_e(PAGE_TITLE)}</h1>"
         f"<p>Every experiment of <code>wgan experiment</code>, run at its {size} in "
         f"{report.seconds:.0f} s. Each claim shows its source, the number measured and the "
         "verdict at these settings: <span class='holds'>holds</span>, "

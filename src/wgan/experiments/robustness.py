@@ -53,6 +53,13 @@ class StudySettings(fw.Settings):
     address: str = ""  # ray cluster address ("": a local Ray)
     device: str = "cpu"  # train.device of every run: cpu, cuda, auto
 
+    TRAIN_KEYS = {
+        "resolution": ("data.resolution",),
+        "steps": ("train.steps",),
+        "batch_size": ("data.batch_size",),
+        "eval_samples": ("train.eval_samples",),
+        "device": ("train.device",),
+    }
     LIMITS = {
         "steps": ">= 1",
         "batch_size": ">= 2",

@@ -12,13 +12,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# Lectures the claims are taught in (course material, by title).
-LECTURE_WGAN = "lecture 'Generative Adversarial Networks and Wasserstein Loss' (Angermann)"
-LECTURE_WGAN_GP = "lecture summary 'Improved Training of Wasserstein GANs' (Bhardwaj & Kumar)"
-LECTURE_PROBLEMS = "lecture 19 'Problems with GANs'"
-LECTURE_DGM = "lecture 8 'Deep Generative Models' (Isachenko)"
-LECTURE_IMPROVED = "lecture 'Improved GAN' (Wang)"
-
 
 @dataclass(frozen=True)
 class Verdict:

@@ -24,6 +24,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from wgan.figures.style import REAL, draw_samples, path_colours
+
+#: The colour map of the critic's value surface: grey, so that the sample colours stay distinct.
+CRITIC_CMAP = "Greys"
+
 
 @torch.no_grad()
 def critic_grid(
@@ -53,10 +58,10 @@ def plot_toy(
     X, Y, Z = critic_grid(critic, bounds)
     critic.train(was_training)
     fig, ax = subplots(figsize=(5.5, 5))
-    cs = ax.contourf(X, Y, Z, levels=30, cmap="viridis", alpha=0.85)
+    # A grey map under the points: the sample colours (wgan.figures.style) stay distinct on it.
+    cs = ax.contourf(X, Y, Z, levels=30, cmap=CRITIC_CMAP, alpha=0.9, zorder=1)
     fig.colorbar(cs, ax=ax, label="critic value D(x)")
-    ax.scatter(real[:, 0], real[:, 1], s=3, c="tab:orange", label="real", alpha=0.6)
-    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="white", edgecolors="none", label="generated")
+    draw_samples(ax, real, fake)
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
     ax.set_aspect("equal")
@@ -65,9 +70,9 @@ def plot_toy(
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     # Beside the colorbar, outside the figure's right edge (save_figure keeps it): the contours
-    # fill the axes, so any legend inside would cover data. Grey face: the white dots show.
+    # fill the axes, so any legend inside would cover data.
     handles, labels = ax.get_legend_handles_labels()
-    legend_right_of_figure(fig, handles, labels, markerscale=4, facecolor="0.6")
+    legend_right_of_figure(fig, handles, labels, markerscale=4)
     return fig
 
 
@@ -79,12 +84,9 @@ def scatter_panel(
     bounds: tuple[float, float, float, float],
     title: str,
 ) -> None:
-    """One panel: real (N, 2) in grey, generated (M, 2) in blue (if any), modes (K, 2) as red x."""
-    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.7", label="real")
-    if fake is not None:
-        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
-    if modes is not None:
-        ax.scatter(modes[:, 0], modes[:, 1], s=20, marker="x", c="tab:red", label="modes")
+    """One panel: generated (M, 2) samples (if any), the real (N, 2) points over them and the
+    modes (K, 2) over both, in the style of every sample figure (:mod:`wgan.figures.style`)."""
+    draw_samples(ax, real, fake, modes)
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
     ax.set_aspect("equal")
@@ -147,15 +149,23 @@ def legend_beside(ax, handles: list | None = None, labels: list | None = None, *
         shift = ScaledTranslation(max(0.0, out) / fig.dpi, 0.0, fig.dpi_scale_trans)
         kwargs.setdefault("bbox_transform", ax.transAxes + shift)
     if handles is None:
-        return ax.legend(**kwargs)
-    return ax.legend(handles, labels, **kwargs)
+        return _opaque(ax.legend(**kwargs))
+    return _opaque(ax.legend(handles, labels, **kwargs))
 
 
 def legend_right_of_figure(fig: Figure, handles: list, labels: list, **kwargs: Any):
     """A figure legend beyond the figure's right edge (kept by :func:`save_figure`): for axes
     whose right side is taken by a colorbar and whose area is filled by a contour map."""
     kwargs = {"loc": "upper left", "bbox_to_anchor": (1.0, 0.95), "fontsize": 8, **kwargs}
-    return fig.legend(handles, labels, **kwargs)
+    return _opaque(fig.legend(handles, labels, **kwargs))
+
+
+def _opaque(legend):  # noqa: ANN001, ANN202 - a matplotlib Legend
+    """``legend`` with its samples drawn opaque: translucent points (drawn so that layers show
+    through each other) would be faint in the legend."""
+    for handle in legend.legend_handles:
+        handle.set_alpha(1.0)
+    return legend
 
 
 def _renderer(fig: Figure):
@@ -310,20 +320,23 @@ def plot_latent_paths(
 ) -> Figure:
     """Latent paths mapped to the plane: ``paths`` ``(R, S, 2)`` are ``G(z_t)`` along each path.
 
-    Real data (N, 2) in grey and a cloud of generated samples (M, 2) in light blue underneath;
-    one colour per path, straight paths solid, spherical ones dashed, a circle at ``t = 0`` and a
-    square at ``t = 1``. The legend stands beside the axes.
+    The generated cloud (M, 2) and the real data (N, 2) over it, faint, in the colours of every
+    sample figure (:mod:`wgan.figures.style`); then one colour per path
+    (:func:`~wgan.figures.style.path_colours`: the straight and the spherical path between the
+    same endpoints in a dark and a light shade of one hue), straight paths solid, spherical ones
+    dashed, a circle at ``t = 0`` and a square at ``t = 1``. The legend stands beside the axes.
     """
     fig, ax = subplots(figsize=(7.5, 5))
-    ax.scatter(real[:, 0], real[:, 1], s=2, c="0.75", label="real")
-    ax.scatter(cloud[:, 0], cloud[:, 1], s=2, c="tab:blue", alpha=0.25, label="generated")
-    colours = [f"C{i % 10}" for i in range(10) if i != 0]  # C0 is the cloud's blue
-    pair = 0
+    draw_samples(ax, None, cloud, alpha=0.25, zorder=1)
+    ax.scatter(real[:, 0], real[:, 1], label="real", **{**REAL, "alpha": 0.35, "zorder": 1.5})
+    groups, pair = [], -1
     for r, (name, kind) in enumerate(zip(names, kinds, strict=True)):
-        if r and kinds[r - 1] != kind and name.split()[-1] == names[r - 1].split()[-1]:
-            pair -= 1  # the slerp row of the same endpoints keeps the linear row's colour
-        colour = colours[pair % len(colours)]
-        pair += 1
+        same_ends = r and kinds[r - 1] != kind and name.split()[-1] == names[r - 1].split()[-1]
+        pair += 0 if same_ends else 1  # the slerp row of the same endpoints: the same hue
+        groups.append(pair)
+    colours = path_colours(groups)
+    for r, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        colour = colours[r]
         style = "--" if kind == "slerp" else "-"
         ax.plot(paths[r, :, 0], paths[r, :, 1], style, c=colour, marker=".", ms=4, label=name)
         ax.plot(*paths[r, 0], "o", c=colour, ms=6)

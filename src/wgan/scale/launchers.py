@@ -104,6 +104,7 @@ def final_metrics(run_dir: Path, step: int) -> dict[str, Any]:
 
 def _train_or_resume(cfg: Any, run_dir: Path) -> tuple[str, int, dict[str, Any]]:
     """(status, step, metrics) of bringing the run in ``run_dir`` to ``cfg.train.steps``."""
+    from wgan.scale.study_extend import resume_overrides
     from wgan.training.train import resume, train
 
     ckpt = run_dir / rundirs.CHECKPOINT
@@ -118,9 +119,8 @@ def _train_or_resume(cfg: Any, run_dir: Path) -> tuple[str, int, dict[str, Any]]
         else:
             if step >= cfg.train.steps:
                 return "skipped", step, final_metrics(run_dir, step)
-            # Keys a resume may change and a study does not compare (wgan.scale.study.IGNORED).
-            overrides = {"train.device": cfg.train.device, "train.progress": cfg.train.progress}
-            result = resume(run_dir, overrides, tensorboard=True)
+            # Its device and progress bar, and what the study extends (train.steps=N, ...).
+            result = resume(run_dir, resume_overrides(run_dir, cfg), tensorboard=True)
             return "resumed", result.step, result.metrics
     if run_dir.is_dir():
         with rundirs.lock_run(run_dir):  # re-entrant: train() takes it again
@@ -294,13 +294,14 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 
 def launch_local(
-    tasks: list[dict[str, Any]], jobs: int, work_dir: Path, **_: Any
+    tasks: list[dict[str, Any]], jobs: int, work_dir: Path, on_start: Any = None, **_: Any
 ) -> Iterator[dict[str, Any]]:
     """Run ``tasks`` as worker processes on this machine, ``jobs`` at a time; yield each
     record as its process ends.
 
     Each worker is ``python -m wgan.scale.launchers`` (this interpreter, this copy of wgan);
-    its task, record and output (``NAME.log``) are in ``work_dir``. If this generator is closed
+    its task, record and output (``NAME.log``) are in ``work_dir``; ``on_start(task)`` is called
+    as each starts. If this generator is closed
     early or interrupted (Ctrl-C), the running workers are interrupted and waited for; if this
     process is killed, Linux sends them SIGTERM (``PR_SET_PDEATHSIG``).
     """
@@ -342,6 +343,8 @@ def launch_local(
                         start_new_session=True,
                     )
                 running[slot] = (proc, task, record_path, time.time())
+                if on_start is not None:
+                    on_start(task)
             finished = [s for s, (proc, *_rest) in running.items() if proc.poll() is not None]
             if not finished:
                 time.sleep(0.05)
@@ -415,6 +418,7 @@ def launch_ray(
     jobs: int,
     address: str | None = None,
     threads: int = 1,
+    on_start: Any = None,
     **_: Any,
 ) -> Iterator[dict[str, Any]]:
     """Run ``tasks`` as Ray tasks; yield each record as its task ends.
@@ -459,6 +463,8 @@ def launch_ray(
             while queue and len(pending) < jobs:
                 task = queue.pop(0)
                 pending[remote.remote(task)] = task
+                if on_start is not None:
+                    on_start(task)
             done, _ = ray.wait(list(pending), num_returns=1)
             task = pending.pop(done[0])
             try:
@@ -478,12 +484,13 @@ def launch(
     work_dir: Path,
     address: str | None = None,
     threads: int = 1,
+    on_start: Any = None,
 ) -> Iterator[dict[str, Any]]:
-    """The records of ``tasks`` carried out by ``launcher`` (one of :data:`LAUNCHERS`)."""
+    """``launcher``'s records of ``tasks``, calling ``on_start(task)`` as each starts."""
     if launcher == "local":
-        return launch_local(tasks, jobs, work_dir)
+        return launch_local(tasks, jobs, work_dir, on_start=on_start)
     if launcher == "ray":
-        return launch_ray(tasks, jobs, address=address, threads=threads)
+        return launch_ray(tasks, jobs, address=address, threads=threads, on_start=on_start)
     raise WganError(f"unknown launcher '{launcher}' (choose {', '.join(LAUNCHERS)})")
 
 

@@ -18,9 +18,15 @@ since the last checkpoint of the runs in flight.
 One study directory is run by one process at a time (its ``.lock``, as a run's): a second
 ``run_study`` on it is refused at once; each run is locked by its own worker too.
 
-A name already in the study directory must come with the config it was trained with: a config
-that differs in any key other than :data:`IGNORED` is refused, naming the key and both values,
-before anything runs (give the changed run another name, or delete its directory).
+A name already in the study directory must come with the config it was trained with, up to
+:data:`IGNORED` and the keys a resume may change (:data:`wgan.config.RESUME_MAY_CHANGE`): a
+study run again with ``train.steps=N`` (or another such key) extends its runs, each resumed from
+its checkpoint as ``wgan train --resume RUN train.steps=N`` would (:mod:`wgan.scale.study_extend`).
+A config that differs in any other key is refused, naming the key and both values, before
+anything runs (give the changed run another name, or delete its directory).
+
+With a ``progress`` writer, a line says when each run starts and when it ends, with its step and
+metrics (:mod:`wgan.scale.study_progress`).
 """
 
 from __future__ import annotations
@@ -32,15 +38,17 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from wgan.config import Config, apply_mapping, changed_keys, validate
+from wgan.config import Config, apply_mapping, validate
 from wgan.errors import ConfigError, WganError
 from wgan.scale.launchers import LAUNCHERS, RUN_RECORD, check_launcher, launch
 from wgan.scale.records import check_run_record, finished_record, stale_note
 from wgan.scale.stack import stack_groups
+from wgan.scale.study_extend import describe_changes, study_changes
+from wgan.scale.study_progress import StudyProgress
 from wgan.store import rundirs
 from wgan.store.printable import printable
 from wgan.store.schema import RecordError
@@ -106,20 +114,23 @@ def _saved_config(run_dir: Path) -> Config | None:
     return saved
 
 
-def _check_same(name: str, run_dir: Path, cfg: Config) -> None:
-    """Refuse a config that differs from the one ``run_dir`` was trained with."""
+def _check_same(name: str, run_dir: Path, cfg: Config) -> dict[str, tuple[Any, Any]]:
+    """Refuse a config that differs from the one ``run_dir`` was trained with in a key that a
+    resume may not change; return the keys it may change that differ (the run is extended:
+    :mod:`wgan.scale.study_extend`), ``key -> (old, new)``."""
     saved = _saved_config(run_dir)
     if saved is None:
-        return
-    diff = {k: v for k, v in changed_keys(saved, cfg).items() if k not in IGNORED}
+        return {}
+    extends, diff = study_changes(saved, cfg, IGNORED)
     if not diff:
-        return
+        return extends
     key, (old, new) = next(iter(diff.items()))
     more = f" (and {len(diff) - 1} more keys)" if len(diff) > 1 else ""
     raise ConfigError(
         f"study run '{name}' in {run_dir} was trained with {key}={old!r}, now {key}={new!r}"
-        f"{more}; a study does not mix configs under one name: give the run another name, "
-        f"or delete {run_dir} to train it again"
+        f"{more}; a study does not mix configs under one name (only keys a resume may change, "
+        f"such as train.steps, extend its runs): give the run another name, or delete "
+        f"{run_dir} to train it again"
     )
 
 
@@ -128,14 +139,15 @@ def _note(text: str) -> None:
     sys.stderr.write(f"wgan: {printable(text, 1000)}\n")
 
 
-def _finished(run_dir: Path, cfg: Config) -> dict[str, Any] | None:
+def _finished(run_dir: Path, cfg: Config, quiet: bool = False) -> dict[str, Any] | None:
     """The record a finished run left (:data:`RUN_RECORD`), as a "skipped" record (a diverged
     run's stays "failed", with ``diverged``), once checked against the run's checkpoint
     (:func:`wgan.scale.records.finished_record`); None if a worker must decide. A record that
-    was not trusted is reported in one line, and the run goes to a worker."""
+    was not trusted is reported in one line (unless ``quiet``: a run the study extends to more
+    steps), and the run goes to a worker."""
     name = run_dir.name
     record, note = finished_record(run_dir, run_dir / RUN_RECORD, name, cfg.train.steps)
-    if note is not None:
+    if note is not None and not quiet:
         _note(note)
     return record
 
@@ -161,6 +173,7 @@ def run_study(
     address: str | None = None,
     threads: int | None = None,
     stack: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train every ``(name, config)`` run in ``study_dir/name/`` through ``launcher``.
 
@@ -175,14 +188,18 @@ def run_study(
     :data:`wgan.scale.sweep_plan.MAY_DIFFER` keys) together, one vectorised step per group
     (:mod:`wgan.scale.stack`; equal to separate runs up to float rounding, not bit for bit).
 
+    ``progress`` (e.g. a function that writes to stderr) is given a line as each run starts
+    and ends, with its step and metrics (:class:`wgan.scale.study_progress.StudyProgress`).
+
     Everything is checked before any run starts: names (unique folder names), configs
     (validated; a name already in ``study_dir`` must have the same config up to
-    :data:`IGNORED`), ``launcher``, ``jobs`` and ``threads``. Returns one record per run, in
-    the order given: ``name``, ``run_dir``, ``status`` (one of :data:`STATUSES`), ``step``,
-    ``metrics`` (the final evaluation), ``error`` (None unless failed), ``diverged``,
-    ``seconds``. A failed
-    run does not stop the others and is not raised; the records are also written to
-    ``study_dir/study.json`` as runs end.
+    :data:`IGNORED`, or differ only in keys a resume may change, such as ``train.steps``: the
+    run is then resumed to the new values, as ``wgan train --resume`` would,
+    :mod:`wgan.scale.study_extend`), ``launcher``, ``jobs`` and ``threads``. Returns one
+    record per run, in the order given: ``name``, ``run_dir``, ``status`` (one of
+    :data:`STATUSES`), ``step``, ``metrics`` (the final evaluation), ``error`` (None unless
+    failed), ``diverged``, ``seconds``. A failed run does not stop the others and is not
+    raised; the records are also written to ``study_dir/study.json`` as runs end.
     """
     if launcher not in LAUNCHERS:
         raise ConfigError(f"unknown launcher '{launcher}' (choose {', '.join(LAUNCHERS)})")
@@ -218,7 +235,9 @@ def run_study(
     rundirs.check_out_dir(study_dir, "study directory")
     try:
         with rundirs.lock_run(study_dir):  # one launcher per study directory at a time
-            return _run_locked(planned, study_dir, launcher, jobs, address, threads, stack)
+            return _run_locked(
+                planned, study_dir, launcher, jobs, address, threads, stack, progress
+            )
     except rundirs.RunLockedError:
         raise WganError(
             f"study {study_dir} is being run by another process "
@@ -242,13 +261,14 @@ def _run_locked(
     address: str | None,
     threads: int | None,
     stack: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`run_study` once its arguments are checked, holding the study's lock."""
     tasks = []
     records: dict[str, dict[str, Any]] = {}
     todo = []
-    for name, cfg in planned:  # every config is compared before any run starts
-        _check_same(name, study_dir / name, cfg)
+    # Every config is compared before any run starts; keys a resume may change extend a run.
+    extends = {name: _check_same(name, study_dir / name, cfg) for name, cfg in planned}
     for name, cfg in planned:
         task = {
             "name": name,
@@ -257,10 +277,13 @@ def _run_locked(
             "threads": threads or _default_threads(launcher, jobs),
         }
         tasks.append(task)
-        done = _finished(study_dir / name, cfg)
+        done = _finished(study_dir / name, cfg, quiet="train.steps" in extends[name])
         records[name] = done or {"name": name, "run_dir": task["run_dir"], "status": "pending"}
         if done is None:
             todo.append(task)
+    changes = [describe_changes(extends[t["name"]]) for t in todo if extends[t["name"]]]
+    for change in sorted(set(changes)):  # the runs a worker resumes with new values
+        _note(f"{changes.count(change)} study run(s) continue with {change}, as a resume would")
     stale = stale_note(study_dir / RECORDS)  # we hold the lock: no launcher writes it now
     if stale is not None:
         _note(stale)
@@ -272,6 +295,11 @@ def _run_locked(
         "host": socket.gethostname(),
     }
     _write_records(study_dir, head, list(records.values()))
+    lines = None
+    if progress is not None:
+        steps = {name: cfg.train.steps for name, cfg in planned}
+        lines = StudyProgress([name for name, _ in planned], steps, progress)
+        lines.begin([r for r in records.values() if r["status"] != "pending"], len(todo))
     if not todo:
         return [records[t["name"]] for t in tasks]
     if stack:
@@ -283,6 +311,7 @@ def _run_locked(
         study_dir / WORK,
         address=address,
         threads=threads or 1,
+        **({} if lines is None else {"on_start": lines.started}),
     )
     try:
         for record in stream:
@@ -290,6 +319,8 @@ def _run_locked(
             if checked is not None:
                 records[checked["name"]] = checked
                 _write_records(study_dir, head, list(records.values()))
+                if lines is not None:
+                    lines.ended(checked)
     except BaseException:  # Ctrl-C: the runs in flight keep their last checkpoints
         for name, record in records.items():
             if record.get("status") == "pending":

@@ -424,6 +424,8 @@ def run_sweep(
     raised as an error.
     """
     cfgs = sweep_configs(base, variants)
+    if engine not in ENGINES:  # before any folder is made
+        raise ConfigError(f"unknown sweep engine {engine!r} (choose {', '.join(ENGINES)})")
     if base.train.compile:
         engine = "compile"  # train.compile=true compiles the vmapped iteration
     root = Path(out_dir) if out_dir is not None else Path(base.out_dir)

@@ -12,9 +12,11 @@ import copy
 import itertools
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from wgan.config import Config, parse_override, set_value, validate
+from wgan.config.hints import type_and_value
 from wgan.config.sections import MAX_SEED
 from wgan.errors import ConfigError
 from wgan.store.printable import printable
@@ -74,6 +76,15 @@ def sweep_configs(base: Config, variants: list[dict[str, Any]]) -> list[Config]:
     variants (naming it), and the two options the vectorised step does not take (fp16 loss
     scaling and the channels-last layout).
     """
+    if not isinstance(base, Config):
+        raise ConfigError(
+            f"a sweep's base must be a Config (wgan.resolve(PRESET)), got {type_and_value(base)}"
+        )
+    if not isinstance(variants, (list, tuple)) or not all(isinstance(v, Mapping) for v in variants):
+        raise ConfigError(
+            "variants must be a list of dicts of overrides, one per run (e.g. "
+            f"[{{'train.seed': 0}}, {{'train.seed': 1}}]), got {type_and_value(variants)}"
+        )
     if not variants:
         raise ConfigError("a sweep needs at least one run (give --seeds or --vary)")
     if len(variants) > MAX_RUNS:

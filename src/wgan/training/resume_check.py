@@ -68,3 +68,42 @@ def check_config_file(run_dir: Path, saved: dict[str, Any], overrides: dict[str,
         f"read on resume: restore the file (or delete it) to resume as the checkpoint says"
         f"{apply}"
     )
+
+
+def resume_summary(saved: Config, cfg: Config, step: int) -> str:
+    """One line saying what resuming the checkpoint of step ``step`` (config ``saved``) with
+    config ``cfg`` does: ``train.steps`` from and to, the learning-rate schedule, and any other
+    key the resume changes.
+
+    Under ``train.lr_decay=linear`` the rate is ``lr * (1 - step / train.steps)``, a function of
+    the step and the current ``train.steps`` (:func:`wgan.gan.optim.lr_factor`): a resume with
+    more steps follows the schedule of a run of the new length from its step on, so a rate that
+    had decayed to 0 at the old end rises to ``lr * (1 - step / new steps)``. The line shows the
+    factor before and after.
+    """
+    from wgan.gan.optim import lr_factor
+
+    old, new = saved.train.steps, cfg.train.steps
+    steps = f"train.steps {old} -> {new}" if old != new else f"train.steps {new}"
+    head = f"resuming at step {step}: {steps}"
+    before = float(lr_factor(step, old, saved.train.lr_decay))
+    after = float(lr_factor(step, new, cfg.train.lr_decay))
+    if cfg.train.lr_decay == "none" and saved.train.lr_decay == "none":
+        lr = "learning rates constant (train.lr_decay=none)"
+    elif cfg.train.lr_decay == "none":
+        lr = f"linear lr decay off: the rate goes from lr x {before:.3g} to lr"
+    elif before == after:
+        lr = f"linear lr decay continues: lr x {after:.3g} now, 0 at step {new}"
+    else:
+        lr = (
+            f"linear lr decay follows a {new}-step run from here: lr x {before:.3g} -> "
+            f"lr x {after:.3g} at step {step}, then linearly to 0 at step {new} "
+            "(train.lr_decay=none keeps lr constant)"
+        )
+    others = [
+        f"{key} {old_value!r} -> {new_value!r}"
+        for key, (old_value, new_value) in changed_keys(saved, cfg).items()
+        if key not in ("train.steps", "train.lr_decay")
+    ]
+    also = f"; also {', '.join(others)}" if others else ""
+    return f"{head}; {lr}{also}"

@@ -22,7 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from wgan.config import Config, check_seed, from_dict
+from wgan.config.hints import config_argument, device_argument, path_argument
 from wgan.constraints import input_gradient_norm, interpolates
+from wgan.data.adopt import adopt_data, old_folder_defaults
 from wgan.data.batches import SampledBatches, TensorBatches
 from wgan.data.build import build_batches, build_dataset, is_image_dataset, is_text_dataset
 from wgan.errors import ConfigError, DeviceUnavailable, WganError
@@ -91,7 +93,8 @@ class Run:
         dist: DistContext | None = None,
         dataset: Any = None,
     ) -> None:
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.cfg = config_argument(cfg, f"{type(self).__name__}()")
+        self.run_dir = Path(path_argument(run_dir, "run_dir"))
         self.label = ""  # which run of a sweep this is (its folder's name); "" for a lone run
         self.sample_seed = SAMPLE_SEED  # the seed of samples() when none is given
         self.sample_refine: tuple[str, int] | None = None  # samples()' default refine, steps
@@ -113,6 +116,8 @@ class Run:
             # The vocabulary built from the file becomes part of the run's config (and so of
             # config.yaml and every checkpoint): sampling then decodes without the file.
             cfg.data.vocab = self.dataset.vocab.chars
+        # An image folder's shape and class names, and conditional.mode=auto, as the data says.
+        adopt_data(cfg, self.dataset)
         self.conditional = cfg.conditional.mode != "none"
         check_precision(cfg.train.precision, self.device)
         self.gen, self.critic, self.constraints = build_models(cfg, self.dataset, self.device)
@@ -168,14 +173,15 @@ class Run:
         self,
         n: int,
         seed: int | None = None,
-        labels: Tensor | int | None = None,
+        labels: Tensor | int | str | None = None,
         refine: str | None = None,
         refine_steps: int | None = None,
     ) -> Tensor:
         """``n`` generated samples from a fixed seed (default :data:`SAMPLE_SEED`), on the CPU:
         (n, dim) or (n, C, H, W).
 
-        ``labels`` (a class index, or (n,) indices) conditions a conditional generator; without
+        ``labels`` (a class index or name, e.g. an image folder's sub-folder, or (n,) indices;
+        :func:`wgan.training.sampling.class_label`) conditions a conditional generator; without
         it a conditional generator draws uniform labels. Batch norm uses its running statistics
         (eval mode), so a sample does not depend on the others drawn with it.
 
@@ -203,7 +209,7 @@ class Run:
         self,
         n: int,
         seed: int | None = None,
-        labels: Tensor | int | None = None,
+        labels: Tensor | int | str | None = None,
         chunk: int = sampling.SAMPLE_CHUNK,
     ) -> Iterator[Tensor]:
         """The samples of ``samples(n, seed, labels)`` (unrefined), the same ones in the same
@@ -432,14 +438,22 @@ class Run:
 def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
     """A run directory's checkpoint dict and config (errors name what is missing).
 
+    ``run_dir`` may also be a checkpoint file (``RUN/checkpoint.pt``): its run is its folder.
+
     The config is the checkpoint's, validated, with ``train.inception_weights`` cleared: a
     checkpoint may come from anyone, and that file is executed when loaded.
     """
     run_dir = Path(run_dir)
+    ckpt = run_dir / rundirs.CHECKPOINT
+    if run_dir.is_file():  # a checkpoint file: its run is the folder it is in
+        run_dir, ckpt = run_dir.parent, run_dir
     if not run_dir.is_dir():
         raise WganError(f"run directory not found: {run_dir}")
-    ckpt = run_dir / rundirs.CHECKPOINT
     if not ckpt.is_file():
+        from wgan.store.run_targets import several_runs
+
+        if (why := several_runs(run_dir)) is not None:  # a sweep's or study's folder
+            raise WganError(why)
         stopped = (run_dir / rundirs.CONFIG).is_file() and not ckpt.exists()
         raise WganError(
             f"{run_dir} has no checkpoint ({rundirs.CHECKPOINT})"
@@ -454,6 +468,7 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
     if not isinstance(state.get("config"), dict):
         raise WganError(f"{ckpt} holds no config mapping")
     cfg = resolve_stored_paths(run_dir, from_dict(state["config"]))  # a relative data.path
+    cfg = old_folder_defaults(cfg)  # a folder run made before folders took their files' shape
     # Trust: a file that would be loaded as code (the TorchScript Inception weights) comes only
     # from the user (a command-line option, an override, the environment), never a checkpoint.
     cfg.train.inception_weights = None
@@ -463,8 +478,12 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict[str, Any], Config]:
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     """A :class:`Run` restored from a run's checkpoint, for sampling and evaluation.
 
+    ``run_dir`` is a run directory or a checkpoint file in one (``RUN/checkpoint.pt``); the
+    runs of a sweep's or study's folder are :func:`wgan.store.run_targets.run_targets`.
+
     No optimiser is built; the models are those of the checkpoint's step.
     """
+    run_dir, device = path_argument(run_dir, "run_dir"), device_argument(device)
     run_dir, state, cfg = read_run(run_dir)
     cfg.train.device = device
     # A text run decodes with the vocabulary in its config, so its file may be gone.

@@ -12,6 +12,7 @@ CPU normal sampler fills blocks of 16), so a caller's chunk must not change the 
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,14 +44,51 @@ class Draw:
     labels: Tensor | None
 
 
-def prepare(run: Any, n: Any, seed: Any, labels: Tensor | int | None) -> Draw:
+def class_names(run: Any) -> list[str] | None:
+    """The run's class names in label order (an image folder's sub-folders, recorded in its
+    ``data.classes``), or None when its classes have no names."""
+    names = run.cfg.data.classes
+    return list(names) if names else None
+
+
+def class_label(run: Any, label: int | str) -> int:
+    """A class of ``run`` as its label: an int as it is; a string that is one of the run's class
+    names (:func:`class_names`) as that class's index, else a string of an integer as that number.
+    An unknown name raises :class:`WganError` naming close matches and every class."""
+    if not isinstance(label, str):
+        return label
+    names = class_names(run) or []
+    if label in names:
+        return names.index(label)
+    if re.fullmatch(r"\s*[+-]?[0-9]+\s*", label):  # an index, in range or not (checked next)
+        return int(label)
+    import difflib
+
+    from wgan.store.printable import printable
+
+    shown = printable(label, 80)
+    if not names:
+        raise WganError(
+            f"label '{shown}': this run's classes have no names; give a class index "
+            f"(0 to {max(0, int(getattr(run.sampler, 'n_classes', 0) or 0) - 1)})"
+        )
+    close = difflib.get_close_matches(label, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(printable(c, 80) for c in close)}?" if close else ""
+    listed = ", ".join(f"{i} {printable(c, 80)}" for i, c in enumerate(names))
+    raise WganError(f"unknown class '{shown}'{hint} (this run's classes: {listed})")
+
+
+def prepare(run: Any, n: Any, seed: Any, labels: Tensor | int | str | None) -> Draw:
     """Check ``n`` (:meth:`Run._check_count`), ``seed`` (:func:`wgan.config.check_seed`;
-    None: the run's sample seed) and ``labels`` (a class index or ``(n,)`` indices, only for a
-    conditional generator), and seed the stream the samples are drawn from."""
+    None: the run's sample seed) and ``labels`` (a class index or name, :func:`class_label`, or
+    ``(n,)`` indices, only for a conditional generator), and seed the stream the samples are
+    drawn from."""
     n = run._check_count(n)
     seed = run.sample_seed if seed is None else check_seed(seed)
     gen = run.sampler
     n_classes = getattr(gen, "n_classes", 0)
+    if isinstance(labels, str) and n_classes:
+        labels = class_label(run, labels)
     if labels is not None:
         if not n_classes:
             raise WganError("this run's generator is not conditional: it takes no label")

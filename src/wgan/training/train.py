@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,19 @@ from wgan.config import (
     absolute_data_path,
     check_resume,
     from_dict,
+    override_items,
     set_value,
     validate,
 )
+from wgan.config.hints import config_argument, path_argument
+from wgan.data.adopt import adopt_data, folder_summary
 from wgan.errors import ConfigError, Interrupted, StorageFull
 from wgan.store import provenance, rundirs
 from wgan.store.checkpoints import CheckpointSaveError
 from wgan.store.tracking import Tracker
 from wgan.training import interrupt
 from wgan.training.distributed import DistContext
-from wgan.training.resume_check import check_config_file
+from wgan.training.resume_check import check_config_file, resume_summary
 from wgan.training.run import read_run
 from wgan.training.stats import TrainResult
 from wgan.training.trainer import Trainer, check_checkpoint_format
@@ -103,13 +107,23 @@ def train(
     run_dir: str | Path | None = None,
     tensorboard: bool = True,
     dist: DistContext | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train a new run of ``cfg`` in a new numbered run directory (or ``run_dir``).
 
+    An image folder's files decide what ``cfg`` leaves unset (:func:`wgan.data.adopt.adopt_data`:
+    size, colour, class names, ``conditional.mode=auto``); ``log`` (e.g. ``print``) is then given
+    one line on rank 0 saying what was read (:func:`wgan.data.adopt.folder_summary`).
+
     Under ``torchrun`` (WORLD_SIZE > 1) this process joins a data-parallel job: see
     :mod:`wgan.training.distributed`. Rank 0 chooses the run directory and writes everything in it.
+    ``cfg`` is a :class:`wgan.config.Config` (``wgan.resolve(PRESET, [overrides])``); another
+    type is a :class:`ConfigError` saying so.
     """
-    return _train(cfg, run_dir, tensorboard, dist or DistContext.from_env())
+    config_argument(cfg, "train()")
+    if run_dir is not None:
+        run_dir = path_argument(run_dir, "run_dir")
+    return _train(cfg, run_dir, tensorboard, dist or DistContext.from_env(), log=log)
 
 
 def _train(
@@ -118,7 +132,11 @@ def _train(
     tensorboard: bool,
     dist: DistContext,
     kind: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
+    scan = adopt_data(cfg)  # an image folder's shape and classes, in config.yaml from the start
+    if scan is not None and log is not None and dist.is_main:
+        log(folder_summary(scan, cfg))
     if not dist.is_main:
         run_dir = Path(dist.broadcast_object(None))
         return _fit(Trainer(cfg, run_dir, dist=dist), tensorboard, kind=kind)
@@ -132,11 +150,17 @@ def _train(
 
 def resume(
     run_dir: str | Path,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
     tensorboard: bool = True,
     dist: DistContext | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps).
+    """Continue the run in ``run_dir`` from its checkpoint (``overrides``: e.g. more steps, as
+    ``{"train.steps": 4000}`` or ``["train.steps=4000"]``).
+
+    ``log`` (e.g. ``print``) is given one line, on rank 0, once the checkpoint is loaded: the
+    step, ``train.steps`` from and to, what the learning-rate schedule does and any other key
+    that changes (:func:`wgan.training.resume_check.resume_summary`).
 
     A run that stopped before its first checkpoint (its ``config.yaml`` but no checkpoint: a
     SIGKILL early on, or a disk too full for one checkpoint) is trained again from step 0 in its
@@ -167,6 +191,8 @@ def resume(
     fresh ones (so a resume is bit-exact only for a single process).
     """
     dist = dist or DistContext.from_env()
+    run_dir = path_argument(run_dir, "run_dir")
+    overrides = dict(override_items(overrides))
     has_checkpoint = (Path(run_dir) / rundirs.CHECKPOINT).is_file()
     restart = not has_checkpoint and stopped_before_first_checkpoint(run_dir)
     # A second trainer of the same run is refused at once.
@@ -178,7 +204,7 @@ def resume(
     with lock:
         if restart:
             return _restart(Path(run_dir), overrides, tensorboard, dist)
-        return _resume(run_dir, overrides, tensorboard, dist)
+        return _resume(run_dir, overrides, tensorboard, dist, log)
 
 
 def stopped_before_first_checkpoint(run_dir: str | Path) -> bool:
@@ -211,7 +237,11 @@ def _restart(
 
 
 def _resume(
-    run_dir: str | Path, overrides: dict[str, Any] | None, tensorboard: bool, dist: DistContext
+    run_dir: str | Path,
+    overrides: dict[str, Any] | None,
+    tensorboard: bool,
+    dist: DistContext,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     run_dir, state, cfg = read_run(run_dir)
     check_checkpoint_format(state)
@@ -229,5 +259,7 @@ def _resume(
             f"nothing to train; pass train.steps=N with N > {step} to continue it"
         )
     trainer = Trainer(cfg, run_dir, state=state, dist=dist)
+    if log is not None and dist.is_main:
+        log(resume_summary(saved, cfg, step))
     dist.barrier()  # every process has read the checkpoint before rank 0 writes anything
     return _fit(trainer, tensorboard, purge_step=trainer.step + 1)

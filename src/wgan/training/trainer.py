@@ -203,6 +203,10 @@ class Trainer(Run):
 
         metrics: dict[str, Any] = {}
         figure: Path | None = None
+        if main and self.is_image:  # what the data looks like, beside the samples to come
+            from wgan.training.own_images import write_reals
+
+            write_reals(self)
         synced = True  # the processes of a data-parallel job may agree on a stop here
         try:
             while self.step < cfg.steps:
