@@ -339,8 +339,6 @@ def _load_cached(path: Path, resolution: int) -> DigitClassifier:
 
 
 def _save_atomic(clf: DigitClassifier, path: Path, train_seconds: float) -> None:
-    from safetensors.torch import save_file
-
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "resolution": str(clf.resolution),
@@ -351,9 +349,18 @@ def _save_atomic(clf: DigitClassifier, path: Path, train_seconds: float) -> None
         "train_seconds": f"{train_seconds:.2f}",
         "torch_version": torch.__version__,
     }
-    state = {k: v.detach().contiguous() for k, v in clf.state_dict().items()}
-    # Write a temporary file in the same directory, then rename: readers never see half a file
-    # and two processes training at once simply both replace it with identical weights.
+    save_module_atomic(clf, path, meta)
+
+
+def save_module_atomic(module: nn.Module, path: Path, meta: dict[str, str]) -> None:
+    """Save ``module``'s state dict to ``path`` as safetensors with ``meta``, atomically.
+
+    A temporary file in the same directory, then a rename: readers never see half a file, and
+    two processes training the same cached network at once both replace it with whole files.
+    """
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -30,8 +30,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -44,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wgan.errors import WganError
-from wgan.metrics.classifier import cache_root
+from wgan.metrics.classifier import cache_root, save_module_atomic
 
 __all__ = [
     "FEATURES_VERSION",
@@ -342,7 +340,6 @@ def _load(path: Path, dataset: Any, digest: str) -> OwnFeatureNet:
 
 
 def _save_atomic(net: OwnFeatureNet, path: Path, digest: str, seconds: float) -> None:
-    from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -353,16 +350,7 @@ def _save_atomic(net: OwnFeatureNet, path: Path, digest: str, seconds: float) ->
         "train_seconds": f"{seconds:.2f}",
         "torch_version": torch.__version__,
     }
-    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    # A temporary file in the same folder, then a rename: no reader sees half a file.
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_module_atomic(net, path, meta)
 
 
 def get_feature_net(
