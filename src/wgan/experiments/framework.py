@@ -24,13 +24,10 @@ the report page find it in :data:`EXPERIMENTS`.
 
 from __future__ import annotations
 
-import inspect
-import io
 import json
 import sys
 import textwrap
 import time
-import tokenize
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -39,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from wgan.config import check_seed
+from wgan.config.describe import field_meanings
 from wgan.errors import ConfigError
 from wgan.experiments.common import (
     apply_overrides,
@@ -386,30 +384,9 @@ class SettingHelp:
     meaning: str  # "" when no class of the hierarchy comments the field
 
 
-def _field_comments(cls: type) -> dict[str, str]:
-    """The meaning of each field of dataclass ``cls``, from the source of each class of its
-    hierarchy (the subclass's winning): the trailing ``#`` comment on the field's line."""
-    out: dict[str, str] = {}
-    for klass in cls.__mro__:
-        try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):  # builtins, or defined in an interactive session
-            continue
-        comments = {}  # line number (1-based) -> comment text
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.COMMENT:
-                comments[tok.start[0]] = tok.string.lstrip("#").strip()
-        own = vars(klass).get("__annotations__", {})
-        for number, line in enumerate(source.splitlines(), start=1):
-            head = line.strip().split(":", 1)[0]
-            if head in own and head not in out and number in comments:
-                out[head] = comments[number]
-    return out
-
-
 def settings_fields(settings_cls: type) -> list[SettingHelp]:
     """Every field of an experiment's settings dataclass with its type, default and meaning."""
-    meanings = _field_comments(settings_cls)
+    meanings = field_meanings(settings_cls)
     defaults = settings_cls()
     return [
         SettingHelp(f.name, str(f.type), getattr(defaults, f.name), meanings.get(f.name, ""))

@@ -38,7 +38,7 @@ import yaml
 from wgan.errors import WganError
 from wgan.store import provenance
 from wgan.store.printable import printable
-from wgan.store.rundirs import CHECKPOINT, CONFIG, LOCK
+from wgan.store.rundirs import CHECKPOINT, CONFIG, LOCK, pid_alive
 from wgan.store.schema import RecordError
 
 try:  # POSIX; elsewhere a run's lock is not probed
@@ -237,15 +237,8 @@ def _lock_held(run_dir: Path) -> bool | None:
 
 
 def _pid_alive(pid: Any) -> bool:
-    if _count(pid) is None or pid == 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return pid < 2**31
-    return True
+    """Whether ``pid``, as read from a record (any type), is a live process here."""
+    return _count(pid) is not None and pid != 0 and pid_alive(pid)
 
 
 def _running_or_killed(run_dir: Path, entry: dict[str, Any], notes: list[str]) -> str:

@@ -327,7 +327,8 @@ def read_config(run_dir: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (another user's counts)."""
     if pid <= 0:
         return False
     try:
@@ -353,7 +354,7 @@ def remove_stale_temporaries(folder: str | Path, locked: bool = False) -> list[P
         if match is None or not entry.is_file():
             continue
         pid = int(match.group(1))
-        if locked or not _pid_alive(pid):
+        if locked or not pid_alive(pid):
             try:
                 entry.unlink()
                 removed.append(entry)
