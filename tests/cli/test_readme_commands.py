@@ -24,9 +24,7 @@ import re
 import shlex
 from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers import write_png
 
 from wgan.cli.app import main
 
@@ -123,24 +121,8 @@ def stopped_work(monkeypatch, tmp_path):
         monkeypatch.setattr(module, "resolve_device", lambda name: name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WGAN_NO_PROGRESS", "1")
-    monkeypatch.setenv("HOME", str(tmp_path))  # ~/pictures, ~/shapes: written here
-    _write_home_folders(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/...: nothing of the user's is read
     return tmp_path
-
-
-#: ``data.path=~/NAME`` folders of the pages that hold image files (home is the test's folder).
-IMAGE_FOLDERS = ("pictures", "shapes")
-
-
-def _write_home_folders(home: Path) -> None:
-    """``~/pictures`` and ``~/shapes``: two class sub-folders of a few 32-px colour images each."""
-    rng = np.random.default_rng(0)
-    for name in IMAGE_FOLDERS:
-        for label in ("circles", "squares"):
-            (home / name / label).mkdir(parents=True, exist_ok=True)
-            for i in range(3):
-                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-                write_png(home / name / label / f"{i}.png", pixels)
 
 
 def _write_named_files(words: list[str], folder: Path) -> None:
