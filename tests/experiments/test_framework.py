@@ -150,7 +150,7 @@ def test_help_reads_comments_along_the_hierarchy_and_quick_applies():
 
 
 def test_every_registered_experiment_declares_what_the_driver_needs():
-    assert len(EXPERIMENTS) == 15
+    assert len(EXPERIMENTS) == 16
     for name, experiment in EXPERIMENTS.items():
         assert experiment.name == name and experiment.description
         assert issubclass(experiment.Settings, Settings)

@@ -222,10 +222,11 @@ def lipschitz_report(trainer: Any, n: int = 2048, seed: int = 0) -> dict[str, An
     device = getattr(trainer, "device", None) or torch.device("cpu")
     dim = int(trainer.dataset.dim)
     in_shape = tuple(trainer.dataset.shape) if getattr(trainer, "is_image", False) else dim
-    if getattr(trainer.cfg.conditional, "mode", "none") == "concat":
+    mode = getattr(trainer.cfg.conditional, "mode", "none")
+    if mode in ("concat", "projection"):
         raise WganError(
             "the Lipschitz report needs a critic of x alone; this run's critic D(c, x) also "
-            "takes a label (conditional.mode=concat)"
+            f"takes a label (conditional.mode={mode})"
         )
     flags = [(m, m.training) for m in critic.modules()]
     critic.eval()

@@ -1,9 +1,10 @@
 """``wgan interpolate RUN``: latent-space grids of a trained run (:mod:`wgan.analysis.latent`).
 
 Interpolation along straight and spherical paths in z (Radford et al. 2016; White 2016), one row
-per class with z fixed for a conditional run, and ``--arithmetic a,b,c`` (the mean z of samples
-the digit classifier labels a, minus b's, plus c's). The parser is built without importing
-torch; the command imports the libraries when it runs.
+per class with z fixed for a conditional run, one attribute changed along each row with z fixed
+for a run conditioned on attribute vectors (``--attrs-walk GROUP``), and ``--arithmetic a,b,c``
+(the mean z of samples the digit classifier labels a, minus b's, plus c's). The parser is built
+without importing torch; the command imports the libraries when it runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from wgan.cli.format import add_device_argument, make_output_folder, resolve_device, seed_value
 from wgan.cli.targets import RUN_HELP, add_member_argument, is_group, member_output, targets
 from wgan.errors import WganError
+from wgan.store.printable import printable
 
 DEFAULT_PATHS = 4
 # wgan.analysis.latent.MAX_PATHS / MAX_STEPS (not imported: that module imports torch)
@@ -59,6 +61,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise WganError(
             "--classes chooses the rows of a conditional grid; drop it with --arithmetic"
         )
+    if args.attrs_walk is None and (args.attrs is not None or args.attrs_fixed):
+        raise WganError("--attrs and --attrs-fixed choose the rows of --attrs-walk GROUP")
+    if args.attrs_walk is not None and (arithmetic is not None or classes is not None):
+        raise WganError("--attrs-walk draws its own grid: drop --arithmetic and --classes")
     runs = targets(args)  # a run, its checkpoint, or each run of a sweep or study
     outs = [member_output(out, run) for run in runs] if is_group(args) else [out]
     for path in outs:
@@ -81,7 +87,14 @@ def _interpolate_one(
     from wgan.store import rundirs
 
     latent.check_suffix(run, out)
-    if arithmetic is not None:
+    if args.attrs_walk is not None:
+        from wgan.analysis.attribute_walk import attribute_walk_grid
+
+        rows = DEFAULT_PATHS if args.num_paths is None else args.num_paths
+        grid = attribute_walk_grid(
+            run, args.attrs_walk, rows, args.seed, args.attrs, args.attrs_fixed
+        )
+    elif arithmetic is not None:
         top = args.arithmetic_top or None  # 0: every sample of the class
         grid = latent.arithmetic_grid(run, arithmetic, args.arithmetic_samples, args.seed, top=top)
     else:
@@ -100,6 +113,13 @@ def _interpolate_one(
 def _report(grid: Any, latent: Any) -> None:
     """The numbers behind the grid: class counts and labels (arithmetic), path norms."""
     info = grid.info
+    if "walked" in info:
+        if "read_right" in info:  # shapes: the walked attribute read off the pixels
+            cells = zip(grid.col_names, info["read_right"], strict=True)
+            read = ", ".join(f"{name} {right:.2f}" for name, right in cells)
+            what = printable(str(info["walked"]), 80)
+            print(f"  rows whose {what} the pixels read as asked, per column: {read}")
+        return
     if "counts" in info:
         a, b, c = info["classes"]
         triples = zip(info["classes"], info["counts"], info["labelled"], strict=True)
@@ -180,6 +200,22 @@ def add_interpolate_parser(subparsers: Any) -> None:
         default=3,
         help="average the z of the K samples of each class the classifier is most sure of "
         "(default 3, as DCGAN's three exemplars; 0: all of them)",
+    )
+    p.add_argument(
+        "--attrs-walk",
+        metavar="GROUP",
+        help="attribute runs: one row per z (--num-paths rows), the attribute GROUP (e.g. "
+        "colour, or a flag such as large) changed along the row through its values",
+    )
+    p.add_argument(
+        "--attrs",
+        metavar="A,B,...",
+        help="with --attrs-walk: attributes every row has (the others drawn per row)",
+    )
+    p.add_argument(
+        "--attrs-fixed",
+        action="store_true",
+        help="with --attrs-walk: the same other attributes in every row (one draw)",
     )
     p.add_argument(
         "--seed",

@@ -83,7 +83,7 @@ def _check_count(flag: str, value: int | None, run: Any = None, hint: str = "") 
 
 def _sample_shape(run: Any) -> tuple[int, ...]:
     """The shape of one generated sample: (dim,) or (C, H, W)."""
-    n_classes = getattr(run.sampler, "n_classes", 0)
+    n_classes = getattr(run.sampler, "n_classes", 0) if not run.cfg.data.attributes else 0
     return tuple(run.samples(1, labels=0 if n_classes else None).shape[1:])
 
 
@@ -123,17 +123,28 @@ def _sample_one(args: argparse.Namespace, trainer: Any, out: Path) -> None:
         raise WganError(
             f"--out must end in {' or '.join(allowed)} for {kind} data, got '{out.name}'"
         )
+    asking = args.attrs is not None or args.attrs_fixed
+    if args.label is not None and asking:
+        raise WganError("--label asks for a class, --attrs for attributes: give one of them")
+    if args.label is not None and trainer.cfg.data.attributes and trainer.conditional:
+        raise WganError(
+            "this run is conditioned on attribute vectors: ask with --attrs (e.g. --attrs "
+            "red,triangle), not --label"
+        )
     if args.label is not None:
         trainer.samples(1, seed=args.seed, labels=args.label)  # checks the label first
     _check_count("--num", args.num, trainer, "; write several files with different --seed")
+    labels = _attribute_labels(args, trainer) if asking else args.label  # (num, k) vectors
     shape = _sample_shape(trainer)  # (dim,), (C, H, W) or (V, L)
     make_output_folder(out, "--out")  # says so when it creates folders
     with rundirs.atomic_output(out) as tmp:  # a failed write leaves an existing file as it was
         if args.refine is None and out.suffix in sample_files.STREAMED:
-            sample_files.stream_samples(trainer, tmp, args.num, shape, args.seed, args.label)
+            sample_files.stream_samples(trainer, tmp, args.num, shape, args.seed, labels)
         else:  # a figure, or samples refined together: all of them at once
-            _write_at_once(args, trainer, tmp)
+            _write_at_once(args, trainer, tmp, labels)
     what = f"of class {args.label} " if args.label is not None else ""
+    if asking:
+        what = _attrs_text(args, trainer) + " "
     how = f" (refined: {_refine_text(args)})" if args.refine is not None else ""
     if out.suffix == ".txt":
         print(f"wrote {args.num} sequences of {shape[1]} characters to {out}{how}")
@@ -141,12 +152,37 @@ def _sample_one(args: argparse.Namespace, trainer: Any, out: Path) -> None:
     print(f"wrote {args.num} samples {what}of shape {shape} to {out}{how}")
 
 
-def _write_at_once(args: argparse.Namespace, run: Any, tmp: Path) -> None:
+def _attribute_labels(args: argparse.Namespace, run: Any) -> Any:
+    """The (num, k) vectors of ``--attrs`` / ``--attrs-fixed``, the unnamed attributes drawn
+    from the run's data law; a note about the draw (a combination no training image has) goes
+    to stderr."""
+    from wgan.training.attribute_sampling import attribute_conditions
+
+    seed = run.sample_seed if args.seed is None else args.seed
+    c, note = attribute_conditions(run, args.num, seed, args.attrs, args.attrs_fixed)
+    if note is not None:
+        print(f"note: {printable(note, 400)}", file=sys.stderr)
+    return c
+
+
+def _attrs_text(args: argparse.Namespace, run: Any) -> str:
+    """``asked for triangle, red (other attributes fixed)``: what ``--attrs`` asked."""
+    from wgan.training.attribute_sampling import describe_request
+
+    if args.attrs is None:  # --attrs-fixed alone: one drawn vector for every sample
+        return "with one attribute vector drawn for all"
+    asked = printable(describe_request(run, args.attrs), 200)
+    return f"asked for {asked}" + (" (other attributes fixed)" if args.attrs_fixed else "")
+
+
+def _write_at_once(args: argparse.Namespace, run: Any, tmp: Path, labels: Any = None) -> None:
     """``wgan sample`` of a ``.png`` (an image grid, a scatter plot) or of refined samples."""
     x = run.samples(  # (N, dim), (N, C, H, W) or (N, V, L)
-        args.num, seed=args.seed, labels=args.label, refine=args.refine, **_steps(args)
+        args.num, seed=args.seed, labels=labels, refine=args.refine, **_steps(args)
     )
     note = f", refined: {_refine_text(args)}" if args.refine is not None else ""
+    if args.attrs is not None or args.attrs_fixed:
+        note = f", {_attrs_text(args, run)}{note}"
     title = _figure_title(run, len(x), args.seed, args.label, note)
     if tmp.suffix == ".png" and run.is_image:  # as the training grids: upscaled and titled
         from wgan.figures.images import auto_scale, save_image_grid
@@ -326,6 +362,18 @@ def add_sample_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="CLASS",
         help="class to generate (conditional GANs): a class name (an image folder's "
         "sub-folder, e.g. squares) or its index",
+    )
+    p.add_argument(
+        "--attrs",
+        metavar="A,B,...",
+        help="attributes to generate (runs conditioned on attribute vectors), e.g. "
+        "red,triangle,large or colour=red,small; the unnamed ones are drawn from the data's "
+        "conditional law",
+    )
+    p.add_argument(
+        "--attrs-fixed",
+        action="store_true",
+        help="with --attrs: draw the unnamed attributes once and use them for every sample",
     )
     _add_refine_arguments(p, "move the samples with the critic before writing them")
     add_device_argument(p)

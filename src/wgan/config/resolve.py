@@ -72,6 +72,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis and isinstance(value, (list, tuple)):
             return tuple(_coerce(v, args[0], key) for v in value)  # tuple[str, ...]: any length
+        if args == (str, Ellipsis) and isinstance(value, str) and value.strip():
+            # a list of strings written as one string: entries separated by ';', so that
+            # data.holdout_combos=green,triangle is one combination (the YAML list [a, b] is two)
+            return tuple(v.strip() for v in value.split(";") if v.strip())
         if isinstance(value, (list, tuple)) and len(value) == len(args):
             return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
     elif tp is type(None):

@@ -31,7 +31,8 @@ class DataConfig:
 
     # toy: 8gaussians, 25gaussians, ring, grid, swissroll, parallel_lines; images: digits,
     # stacked_digits, mnist, fashion_mnist, stacked_mnist, idx, cifar10, cifar100, folder (the
-    # user's PNG/JPEG files); text: text (a UTF-8 file), markov_text (the embedded corpus)
+    # user's PNG/JPEG files); attribute images: shapes (embedded), celeba (the user's files);
+    # text: text (a UTF-8 file), markov_text (the embedded corpus)
     name: str = "8gaussians"
     batch_size: int = _at_most(256, 2**20)  # real samples per critic step (and fakes per step)
     n_modes: int | None = _at_most(None, 65536)  # ring: Gaussians on the circle (null: 8)
@@ -42,7 +43,8 @@ class DataConfig:
     # parallel_lines: the line's x position theta (null: 0, the real distribution P0 of
     # Arjovsky et al. 2017, Example 1)
     theta: float | None = None
-    # a fixed finite training set of this size (None: fresh samples)
+    # a fixed finite training set of this size (None: fresh samples); shapes: the number of
+    # images (null: 12,000); celeba, a folder with attribute_file: the first N images listed
     n_train: int | None = _at_most(None, 2**24)
     # the user's files: image data (mnist, idx, cifar10, folder) or a UTF-8 text file (text; a
     # path given to the embedded markov_text, e.g. preset text-wgan-gp, makes data.name text)
@@ -62,6 +64,19 @@ class DataConfig:
     # image folders: the class sub-folders' names in label order; set from the folder when a run
     # starts and stored in the run's config (wgan sample --label NAME)
     classes: tuple[str, ...] | None = None
+    # attribute data (shapes, celeba, a folder with data.attribute_file): the attribute layout,
+    # one-hot groups "name:v1|v2|..." and flags "name" or "name/off_name"; set from the data when
+    # a run starts and stored in the run's config (wgan sample --attrs red,triangle)
+    attributes: tuple[str, ...] | None = None
+    # attribute data: combinations removed from training, each a request such as "green,triangle"
+    # (one string holds several separated by ';': "green,triangle;red,circle")
+    holdout_combos: tuple[str, ...] | None = None
+    # data.name=folder: a CSV "filename,attr1,attr2,..." of 0/1 attributes for the folder's images
+    attribute_file: str | None = None
+    # shapes: the seed of the generated image set (the same set for every train.seed)
+    seed: int = _at_most(0, MAX_SEED)
+    # celeba: the side of the centre crop taken before resizing (null: 140, the usual 64x64 crop)
+    crop: int | None = _at_most(None, 4096)
 
     def dataset_params(self) -> dict[str, Any]:
         """The dataset keyword arguments that were set (None means the dataset's default)."""
@@ -137,13 +152,17 @@ class ConditionalConfig:
     below). ``acgan``: G(c, z) and an unconditional critic with an
     auxiliary classifier head (the WGAN-GP paper's supervised CIFAR-10 model): cross-entropy on
     real labels for D (weight ``ac_weight``) and on the requested labels for G (weight
-    ``ac_weight_g``).
+    ``ac_weight_g``). ``projection``: G(c, z) as for concat and the projection discriminator
+    D(x, c) = psi(phi(x)) + <V c, phi(x)> (Miyato & Koyama 2018), with the same three terms.
+    On attribute data (``data.attributes``) c is a vector in {0, 1}^k: its embedding is linear,
+    the wrong vector changes a random non-empty set of attribute groups, and the acgan head is
+    multi-label (a binary cross-entropy per attribute).
     """
 
     # auto: concat when the data has classes (e.g. a folder's sub-folders), else none
-    mode: Literal["none", "concat", "acgan", "auto"] = "none"
-    embed_dim: int = _at_most(16, 65536)  # concat: the label embedding's size
-    wrong_label: bool = True  # concat: the GAN-CLS term of real images with a wrong label
+    mode: Literal["none", "concat", "projection", "acgan", "auto"] = "none"
+    embed_dim: int = _at_most(16, 65536)  # the condition's embedding size (G; concat: D too)
+    wrong_label: bool = True  # concat, projection: the GAN-CLS term of real data, wrong label
     ac_weight: float = 1.0  # acgan: the weight of the critic's classification loss
     ac_weight_g: float = 0.1  # acgan: the weight of the generator's classification loss
 

@@ -11,12 +11,17 @@ same class names however the folder changes later:
 * ``data.classes``: the folder's class sub-folders in label order. A run whose config already
   lists classes refuses a folder whose sub-folders differ, since its labels would then mean
   other classes;
+* ``data.attributes``: the attribute layout of attribute data (shapes, celeba, a folder with
+  ``data.attribute_file``; :meth:`wgan.data.attributes.AttributeSchema.to_spec`). A run whose
+  config already holds one refuses data whose attributes differ (its conditions would mean
+  other attributes); the attribute file is read and checked before the run starts;
 * ``conditional.mode=auto`` becomes ``concat`` (G(c, z) and D(c, x), Mirza & Osindero 2014) when
-  the data has two classes or more, else ``none``. The critic then scores (class, image) pairs,
-  so a generator that draws another class for a label is told apart from the data; with an
-  auxiliary classifier instead (``acgan``, the WGAN-GP paper's model, generator weight 0.1), the
-  preset ``images-wgan-gp`` drew each class well but for a permuted label after 2,000 steps on
-  three coloured shapes (conditional accuracy 0.33, against 0.98 with ``concat`` at step 400).
+  the data has two classes or more or attribute vectors, else ``none``. The critic then scores
+  (class, image) pairs, so a generator that draws another class for a label is told apart from
+  the data; with an auxiliary classifier instead (``acgan``, the WGAN-GP paper's model,
+  generator weight 0.1), the preset ``images-wgan-gp`` drew each class well but for a permuted
+  label after 2,000 steps on three coloured shapes (conditional accuracy 0.33, against 0.98 with
+  ``concat`` at step 400).
 
 :func:`adopt_data` fills them from the file headers before a run exists (``wgan train``, its
 ``--dry-run``, :func:`wgan.training.train.train`) and from the loaded dataset when a run is built
@@ -25,10 +30,17 @@ same class names however the folder changes later:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from wgan.config import Config
-from wgan.data.image_files import FolderScan, scan_image_folder
+from wgan.data.attribute_files import (
+    CELEBA_ATTR_FILE,
+    read_attribute_csv,
+    read_celeba_attributes,
+)
+from wgan.data.image_files import FolderScan, scan_image_files, scan_image_folder
+from wgan.data.shapes import SHAPES_SPEC
 from wgan.errors import DataError
 
 __all__ = ["adopt_data", "folder_summary", "old_folder_defaults"]
@@ -50,9 +62,49 @@ def _check_classes(cfg: Config, names: tuple[str, ...] | None, where: str) -> No
         )
 
 
-def _resolve_auto(cfg: Config, n_classes: int) -> None:
+def _check_attributes(cfg: Config, spec: tuple[str, ...] | None, where: str) -> None:
+    """Record ``spec`` as ``data.attributes``, or refuse one that differs from that recorded."""
+    if spec is None:
+        return
+    recorded = cfg.data.attributes
+    if recorded is None:
+        cfg.data.attributes = spec
+    elif tuple(recorded) != spec:
+        raise DataError(
+            f"{where}: its attributes are {', '.join(spec)}, but this config's data.attributes "
+            f"(the attributes the run was trained on) are {', '.join(recorded)}; conditions "
+            "would mean other attributes: restore the data, or start a new run"
+        )
+
+
+def _resolve_auto(cfg: Config, n_classes: int, attributes: bool = False) -> None:
     if cfg.conditional.mode == "auto":
-        cfg.conditional.mode = "concat" if n_classes >= 2 else "none"
+        cfg.conditional.mode = "concat" if n_classes >= 2 or attributes else "none"
+
+
+def _adopt_attribute_files(cfg: Config) -> FolderScan | None:
+    """Before a run: the attribute layout of shapes and of attribute files (read and checked
+    whole), and a CSV folder's size and colour from the files it lists (returned, a scan)."""
+    data = cfg.data
+    if data.name == "shapes":
+        _check_attributes(cfg, SHAPES_SPEC, "shapes")
+        _resolve_auto(cfg, 0, attributes=True)
+        return None
+    if not data.path:
+        return None
+    path = Path(data.path).expanduser()
+    n = data.n_train
+    if data.name == "celeba":
+        table = read_celeba_attributes(path / CELEBA_ATTR_FILE, n)
+        scan = None
+    else:  # a folder with data.attribute_file
+        table = read_attribute_csv(Path(str(data.attribute_file)).expanduser(), n)
+        scan = scan_image_files(path, table.paths(path))
+        data.resolution = scan.resolution if data.resolution is None else data.resolution
+        data.channels = scan.channels if data.channels is None else data.channels
+    _check_attributes(cfg, table.schema.to_spec(), str(table.source))
+    _resolve_auto(cfg, 0, attributes=True)
+    return scan
 
 
 def adopt_data(cfg: Config, dataset: Any = None) -> FolderScan | None:
@@ -75,8 +127,13 @@ def adopt_data(cfg: Config, dataset: Any = None) -> FolderScan | None:
             data.channels = int(dataset.channels) if data.channels is None else data.channels
         names = getattr(dataset, "class_names", None)
         _check_classes(cfg, tuple(names) if names else None, f"{data.path or data.name}")
-        _resolve_auto(cfg, int(getattr(dataset, "n_classes", 0) or 0))
+        schema = getattr(dataset, "attribute_schema", None)
+        spec = None if schema is None else schema.to_spec()
+        _check_attributes(cfg, spec, f"{data.path or data.name}")
+        _resolve_auto(cfg, int(getattr(dataset, "n_classes", 0) or 0), schema is not None)
         return None
+    if data.name in ("shapes", "celeba") or (data.name == "folder" and data.attribute_file):
+        return _adopt_attribute_files(cfg)
     if data.name != "folder" or not data.path:
         return None
     known = None not in (data.resolution, data.channels, data.classes)
@@ -112,6 +169,10 @@ def folder_summary(scan: FolderScan, cfg: Config, most: int = 20) -> str:
         "files)"
     )
     names = scan.class_names
+    attrs = cfg.data.attributes
+    if not names and attrs:
+        more = f", ... ({len(attrs) - most} more)" if len(attrs) > most else ""
+        return f"{line}, {len(attrs)} attributes: {', '.join(attrs[:most])}{more}"
     if not names:
         return line + ", no class sub-folders"
     shown = ", ".join(f"{i} {name}" for i, name in enumerate(names[:most]))

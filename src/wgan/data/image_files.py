@@ -31,6 +31,8 @@ __all__ = [
     "bytes_to_unit",
     "load_image_folder",
     "nearest_resolution",
+    "read_image_files",
+    "scan_image_files",
     "scan_image_folder",
 ]
 
@@ -52,8 +54,9 @@ def _visible(p: Path) -> bool:
     return not p.name.startswith(".")
 
 
-def _load_image(path: Path, resolution: int, mode: str) -> np.ndarray:
-    """One image file -> ``(R, R, C)`` uint8: center square crop, then resize (bilinear)."""
+def _load_image(path: Path, resolution: int, mode: str, crop: int | None = None) -> np.ndarray:
+    """One image file -> ``(R, R, C)`` uint8: center square crop (the largest square, or
+    ``crop`` x ``crop`` pixels), then resize (bilinear)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -73,7 +76,13 @@ def _load_image(path: Path, resolution: int, mode: str) -> np.ndarray:
     s = min(w, h)
     if s == 0:
         raise DataError(f"{path}: empty image ({w}x{h})")
-    if w != h:
+    if crop is not None:
+        if crop > s:
+            raise DataError(
+                f"{path}: a {w}x{h} image is smaller than the {crop}-pixel crop (data.crop)"
+            )
+        s = crop
+    if w != s or h != s:
         left, top = (w - s) // 2, (h - s) // 2
         img = img.crop((left, top, left + s, top + s))
     if s != resolution:
@@ -180,13 +189,22 @@ class FolderScan:
 def scan_image_folder(path: str | Path) -> FolderScan:
     """Read the headers of every image in a folder (see :func:`load_image_folder` for the
     layout): sizes, colour, classes. Unreadable files raise :class:`DataError` naming them."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     entries, class_names = _folder_entries(path)
+    names = tuple(class_names) if class_names is not None else None
+    return scan_image_files(path, [f for f, _ in entries], names)
+
+
+def scan_image_files(
+    path: str | Path, files: list[Path], class_names: tuple[str, ...] | None = None
+) -> FolderScan:
+    """:func:`scan_image_folder` for a given list of files (e.g. those an attribute file
+    lists) under the folder ``path``."""
+    from PIL import Image, UnidentifiedImageError
+
     sides: Counter = Counter()
     colour = False
-    for f, _ in entries:
+    for f in files:
         try:
             with Image.open(f) as img:
                 w, h = img.size
@@ -201,8 +219,20 @@ def scan_image_folder(path: str | Path) -> FolderScan:
         if min(w, h) == 0:
             raise DataError(f"{f}: empty image ({w}x{h})")
         sides[min(w, h)] += 1
-    names = tuple(class_names) if class_names is not None else None
-    return FolderScan(path, len(entries), names, sides, colour)
+    return FolderScan(Path(path), len(files), class_names, sides, colour)
+
+
+def read_image_files(
+    files: list[Path], resolution: int, channels: int, crop: int | None = None
+) -> torch.Tensor:
+    """Image files -> ``(N, channels, R, R)`` uint8, each converted to RGB (3) or grayscale
+    (1) by :mod:`wgan.data.image_modes`' rules, centre-cropped to its largest square (or to
+    ``crop`` x ``crop`` pixels) and resized to ``resolution`` (bilinear); in the given order."""
+    mode = "RGB" if channels == 3 else "L"
+    pix = np.empty((len(files), resolution, resolution, channels), dtype=np.uint8)
+    for i, f in enumerate(files):
+        pix[i] = _load_image(f, resolution, mode, crop)
+    return torch.from_numpy(pix).permute(0, 3, 1, 2).contiguous()  # (N, C, R, R) uint8
 
 
 def load_image_folder(
@@ -233,11 +263,7 @@ def load_image_folder(
         resolution = scan.resolution if resolution is None else resolution
         channels = scan.channels if channels is None else channels
     entries, class_names = _folder_entries(path)
-    mode = "RGB" if channels == 3 else "L"
-    pix = np.empty((len(entries), resolution, resolution, channels), dtype=np.uint8)
-    for i, (f, _) in enumerate(entries):
-        pix[i] = _load_image(f, resolution, mode)
-    images = torch.from_numpy(pix).permute(0, 3, 1, 2).contiguous()  # (N, C, R, R) uint8
+    images = read_image_files([f for f, _ in entries], resolution, channels)
     labels = None
     if class_names is not None:
         labels = torch.tensor([k for _, k in entries], dtype=torch.int64)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from wgan.data.attributes import AttributeSchema
 from wgan.errors import ConfigError, DataError, WganError
 
 __all__ = [
@@ -57,6 +58,8 @@ IMAGE_DATASETS: tuple[str, ...] = (
     "cifar10",
     "cifar100",
     "folder",
+    "shapes",
+    "celeba",
 )
 
 # Rows per chunk when resizing, so a 60,000-image set never needs a second full-size copy of
@@ -165,6 +168,9 @@ class ImageDataset:
         name: registry name (``'mnist'``, ``'cifar10'``, ...).
         source: where the pixels came from: a file/directory path, or ``'sklearn'``.
         class_names: for labelled image folders, the sub-folder name of each class; else None.
+        attributes: ``(N, k)`` float32 attribute vectors in {0, 1} (one-hot groups and flags,
+            :class:`wgan.data.attributes.AttributeSchema`), or ``None``.
+        attribute_schema: the layout of ``attributes``, or ``None``.
         is_image: always True (the toy 2-D datasets have no such attribute).
     """
 
@@ -179,6 +185,8 @@ class ImageDataset:
         source: str = "",
         class_names: list[str] | None = None,
         resolution: int | None = None,
+        attributes: Tensor | None = None,
+        attribute_schema: AttributeSchema | None = None,
     ) -> None:
         if not isinstance(images, Tensor) or images.ndim != 4:
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images)
@@ -225,6 +233,15 @@ class ImageDataset:
         self.name = name
         self.source = str(source)
         self.class_names = list(class_names) if class_names is not None else None
+        self.attributes, self.attribute_schema = _checked_attributes(
+            attributes, attribute_schema, n, labels is not None, f"{name} ({source})"
+        )
+
+    @property
+    def conditions(self) -> Tensor | None:
+        """What a conditional GAN conditions on: the (N, k) attribute vectors when the data has
+        them, else the (N,) class labels, else None."""
+        return self.attributes if self.attributes is not None else self.labels
 
     # -- shape -----------------------------------------------------------------------------
 
@@ -306,16 +323,18 @@ class ImageDataset:
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Like :meth:`sample` (same index draw, same images) plus the ``(n,)`` int64 labels.
+        """Like :meth:`sample` (same index draw, same images) plus their :attr:`conditions`:
+        the ``(n,)`` int64 labels, or the ``(n, k)`` attribute vectors of attribute data.
 
         For an unlabeled dataset the labels are ``None``.
         """
         n = check_count(n)
         idx = draw_indices(len(self), (n,), generator)  # (n,)
         images = self._gather(idx, device)
-        if self.labels is None:
+        cond = self.conditions
+        if cond is None:
             return images, None
-        labels = self.labels[idx.to(self.labels.device)]
+        labels = cond[idx.to(cond.device)]
         return images, labels if device is None else labels.to(device)
 
     # -- derived datasets ------------------------------------------------------------------
@@ -331,6 +350,8 @@ class ImageDataset:
             source=self.source,
             class_names=self.class_names,
             resolution=self._resolution,
+            attributes=None if self.attributes is None else self.attributes[idx],
+            attribute_schema=self.attribute_schema,
         )
 
     def split(self, n_holdout: int, seed: int) -> tuple[ImageDataset, ImageDataset]:
@@ -365,6 +386,8 @@ class ImageDataset:
             name=self.name,
             source=self.source,
             class_names=self.class_names,
+            attributes=self.attributes,
+            attribute_schema=self.attribute_schema,
         )
 
     def to(self, device: torch.device | str) -> ImageDataset:
@@ -373,4 +396,31 @@ class ImageDataset:
         out.__dict__.update(self.__dict__)
         out.pixels = self.pixels.to(device)
         out.labels = None if self.labels is None else self.labels.to(device)
+        out.attributes = None if self.attributes is None else self.attributes.to(device)
         return out
+
+
+def _checked_attributes(
+    attributes: Tensor | None,
+    schema: AttributeSchema | None,
+    n: int,
+    has_labels: bool,
+    where: str,
+) -> tuple[Tensor | None, AttributeSchema | None]:
+    """(N, k) float32 attribute vectors checked against their schema, or (None, None)."""
+    if attributes is None:
+        if schema is not None:
+            raise WganError(f"{where}: an attribute schema without attribute vectors")
+        return None, None
+    if schema is None:
+        raise WganError(f"{where}: attribute vectors need their schema")
+    if has_labels:
+        raise WganError(f"{where}: a dataset holds class labels or attribute vectors, not both")
+    attributes = torch.as_tensor(attributes).to(torch.float32)
+    if attributes.ndim != 2 or attributes.shape[0] != n:
+        raise DataError(f"{where}: {tuple(attributes.shape)} attribute vectors for {n} images")
+    try:
+        schema.check(attributes.cpu(), what=f"{where} attributes")
+    except ConfigError as e:
+        raise DataError(str(e)) from None
+    return attributes, schema

@@ -25,6 +25,14 @@ def describe_dataset(dataset: Any) -> str:
         classes = int(getattr(dataset, "n_classes", 0) or 0)
         count = f"{len(dataset):,} " if hasattr(dataset, "__len__") else ""
         with_classes = f", {classes} classes" if classes else ""
+        schema = getattr(dataset, "attribute_schema", None)
+        if schema is not None:  # e.g. ", 9 attributes (shape, colour, large, filled)"
+            groups = ", ".join(g.name for g in schema.groups[:8])
+            more = ", ..." if len(schema.groups) > 8 else ""
+            with_classes += f", {schema.dim} attributes ({groups}{more})"
+        removed, combos = getattr(dataset, "held_out", (0, ()))
+        if combos:  # each entry is one combination: [green,triangle] holds out two
+            with_classes += f"; {removed:,} held out matching {' or '.join(combos)}"
         return f"{name}: {count}images of {c}x{h}x{w}{with_classes}"
     if is_text_dataset(dataset):
         train = getattr(dataset, "train", None)

@@ -33,6 +33,7 @@ from wgan.experiments import generator_only  # noqa: F401
 from wgan.experiments import mode_hopping  # noqa: F401
 from wgan.experiments import refinement  # noqa: F401
 from wgan.experiments import likelihood  # noqa: F401
+from wgan.experiments import attributes  # noqa: F401
 
 # isort: on
 from wgan.experiments.framework import (

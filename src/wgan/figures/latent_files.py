@@ -69,6 +69,7 @@ def write_grid(grid: Any, run: Any, path: str | Path) -> Path:
         xlabel = "position t along the path (z0 → z1)" if grid.row_paths[0] else "latent vector"
         ylabel = "path" if grid.row_paths[0] else "row"
         ylabel += ", class (same z down a column)" if grid.labels is not None else ""
+        xlabel, ylabel = grid.info.get("xlabel", xlabel), grid.info.get("ylabel", ylabel)
         fig = plot_image_grid(
             grid.samples, grid.row_names, grid.col_names, grid.title, xlabel, ylabel
         )

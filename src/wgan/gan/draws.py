@@ -18,7 +18,8 @@ class CriticDraws(NamedTuple):
     absent parts are None.
 
     ``real`` (B, ...) a data batch, ``noise`` (B, latent) the generator's input, ``labels`` (B,)
-    the batch's classes (conditional), ``wrong`` (B,) mismatched classes (the wrong-label term),
+    the batch's classes or (B, k) its attribute vectors (conditional), ``wrong`` (B,) mismatched
+    classes or (B, k) mismatched attribute vectors (the wrong-label term),
     ``eps`` (B,) the penalty's interpolation weights, ``inst_real`` / ``inst_fake`` (B, ...)
     standard normals for instance noise, ``fake`` (B, ...) given fakes in place of G(noise) (a
     critic trained against a fixed source).
@@ -35,9 +36,10 @@ class CriticDraws(NamedTuple):
 
 
 class GeneratorDraws(NamedTuple):
-    """The random tensors of the generator step: ``noise`` (B, latent), ``labels`` (B,) the
-    conditions (a data batch's classes), ``real`` (B, ...) the batch feature matching compares
-    with, ``inst`` (B, ...) standard normals for instance noise."""
+    """The random tensors of the generator step: ``noise`` (B, latent), ``labels`` (B,) or
+    (B, k) the conditions (a data batch's classes or attribute vectors), ``real`` (B, ...) the
+    batch feature matching compares with, ``inst`` (B, ...) standard normals for instance
+    noise."""
 
     noise: Tensor
     labels: Tensor | None = None

@@ -63,9 +63,14 @@ class GANLoss:
     generator iteration, calls these methods, and differentiates ``terms['loss']``.
 
     ``conditioning`` is ``none``, ``concat`` (D(c, x); with ``wrong_label`` real images paired
-    with a wrong label are a third, "fake" term, Reed et al. 2016) or ``acgan`` (an auxiliary
-    classifier on an unconditional critic, Odena et al. 2017). See
-    :class:`wgan.config.ConditionalConfig`.
+    with a wrong label are a third, "fake" term, Reed et al. 2016), ``projection`` (D(x, c) =
+    psi(phi(x)) + <V c, phi(x)>, Miyato & Koyama 2018; the wrong-label term as for concat) or
+    ``acgan`` (an auxiliary classifier on an unconditional critic, Odena et al. 2017). See
+    :class:`wgan.config.ConditionalConfig`. The condition c is a class (labels (B,) int64) or an
+    attribute vector (labels (B, k) float, :mod:`wgan.data.attributes`); for vectors the wrong
+    vector c' differs from c in a random non-empty set of attribute groups
+    (:meth:`wgan.data.attributes.AttributeSchema.wrong`) and the AC-GAN head is multi-label: a
+    binary cross-entropy per attribute instead of the softmax cross-entropy over classes.
 
     The three-term conditional critic loss is the sum of the objective's terms; for the minimax
     family exactly -E log D(c, x) - E log(1 - D(c, G(c, z))) - E log(1 - D(c', x)), every term
@@ -74,6 +79,9 @@ class GANLoss:
     clipping) constrains D in x at a fixed label, while D(c, x) - D(c', x) can grow without
     limit through the label (averaging the two fake terms removes the output-bias direction but
     not this one: measured, the loss reaches -400 in 300 steps, ``tests/gan/test_step.py``).
+    The same holds for the projection critic, where D(x, c) - D(x, c') = <V (c - c'), phi(x)>
+    grows without limit through V at a fixed x-gradient, and for attribute vectors (measured in
+    ``tests/gan/test_attribute_conditioning.py``), so the refusal covers both.
     """
 
     objective: Objective
@@ -87,17 +95,19 @@ class GANLoss:
     n_classes: int = 0  # conditional critics match features per class
 
     def __post_init__(self) -> None:
-        if (
-            self.conditioning == "concat"
-            and self.wrong_label
-            and self.objective.name in ("wasserstein",)
-        ):
+        if self.paired and self.wrong_label and self.objective.name in ("wasserstein",):
             raise ConfigError(
                 "conditional.wrong_label=true with objective wasserstein: the critic loss "
                 "-E D(c,x) + E D(c,G(z)) + E D(c',x) is unbounded below (the Lipschitz "
                 "constraint holds the label fixed, so D(c,x) - D(c',x) can grow without "
-                "limit); set conditional.wrong_label=false or use another objective"
+                "limit, with concat and projection critics alike); set "
+                "conditional.wrong_label=false or use another objective"
             )
+
+    @property
+    def paired(self) -> bool:
+        """Whether the critic scores (x, c) pairs, D(x, c): ``concat`` and ``projection``."""
+        return self.conditioning in ("concat", "projection")
 
     def critic_terms(
         self,
@@ -113,15 +123,16 @@ class GANLoss:
 
         Args:
             critic: D as a function (see :class:`Critic`).
-            real, fake: the batches; ``labels`` (B,) their condition when conditional.
-            wrong: (B,) wrong labels for the third conditional term (``concat`` with
-                ``wrong_label``).
+            real, fake: the batches; ``labels`` their condition when conditional: (B,) classes
+                or (B, k) attribute vectors.
+            wrong: wrong labels (B,) or vectors (B, k) for the third conditional term
+                (``concat`` or ``projection`` with ``wrong_label``).
             eps: (B,) interpolation weights for the gradient penalty.
             penalty: how this step takes the penalty (:class:`PenaltyCall`).
         """
         if self.conditioning != "none" and labels is None:
             raise WganError("a conditional GAN needs the labels of the real batch")
-        if self.conditioning == "concat":
+        if self.paired:
             terms = dict(self.objective.critic_loss(critic(real, labels), critic(fake, labels)))
             if self.wrong_label:
                 if wrong is None:
@@ -130,12 +141,12 @@ class GANLoss:
                 terms["loss"] = terms["loss"] + term
                 terms["wrong_label"] = term.detach()
         elif self.conditioning == "acgan":
-            s_real, logits_real = critic.score_and_logits(real)  # (B, 1), (B, K)
+            s_real, logits_real = critic.score_and_logits(real)  # (B, 1), (B, K) or (B, k)
             terms = dict(self.objective.critic_loss(s_real, critic(fake)))
-            ac = F.cross_entropy(logits_real.float(), labels)
+            ac = auxiliary_loss(logits_real, labels)
             terms["loss"] = terms["loss"] + self.ac_weight * ac
             terms["ac_loss"] = ac.detach()
-            terms["ac_accuracy"] = (logits_real.argmax(1) == labels).float().mean()
+            terms["ac_accuracy"] = auxiliary_accuracy(logits_real.detach(), labels)
         else:
             terms = dict(self.objective.critic_loss(critic(real), critic(fake)))
         factor = penalty.factor
@@ -163,7 +174,7 @@ class GANLoss:
 
     def score_fn(self, critic: Critic, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
         """The critic as a function of x alone: D(c, .) at the fixed labels when conditioned."""
-        if self.conditioning == "concat":
+        if self.paired:
             return functools.partial(critic, labels=labels)
         return critic
 
@@ -186,7 +197,7 @@ class GANLoss:
         if self.feature_matching > 0:
             if real is None:
                 raise WganError("feature matching needs a real batch in the generator's step")
-            args = (labels,) if self.conditioning == "concat" else ()
+            args = (labels,) if self.paired else ()
             conditional = self.conditioning != "none"
             fm = feature_matching_loss(
                 critic.features(real, *args),
@@ -206,16 +217,39 @@ class GANLoss:
     def _objective_generator_terms(
         self, critic: Critic, fake: Tensor, labels: Tensor | None
     ) -> dict[str, Tensor]:
-        if self.conditioning == "concat":
+        if self.paired:
             return dict(self.objective.generator_loss(critic(fake, labels)))
         if self.conditioning == "acgan":
             score, logits = critic.score_and_logits(fake)
             terms = dict(self.objective.generator_loss(score))
-            ac = F.cross_entropy(logits.float(), labels)
+            ac = auxiliary_loss(logits, labels)
             terms["loss"] = terms["loss"] + self.ac_weight_g * ac
             terms["ac_loss"] = ac.detach()
             return terms
         return dict(self.objective.generator_loss(critic(fake)))
+
+
+def auxiliary_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """The AC-GAN head's loss (Odena et al. 2017): the softmax cross-entropy of class logits
+    (B, K) at labels (B,) int64, or for attribute vectors (B, k) float the binary cross-entropy
+    per attribute, summed over attributes and averaged over the batch,
+    -(1/B) sum_i sum_j [c_ij log s(l_ij) + (1 - c_ij) log(1 - s(l_ij))] (s: sigmoid): a
+    multi-label head with one independent Bernoulli per attribute, each attribute weighing as
+    much as the class term does for class labels (a mean over the k attributes would divide
+    every attribute's pull on G by k; with k = 9 the shapes' generator then ignored c)."""
+    if labels.is_floating_point():
+        bce = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")
+        return bce.sum(1).mean()  # (B, k) -> per sample sum -> batch mean
+    return F.cross_entropy(logits.float(), labels)
+
+
+def auxiliary_accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    """The AC-GAN head's accuracy: the fraction of argmax classes equal to the labels (B,), or
+    for attribute vectors (B, k) the per-attribute accuracy, the fraction of the B x k entries
+    where (logit > 0) equals the attribute (the mean over attributes of each one's accuracy)."""
+    if labels.is_floating_point():
+        return ((logits > 0) == (labels > 0.5)).float().mean()
+    return (logits.argmax(1) == labels).float().mean()
 
 
 def build_objective(cfg: Config) -> Objective:

@@ -6,6 +6,8 @@ the improved techniques' layers around it), the objective and the Lipschitz cons
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
@@ -17,6 +19,7 @@ from wgan.nets import (
     AuxClassifierCritic,
     ConditionalCritic,
     ConditionalGenerator,
+    ProjectionCritic,
     TextCritic,
     TextGenerator,
 )
@@ -29,33 +32,81 @@ from wgan.nets.tricks import (
     VirtualBatchNet,
 )
 
+if TYPE_CHECKING:
+    from wgan.data.attributes import AttributeSchema
+
+
+def uniform_attributes(
+    schema: AttributeSchema, n: int, generator: torch.Generator | None = None, device=None
+) -> Tensor:
+    """``n`` valid attribute vectors (n, k) float32, every group drawn independently and
+    uniformly: a one-hot group takes each of its values with probability 1/width, a flag is 1
+    with probability 1/2. One ``torch.rand(n, groups)`` draw from ``generator``."""
+    u = torch.rand(n, len(schema.groups), generator=generator, device=device)  # (n, G)
+    parts = []
+    for j, g in enumerate(schema.groups):
+        if g.flag:
+            parts.append((u[:, j : j + 1] < 0.5).float())  # (n, 1)
+        else:
+            idx = (u[:, j] * g.width).long().clamp(max=g.width - 1)  # (n,) uniform value
+            parts.append(nn.functional.one_hot(idx, g.width).float())  # (n, width)
+    return torch.cat(parts, dim=1)  # (n, k)
+
 
 class LatentGenerator(nn.Module):
-    """G(z) with z ~ N(0, I_latent_dim), or G(c, z) when ``n_classes`` > 0.
+    """G(z) with z ~ N(0, I_latent_dim), or G(z, c) when conditional: on a class (``n_classes``
+    > 0, labels (B,) int64) or an attribute vector (``attribute_schema`` set, labels (B, k)
+    float, :class:`wgan.data.attributes.AttributeSchema`).
 
     ``net`` maps (B, latent_dim) to samples (B, dim) or images (B, C, H, W); a conditional
-    ``net`` (:class:`wgan.nets.ConditionalGenerator`) also takes the labels (B,).
+    ``net`` (:class:`wgan.nets.ConditionalGenerator`) also takes the labels.
     """
 
-    def __init__(self, net: nn.Module, latent_dim: int, n_classes: int = 0) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        latent_dim: int,
+        n_classes: int = 0,
+        attribute_schema: AttributeSchema | None = None,
+    ) -> None:
         super().__init__()
         self.net, self.latent_dim, self.n_classes = net, latent_dim, n_classes
+        self.attribute_schema = attribute_schema
+        self.n_attributes = 0 if attribute_schema is None else attribute_schema.dim
+        if n_classes and attribute_schema is not None:
+            raise ConfigError("a generator conditions on classes or on attribute vectors, not both")
+
+    @property
+    def conditional(self) -> bool:
+        """Whether G takes a condition (a class or an attribute vector) per sample."""
+        return bool(self.n_classes or self.n_attributes)
 
     def noise(self, n: int, generator: torch.Generator | None, device) -> Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)  # (n, latent)
 
+    def draw_conditions(
+        self, n: int, generator: torch.Generator | None = None, device=None
+    ) -> Tensor | None:
+        """``n`` uniform conditions: classes (n,) int64, attribute vectors (n, k)
+        (:func:`uniform_attributes`), or None for an unconditional G."""
+        if self.n_classes:
+            return torch.randint(self.n_classes, (n,), generator=generator, device=device)
+        if self.attribute_schema is not None:
+            return uniform_attributes(self.attribute_schema, n, generator, device)
+        return None
+
     def sample(
         self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
     ) -> Tensor:
-        """``n`` samples; a conditional G draws uniform labels when none are given."""
+        """``n`` samples; a conditional G draws uniform conditions when none are given."""
         device = next(self.parameters()).device
         z = self.noise(n, generator, device)
-        if self.n_classes and labels is None:
-            labels = torch.randint(self.n_classes, (n,), generator=generator, device=device)
+        if labels is None:
+            labels = self.draw_conditions(n, generator, device)
         return self(z, labels)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if self.n_classes:
+        if self.conditional:
             if labels is None:
                 raise WganError("this generator is conditional: give a label per sample")
             return self.net(z, labels)
@@ -119,11 +170,20 @@ def build_text_players(cfg: Config, vocab: int, seq_len: int) -> tuple[nn.Module
     return g_net, d_net
 
 
+def _condition_sizes(dataset) -> tuple[int, int]:
+    """(K classes, k attributes) a conditional GAN on ``dataset`` conditions on: an attribute
+    dataset (``attribute_schema`` set) gives (0, k), a labelled one (K, 0)."""
+    schema = getattr(dataset, "attribute_schema", None)
+    if schema is not None:
+        return 0, int(schema.dim)
+    return int(getattr(dataset, "n_classes", 0) or 0), 0
+
+
 def _players(cfg: Config, dataset) -> tuple[nn.Module, nn.Module]:
     """Generator net and critic net (before any constraint), conditional as configured."""
     cond = cfg.conditional
-    n_classes = int(getattr(dataset, "n_classes", 0) or 0)
-    if cond.mode != "none" and n_classes < 2:
+    n_classes, n_attributes = _condition_sizes(dataset)
+    if cond.mode != "none" and n_classes < 2 and not n_attributes:
         raise ConfigError(
             f"conditional.mode={cond.mode} needs labelled data; dataset '{cfg.data.name}' "
             "has no labels"
@@ -143,11 +203,13 @@ def _players(cfg: Config, dataset) -> tuple[nn.Module, nn.Module]:
         g_net = build_net(cfg.generator, latent, dataset.dim)
         d_net = build_net(cfg.critic, dataset.dim + critic_extra, 1)
     if cond.mode != "none":
-        g_net = ConditionalGenerator(g_net, n_classes, cond.embed_dim)
+        g_net = ConditionalGenerator(g_net, n_classes, cond.embed_dim, n_attributes)
     if cond.mode == "concat":
-        d_net = ConditionalCritic(d_net, n_classes, cond.embed_dim)
+        d_net = ConditionalCritic(d_net, n_classes, cond.embed_dim, n_attributes)
+    elif cond.mode == "projection":
+        d_net = ProjectionCritic(d_net, n_classes, n_attributes)
     elif cond.mode == "acgan":
-        d_net = AuxClassifierCritic(d_net, n_classes)
+        d_net = AuxClassifierCritic(d_net, n_classes, n_attributes)
     return g_net, d_net
 
 
@@ -167,16 +229,15 @@ def build_constraints(cfg: Config) -> Constraints:
 def build_models(cfg: Config, dataset, device) -> tuple[nn.Module, nn.Module, Constraints]:
     """Generator, critic (with its constraint's parametrisation) and the constraints."""
     g_net, d_net = _players(cfg, dataset)
+    conditional = cfg.conditional.mode != "none"
+    n_classes, n_attributes = _condition_sizes(dataset) if conditional else (0, 0)
+    schema = getattr(dataset, "attribute_schema", None) if n_attributes else None
     if cfg.generator.norm == "virtual" and cfg.generator.kind != "fixed":
-        n_cls = int(getattr(dataset, "n_classes", 0) or 0) if cfg.conditional.mode != "none" else 0
-        g_net = _virtual_batch(cfg, g_net, n_cls)
+        g_net = _virtual_batch(cfg, g_net, n_classes, schema)
     if cfg.generator.kind == "fixed":
         gen: nn.Module = NoisyDataGenerator(dataset, cfg.generator.fixed_noise_std, device)
     else:
-        n_classes = int(getattr(dataset, "n_classes", 0) or 0)
-        gen = LatentGenerator(
-            g_net, cfg.generator.latent_dim, n_classes if cfg.conditional.mode != "none" else 0
-        )
+        gen = LatentGenerator(g_net, cfg.generator.latent_dim, n_classes, schema)
     constraints = build_constraints(cfg)
     if getattr(dataset, "is_image", False) and cfg.critic.norm == "batch":
         if any(isinstance(p, GradientPenalty) for p in constraints.parts):
@@ -202,10 +263,11 @@ def _batch_features(cfg: Config, d_net: nn.Module, constraints: Constraints) -> 
             "whole batch, and the per-sample penalty ||grad_x D(x_hat_i)|| is not defined; use "
             "clipping, spectral norm or no constraint"
         )
-    if cfg.conditional.mode == "acgan":
+    if cfg.conditional.mode in ("acgan", "projection"):
         raise ConfigError(
-            f"tricks.minibatch={t.minibatch} with conditional.mode=acgan is not supported (the "
-            "class head reads the features); use conditional.mode=concat"
+            f"tricks.minibatch={t.minibatch} with conditional.mode={cfg.conditional.mode} is not "
+            "supported (its class head or projection reads the features); use "
+            "conditional.mode=concat"
         )
     if t.minibatch == "stddev":
         layer: nn.Module = MinibatchStdDev()
@@ -215,14 +277,19 @@ def _batch_features(cfg: Config, d_net: nn.Module, constraints: Constraints) -> 
     return BatchAwareCritic(d_net, layer)
 
 
-def _virtual_batch(cfg: Config, g_net: nn.Module, n_classes: int) -> nn.Module:
+def _virtual_batch(
+    cfg: Config, g_net: nn.Module, n_classes: int, schema: AttributeSchema | None = None
+) -> nn.Module:
     """``generator.norm=virtual``: the net with its fixed reference batch (Salimans et al. 2016).
 
-    The reference noise (and labels, for a conditional G) is drawn once from its own seed, so
-    it does not touch the run's random stream, and is a buffer of the generator (checkpointed).
+    The reference noise (and labels or attribute vectors, for a conditional G) is drawn once
+    from its own seed, so it does not touch the run's random stream, and is a buffer of the
+    generator (checkpointed).
     """
     g = torch.Generator().manual_seed(cfg.train.seed + 104_729)
     n = cfg.tricks.virtual_batch_size
     z_ref = torch.randn(n, cfg.generator.latent_dim, generator=g)  # (n_ref, latent)
     labels = torch.randint(n_classes, (n,), generator=g) if n_classes else None
+    if schema is not None:
+        labels = uniform_attributes(schema, n, g)  # (n_ref, k)
     return VirtualBatchNet(g_net, z_ref, labels)

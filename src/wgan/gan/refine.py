@@ -340,9 +340,9 @@ def draw_noise(
     """The noise (n, latent) and labels that ``gen.sample(n, rng, labels)`` draws, in its order
     (:class:`wgan.gan.players.LatentGenerator`): ``gen(z, labels)`` is then its sample."""
     z = gen.noise(n, rng, device)
-    n_classes = int(getattr(gen, "n_classes", 0) or 0)
-    if n_classes and labels is None:
-        labels = torch.randint(n_classes, (n,), generator=rng, device=device)
+    draw = getattr(gen, "draw_conditions", None)  # uniform classes or attribute vectors
+    if labels is None and draw is not None:
+        labels = draw(n, rng, device)
     return z, labels
 
 

@@ -79,7 +79,10 @@ class Player:
 
 
 class BoundCritic:
-    """D at given parameters, called as ``critic(x, labels)`` (:class:`wgan.gan.loss.Critic`)."""
+    """D at given parameters, called as ``critic(x, labels)`` (:class:`wgan.gan.loss.Critic`).
+
+    ``concat``: the critic takes the condition (``concat`` or ``projection`` conditioning,
+    :attr:`wgan.gan.loss.GANLoss.paired`)."""
 
     def __init__(self, player: Player, params: dict, buffers: dict, concat: bool) -> None:
         self.player, self.params, self.buffers, self.concat = player, params, buffers, concat
@@ -136,9 +139,11 @@ class GANStep:
         self.g, self.d = Player(gen, functional), Player(critic, functional)
         self.n_critic, self.d_optim, self.g_optim = n_critic, d_optim, g_optim
         self.functional, self.precision, self.sync = functional, precision, sync
-        self.concat = loss.conditioning == "concat"
+        self.concat = loss.paired  # D(x, c): concat or projection
         self.conditional = loss.conditioning != "none"
         self.n_classes = int(getattr(gen, "n_classes", 0) or 0)
+        # Attribute-vector conditions (B, k): the schema draws the wrong vectors.
+        self.attribute_schema = getattr(gen, "attribute_schema", None)
         self.has_penalty = loss.constraints.has_penalty
         self.penalty_every = loss.constraints.penalty_every
         self.device = next(critic.parameters()).device
@@ -174,7 +179,8 @@ class GANStep:
 
         Returns :class:`Draws`: the critic steps' :class:`CriticDraws` stacked to
         (n_critic, B, ...), and the generator step's :class:`GeneratorDraws`. Per critic step the
-        order is: real batch, noise, wrong-label shift, interpolation weights, instance noise.
+        order is: real batch, noise, wrong-label shift (or the wrong attribute vectors' draws),
+        interpolation weights, instance noise.
         """
         b = batch_size
         steps = [self.draw_critic(batches, rng, b) for _ in range(self.n_critic)]
@@ -205,8 +211,11 @@ class GANStep:
             real = batches.next_batch()  # (B, dim) or (B, C, H, W)
         noise = self.gen.noise(b, rng, device)  # (B, latent) or (B, dim) when fixed
         if self.concat and self.loss.wrong_label:
-            shift = torch.randint(1, self.n_classes, (b,), generator=rng, device=device)
-            wrong = (labels + shift) % self.n_classes  # never the true label
+            if self.attribute_schema is not None:  # (B, k): some groups changed, never c
+                wrong = self.attribute_schema.wrong(labels, rng)
+            else:
+                shift = torch.randint(1, self.n_classes, (b,), generator=rng, device=device)
+                wrong = (labels + shift) % self.n_classes  # never the true label
         if self.has_penalty:
             eps = torch.rand(b, generator=rng, device=device)  # (B,) ~ U[0, 1]
         if self.instance_noise:  # standard normals, scaled by sigma_t in the step

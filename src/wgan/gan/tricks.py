@@ -40,17 +40,22 @@ def feature_matching_loss(
 
     With labels (a conditional critic), the means are matched per class and the squared gaps
     averaged over the classes present in both batches: sum_c w_c || E[d(x) | c] - E[d(G) | c] ||^2
-    with w_c the fraction of generated samples of class c. The features of real samples carry
-    no gradient (the critic is fixed in the generator's step).
+    with w_c the fraction of generated samples of class c. With attribute vectors (B, k) float
+    (0/1) the same is done per attribute: E[d(x) | attribute j] over the samples that have it.
+    The features of real samples carry no gradient (the critic is fixed in the generator's step).
     """
     if real_features.ndim != 2 or fake_features.ndim != 2:
         raise WganError("feature matching needs (B, F) features")
     real_features = real_features.detach()
-    if real_labels is None or n_classes < 1:
+    vectors = real_labels is not None and real_labels.is_floating_point()
+    if real_labels is None or fake_labels is None or (n_classes < 1 and not vectors):
         gap = real_features.float().mean(0) - fake_features.float().mean(0)  # (F,)
         return gap.square().sum()
-    one_real = nn.functional.one_hot(real_labels, n_classes).float()  # (B, K)
-    one_fake = nn.functional.one_hot(fake_labels, n_classes).float()  # (B, K)
+    if vectors:  # attribute vectors: each attribute's members, (B, k)
+        one_real, one_fake = real_labels.float(), fake_labels.float()
+    else:
+        one_real = nn.functional.one_hot(real_labels, n_classes).float()  # (B, K)
+        one_fake = nn.functional.one_hot(fake_labels, n_classes).float()  # (B, K)
     n_real, n_fake = one_real.sum(0), one_fake.sum(0)  # (K,)
     mean_real = one_real.T @ real_features.float() / n_real.clamp_min(1).unsqueeze(1)  # (K, F)
     mean_fake = one_fake.T @ fake_features.float() / n_fake.clamp_min(1).unsqueeze(1)  # (K, F)

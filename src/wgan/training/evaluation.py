@@ -11,6 +11,9 @@ baseline; text: n-gram JS):
   the conditional accuracy (does asking for class k give a k?).
 * ``stacked_digits``: each channel is classified; modes covered out of 1,000 and their KL
   (the Stacked-MNIST protocol of VEEGAN / PacGAN on the digits).
+* data with attribute vectors (``shapes``, ``celeba``, a folder with a CSV), for a run
+  conditioned on them: per-attribute accuracy of the samples by an attribute classifier trained
+  once on the data and cached, and on shapes by the pixels (:mod:`.attribute_eval`).
 * any image data, when the user gives Inception weights (the ``inception_weights`` argument,
   e.g. ``wgan eval --inception-weights``, or ``WGAN_INCEPTION_WEIGHTS``): Inception Score, FID
   and KID against the training images.
@@ -178,6 +181,20 @@ def _digits(ctx: EvalContext) -> dict[str, Any]:
         images = run.samples(labels.numel(), seed=54321, labels=labels)
         out["conditional_accuracy"] = conditional_accuracy(clf, images, labels)
     return out
+
+
+@register_evaluator("attribute_metrics", "shapes", "celeba", "folder")
+def _attributes(ctx: EvalContext) -> dict[str, Any]:
+    """A run conditioned on attribute vectors: per-attribute accuracy of its samples by the
+    data's attribute classifier (and on shapes by the pixels), held-out combinations beside
+    seen ones (:mod:`wgan.training.attribute_eval`); nothing for other runs."""
+    from wgan.training.attribute_eval import attribute_metrics
+    from wgan.training.attribute_sampling import attribute_schema
+
+    run = ctx.run
+    if not run.conditional or attribute_schema(run) is None:
+        return {}
+    return attribute_metrics(run, ctx.fake, ctx.n)
 
 
 @register_evaluator("own_feature_metrics", *OWN_FEATURE_KINDS)

@@ -11,7 +11,6 @@ optimisers.
 from __future__ import annotations
 
 import itertools
-import math
 import operator
 import shutil
 from collections.abc import Callable, Iterator
@@ -26,7 +25,13 @@ from wgan.config.hints import config_argument, device_argument, path_argument
 from wgan.constraints import input_gradient_norm, interpolates
 from wgan.data.adopt import adopt_data, old_folder_defaults
 from wgan.data.batches import SampledBatches, TensorBatches
-from wgan.data.build import build_batches, build_dataset, is_image_dataset, is_text_dataset
+from wgan.data.build import (
+    build_batches,
+    build_dataset,
+    is_image_dataset,
+    is_text_dataset,
+    reads_n_train,
+)
 from wgan.errors import ConfigError, DeviceUnavailable, WganError
 from wgan.gan.ema import EMA
 from wgan.gan.loss import build_loss
@@ -37,7 +42,7 @@ from wgan.gan.step import BoundCritic, Player
 from wgan.store import checkpoints, rundirs
 from wgan.store.checkpoint_checks import state_mismatch
 from wgan.store.tracking import Tracker
-from wgan.training import sampling
+from wgan.training import finiteness, sampling
 from wgan.training.distributed import DistContext
 from wgan.training.run_paths import resolve_stored_paths
 from wgan.training.sampling import NonFiniteSamples  # noqa: F401 - its home until now
@@ -45,7 +50,6 @@ from wgan.training.sampling import NonFiniteSamples  # noqa: F401 - its home unt
 MAX_SAMPLE_VALUES = 2**31
 """The most values (samples x values per sample) one :meth:`Run.samples` call returns (8 GiB
 of float32): a larger request is refused before anything is drawn."""
-PROBE_SAMPLES = 64  # generator samples scored by the finiteness check before every save
 SAMPLE_SEED = 12345
 """The default noise seed of :meth:`Run.samples`, :meth:`Run.evaluate`, ``wgan sample`` and
 ``wgan eval``: the samples ``wgan sample --seed S --num N`` writes are those that
@@ -135,11 +139,13 @@ class Run:
         if self.ema is not None and not self.learned_generator:
             raise ConfigError("train.ema needs a learned generator (generator.kind=learned)")
         self.train_set: Tensor | None = None
-        if cfg.data.n_train is not None and (self.is_image or self.is_text):
+        n_train = None if reads_n_train(cfg.data) else cfg.data.n_train  # shapes: the loader's
+        if n_train is not None and (self.is_image or self.is_text):
             raise ConfigError(
-                "data.n_train is for toy data; image and text datasets are already finite"
+                "data.n_train is for toy data, shapes and attribute files; other image and text "
+                "datasets are already finite"
             )
-        if cfg.data.n_train is not None:
+        if n_train is not None:
             # A fixed finite training set, drawn from its own seed so it survives resumes.
             g = torch.Generator(device=self.device).manual_seed(cfg.train.seed + 7919)
             self.train_set = self.dataset.sample(cfg.data.n_train, generator=g, device=self.device)
@@ -159,8 +165,7 @@ class Run:
 
     def critic_fn(self, labels: Tensor | None = None):
         """The critic as a function of x alone (D(c, .) at ``labels`` for a conditional critic)."""
-        concat = self.cfg.conditional.mode == "concat"
-        critic = BoundCritic(Player(self.critic, functional=False), {}, {}, concat)
+        critic = BoundCritic(Player(self.critic, functional=False), {}, {}, self.loss.paired)
         return self.loss.score_fn(critic, labels)
 
     @property
@@ -176,9 +181,12 @@ class Run:
         labels: Tensor | int | str | None = None,
         refine: str | None = None,
         refine_steps: int | None = None,
+        attrs: Any = None,
+        attrs_fixed: bool = False,
     ) -> Tensor:
         """``n`` generated samples from a fixed seed (default :data:`SAMPLE_SEED`), on the CPU:
-        (n, dim) or (n, C, H, W).
+        (n, dim) or (n, C, H, W). ``attrs`` (``"red,triangle"``), ``attrs_fixed``: attributes asked
+        of a run on attribute data (:func:`wgan.training.attribute_sampling.attribute_labels`).
 
         ``labels`` (a class index or name, e.g. an image folder's sub-folder, or (n,) indices;
         :func:`wgan.training.sampling.class_label`) conditions a conditional generator; without
@@ -193,7 +201,7 @@ class Run:
         """
         request = check_request(refine, refine_steps) or self.sample_refine
         refine, refine_steps = request or (None, None)
-        draw = sampling.prepare(self, n, seed, labels)  # (a seed is in [0, MAX_SEED])
+        draw = sampling.prepare(self, n, seed, labels, attrs, attrs_fixed)  # seed: [0, MAX_SEED]
         if refine is None:
             return torch.cat(list(sampling.chunks(draw)))
         noise: list[tuple[Tensor, Tensor | None]] = []  # the draws of gen.sample
@@ -273,52 +281,10 @@ class Run:
             groups["generator EMA weights"] = floats(self.ema.module)
         return groups
 
-    @torch.no_grad()
     def non_finite_parts(self, probe: bool = True) -> list[str]:
-        """The parts of the state that hold nan or inf (an empty list when all is finite).
-
-        One fused reduction per part (the largest absolute value of every tensor,
-        ``torch._foreach_norm(ord=inf)``, which is nan or inf exactly when a value is) and one
-        host synchronisation in all. With ``probe``, also :data:`PROBE_SAMPLES` samples of the
-        generator used for sampling and the critic's scores on them, from a fixed seed in eval
-        mode (neither the training RNG nor batch-norm statistics are touched): weights that are
-        finite but so large that the networks overflow are caught too.
-        """
-        names: list[str] = []
-        flags: list[Tensor] = []
-        for name, tensors in self.state_tensors().items():
-            if tensors:
-                norms = torch._foreach_norm(tensors, math.inf)
-                largest = torch.stack([v.float().to(self.device) for v in norms])
-                flags.append(largest.isfinite().all())
-                names.append(name)
-        if probe:
-            x, scores = self._probe()
-            flags += [x.isfinite().all(), scores.isfinite().all()]
-            names += ["generator samples", "critic scores"]
-        if not flags:
-            return []
-        finite = torch.stack([f.to(self.device) for f in flags]).tolist()
-        return [name for name, ok in zip(names, finite, strict=True) if not ok]
-
-    def _probe(self) -> tuple[Tensor, Tensor]:
-        """A few samples of the sampling generator and the critic's scores on them (eval mode)."""
-        gen, critic = self.sampler, self.critic
-        g = torch.Generator(device=self.device).manual_seed(0)
-        n_classes = int(getattr(gen, "n_classes", 0) or 0)
-        labels = None
-        if n_classes:
-            labels = torch.randint(n_classes, (PROBE_SAMPLES,), generator=g, device=self.device)
-        modes = gen.training, critic.training
-        gen.eval()
-        critic.eval()
-        try:
-            x = gen.sample(PROBE_SAMPLES, g, labels)
-            scores = self.critic_fn(labels)(x)
-        finally:
-            gen.train(modes[0])
-            critic.train(modes[1])
-        return x, scores
+        """The parts of the state that hold nan or inf (:func:`wgan.training.finiteness.
+        non_finite_parts`); an empty list when all is finite."""
+        return finiteness.non_finite_parts(self, probe)
 
     # -- measuring and plotting ---------------------------------------------------------------
 

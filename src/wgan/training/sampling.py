@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from wgan.config import check_seed
 from wgan.errors import RunFailure, WganError
 from wgan.gan.refine import draw_noise
+from wgan.training.attribute_sampling import attribute_labels
 
 SAMPLE_CHUNK = 4096
 """Samples per generator call: the cuts of the random stream (see the module docstring)."""
@@ -35,7 +36,8 @@ class NonFiniteSamples(RunFailure):
 @dataclass
 class Draw:
     """A checked request for ``n`` samples: the sampling network, its seeded random stream and
-    the labels ``(n,)`` of a conditional generator (None: drawn, or unconditional)."""
+    the labels ``(n,)`` of a conditional generator, or the ``(n, k)`` attribute vectors of one
+    conditioned on attributes (None: drawn, or unconditional)."""
 
     run: Any
     n: int
@@ -78,14 +80,26 @@ def class_label(run: Any, label: int | str) -> int:
     raise WganError(f"unknown class '{shown}'{hint} (this run's classes: {listed})")
 
 
-def prepare(run: Any, n: Any, seed: Any, labels: Tensor | int | str | None) -> Draw:
+def prepare(
+    run: Any,
+    n: Any,
+    seed: Any,
+    labels: Tensor | int | str | None,
+    attrs: Any = None,
+    attrs_fixed: bool = False,
+) -> Draw:
     """Check ``n`` (:meth:`Run._check_count`), ``seed`` (:func:`wgan.config.check_seed`;
     None: the run's sample seed) and ``labels`` (a class index or name, :func:`class_label`, or
     ``(n,)`` indices, only for a conditional generator), and seed the stream the samples are
-    drawn from."""
+    drawn from. A run conditioned on attribute vectors takes ``attrs`` (a request, unnamed
+    attributes drawn from the data's law, shared by all with ``attrs_fixed``) or the vectors as
+    ``labels`` (:func:`wgan.training.attribute_sampling.attribute_labels`)."""
     n = run._check_count(n)
     seed = run.sample_seed if seed is None else check_seed(seed)
     gen = run.sampler
+    vectors = attribute_labels(run, n, seed, labels, attrs, attrs_fixed)  # (n, k) or None
+    if vectors is not None:
+        return Draw(run, n, gen, torch.Generator(device=run.device).manual_seed(seed), vectors)
     n_classes = getattr(gen, "n_classes", 0)
     if isinstance(labels, str) and n_classes:
         labels = class_label(run, labels)

@@ -36,6 +36,7 @@ from wgan.gan.tricks import instance_noise_std
 from wgan.store import checkpoints, rundirs
 from wgan.store.tracking import Tracker
 from wgan.training import interrupt
+from wgan.training.attribute_sampling import save_attribute_law
 from wgan.training.cadence import Cadence
 from wgan.training.distributed import DistContext
 from wgan.training.run import NonFiniteSamples, Run
@@ -60,6 +61,8 @@ class Trainer(Run):
         dataset: Any = None,
     ) -> None:
         super().__init__(cfg, run_dir, dist=dist, dataset=dataset)
+        if self.dist.is_main:  # the attribute law `wgan sample --attrs` draws from, in the run
+            save_attribute_law(self)
         self.compiled = bool(cfg.train.compile)
         # CPU threads while fitting: train.threads, or as many as other processes leave free.
         self.threads = ThreadGovernor(cfg.train.threads)
