@@ -27,6 +27,7 @@ def test_experiment_list(capsys):
         "mode-hopping",
         "refinement",
         "likelihood",
+        "attributes",
     }
 
 

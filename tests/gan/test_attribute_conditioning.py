@@ -400,14 +400,12 @@ def _max_diff(a: nn.Module, b: nn.Module) -> float:
 
 
 def test_a_sweep_of_attribute_runs_equals_the_separate_runs(tmp_path):
-    """``data.name=shapes`` concat (minimax, wrong vectors, EMA) over two seeds: each member's
-    draws (vectors, wrong vectors, noise, weights) equal its separate run's bit for bit, and after
-    3 iterations the weights agree to ATOL_CONV = 1e-5 (measured 2.2e-7: the vmapped
+    """The ``shapes-cgan`` preset (projection critic, wrong vectors, EMA; tiny widths) over two
+    seeds: each member's draws (vectors, wrong vectors, noise, weights) equal its separate run's
+    bit for bit, and after 3 iterations the weights agree to ATOL_CONV = 1e-5 (the vmapped
     convolutions round differently, as in tests/scale/test_sweep.py; one Adam step is 1e-4)."""
-    base = resolve(
-        "digits-cgan",
-        [*TINY, "data.name=shapes", "objective.name=minimax", "conditional.mode=concat"],
-    )
+    base = resolve("shapes-cgan", TINY)
+    assert base.conditional.mode == "projection" and base.data.name == "shapes"
     cfgs = sweep_configs(base, [{"train.seed": 0}, {"train.seed": 1}])
 
     def build(tag: str) -> tuple[SweepTrainer, list[Trainer]]:

@@ -46,35 +46,31 @@ from wgan.errors import DataError
 __all__ = ["adopt_data", "folder_summary", "old_folder_defaults"]
 
 
+def _record(cfg: Config, key: str, values: tuple[str, ...] | None, where: str, what: str) -> None:
+    """Record ``values`` as ``data.<key>`` (``classes``: the class sub-folders in label order;
+    ``attributes``: the attribute layout), or refuse values that differ from those recorded:
+    the run's labels or conditions would then mean other things."""
+    if values is None:
+        return
+    recorded = getattr(cfg.data, key)
+    if recorded is None:
+        setattr(cfg.data, key, values)
+    elif tuple(recorded) != values:
+        raise DataError(
+            f"{where}: its {what} are {', '.join(values)}, but this config's data.{key} (those "
+            f"the run was trained on) are {', '.join(recorded)}; the run's conditions would mean "
+            "other things: restore the data, or start a new run"
+        )
+
+
 def _check_classes(cfg: Config, names: tuple[str, ...] | None, where: str) -> None:
     """Record ``names`` as ``data.classes``, or refuse names that differ from those recorded."""
-    if names is None:
-        return
-    recorded = cfg.data.classes
-    if recorded is None:
-        cfg.data.classes = names
-    elif tuple(recorded) != names:
-        raise DataError(
-            f"{where}: its class sub-folders are {', '.join(names)}, but this config's "
-            f"data.classes (the classes the run was trained on, in label order) are "
-            f"{', '.join(recorded)}; labels would mean other classes: restore the sub-folders, "
-            "or start a new run"
-        )
+    _record(cfg, "classes", names, where, "class sub-folders")
 
 
 def _check_attributes(cfg: Config, spec: tuple[str, ...] | None, where: str) -> None:
     """Record ``spec`` as ``data.attributes``, or refuse one that differs from that recorded."""
-    if spec is None:
-        return
-    recorded = cfg.data.attributes
-    if recorded is None:
-        cfg.data.attributes = spec
-    elif tuple(recorded) != spec:
-        raise DataError(
-            f"{where}: its attributes are {', '.join(spec)}, but this config's data.attributes "
-            f"(the attributes the run was trained on) are {', '.join(recorded)}; conditions "
-            "would mean other attributes: restore the data, or start a new run"
-        )
+    _record(cfg, "attributes", spec, where, "attributes")
 
 
 def _resolve_auto(cfg: Config, n_classes: int, attributes: bool = False) -> None:

@@ -142,7 +142,41 @@ class ConditionalGenerator(nn.Module):
         return self.net(torch.cat([z, self.embedding(y)], dim=1))  # (B, latent + E) in
 
 
-class ConditionalCritic(nn.Module):
+class CriticWrapper(nn.Module):
+    """A critic built around an inner critic ``net`` (``features`` and ``head``): its ``head``
+    is the inner net's score layer, and it describes its input as the inner net does."""
+
+    net: nn.Module
+
+    @property
+    def head(self) -> nn.Module:
+        """The inner net's score layer (a property, so the state dict holds it only once)."""
+        return self.net.head
+
+    def _adopt_input_shape(self, net: nn.Module) -> None:
+        for attr in ("in_shape", "in_dim"):
+            if hasattr(net, attr):
+                setattr(self, attr, getattr(net, attr))
+
+
+def feature_width(owner: str, net: nn.Module, n_classes: int, n_attributes: int) -> int:
+    """F, the width of ``net``'s features, after checking that ``net`` has ``features`` and a
+    score layer ``head = nn.Linear(F, 1)``, and that an (F x K) or (F x k) condition matrix fits
+    the weight limit."""
+    head = getattr(net, "head", None)
+    if not isinstance(head, nn.Linear) or head.out_features != 1 or not hasattr(net, "features"):
+        raise ConfigError(
+            f"{owner}: the inner critic needs features() and a 'head' nn.Linear(F, 1) on them"
+        )
+    outputs = n_attributes or n_classes
+    name = "n_attributes" if n_attributes else "n_classes"
+    check_weights(
+        owner, head.in_features * outputs, f"{name}={outputs} on {head.in_features} features"
+    )
+    return head.in_features
+
+
+class ConditionalCritic(CriticWrapper):
     """D(x, c) = net([x, e(c)]) for images (extra channels) or vectors (extra features).
 
     For images x (B, C, H, W), e(c) (B, E) is broadcast to (B, E, H, W) and concatenated as
@@ -185,11 +219,6 @@ class ConditionalCritic(nn.Module):
                 )
             self.in_dim = net.in_dim - embed_dim
 
-    @property
-    def head(self) -> nn.Module:
-        """The inner net's score layer (a property, so the state dict holds it only once)."""
-        return self.net.head
-
     def _joint(self, x: Tensor, y: Tensor) -> Tensor:
         if x.ndim == 4:
             if self.in_shape is not None and tuple(x.shape[1:]) != self.in_shape:
@@ -216,7 +245,7 @@ class ConditionalCritic(nn.Module):
         return self.net.head(self.features(x, y))  # (B, 1)
 
 
-class AuxClassifierCritic(nn.Module):
+class AuxClassifierCritic(CriticWrapper):
     """AC-GAN critic: a score and class (or attribute) logits from one shared feature map phi(x).
 
     ``forward(x) = net.head(phi(x))`` (B, 1), ``logits(x) = classifier(phi(x))`` (B, K) with
@@ -234,28 +263,11 @@ class AuxClassifierCritic(nn.Module):
     def __init__(self, net: nn.Module, n_classes: int, n_attributes: int = 0) -> None:
         super().__init__()
         check_condition_sizes("AuxClassifierCritic", n_attributes, n_classes=n_classes)
-        outputs = n_attributes or n_classes
-        if not isinstance(getattr(net, "head", None), nn.Linear):
-            raise ConfigError(
-                "AuxClassifierCritic: the inner critic needs a 'head' nn.Linear on its features"
-            )
-        check_weights(
-            "AuxClassifierCritic",
-            net.head.in_features * outputs,
-            f"{'n_attributes' if n_attributes else 'n_classes'}={outputs} on "
-            f"{net.head.in_features} features",
-        )
+        width = feature_width("AuxClassifierCritic", net, n_classes, n_attributes)
         self.net = net
         self.n_classes, self.n_attributes = (0 if n_attributes else n_classes), n_attributes
-        self.classifier = nn.Linear(net.head.in_features, outputs)
-        for attr in ("in_shape", "in_dim"):
-            if hasattr(net, attr):
-                setattr(self, attr, getattr(net, attr))
-
-    @property
-    def head(self) -> nn.Module:
-        """The inner net's score layer (a property, so the state dict holds it only once)."""
-        return self.net.head
+        self.classifier = nn.Linear(width, n_attributes or n_classes)
+        self._adopt_input_shape(net)
 
     def features(self, x: Tensor) -> Tensor:
         """The shared features phi(x), (B, F)."""

@@ -19,14 +19,19 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wgan.errors import ConfigError, WganError
-from wgan.nets.conditional import check_condition_sizes, check_conditions, condition_embedding
-from wgan.nets.sizes import check_weights
+from wgan.errors import WganError
+from wgan.nets.conditional import (
+    CriticWrapper,
+    check_condition_sizes,
+    check_conditions,
+    condition_embedding,
+    feature_width,
+)
 
 __all__ = ["ProjectionCritic"]
 
 
-class ProjectionCritic(nn.Module):
+class ProjectionCritic(CriticWrapper):
     """D(x, c) = psi(phi(x)) + <V c, phi(x)> (Miyato and Koyama 2018, eq. 3).
 
     Args:
@@ -44,36 +49,13 @@ class ProjectionCritic(nn.Module):
     def __init__(self, net: nn.Module, n_classes: int = 0, n_attributes: int = 0) -> None:
         super().__init__()
         check_condition_sizes("ProjectionCritic", n_attributes, n_classes=n_classes)
-        head = getattr(net, "head", None)
-        if (
-            not isinstance(head, nn.Linear)
-            or head.out_features != 1
-            or not hasattr(net, "features")
-        ):
-            raise ConfigError(
-                "ProjectionCritic: the inner critic needs features() and a 'head' "
-                "nn.Linear(F, 1) on its features"
-            )
-        width = head.in_features  # F
-        check_weights(
-            "ProjectionCritic",
-            width * (n_attributes or n_classes),
-            f"{'n_attributes' if n_attributes else 'n_classes'}={n_attributes or n_classes} "
-            f"on {width} features",
-        )
+        width = feature_width("ProjectionCritic", net, n_classes, n_attributes)  # F
         self.net = net
         self.n_classes, self.n_attributes = (0 if n_attributes else n_classes), n_attributes
         self.embedding = condition_embedding(self.n_classes, n_attributes, width)
         bound = width**-0.5
         nn.init.uniform_(self.embedding.weight, -bound, bound)
-        for attr in ("in_shape", "in_dim"):
-            if hasattr(net, attr):
-                setattr(self, attr, getattr(net, attr))
-
-    @property
-    def head(self) -> nn.Module:
-        """psi, the inner net's score layer (a property, so the state dict holds it once)."""
-        return self.net.head
+        self._adopt_input_shape(net)
 
     def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """phi(x), (B, F); the condition ``y`` does not enter the features."""

@@ -255,17 +255,28 @@ class Run:
         return n
 
     def interpolate_grad_norm(self, n: int = 256) -> float:
-        """Mean ||grad_x D(x_hat)|| on interpolates, with its own RNG (training RNG untouched)."""
+        """Mean ||grad_x D(x_hat)|| on interpolates, with its own RNG (training RNG untouched).
+
+        The nets run as in training (batch norm on batch statistics), and their buffers (batch
+        norm's running statistics) are restored afterwards: a logged measurement must not
+        change the run, which would then depend on how often it logs or checkpoints.
+        """
         g = torch.Generator(device=self.device).manual_seed(self.step)
         labels = None
         if self.conditional:
             real, labels = self.dataset.sample_with_labels(n, generator=g, device=self.device)
         else:
             real = self.dataset.sample(n, generator=g, device=self.device)
-        with torch.no_grad():
-            fake = self.gen.sample(n, g, labels)
-        score = self.critic_fn(labels)
-        return float(input_gradient_norm(score, interpolates(real, fake, g)).mean())
+        kept = [(b, b.clone()) for m in (self.gen, self.critic) for b in m.buffers()]
+        try:
+            with torch.no_grad():
+                fake = self.gen.sample(n, g, labels)
+            score = self.critic_fn(labels)
+            return float(input_gradient_norm(score, interpolates(real, fake, g)).mean())
+        finally:
+            with torch.no_grad():
+                for buffer, value in kept:
+                    buffer.copy_(value)
 
     # -- finiteness ---------------------------------------------------------------------------
 
