@@ -51,13 +51,25 @@ def statuses(run_dir: Path) -> list[str]:
     return [entry["status"] for entry in json.loads((run_dir / "provenance.json").read_text())]
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C handled as a terminal delivers it, even when this suite itself was
+    started with SIGINT ignored (a non-interactive shell's ``&``, nohup), a disposition the child
+    would inherit and, as documented in wgan.training.interrupt, keep."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
     """``wgan train`` of the toy config in a subprocess, once it has logged (is in its loop)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     argv = [sys.executable, "-m", "wgan", "train", *toy(FOREVER, *extra)]
     argv += ["--out-dir", str(tmp_path / "runs")]
     proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     run = tmp_path / "runs" / "00000-toy-wgan-gp"
     deadline = time.time() + 120
