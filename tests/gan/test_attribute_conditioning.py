@@ -24,7 +24,7 @@ from wgan.errors import ConfigError
 from wgan.gan import optim
 from wgan.gan.draws import CriticDraws
 from wgan.gan.loss import GANLoss
-from wgan.gan.players import LatentGenerator, uniform_attributes
+from wgan.gan.players import LatentGenerator
 from wgan.gan.step import BoundCritic, GANStep, Player
 from wgan.gan.tricks import feature_matching_loss
 from wgan.nets import (
@@ -189,7 +189,7 @@ def test_wrong_vectors_respect_the_groups_and_flip_at_the_stated_rates():
     n = 40,000 rows: the standard error of a rate is <= 0.0025 (0.004 for a conditional rate);
     the checks allow 5 standard errors."""
     n, g = 40_000, torch.Generator().manual_seed(0)
-    c = uniform_attributes(SHAPES_SCHEMA, n, g)
+    c = SHAPES_SCHEMA.uniform(n, g)
     w = SHAPES_SCHEMA.wrong(c, g)
     SHAPES_SCHEMA.check(w)
     assert bool((w != c).any(1).all())
@@ -266,7 +266,7 @@ def _vector_players(mode: str):
 
 def _points(b: int, g: torch.Generator):
     """(real (b, 2), c (b, 4), fake (b, 2), wrong (b, 4)): three clusters, shifted when 'up'."""
-    c = uniform_attributes(SCHEMA, b, g)
+    c = SCHEMA.uniform(b, g)
     centres = torch.tensor([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
     real = centres[c[:, :3].argmax(1)] + 0.5 * c[:, 3:] + 0.1 * torch.randn(b, 2, generator=g)
     return real, c, torch.randn(b, 2, generator=g), SCHEMA.wrong(c, g)

@@ -259,6 +259,25 @@ class AttributeSchema:
                         f"'{g.name}' ({', '.join(g.values)}) set; exactly one must be"
                     )
 
+    def uniform(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """``n`` valid vectors (n, k) float32, every group drawn independently and uniformly: a
+        one-hot group takes each of its values with probability 1/width, a flag is 1 with
+        probability 1/2. One ``torch.rand(n, groups)`` draw from ``generator``."""
+        u = torch.rand(n, len(self.groups), generator=generator, device=device)  # (n, G)
+        parts = []
+        for j, g in enumerate(self.groups):
+            if g.flag:
+                parts.append((u[:, j : j + 1] < 0.5).float())  # (n, 1)
+            else:
+                idx = (u[:, j] * g.width).long().clamp(max=g.width - 1)  # (n,) uniform value
+                parts.append(torch.nn.functional.one_hot(idx, g.width).float())  # (n, width)
+        return torch.cat(parts, dim=1)  # (n, k)
+
     def wrong(self, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Mismatched vectors for the matching-aware critic term (Reed et al. 2016).
 

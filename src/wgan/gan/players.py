@@ -36,23 +36,6 @@ if TYPE_CHECKING:
     from wgan.data.attributes import AttributeSchema
 
 
-def uniform_attributes(
-    schema: AttributeSchema, n: int, generator: torch.Generator | None = None, device=None
-) -> Tensor:
-    """``n`` valid attribute vectors (n, k) float32, every group drawn independently and
-    uniformly: a one-hot group takes each of its values with probability 1/width, a flag is 1
-    with probability 1/2. One ``torch.rand(n, groups)`` draw from ``generator``."""
-    u = torch.rand(n, len(schema.groups), generator=generator, device=device)  # (n, G)
-    parts = []
-    for j, g in enumerate(schema.groups):
-        if g.flag:
-            parts.append((u[:, j : j + 1] < 0.5).float())  # (n, 1)
-        else:
-            idx = (u[:, j] * g.width).long().clamp(max=g.width - 1)  # (n,) uniform value
-            parts.append(nn.functional.one_hot(idx, g.width).float())  # (n, width)
-    return torch.cat(parts, dim=1)  # (n, k)
-
-
 class LatentGenerator(nn.Module):
     """G(z) with z ~ N(0, I_latent_dim), or G(z, c) when conditional: on a class (``n_classes``
     > 0, labels (B,) int64) or an attribute vector (``attribute_schema`` set, labels (B, k)
@@ -88,11 +71,11 @@ class LatentGenerator(nn.Module):
         self, n: int, generator: torch.Generator | None = None, device=None
     ) -> Tensor | None:
         """``n`` uniform conditions: classes (n,) int64, attribute vectors (n, k)
-        (:func:`uniform_attributes`), or None for an unconditional G."""
+        (:meth:`~wgan.data.attributes.AttributeSchema.uniform`), or None for an unconditional G."""
         if self.n_classes:
             return torch.randint(self.n_classes, (n,), generator=generator, device=device)
         if self.attribute_schema is not None:
-            return uniform_attributes(self.attribute_schema, n, generator, device)
+            return self.attribute_schema.uniform(n, generator, device)
         return None
 
     def sample(
@@ -291,5 +274,5 @@ def _virtual_batch(
     z_ref = torch.randn(n, cfg.generator.latent_dim, generator=g)  # (n_ref, latent)
     labels = torch.randint(n_classes, (n,), generator=g) if n_classes else None
     if schema is not None:
-        labels = uniform_attributes(schema, n, g)  # (n_ref, k)
+        labels = schema.uniform(n, g)  # (n_ref, k)
     return VirtualBatchNet(g_net, z_ref, labels)
