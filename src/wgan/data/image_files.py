@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,15 +57,15 @@ def _visible(p: Path) -> bool:
     return not p.name.startswith(".")
 
 
-def _load_image(path: Path, resolution: int, mode: str, crop: int | None = None) -> np.ndarray:
-    """One image file -> ``(R, R, C)`` uint8: center square crop (the largest square, or
-    ``crop`` x ``crop`` pixels), then resize (bilinear)."""
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """The PIL image at ``path``, open for the block; a file PIL cannot read (or one beyond its
+    decompression-bomb limit), also while the block reads it, is one DataError naming it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img.load()
-            img = to_8bit(img, mode, str(path))  # every mode, by wgan.data.image_modes' rules
+            yield img
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -72,6 +75,16 @@ def _load_image(path: Path, resolution: int, mode: str, crop: int | None = None)
         ) from exc
     except Image.DecompressionBombError as exc:
         raise DataError(f"{path}: image too large ({exc})") from exc
+
+
+def _load_image(path: Path, resolution: int, mode: str, crop: int | None = None) -> np.ndarray:
+    """One image file -> ``(R, R, C)`` uint8: center square crop (the largest square, or
+    ``crop`` x ``crop`` pixels), then resize (bilinear)."""
+    from PIL import Image
+
+    with _opened(path) as img:
+        img.load()
+        img = to_8bit(img, mode, str(path))  # every mode, by wgan.data.image_modes' rules
     w, h = img.size
     s = min(w, h)
     if s == 0:
@@ -200,22 +213,12 @@ def scan_image_files(
 ) -> FolderScan:
     """:func:`scan_image_folder` for a given list of files (e.g. those an attribute file
     lists) under the folder ``path``."""
-    from PIL import Image, UnidentifiedImageError
-
     sides: Counter = Counter()
     colour = False
     for f in files:
-        try:
-            with Image.open(f) as img:
-                w, h = img.size
-                colour = colour or _stored_in_colour(img)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise DataError(
-                f"{f}: not a readable image ({type(exc).__name__}: {exc}); an image folder "
-                f"must hold only PNG/JPEG files"
-            ) from exc
-        except Image.DecompressionBombError as exc:
-            raise DataError(f"{f}: image too large ({exc})") from exc
+        with _opened(f) as img:
+            w, h = img.size
+            colour = colour or _stored_in_colour(img)
         if min(w, h) == 0:
             raise DataError(f"{f}: empty image ({w}x{h})")
         sides[min(w, h)] += 1
