@@ -241,6 +241,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return _experiment_all(args)
     if args.out is not None:
         raise WganError("--out belongs to 'wgan experiment all'; use --out-dir DIR")
+    if args.fresh:
+        raise WganError("--fresh belongs to 'wgan experiment all' (one experiment always runs)")
     warn_repeated_keys(args.overrides)
     if args.quick and not get_experiment(args.name).quick:
         print(f"wgan: note: {args.name} has no quick size; running its defaults", file=sys.stderr)
@@ -285,12 +287,18 @@ def _experiment_interrupted(err: Interrupted) -> None:
     err.resume = None
 
 
-_ALL_HELP = """usage: wgan experiment all [--out DIR] [--quick] [--json]
+_ALL_HELP = """usage: wgan experiment all [--out DIR] [--quick] [--fresh] [--json]
 
 Run every registered experiment (at its defaults, or at its quick size with --quick) into DIR
 (default: runs/report), one run directory each, and write DIR/index.html: one self-contained
 page with, for every claim, its source, the figures, the numbers and the verdict. A failing
-experiment is shown as failed on the page; the others still run."""
+experiment is shown as failed on the page; the others still run. Run again into the same DIR
+(after a stop, or with one experiment's folder deleted), it reuses every experiment that
+finished there with the same settings; --fresh runs them all again."""
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _experiment_all(args: argparse.Namespace) -> int:
@@ -302,7 +310,7 @@ def _experiment_all(args: argparse.Namespace) -> int:
     out = args.out or args.out_dir or str(Path("runs") / "report")
     rundirs.check_out_dir(out, "--out")
     try:
-        report = run_all(out, quick=args.quick, log=lambda line: print(line, file=sys.stderr))
+        report = run_all(out, quick=args.quick, log=_to_stderr, fresh=args.fresh)
     except Interrupted as err:
         _experiment_interrupted(err)
         raise
@@ -312,7 +320,9 @@ def _experiment_all(args: argparse.Namespace) -> int:
     for entry in report.entries:
         print(entry.summary_line())
     print(f"page:    {report.index}")
-    print(f"time:    {report.seconds:.0f} s")
+    reused = sum(e.seconds for e in report.entries if e.reused)
+    again = f" ({reused:.0f} s of it reused from earlier runs)" if reused else ""
+    print(f"time:    {report.seconds:.0f} s{again}")
     return 0
 
 
@@ -383,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="all: folder of the runs and index.html")
     p.add_argument(
         "--quick", action="store_true", help="run at the quick size (all: every experiment)"
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="all: run every experiment again (default: reuse those finished in --out)",
     )
     p.set_defaults(func=cmd_experiment, help_parser=p)
 

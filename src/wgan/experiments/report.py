@@ -8,6 +8,13 @@ and the verdict, then its figures (PNG files embedded as base64 ``data:`` URIs, 
 one file that can be mailed or opened offline) and its table. An experiment that raises is shown
 as failed, with its error, and the others still run. The page is rewritten after every
 experiment, so a long run can be watched as it goes.
+
+A run of the whole page takes hours at the defaults, so it can be picked up where it stopped:
+each finished experiment leaves ``entry.json`` (its page entry) in its run directory once its
+figures and table are written, and :func:`run_all` reuses the newest such entry in the output
+folder whose settings equal the ones it would run with, instead of running that experiment again
+(``fresh=True``, ``wgan experiment all --fresh``, runs everything again). A changed setting, a
+failed or unfinished experiment, or a missing figure means a new run.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -33,6 +41,8 @@ from wgan.experiments.verdict import Verdict
 from wgan.store.tracking import json_safe
 
 INDEX = "index.html"
+#: A finished experiment's page entry, in its run directory (what a later run_all reuses).
+ENTRY = "entry.json"
 
 
 @dataclass
@@ -50,6 +60,7 @@ class ReportEntry:
     settings: dict[str, Any] = field(default_factory=dict)
     about: str = ""  # the module docstring's first paragraph: the claim and its papers
     error: str = ""  # "Type: message" of a failed experiment
+    reused: bool = False  # taken from an earlier run's entry.json instead of run again
 
     def counts(self) -> dict[str, int]:
         """How many verdicts hold, do not hold, or were not tested."""
@@ -63,9 +74,10 @@ class ReportEntry:
         if self.status != "ok":
             return f"{self.name}: FAILED after {self.seconds:.0f} s: {self.error}"
         c = self.counts()
+        again = ", reused from an earlier run" if self.reused else ""
         return (
             f"{self.name}: {c['holds']} hold, {c['does not hold']} do not hold, "
-            f"{c['not tested at these settings']} not tested ({self.seconds:.0f} s)"
+            f"{c['not tested at these settings']} not tested ({self.seconds:.0f} s{again})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +91,7 @@ class ReportEntry:
             "figures": [str(f) for f in self.figures],
             "settings": self.settings,
             "error": self.error,
+            "reused": self.reused,
         }
 
 
@@ -108,9 +121,54 @@ def _about(experiment: Experiment) -> str:
     return " ".join(doc.split("\n\n", 1)[0].split())
 
 
-def run_one(experiment: Experiment, out_dir: Path, quick: bool) -> ReportEntry:
+def _plain(value: Any) -> Any:
+    """``value`` as it reads back from JSON (how settings are compared with a stored entry)."""
+    return json.loads(json.dumps(json_safe(value)))
+
+
+def finished_entry(
+    out_dir: Path, experiment: Experiment, settings: dict[str, Any]
+) -> ReportEntry | None:
+    """The newest finished entry of ``experiment`` under ``out_dir`` that ran with ``settings``
+    and whose figures are all still there (None: the experiment has to run)."""
+    pattern = re.compile(rf"\d{{5}}-exp-{re.escape(experiment.name)}")
+    dirs = sorted(p for p in out_dir.iterdir() if pattern.fullmatch(p.name) and p.is_dir())
+    for run_dir in reversed(dirs):
+        try:
+            record = json.loads((run_dir / ENTRY).read_text(encoding="utf-8"))
+            ok = record["status"] == "ok" and record["settings"] == _plain(settings)
+            figures = [run_dir / name for name in record["figures"]]
+            if not ok or not all(f.is_file() for f in figures):
+                continue
+            verdicts = [Verdict(**{k: v[k] for k in VERDICT_KEYS}) for v in record["verdicts"]]
+            seconds, table = float(record["seconds"]), str(record["table"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable, from an older version, or hand-edited: run it again
+        entry = ReportEntry(experiment.name, experiment.description, "ok", seconds, run_dir)
+        entry.verdicts, entry.figures, entry.table = verdicts, figures, table
+        entry.settings, entry.about, entry.reused = settings, _about(experiment), True
+        return entry
+    return None
+
+
+#: The fields a stored verdict is rebuilt from.
+VERDICT_KEYS = ("claim", "source", "measured", "holds", "note")
+
+
+def _write_entry(entry: ReportEntry) -> None:
+    """``entry.json`` in the entry's run directory (figures named relative to it)."""
+    assert entry.run_dir is not None
+    record = {**entry.to_dict(), "table": entry.table}
+    record["figures"] = [str(f.relative_to(entry.run_dir)) for f in entry.figures]
+    tmp = entry.run_dir / (ENTRY + ".tmp")
+    tmp.write_text(json.dumps(json_safe(record), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(entry.run_dir / ENTRY)
+
+
+def run_one(experiment: Experiment, out_dir: Path, quick: bool, fresh: bool = True) -> ReportEntry:
     """Run one experiment into a new run directory under ``out_dir``; a failure (any
-    exception but an interrupt) becomes a failed entry instead of stopping the report."""
+    exception but an interrupt) becomes a failed entry instead of stopping the report.
+    ``fresh=False``: reuse a finished run with the same settings (:func:`finished_entry`)."""
     start = time.time()
     entry = ReportEntry(experiment.name, experiment.description, "failed", 0.0)
     entry.about = _about(experiment)
@@ -118,6 +176,9 @@ def run_one(experiment: Experiment, out_dir: Path, quick: bool) -> ReportEntry:
         settings = quick_settings(experiment) if quick else experiment.settings()
         if is_dataclass(settings):
             entry.settings = asdict(settings)
+            earlier = None if fresh else finished_entry(out_dir, experiment, entry.settings)
+            if earlier is not None:
+                return earlier
         entry.run_dir = experiment_dir(out_dir, experiment.name)
         result = experiment.run(settings, entry.run_dir)
     except Exception as err:  # noqa: BLE001 - one broken experiment must not stop the page
@@ -129,6 +190,8 @@ def run_one(experiment: Experiment, out_dir: Path, quick: bool) -> ReportEntry:
         entry.figures = [Path(f) for f in result.figures]
         entry.table = result.table
     entry.seconds = time.time() - start
+    if entry.status == "ok" and all(f.is_relative_to(entry.run_dir) for f in entry.figures):
+        _write_entry(entry)
     return entry
 
 
@@ -137,21 +200,23 @@ def run_all(
     quick: bool = False,
     experiments: Mapping[str, Experiment] | None = None,
     log: Callable[[str], None] | None = None,
+    fresh: bool = False,
 ) -> Report:
     """Run every experiment (default: all registered ones) and write ``out_dir/index.html``.
 
     ``quick``: each at its ``QUICK`` size; ``log`` receives one line per finished experiment.
-    The page is rewritten after each experiment.
+    The page is rewritten after each experiment. An experiment that already finished in
+    ``out_dir`` with the same settings is reused, unless ``fresh``. ``Report.seconds`` is the sum
+    of the experiments' own times (reused ones included), i.e. what the whole page costs.
     """
     experiments = EXPERIMENTS if experiments is None else experiments
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.time()
     report = Report(out, out / INDEX, quick, [], 0.0)
     for experiment in experiments.values():
-        entry = run_one(experiment, out, quick)
+        entry = run_one(experiment, out, quick, fresh)
         report.entries.append(entry)
-        report.seconds = time.time() - start
+        report.seconds = sum(e.seconds for e in report.entries)
         write_index(report)
         if log is not None:
             log(entry.summary_line())
@@ -219,8 +284,10 @@ def _section(entry: ReportEntry, out_dir: Path) -> str:
         parts.append(f"<pre>{_e(entry.table)}</pre></section>")
         return "".join(parts)
     where = entry.run_dir.relative_to(out_dir) if entry.run_dir else ""
+    again = " (reused from an earlier run of the page)" if entry.reused else ""
     parts.append(
-        f'<p class="small">ran in {entry.seconds:.0f} s; run directory <code>{_e(where)}</code> '
+        f'<p class="small">ran in {entry.seconds:.0f} s{again}; '
+        f"run directory <code>{_e(where)}</code> "
         f"(numbers in <code>{_e(where)}/results.json</code>)</p>"
     )
     if entry.verdicts:
