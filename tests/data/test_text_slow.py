@@ -1,8 +1,8 @@
 """Slow: the text model learns. The acceptance run of ``text-wgan-gp`` on the embedded corpus
 (JS-4 at most half its value at initialisation; JS-1 within 10x of the real-vs-real baseline;
 within 3x is not reached yet), and the drop in JS-4 on Tiny Shakespeare (``../shared/data/
-tinyshakespeare.txt``, a file for tests only; skipped when absent): a drop of 0.29 bits, about
-45 % of the way to the real-vs-real baseline, in the default budget, not half.
+tinyshakespeare.txt``, a file for tests only; skipped when absent) by at least a third in the
+default budget (measured 0.999 -> 0.645), not by half.
 """
 
 from pathlib import Path
@@ -62,7 +62,7 @@ def test_text_wgan_gp_js1_within_3x_of_the_baseline(embedded_run):
 def test_js4_drops_on_tiny_shakespeare(tmp_path):
     overrides = ["data.name=text", f"data.path={SHAKESPEARE}"]
     before, after = _train(tmp_path / "run", overrides)
-    # measured: JS-4 0.999 -> 0.708 (real vs real 0.35), JS-1 0.33 -> 0.016 (real vs real
-    # 0.0034) in the default 3,200 steps; halving JS-4 on Shakespeare needs a longer run
-    assert after["js4"] <= 0.75 * before["js4"], (before["js4"], after["js4"])
+    # measured: JS-4 0.999 -> 0.645 in the default 6,400 steps (0.708 at 3,200; real vs real
+    # 0.35), JS-1 0.0079 (real vs real 0.0034). Issue 23's target: JS-4 falls by a third.
+    assert after["js4"] <= (2 / 3) * before["js4"], (before["js4"], after["js4"])
     assert after["js1"] <= 0.1 * before["js1"], (before["js1"], after["js1"])

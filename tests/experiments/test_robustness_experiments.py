@@ -142,6 +142,35 @@ def test_the_seven_settings_build_with_every_method():
     assert (clip.constraint.clip, clip.d_optim.name, clip.d_optim.lr) == (0.01, "rmsprop", 5e-5)
 
 
+def _first_conv_std(net: nn.Module) -> float:
+    conv = next(m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
+    return float(conv.weight.std())
+
+
+@pytest.mark.parametrize(
+    "setting, g_std, d_std",
+    [
+        ("dcgan", "dcgan", "dcgan"),  # normalised nets: DCGAN's N(0, 0.02)
+        ("gated", "dcgan", "dcgan"),
+        ("no_bn_const_g", "he", "dcgan"),  # G has no normalisation: He init
+        ("no_norm", "he", "he"),
+    ],
+)
+def test_normalised_nets_start_from_dcgan_init_the_others_from_he(setting, g_std, d_std):
+    settings = architectures.ArchitecturesSettings(width=32, resolution=16)
+    runs = dict(EXPERIMENTS["architectures"].study_runs(settings))
+    cfg = runs[f"{setting}-wgan-gp"]
+    gen, critic, _ = build_models(cfg, build_dataset(cfg.data), "cpu")
+    # He's std for a conv layer is sqrt(2 / fan_in) with fan_in >= 16: at most 0.36 and well
+    # above 0.02 for every layer here (fan_in <= 32 * 16 = 512 gives >= 0.0625)
+    for net, want in ((gen, g_std), (critic, d_std)):
+        std = _first_conv_std(net)
+        if want == "dcgan":
+            assert std == pytest.approx(0.02, rel=0.15), (setting, std)
+        else:
+            assert 0.05 < std < 0.4, (setting, std)
+
+
 @pytest.mark.parametrize(
     "name, override, match",
     [

@@ -57,18 +57,37 @@ def test_digits_wgan_gp_short_run_covers_the_classes(tmp_path):
     assert m["recall"] > 0.8
 
 
+@pytest.fixture(scope="module")
+def digits_full(tmp_path_factory):
+    """The whole ``digits-wgan-gp`` preset (seed 0) and the held-out floor of FD."""
+    result, seconds = _run("digits-wgan-gp", tmp_path_factory.mktemp("digits"))
+    floor = _reference_fd()
+    print(f"\ndigits-wgan-gp: {seconds:.0f} s, {result.metrics}; real held-out FD {floor:.2f}")
+    return result.metrics, floor
+
+
 @pytest.mark.slow
-def test_digits_wgan_gp_full_preset(tmp_path):
-    result, seconds = _run("digits-wgan-gp", tmp_path)
-    m = result.metrics
-    print(f"\ndigits-wgan-gp: {seconds:.0f} s, {m}; real held-out FD {_reference_fd():.2f}")
-    # measured at 4,000 steps (benchmarks/TUNING.md), seed 0: 10/10 classes, class KL 0.015,
-    # FD 8.9 (seeds 1, 2: 10.0, 6.7), precision 0.69, recall 0.90
+def test_digits_wgan_gp_full_preset(digits_full):
+    # Issue 23's targets: FD <= 1.5x the held-out floor, recall >= 0.85. Measured at 4,000 steps
+    # (benchmarks/TUNING.md), seed 0: 10/10 classes, class KL 0.015, FD 8.73-8.94 against the
+    # floor 6.0 (seeds 1, 2: 10.0, 6.7), precision 0.69-0.70, recall 0.89-0.90.
+    m, floor = digits_full
     assert m["classes_covered"] == 10
     assert m["class_kl"] < 0.05
-    assert m["fd_classifier"] < 13.5  # 1.5x the 9.0 target; real held-out digits: 6.0
-    assert m["precision"] > 0.6  # 0.68-0.69 measured; the 2,000-step preset's was 0.65
-    assert m["recall"] > 0.8
+    assert m["fd_classifier"] <= 1.5 * floor
+    assert m["recall"] >= 0.85
+    assert m["precision"] > 0.6  # the 2,000-step preset's was 0.65
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met: precision 0.68-0.70 on seeds 0-2 against the target 0.8 (benchmarks/TUNING.md "
+    "'Digits': steps, lr decay, a wider G or D, and the refinements were tried)",
+)
+def test_digits_wgan_gp_precision_target(digits_full):
+    m, _ = digits_full
+    assert m["precision"] >= 0.8
 
 
 def test_digits_cgan_generates_the_requested_class(tmp_path):
@@ -81,14 +100,33 @@ def test_digits_cgan_generates_the_requested_class(tmp_path):
     assert m["fd_classifier"] < 20.0  # 1.5x the measured values
 
 
-@pytest.mark.slow
-def test_digits_cgan_full_preset(tmp_path):
-    result, seconds = _run("digits-cgan", tmp_path)
+@pytest.fixture(scope="module")
+def cgan_full(tmp_path_factory):
+    """The whole ``digits-cgan`` preset (seed 0) and the held-out floor of FD."""
+    result, seconds = _run("digits-cgan", tmp_path_factory.mktemp("cgan"))
     print(f"\ndigits-cgan: {seconds:.0f} s, {result.metrics}")
-    # measured (README): conditional accuracy 0.999, 10/10 classes, FD 10.5
-    assert result.metrics["conditional_accuracy"] >= 0.98
-    assert result.metrics["classes_covered"] == 10
-    assert result.metrics["fd_classifier"] < 16.0
+    return result.metrics, _reference_fd()
+
+
+@pytest.mark.slow
+def test_digits_cgan_full_preset(cgan_full):
+    # measured (benchmarks/TUNING.md, seeds 0 / 1 at 4,000 steps): asked class 99.95 / 99.90 %,
+    # 10/10 classes, FD 10.4 / 11.1 against the floor 6.0
+    m, _ = cgan_full
+    assert m["conditional_accuracy"] >= 0.995  # issue 23's target
+    assert m["classes_covered"] == 10
+    assert m["fd_classifier"] < 16.0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met: FD 10.4-11.1 against 1.5x the floor (9.0); the samples are crisp (precision "
+    "0.96) but cover a third of the held-out digits (recall 0.37-0.39; benchmarks/TUNING.md)",
+)
+def test_digits_cgan_fd_target(cgan_full):
+    m, floor = cgan_full
+    assert m["fd_classifier"] <= 1.5 * floor
 
 
 @pytest.mark.slow
@@ -107,15 +145,31 @@ def test_stacked_digits_short_run_covers_most_modes(tmp_path):
     assert m["mode_kl"] < 2.2
 
 
+@pytest.fixture(scope="module")
+def stacked_full(tmp_path_factory):
+    """The whole ``stacked-digits-wgan-gp`` preset (seed 0)."""
+    out = tmp_path_factory.mktemp("stacked")
+    result, seconds = _run("stacked-digits-wgan-gp", out, "train.eval_every=0")
+    print(f"\nstacked-digits-wgan-gp: {seconds:.0f} s, {result.metrics}")
+    return result.metrics
+
+
 @pytest.mark.slow
-def test_stacked_digits_full_preset(tmp_path):
-    result, seconds = _run("stacked-digits-wgan-gp", tmp_path, "train.eval_every=0")
-    m = result.metrics
-    print(f"\nstacked-digits-wgan-gp: {seconds:.0f} s, {m}")
+def test_stacked_digits_full_preset(stacked_full):
     # measured at 10,000 steps (benchmarks/TUNING.md): 1000/1000 modes on 26,000 samples, KL
     # to uniform 0.099 (26,000 real stacked samples: 1000/1000, KL 0.05; 4,000 steps: 0.136)
-    assert m["modes_covered"] >= 998
-    assert m["mode_kl"] < 0.2  # 2x the measured KL
+    assert stacked_full["modes_covered"] == 1000  # issue 23's target
+    assert stacked_full["mode_kl"] < 0.2  # 2x the measured KL
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="not met: KL 0.099 at 10,000 steps against 0.08; it falls ~0.004 per 1,000 steps, "
+    "so 0.08 needs ~15,000, past the 10-minute budget on 2 cores (benchmarks/TUNING.md)",
+)
+def test_stacked_digits_kl_target(stacked_full):
+    assert stacked_full["mode_kl"] <= 0.08
 
 
 def test_cli_sample_by_label_and_eval_on_an_image_run(tmp_path, capsys):
