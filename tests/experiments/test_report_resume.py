@@ -112,6 +112,9 @@ def test_a_damaged_or_unfinished_run_is_run_again(tmp_path, fakes, damage):
         (entry.run_dir / report.ENTRY).unlink()
     rep = report.run_all(tmp_path, experiments=fakes)
     assert Counting.calls == 2 and not rep.entries[0].reused
+    # an unfinished run goes on in its folder; a finished one that was damaged is left as it is
+    assert (rep.entries[0].run_dir == entry.run_dir) == (damage == "unfinished")
+    assert rep.entries[0].continued == (damage == "unfinished")
 
 
 def test_cli_reuses_and_says_so(tmp_path, fakes, monkeypatch, capsys):
@@ -131,3 +134,53 @@ def test_fresh_belongs_to_all(capsys):
     assert main(["experiment", "mode-collapse", "--fresh"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("wgan: error:") and "--fresh" in err and err.count("\n") == 1
+
+
+class Stop(BaseException):
+    """Stands for Ctrl-C (like it, not an Exception, so run_all does not catch it; unlike it,
+    pytest does not end the session on it)."""
+
+
+class Stopping(Counting):
+    """Stopped (Ctrl-C) in the middle of its first run; measures in the same folder after."""
+
+    name = "stopping"
+    calls = 0
+
+    def measure(self, settings, cell, ctx):
+        type(self).calls += 1
+        marker = ctx.run_dir / "half-done"
+        if not marker.exists():
+            marker.write_text("the first half of a study")
+            raise Stop
+        return {"value": settings.value}
+
+
+def test_a_stopped_experiment_goes_on_in_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(Stopping, "calls", 0)
+    fakes = {"stopping": Stopping()}
+    with pytest.raises(Stop):
+        report.run_all(tmp_path, experiments=fakes)
+    (stopped,) = tmp_path.iterdir()
+    rep = report.run_all(tmp_path, experiments=fakes)
+    entry = rep.entries[0]
+    assert entry.status == "ok" and entry.continued and entry.run_dir == stopped
+    assert Stopping.calls == 2 and (stopped / "half-done").is_file()
+    assert "continued after a stop" in rep.index.read_text(encoding="utf-8")
+    # finished now: reused, not continued
+    again = report.run_all(tmp_path, experiments=fakes).entries[0]
+    assert again.reused and Stopping.calls == 2
+
+
+def test_a_stopped_experiment_with_other_settings_starts_a_new_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(Stopping, "calls", 0)
+    fakes = {"stopping": Stopping()}
+    with pytest.raises(Stop):
+        report.run_all(tmp_path, experiments=fakes)
+    monkeypatch.setattr(Stopping, "Settings", ThreeSettings)
+    with pytest.raises(Stop):  # a new folder: its first half again
+        report.run_all(tmp_path, experiments=fakes)
+    assert len(list(tmp_path.iterdir())) == 2
+    with pytest.raises(Stop):  # fresh: a new folder too
+        report.run_all(tmp_path, experiments=fakes, fresh=True)
+    assert len(list(tmp_path.iterdir())) == 3

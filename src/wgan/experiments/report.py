@@ -13,8 +13,10 @@ A run of the whole page takes hours at the defaults, so it can be picked up wher
 each finished experiment leaves ``entry.json`` (its page entry) in its run directory once its
 figures and table are written, and :func:`run_all` reuses the newest such entry in the output
 folder whose settings equal the ones it would run with, instead of running that experiment again
-(``fresh=True``, ``wgan experiment all --fresh``, runs everything again). A changed setting, a
-failed or unfinished experiment, or a missing figure means a new run.
+(``fresh=True``, ``wgan experiment all --fresh``, runs everything again). An experiment that
+stopped part way or failed runs again in its own folder (``started.json`` records its
+settings), so the runs a study finished there are kept; a changed setting or a missing figure
+means a new folder.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from wgan.store.tracking import json_safe
 INDEX = "index.html"
 #: A finished experiment's page entry, in its run directory (what a later run_all reuses).
 ENTRY = "entry.json"
+#: The settings an experiment started with, in its run directory (to continue it after a stop).
+STARTED = "started.json"
 
 
 @dataclass
@@ -61,6 +65,7 @@ class ReportEntry:
     about: str = ""  # the module docstring's first paragraph: the claim and its papers
     error: str = ""  # "Type: message" of a failed experiment
     reused: bool = False  # taken from an earlier run's entry.json instead of run again
+    continued: bool = False  # ran on in the folder of a stopped run (seconds: this part only)
 
     def counts(self) -> dict[str, int]:
         """How many verdicts hold, do not hold, or were not tested."""
@@ -75,6 +80,7 @@ class ReportEntry:
             return f"{self.name}: FAILED after {self.seconds:.0f} s: {self.error}"
         c = self.counts()
         again = ", reused from an earlier run" if self.reused else ""
+        again = ", continued: the time of this part" if self.continued else again
         return (
             f"{self.name}: {c['holds']} hold, {c['does not hold']} do not hold, "
             f"{c['not tested at these settings']} not tested ({self.seconds:.0f} s{again})"
@@ -92,6 +98,7 @@ class ReportEntry:
             "settings": self.settings,
             "error": self.error,
             "reused": self.reused,
+            "continued": self.continued,
         }
 
 
@@ -126,14 +133,38 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(json_safe(value)))
 
 
+def _run_dirs(out_dir: Path, experiment: Experiment) -> list[Path]:
+    """The run directories of ``experiment`` under ``out_dir``, newest first."""
+    pattern = re.compile(rf"\d{{5}}-exp-{re.escape(experiment.name)}")
+    dirs = [p for p in out_dir.iterdir() if pattern.fullmatch(p.name) and p.is_dir()]
+    return sorted(dirs, reverse=True)
+
+
+def _started_with(run_dir: Path, settings: dict[str, Any]) -> bool:
+    """Whether ``run_dir`` records (in ``started.json``) that it started with ``settings``."""
+    try:
+        record = json.loads((run_dir / STARTED).read_text(encoding="utf-8"))
+        return record["settings"] == _plain(settings)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def unfinished_dir(out_dir: Path, experiment: Experiment, settings: dict[str, Any]) -> Path | None:
+    """The newest run directory of ``experiment`` under ``out_dir`` that started with
+    ``settings`` and did not finish (no ``entry.json``): continued, so that the runs a study
+    finished there are skipped (:func:`wgan.scale.study.run_study`)."""
+    for run_dir in _run_dirs(out_dir, experiment):
+        if not (run_dir / ENTRY).exists() and _started_with(run_dir, settings):
+            return run_dir
+    return None
+
+
 def finished_entry(
     out_dir: Path, experiment: Experiment, settings: dict[str, Any]
 ) -> ReportEntry | None:
     """The newest finished entry of ``experiment`` under ``out_dir`` that ran with ``settings``
     and whose figures are all still there (None: the experiment has to run)."""
-    pattern = re.compile(rf"\d{{5}}-exp-{re.escape(experiment.name)}")
-    dirs = sorted(p for p in out_dir.iterdir() if pattern.fullmatch(p.name) and p.is_dir())
-    for run_dir in reversed(dirs):
+    for run_dir in _run_dirs(out_dir, experiment):
         try:
             record = json.loads((run_dir / ENTRY).read_text(encoding="utf-8"))
             ok = record["status"] == "ok" and record["settings"] == _plain(settings)
@@ -168,7 +199,8 @@ def _write_entry(entry: ReportEntry) -> None:
 def run_one(experiment: Experiment, out_dir: Path, quick: bool, fresh: bool = True) -> ReportEntry:
     """Run one experiment into a new run directory under ``out_dir``; a failure (any
     exception but an interrupt) becomes a failed entry instead of stopping the report.
-    ``fresh=False``: reuse a finished run with the same settings (:func:`finished_entry`)."""
+    ``fresh=False``: reuse a finished run with the same settings (:func:`finished_entry`), or
+    go on in the folder of one that stopped (:func:`unfinished_dir`)."""
     start = time.time()
     entry = ReportEntry(experiment.name, experiment.description, "failed", 0.0)
     entry.about = _about(experiment)
@@ -179,7 +211,12 @@ def run_one(experiment: Experiment, out_dir: Path, quick: bool, fresh: bool = Tr
             earlier = None if fresh else finished_entry(out_dir, experiment, entry.settings)
             if earlier is not None:
                 return earlier
-        entry.run_dir = experiment_dir(out_dir, experiment.name)
+        entry.run_dir = None if fresh else unfinished_dir(out_dir, experiment, entry.settings)
+        entry.continued = entry.run_dir is not None
+        if entry.run_dir is None:
+            entry.run_dir = experiment_dir(out_dir, experiment.name)
+            started = {"experiment": experiment.name, "settings": entry.settings}
+            (entry.run_dir / STARTED).write_text(json.dumps(json_safe(started)), encoding="utf-8")
         result = experiment.run(settings, entry.run_dir)
     except Exception as err:  # noqa: BLE001 - one broken experiment must not stop the page
         entry.error = f"{type(err).__name__}: {err}"
@@ -285,6 +322,8 @@ def _section(entry: ReportEntry, out_dir: Path) -> str:
         return "".join(parts)
     where = entry.run_dir.relative_to(out_dir) if entry.run_dir else ""
     again = " (reused from an earlier run of the page)" if entry.reused else ""
+    if entry.continued:
+        again = " (continued after a stop: the time of the last part only)"
     parts.append(
         f'<p class="small">ran in {entry.seconds:.0f} s{again}; '
         f"run directory <code>{_e(where)}</code> "
