@@ -38,6 +38,7 @@ from wgan.store.tracking import Tracker
 from wgan.training import interrupt
 from wgan.training.attribute_sampling import save_attribute_law
 from wgan.training.cadence import Cadence
+from wgan.training.compiler import require_compiler
 from wgan.training.distributed import DistContext
 from wgan.training.run import NonFiniteSamples, Run
 from wgan.training.stats import RunningStats, TrainResult, as_tensors, learning_rates, short_stats
@@ -82,6 +83,7 @@ class Trainer(Run):
         self._iteration = self.gan_step.iteration
         self._graphs = self.compiled and self.device.type == "cuda"
         if self.compiled:
+            require_compiler()  # one line now instead of inductor's traceback at the first step
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self._iteration = torch.compile(
                 self.gan_step.iteration, fullgraph=True, dynamic=False, mode=mode
