@@ -40,6 +40,7 @@ from wgan.experiments.framework import (
     quick_settings,
 )
 from wgan.experiments.verdict import Verdict
+from wgan.store.rundirs import atomic_output
 from wgan.store.tracking import json_safe
 
 INDEX = "index.html"
@@ -191,9 +192,8 @@ def _write_entry(entry: ReportEntry) -> None:
     assert entry.run_dir is not None
     record = {**entry.to_dict(), "table": entry.table}
     record["figures"] = [str(f.relative_to(entry.run_dir)) for f in entry.figures]
-    tmp = entry.run_dir / (ENTRY + ".tmp")
-    tmp.write_text(json.dumps(json_safe(record), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(entry.run_dir / ENTRY)
+    with atomic_output(entry.run_dir / ENTRY) as tmp:  # a reader never sees half an entry
+        tmp.write_text(json.dumps(json_safe(record), indent=2) + "\n", encoding="utf-8")
 
 
 def run_one(experiment: Experiment, out_dir: Path, quick: bool, fresh: bool = True) -> ReportEntry:
